@@ -1,0 +1,399 @@
+//! Configuration: built-in defaults → `config/<file>.yml` → environment → command-line overrides,
+//! validated after loading so a wrong key or value stops the process with the key named.
+//!
+//! One file per service plus shared files. The **environment rule**: a key `a.b` of file
+//! `openim-rpc-msg.yml` is overridden by `OPENIM_RPC_MSG__A__B` — the file name without the
+//! `openim-` prefix and `.yml`, upper-cased, dashes as underscores, then `__` between key parts.
+//! Values are parsed like YAML scalars (`10`, `true`, `[a, b]`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Yaml};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Everything a process may need; each service reads its own section and `share`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Config {
+    pub share: Share,
+    pub log: LogConfig,
+    pub storage: StorageConfig,
+    pub api: ApiConfig,
+    pub msggateway: GatewayConfig,
+    pub msgtransfer: TransferConfig,
+    pub push: PushConfig,
+    pub rpc_auth: RpcConfig,
+    pub rpc_user: RpcConfig,
+    pub rpc_friend: RpcConfig,
+    pub rpc_group: RpcConfig,
+    pub rpc_conversation: RpcConfig,
+    pub rpc_msg: RpcConfig,
+    pub crontask: CrontaskConfig,
+}
+
+/// `share.yml`: settings every service agrees on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Share {
+    /// Signs tokens and authenticates `get_admin_token`.
+    pub secret: String,
+    /// Users with administrator rights (`imAdmin` by default, as in OpenIM).
+    pub admin_user_ids: Vec<String>,
+    /// Lifetime of user tokens.
+    pub token_ttl_days: i64,
+    pub multi_login: MultiLogin,
+    /// Where each RPC service listens, for processes that call it (ignored in standalone, where
+    /// calls stay in-process). Kubernetes/compose service names by default.
+    pub rpc: RpcAddresses,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Self {
+            secret: "openIM123".into(),
+            admin_user_ids: vec!["imAdmin".into()],
+            token_ttl_days: 90,
+            multi_login: MultiLogin::default(),
+            rpc: RpcAddresses::default(),
+        }
+    }
+}
+
+/// OpenIM's multi-terminal login policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultiLogin {
+    /// 1: every platform may be online, one connection per platform (a new login on the same
+    /// platform kicks the old one); 2: one connection in all; 3: web plus one other; 4: one PC,
+    /// one mobile and web; 5: PCs freely, one other.
+    pub policy: u8,
+    /// Most connections one user may hold on one platform.
+    pub max_num_one_end: usize,
+}
+
+impl Default for MultiLogin {
+    fn default() -> Self {
+        Self { policy: 1, max_num_one_end: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcAddresses {
+    pub auth: String,
+    pub user: String,
+    pub friend: String,
+    pub group: String,
+    pub conversation: String,
+    pub msg: String,
+    /// Every gateway instance's push endpoint (StatefulSet pod DNS names in Kubernetes).
+    pub msggateway: Vec<String>,
+}
+
+impl Default for RpcAddresses {
+    fn default() -> Self {
+        Self {
+            auth: "http://openim-rpc-auth:10200".into(),
+            user: "http://openim-rpc-user:10110".into(),
+            friend: "http://openim-rpc-friend:10120".into(),
+            group: "http://openim-rpc-group:10150".into(),
+            conversation: "http://openim-rpc-conversation:10180".into(),
+            msg: "http://openim-rpc-msg:10130".into(),
+            msggateway: vec!["http://openim-msggateway:10140".into()],
+        }
+    }
+}
+
+/// `log.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+    /// JSON lines instead of human-readable output.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), json: false }
+    }
+}
+
+/// `storage.yml`: which backends to use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub backend: Backend,
+    /// Embedded mode: where the SQLite database and other state live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { backend: Backend::Embedded, data_dir: PathBuf::from("data") }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// SQLite, in-memory bus and cache: runs on a bare machine.
+    Embedded,
+    /// MySQL, MongoDB, Redis and Kafka.
+    Production,
+}
+
+/// `openim-api.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// REST (and `/healthz`, `/readyz`, `/metrics`).
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { listen: ([0, 0, 0, 0], 10002).into() }
+    }
+}
+
+/// `openim-msggateway.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// WebSocket for clients (and `/healthz`, `/readyz`, `/metrics`).
+    pub listen: SocketAddr,
+    /// gRPC for pushes from `openim-push`.
+    pub rpc_listen: SocketAddr,
+    /// Largest frame a client may send, in bytes (OpenIM: 51200).
+    pub max_message_bytes: usize,
+    /// A connection that sends nothing (not even a ping or pong) for this long is closed.
+    pub read_deadline_secs: u64,
+    /// Connections this instance accepts before refusing new ones.
+    pub max_connections: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: ([0, 0, 0, 0], 10001).into(),
+            rpc_listen: ([0, 0, 0, 0], 10140).into(),
+            max_message_bytes: 51200,
+            read_deadline_secs: 30,
+            max_connections: 100_000,
+        }
+    }
+}
+
+/// `openim-msgtransfer.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferConfig {
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub admin_listen: SocketAddr,
+    /// Most messages taken from the bus and stored in one batch.
+    pub batch_size: usize,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000 }
+    }
+}
+
+/// `openim-push.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub admin_listen: SocketAddr,
+    pub batch_size: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self { admin_listen: ([0, 0, 0, 0], 12170).into(), batch_size: 1000 }
+    }
+}
+
+/// `openim-rpc-<name>.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// gRPC; `0.0.0.0:0` means the service's default port.
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self { listen: ([0, 0, 0, 0], 0).into(), admin_listen: None }
+    }
+}
+
+/// `openim-crontask.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrontaskConfig {
+    pub admin_listen: SocketAddr,
+    /// Messages older than this are deleted; 0 keeps them forever.
+    pub retain_msg_days: u32,
+    /// How often the clean-up runs.
+    pub interval_secs: u64,
+}
+
+impl Default for CrontaskConfig {
+    fn default() -> Self {
+        Self { admin_listen: ([0, 0, 0, 0], 12240).into(), retain_msg_days: 0, interval_secs: 3600 }
+    }
+}
+
+/// Sections and the file each comes from.
+const FILES: &[&str] = &[
+    "share",
+    "log",
+    "storage",
+    "openim-api",
+    "openim-msggateway",
+    "openim-msgtransfer",
+    "openim-push",
+    "openim-rpc-auth",
+    "openim-rpc-user",
+    "openim-rpc-friend",
+    "openim-rpc-group",
+    "openim-rpc-conversation",
+    "openim-rpc-msg",
+    "openim-crontask",
+];
+
+/// A configuration error naming the file, key or value at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl Config {
+    /// Loads every section from `dir` (missing files keep the defaults) and the environment.
+    pub fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(dir) = dir {
+            if !dir.is_dir() {
+                return Err(ConfigError(format!("config directory {} does not exist", dir.display())));
+            }
+            check_no_unknown_files(dir)?;
+        }
+        let d = Config::default();
+        let cfg = Config {
+            share: section(dir, "share", d.share)?,
+            log: section(dir, "log", d.log)?,
+            storage: section(dir, "storage", d.storage)?,
+            api: section(dir, "openim-api", d.api)?,
+            msggateway: section(dir, "openim-msggateway", d.msggateway)?,
+            msgtransfer: section(dir, "openim-msgtransfer", d.msgtransfer)?,
+            push: section(dir, "openim-push", d.push)?,
+            rpc_auth: section(dir, "openim-rpc-auth", RpcConfig::with_port(10200))?,
+            rpc_user: section(dir, "openim-rpc-user", RpcConfig::with_port(10110))?,
+            rpc_friend: section(dir, "openim-rpc-friend", RpcConfig::with_port(10120))?,
+            rpc_group: section(dir, "openim-rpc-group", RpcConfig::with_port(10150))?,
+            rpc_conversation: section(dir, "openim-rpc-conversation", RpcConfig::with_port(10180))?,
+            rpc_msg: section(dir, "openim-rpc-msg", RpcConfig::with_port(10130))?,
+            crontask: section(dir, "openim-crontask", d.crontask)?,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but make no sense, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |file: &str, key: &str, why: String| Err(ConfigError(format!("config {file}.yml: key `{key}`: {why}")));
+        if self.share.secret.is_empty() {
+            return bad("share", "secret", "must not be empty".into());
+        }
+        if !(1..=5).contains(&self.share.multi_login.policy) {
+            return bad("share", "multi_login.policy", format!("{} is not one of 1, 2, 3, 4, 5", self.share.multi_login.policy));
+        }
+        if self.share.token_ttl_days <= 0 {
+            return bad("share", "token_ttl_days", format!("{} must be positive", self.share.token_ttl_days));
+        }
+        if self.msggateway.max_message_bytes < 1024 {
+            return bad("openim-msggateway", "max_message_bytes", format!("{} is below 1024", self.msggateway.max_message_bytes));
+        }
+        if self.msgtransfer.batch_size == 0 {
+            return bad("openim-msgtransfer", "batch_size", "must be at least 1".into());
+        }
+        if self.push.batch_size == 0 {
+            return bad("openim-push", "batch_size", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl RpcConfig {
+    fn with_port(port: u16) -> Self {
+        Self { listen: ([0, 0, 0, 0], port).into(), admin_listen: None }
+    }
+}
+
+/// The environment prefix of a file's keys: `openim-rpc-msg` → `OPENIM_RPC_MSG__`.
+pub fn env_prefix(file: &str) -> String {
+    let stem = file.strip_prefix("openim-").unwrap_or(file);
+    format!("OPENIM_{}__", stem.replace('-', "_").to_uppercase())
+}
+
+fn section<T: Serialize + DeserializeOwned>(dir: Option<&Path>, file: &str, defaults: T) -> Result<T, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(defaults));
+    if let Some(dir) = dir {
+        let path = dir.join(format!("{file}.yml"));
+        if path.is_file() {
+            fig = fig.merge(Yaml::file_exact(&path));
+        }
+    }
+    fig = fig.merge(Env::prefixed(&env_prefix(file)).split("__"));
+    fig.extract().map_err(|e| {
+        let errors: Vec<String> = e
+            .into_iter()
+            .map(|e| {
+                let source = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| match &m.source {
+                        Some(src) => format!("{src}"),
+                        None => m.name.to_string(),
+                    })
+                    .unwrap_or_else(|| format!("{file}.yml"));
+                let key = if e.path.is_empty() { String::new() } else { format!(" key `{}`:", e.path.join(".")) };
+                format!("config {source}:{key} {}", e.kind)
+            })
+            .collect();
+        ConfigError(errors.join("\n"))
+    })
+}
+
+fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ConfigError(format!("read {}: {e}", dir.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".yml").or_else(|| name.strip_suffix(".yaml")) {
+            if !FILES.contains(&stem) && !RESERVED_FILES.contains(&stem) {
+                return Err(ConfigError(format!(
+                    "config {}: unknown file `{name}` (expected one of: {})",
+                    dir.display(),
+                    FILES.join(".yml, ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Files of the production backends, read by the services that use them.
+const RESERVED_FILES: &[&str] = &["mysql", "mongodb", "redis", "kafka"];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,12 @@
+//! Plumbing every OpenIM service shares: configuration, OpenIM error codes, tracing, graceful
+//! shutdown, the health/metrics HTTP endpoints, tokens, conversation IDs and RPC clients.
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod observe;
+pub mod rpc;
+pub mod shutdown;
+pub mod token;
+
+pub use error::{ErrCode, ImError, ImResult};
