@@ -22,13 +22,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = tonic_prost_build::configure()
         .include_file("_includes.rs")
         .build_client(true)
-        .build_server(true)
-        .message_attribute(
-            ".",
-            "#[derive(::serde::Serialize, ::serde::Deserialize)] #[serde(default)]",
-        );
+        .build_server(true);
     for file in &fds.file {
         let package = file.package();
+        // OpenIM's scalar wrappers are bare JSON values; `src/json.rs` implements them by hand.
+        if package == WRAPPERS_PACKAGE {
+            continue;
+        }
+        builder = builder.message_attribute(
+            format!(".{package}"),
+            "#[derive(::serde::Serialize, ::serde::Deserialize)] #[serde(default)]",
+        );
         for message in &file.message_type {
             builder = annotate_message(builder, &format!(".{package}"), message);
         }
@@ -36,6 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     builder.compile_fds(fds)?;
     Ok(())
 }
+
+const WRAPPERS_PACKAGE: &str = "openim.protobuf";
 
 fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {

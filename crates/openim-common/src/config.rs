@@ -64,9 +64,9 @@ impl Default for Share {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MultiLogin {
-    /// 1: every platform may be online, one connection per platform (a new login on the same
-    /// platform kicks the old one); 2: one connection in all; 3: web plus one other; 4: one PC,
-    /// one mobile and web; 5: PCs freely, one other.
+    /// OpenIM's numbering: 0 never kick (at most `max_num_one_end` per platform); 1 one session
+    /// per platform, a new login kicks the older one; 4 one session per platform class (PC,
+    /// mobile, pad, web, mini-web); 5 PCs are never kicked, all other platforms share one slot.
     pub policy: u8,
     /// Most connections one user may hold on one platform.
     pub max_num_one_end: usize,
@@ -74,7 +74,10 @@ pub struct MultiLogin {
 
 impl Default for MultiLogin {
     fn default() -> Self {
-        Self { policy: 1, max_num_one_end: 30 }
+        Self {
+            policy: 1,
+            max_num_one_end: 30,
+        }
     }
 }
 
@@ -117,7 +120,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), json: false }
+        Self {
+            level: "info".into(),
+            json: false,
+        }
     }
 }
 
@@ -132,7 +138,10 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { backend: Backend::Embedded, data_dir: PathBuf::from("data") }
+        Self {
+            backend: Backend::Embedded,
+            data_dir: PathBuf::from("data"),
+        }
     }
 }
 
@@ -155,7 +164,9 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: ([0, 0, 0, 0], 10002).into() }
+        Self {
+            listen: ([0, 0, 0, 0], 10002).into(),
+        }
     }
 }
 
@@ -199,7 +210,10 @@ pub struct TransferConfig {
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000 }
+        Self {
+            admin_listen: ([0, 0, 0, 0], 12020).into(),
+            batch_size: 1000,
+        }
     }
 }
 
@@ -213,7 +227,10 @@ pub struct PushConfig {
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12170).into(), batch_size: 1000 }
+        Self {
+            admin_listen: ([0, 0, 0, 0], 12170).into(),
+            batch_size: 1000,
+        }
     }
 }
 
@@ -228,7 +245,10 @@ pub struct RpcConfig {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        Self { listen: ([0, 0, 0, 0], 0).into(), admin_listen: None }
+        Self {
+            listen: ([0, 0, 0, 0], 0).into(),
+            admin_listen: None,
+        }
     }
 }
 
@@ -245,7 +265,11 @@ pub struct CrontaskConfig {
 
 impl Default for CrontaskConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12240).into(), retain_msg_days: 0, interval_secs: 3600 }
+        Self {
+            admin_listen: ([0, 0, 0, 0], 12240).into(),
+            retain_msg_days: 0,
+            interval_secs: 3600,
+        }
     }
 }
 
@@ -283,7 +307,10 @@ impl Config {
     pub fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
         if let Some(dir) = dir {
             if !dir.is_dir() {
-                return Err(ConfigError(format!("config directory {} does not exist", dir.display())));
+                return Err(ConfigError(format!(
+                    "config directory {} does not exist",
+                    dir.display()
+                )));
             }
             check_no_unknown_files(dir)?;
         }
@@ -310,21 +337,41 @@ impl Config {
 
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |file: &str, key: &str, why: String| Err(ConfigError(format!("config {file}.yml: key `{key}`: {why}")));
+        let bad = |file: &str, key: &str, why: String| {
+            Err(ConfigError(format!(
+                "config {file}.yml: key `{key}`: {why}"
+            )))
+        };
         if self.share.secret.is_empty() {
             return bad("share", "secret", "must not be empty".into());
         }
-        if !(1..=5).contains(&self.share.multi_login.policy) {
-            return bad("share", "multi_login.policy", format!("{} is not one of 1, 2, 3, 4, 5", self.share.multi_login.policy));
+        if ![0, 1, 4, 5].contains(&self.share.multi_login.policy) {
+            return bad(
+                "share",
+                "multi_login.policy",
+                format!("{} is not one of 0, 1, 4, 5", self.share.multi_login.policy),
+            );
         }
         if self.share.token_ttl_days <= 0 {
-            return bad("share", "token_ttl_days", format!("{} must be positive", self.share.token_ttl_days));
+            return bad(
+                "share",
+                "token_ttl_days",
+                format!("{} must be positive", self.share.token_ttl_days),
+            );
         }
         if self.msggateway.max_message_bytes < 1024 {
-            return bad("openim-msggateway", "max_message_bytes", format!("{} is below 1024", self.msggateway.max_message_bytes));
+            return bad(
+                "openim-msggateway",
+                "max_message_bytes",
+                format!("{} is below 1024", self.msggateway.max_message_bytes),
+            );
         }
         if self.msgtransfer.batch_size == 0 {
-            return bad("openim-msgtransfer", "batch_size", "must be at least 1".into());
+            return bad(
+                "openim-msgtransfer",
+                "batch_size",
+                "must be at least 1".into(),
+            );
         }
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
@@ -335,7 +382,10 @@ impl Config {
 
 impl RpcConfig {
     fn with_port(port: u16) -> Self {
-        Self { listen: ([0, 0, 0, 0], port).into(), admin_listen: None }
+        Self {
+            listen: ([0, 0, 0, 0], port).into(),
+            admin_listen: None,
+        }
     }
 }
 
@@ -345,7 +395,11 @@ pub fn env_prefix(file: &str) -> String {
     format!("OPENIM_{}__", stem.replace('-', "_").to_uppercase())
 }
 
-fn section<T: Serialize + DeserializeOwned>(dir: Option<&Path>, file: &str, defaults: T) -> Result<T, ConfigError> {
+fn section<T: Serialize + DeserializeOwned>(
+    dir: Option<&Path>,
+    file: &str,
+    defaults: T,
+) -> Result<T, ConfigError> {
     let mut fig = Figment::from(Serialized::defaults(defaults));
     if let Some(dir) = dir {
         let path = dir.join(format!("{file}.yml"));
@@ -366,7 +420,11 @@ fn section<T: Serialize + DeserializeOwned>(dir: Option<&Path>, file: &str, defa
                         None => m.name.to_string(),
                     })
                     .unwrap_or_else(|| format!("{file}.yml"));
-                let key = if e.path.is_empty() { String::new() } else { format!(" key `{}`:", e.path.join(".")) };
+                let key = if e.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" key `{}`:", e.path.join("."))
+                };
                 format!("config {source}:{key} {}", e.kind)
             })
             .collect();
@@ -375,11 +433,15 @@ fn section<T: Serialize + DeserializeOwned>(dir: Option<&Path>, file: &str, defa
 }
 
 fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ConfigError(format!("read {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| ConfigError(format!("read {}: {e}", dir.display())))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".yml").or_else(|| name.strip_suffix(".yaml")) {
+        if let Some(stem) = name
+            .strip_suffix(".yml")
+            .or_else(|| name.strip_suffix(".yaml"))
+        {
             if !FILES.contains(&stem) && !RESERVED_FILES.contains(&stem) {
                 return Err(ConfigError(format!(
                     "config {}: unknown file `{name}` (expected one of: {})",

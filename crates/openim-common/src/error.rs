@@ -82,7 +82,11 @@ pub type ImResult<T> = Result<T, ImError>;
 
 impl ImError {
     pub fn new(code: ErrCode, detail: impl Into<String>) -> Self {
-        Self { code, msg: code.name().to_owned(), detail: detail.into() }
+        Self {
+            code,
+            msg: code.name().to_owned(),
+            detail: detail.into(),
+        }
     }
 
     pub fn args(detail: impl Into<String>) -> Self {
@@ -123,9 +127,9 @@ impl From<ImError> for tonic::Status {
             ErrCode::SERVER_INTERNAL => tonic::Code::Internal,
             ErrCode::ARGS => tonic::Code::InvalidArgument,
             ErrCode::NO_PERMISSION => tonic::Code::PermissionDenied,
-            ErrCode::RECORD_NOT_FOUND | ErrCode::USER_ID_NOT_FOUND | ErrCode::GROUP_ID_NOT_FOUND => {
-                tonic::Code::NotFound
-            }
+            ErrCode::RECORD_NOT_FOUND
+            | ErrCode::USER_ID_NOT_FOUND
+            | ErrCode::GROUP_ID_NOT_FOUND => tonic::Code::NotFound,
             c if (1501..=1507).contains(&c.0) => tonic::Code::Unauthenticated,
             _ => tonic::Code::FailedPrecondition,
         };
@@ -161,7 +165,12 @@ mod tests {
 
     #[test]
     fn codes_survive_a_grpc_round_trip() {
-        for code in [ErrCode::ARGS, ErrCode::TOKEN_KICKED, ErrCode::GROUP_ID_NOT_FOUND, ErrCode::SERVER_INTERNAL] {
+        for code in [
+            ErrCode::ARGS,
+            ErrCode::TOKEN_KICKED,
+            ErrCode::GROUP_ID_NOT_FOUND,
+            ErrCode::SERVER_INTERNAL,
+        ] {
             let e = ImError::new(code, "why");
             let back = ImError::from(tonic::Status::from(e.clone()));
             assert_eq!(back, e);

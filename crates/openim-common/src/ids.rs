@@ -14,10 +14,19 @@ pub fn group_conversation_id(group_id: &str) -> String {
 }
 
 /// The conversation a message belongs to, from its session type and IDs.
-pub fn conversation_id(session_type: i32, send_id: &str, recv_id: &str, group_id: &str) -> Option<String> {
+pub fn conversation_id(
+    session_type: i32,
+    send_id: &str,
+    recv_id: &str,
+    group_id: &str,
+) -> Option<String> {
     match session_type {
-        session::SINGLE_CHAT | session::NOTIFICATION_CHAT => Some(single_conversation_id(send_id, recv_id)),
-        session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => Some(group_conversation_id(group_id)),
+        session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
+            Some(single_conversation_id(send_id, recv_id))
+        }
+        session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => {
+            Some(group_conversation_id(group_id))
+        }
         _ => None,
     }
 }
@@ -39,7 +48,10 @@ pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<Conversati
         return Some(ConversationTarget::Single(&rest[..member.len()], other));
     }
     if let Some(other) = rest.strip_suffix(member).and_then(|r| r.strip_suffix('_')) {
-        return Some(ConversationTarget::Single(other, &rest[rest.len() - member.len()..]));
+        return Some(ConversationTarget::Single(
+            other,
+            &rest[rest.len() - member.len()..],
+        ));
     }
     None
 }

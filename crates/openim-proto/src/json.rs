@@ -35,3 +35,45 @@ pub mod base64_bytes {
             .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
     }
 }
+
+/// OpenIM's wrappers (`openim.protobuf.*Value`) read and write the bare value (`"x"`, `5`,
+/// `true`); an absent key or `null` leaves the optional field unset.
+macro_rules! bare_wrapper {
+    ($($ty:ident: $inner:ty),* $(,)?) => {$(
+        impl serde::Serialize for crate::pb::protobuf::$ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.value.serialize(s)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for crate::pb::protobuf::$ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(Self { value: <$inner>::deserialize(d)? })
+            }
+        }
+    )*};
+}
+
+bare_wrapper!(
+    StringValue: String,
+    Int32Value: i32,
+    Int64Value: i64,
+    UInt32Value: u32,
+    UInt64Value: u64,
+    BoolValue: bool,
+    DoubleValue: f64,
+    FloatValue: f32,
+);
+
+impl serde::Serialize for crate::pb::protobuf::BytesValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        base64_bytes::serialize(&self.value, s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for crate::pb::protobuf::BytesValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            value: base64_bytes::deserialize(d)?,
+        })
+    }
+}

@@ -17,10 +17,27 @@ fn round_trip_keeps_non_zero_fields_and_order() {
     let (def, values) = decode_struct(&bytes).unwrap();
     assert_eq!(def.name, "GeneralWsReq");
     let names: Vec<_> = def.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["ReqIdentifier", "Token", "SendID", "OperationID", "MsgIncr", "Data"]);
+    assert_eq!(
+        names,
+        [
+            "ReqIdentifier",
+            "Token",
+            "SendID",
+            "OperationID",
+            "MsgIncr",
+            "Data"
+        ]
+    );
     assert_eq!(values.get("ReqIdentifier"), Some(&GobValue::Int(1003)));
-    assert_eq!(values.get("Token"), None, "zero values are omitted on the wire");
-    assert_eq!(values.get("Data"), Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec())));
+    assert_eq!(
+        values.get("Token"),
+        None,
+        "zero values are omitted on the wire"
+    );
+    assert_eq!(
+        values.get("Data"),
+        Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec()))
+    );
 }
 
 #[test]
@@ -29,7 +46,10 @@ fn integers_use_gob_encoding() {
         let mut w = Writer::default();
         w.int(v);
         assert_eq!(w.buf, expected, "int {v}");
-        let mut r = Reader { buf: &w.buf, pos: 0 };
+        let mut r = Reader {
+            buf: &w.buf,
+            pos: 0,
+        };
         assert_eq!(r.int().unwrap(), v);
     };
     // Values from the encoding/gob documentation.
@@ -57,5 +77,8 @@ fn rejects_truncated_and_garbage_input() {
     assert!(decode_struct(b"\xff\xff\xff\xff").is_err());
     assert!(decode_struct(b"{\"reqIdentifier\":1}").is_err());
     // A value whose type was never defined.
-    assert_eq!(decode_struct(&[0x03, 0xff, 0x80, 0x00]), Err(GobError::UndefinedType(64)));
+    assert_eq!(
+        decode_struct(&[0x03, 0xff, 0x80, 0x00]),
+        Err(GobError::UndefinedType(64))
+    );
 }

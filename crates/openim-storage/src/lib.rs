@@ -1,0 +1,257 @@
+//! The storage seams of the server: one small trait per concern, each with an embedded adapter
+//! here (SQLite for durable data, memory for the bus and online state) and production adapters
+//! (MySQL, MongoDB, Redis, Kafka) that pass the same [`contract`] tests.
+//!
+//! Services hold an [`Stores`] bundle of trait objects and never know which adapter is behind it.
+
+pub mod contract;
+pub mod memory;
+pub mod model;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use openim_proto::pb::sdkws::MsgData;
+
+pub use model::*;
+
+/// A storage failure. `Duplicate` and `NotFound` are for callers to branch on; everything else
+/// is a backend fault to log and report as an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Duplicate(db.message().to_owned());
+            }
+        }
+        StoreError::Backend(e.to_string())
+    }
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates all users or none; `Duplicate` names an ID that exists.
+    async fn create_users(&self, users: &[User]) -> StoreResult<()>;
+    /// The users that exist among `ids`, in no particular order.
+    async fn get_users(&self, ids: &[String]) -> StoreResult<Vec<User>>;
+    /// Applies the set fields of `patch`; `NotFound` if the user does not exist.
+    async fn update_user(&self, patch: &UserPatch) -> StoreResult<()>;
+    /// Users ordered by creation, and the total count.
+    async fn page_users(&self, offset: u32, limit: u32) -> StoreResult<(Vec<User>, u64)>;
+}
+
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    /// Adds `friend` to `owner`'s list (one direction); an existing entry is left as it is.
+    async fn add_friend(&self, friend: &Friend) -> StoreResult<()>;
+    async fn remove_friend(&self, owner: &str, friend: &str) -> StoreResult<()>;
+    /// `owner`'s friends; all of them when `friend_ids` is `None`.
+    async fn friends(&self, owner: &str, friend_ids: Option<&[String]>)
+    -> StoreResult<Vec<Friend>>;
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates the group with its first members; `Duplicate` if the group ID exists.
+    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> StoreResult<()>;
+    async fn get_groups(&self, ids: &[String]) -> StoreResult<Vec<Group>>;
+    /// Adds members; ones already in the group are skipped. Returns how many were added.
+    async fn add_members(&self, members: &[GroupMember]) -> StoreResult<u64>;
+    /// Members ordered by join time, and the total count.
+    async fn members(
+        &self,
+        group_id: &str,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<GroupMember>, u64)>;
+    /// The given members that exist.
+    async fn get_members(
+        &self,
+        group_id: &str,
+        user_ids: &[String],
+    ) -> StoreResult<Vec<GroupMember>>;
+    async fn member_ids(&self, group_id: &str) -> StoreResult<Vec<String>>;
+    async fn joined_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Creates the conversations that do not exist yet; existing ones keep their settings.
+    async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()>;
+    /// `owner`'s conversations; all of them when `ids` is `None`.
+    async fn conversations(
+        &self,
+        owner: &str,
+        ids: Option<&[String]>,
+    ) -> StoreResult<Vec<Conversation>>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores messages; a (conversation, seq) already stored is left as it is, so a retried batch
+    /// stores nothing twice.
+    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()>;
+    /// The messages of `conversation_id` with the given seqs (missing ones are absent).
+    async fn messages_by_seqs(
+        &self,
+        conversation_id: &str,
+        seqs: &[i64],
+    ) -> StoreResult<Vec<MsgData>>;
+    /// Up to `limit` messages with `begin <= seq <= end`, in ascending seq order, taking the
+    /// newest ones of the range when it holds more than `limit`.
+    async fn messages_in_range(
+        &self,
+        conversation_id: &str,
+        begin: i64,
+        end: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<MsgData>>;
+    /// The newest message of each conversation that has one.
+    async fn latest_messages(
+        &self,
+        conversation_ids: &[String],
+    ) -> StoreResult<HashMap<String, MsgData>>;
+    /// Which of `client_msg_ids` are already stored in the conversation (for deduplication).
+    async fn existing_client_msg_ids(
+        &self,
+        conversation_id: &str,
+        client_msg_ids: &[String],
+    ) -> StoreResult<HashMap<String, MsgData>>;
+    /// Deletes messages sent before `send_time_ms`; returns how many.
+    async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait SeqStore: Send + Sync {
+    /// Reserves `count` consecutive seqs of a conversation and returns the first. Seqs start at
+    /// 1, never repeat and leave no gaps when every reservation is used.
+    async fn allocate_seqs(&self, conversation_id: &str, count: i64) -> StoreResult<i64>;
+    /// The highest allocated seq of each conversation (0 when none).
+    async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>>;
+    /// Raises a user's read seq of a conversation (never lowers it).
+    async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64)
+    -> StoreResult<()>;
+    async fn read_seqs(
+        &self,
+        user_id: &str,
+        conversation_ids: &[String],
+    ) -> StoreResult<HashMap<String, i64>>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Records a token issued to a user on a platform, valid until `expire_at` (unix seconds).
+    async fn add_token(
+        &self,
+        user_id: &str,
+        platform_id: i32,
+        token: &str,
+        expire_at: i64,
+    ) -> StoreResult<()>;
+    /// The state of a token, `None` if it was never issued (or has been cleaned up).
+    async fn token_state(
+        &self,
+        user_id: &str,
+        platform_id: i32,
+        token: &str,
+    ) -> StoreResult<Option<TokenState>>;
+    /// Sets the state of every current token of a user on a platform except `keep`.
+    async fn set_platform_tokens(
+        &self,
+        user_id: &str,
+        platform_id: i32,
+        state: TokenState,
+        keep: Option<&str>,
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait OnlineStore: Send + Sync {
+    /// Records that `user_id` has (`online`) or no longer has a connection on `platform_id` at
+    /// the gateway `gateway_id`.
+    async fn set_online(
+        &self,
+        user_id: &str,
+        platform_id: i32,
+        gateway_id: &str,
+        online: bool,
+    ) -> StoreResult<()>;
+    /// Where each user is online: (platform, gateway) pairs; users offline everywhere are absent.
+    async fn online(&self, user_ids: &[String])
+    -> StoreResult<HashMap<String, Vec<(i32, String)>>>;
+    /// Forgets everything a gateway reported (it restarted or went away).
+    async fn clear_gateway(&self, gateway_id: &str) -> StoreResult<()>;
+}
+
+/// One record taken from the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusMessage {
+    pub key: String,
+    pub payload: Bytes,
+}
+
+/// A message bus with Kafka's shape: keyed records (one key stays in order), consumer groups,
+/// batches, and commits after the work is durable.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// Publishes records; returns when the bus has accepted them.
+    async fn publish(&self, topic: &str, records: Vec<BusMessage>) -> StoreResult<()>;
+    /// Joins `group` on `topic`.
+    async fn subscribe(&self, topic: &str, group: &str) -> StoreResult<Box<dyn Subscription>>;
+}
+
+#[async_trait]
+pub trait Subscription: Send {
+    /// Waits for at least one record and returns up to `max`; `None` once the bus is closed and
+    /// drained.
+    async fn next_batch(&mut self, max: usize) -> StoreResult<Option<Vec<BusMessage>>>;
+    /// Marks everything returned so far as done.
+    async fn commit(&mut self) -> StoreResult<()>;
+}
+
+/// Every store a process may need, as trait objects.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub friends: Arc<dyn FriendStore>,
+    pub groups: Arc<dyn GroupStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub seqs: Arc<dyn SeqStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub online: Arc<dyn OnlineStore>,
+    pub bus: Arc<dyn Bus>,
+}
+
+impl Stores {
+    /// The embedded backends: one SQLite database in `data_dir`, memory bus and online registry.
+    pub async fn embedded(data_dir: &std::path::Path) -> StoreResult<Self> {
+        let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
+        Ok(Self {
+            users: db.clone(),
+            friends: db.clone(),
+            groups: db.clone(),
+            conversations: db.clone(),
+            messages: db.clone(),
+            seqs: db.clone(),
+            tokens: db,
+            online: Arc::new(memory::MemoryOnline::default()),
+            bus: Arc::new(memory::MemoryBus::default()),
+        })
+    }
+}

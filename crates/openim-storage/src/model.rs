@@ -1,0 +1,131 @@
+//! Records the stores keep. Messages are kept as OpenIM's own `MsgData`; everything else has a
+//! plain struct here so that storage does not depend on the shape of API requests.
+
+use openim_proto::pb::sdkws::MsgData;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub nickname: String,
+    pub face_url: String,
+    pub ex: String,
+    pub app_manger_level: i32,
+    pub global_recv_msg_opt: i32,
+    /// Unix milliseconds.
+    pub create_time: i64,
+}
+
+/// A partial update: `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub user_id: String,
+    pub nickname: Option<String>,
+    pub face_url: Option<String>,
+    pub ex: Option<String>,
+    pub global_recv_msg_opt: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Friend {
+    pub owner_user_id: String,
+    pub friend_user_id: String,
+    pub remark: String,
+    pub create_time: i64,
+    pub add_source: i32,
+    pub operator_user_id: String,
+    pub ex: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    pub group_id: String,
+    pub group_name: String,
+    pub notification: String,
+    pub introduction: String,
+    pub face_url: String,
+    pub owner_user_id: String,
+    pub creator_user_id: String,
+    pub create_time: i64,
+    pub ex: String,
+    pub status: i32,
+    pub group_type: i32,
+    pub need_verification: i32,
+    pub look_member_info: i32,
+    pub apply_member_friend: i32,
+}
+
+/// Role levels as OpenIM numbers them.
+pub mod role {
+    pub const ORDINARY: i32 = 20;
+    pub const ADMIN: i32 = 60;
+    pub const OWNER: i32 = 100;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupMember {
+    pub group_id: String,
+    pub user_id: String,
+    pub role_level: i32,
+    pub join_time: i64,
+    pub nickname: String,
+    pub face_url: String,
+    pub join_source: i32,
+    pub inviter_user_id: String,
+    pub operator_user_id: String,
+    pub mute_end_time: i64,
+    pub ex: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation {
+    pub owner_user_id: String,
+    pub conversation_id: String,
+    pub conversation_type: i32,
+    /// The peer of a single chat.
+    pub user_id: String,
+    pub group_id: String,
+    pub recv_msg_opt: i32,
+    pub is_pinned: bool,
+    pub is_private_chat: bool,
+    pub burn_duration: i32,
+    pub group_at_type: i32,
+    pub attached_info: String,
+    pub ex: String,
+    pub min_seq: i64,
+    pub create_time: i64,
+}
+
+/// A message with the conversation and seq it was stored under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMsg {
+    pub conversation_id: String,
+    pub msg: MsgData,
+}
+
+/// A token's state, numbered as OpenIM's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    Normal = 0,
+    Invalid = 1,
+    Kicked = 2,
+    Expired = 3,
+}
+
+impl TokenState {
+    pub fn from_i64(v: i64) -> Self {
+        match v {
+            0 => Self::Normal,
+            2 => Self::Kicked,
+            3 => Self::Expired,
+            _ => Self::Invalid,
+        }
+    }
+}
+
+/// Bus topics, named as OpenIM's Kafka topics.
+pub mod topic {
+    /// From `openim-rpc-msg` to `openim-msgtransfer`: accepted messages, keyed by conversation.
+    pub const TO_TRANSFER: &str = "toRedis";
+    /// From `openim-msgtransfer` to `openim-push`: stored messages with their seqs.
+    pub const TO_PUSH: &str = "toPush";
+}
