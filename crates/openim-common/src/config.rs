@@ -184,6 +184,9 @@ pub struct GatewayConfig {
     pub read_deadline_secs: u64,
     /// Connections this instance accepts before refusing new ones.
     pub max_connections: usize,
+    /// This instance's push address as `openim-push` knows it (an entry of `share.rpc.msggateway`);
+    /// it is also the instance's ID in the online registry.
+    pub advertise: String,
 }
 
 impl Default for GatewayConfig {
@@ -194,6 +197,7 @@ impl Default for GatewayConfig {
             max_message_bytes: 51200,
             read_deadline_secs: 30,
             max_connections: 100_000,
+            advertise: "http://openim-msggateway:10140".into(),
         }
     }
 }

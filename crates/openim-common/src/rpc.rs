@@ -11,8 +11,27 @@ use tower::util::BoxCloneSyncService;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A transport failure. A concrete type rather than `BoxError`: the generated clients' `Into`
+/// bounds on a boxed trait object trip a known higher-ranked-lifetime limitation of rustc inside
+/// `async fn`s.
+#[derive(Debug)]
+pub struct TransportError(BoxError);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// A gRPC transport, remote or in-process.
-pub type RpcChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>;
+pub type RpcChannel =
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
 
 /// A lazily connecting channel to `addr` (`http://host:port`); the first call connects and a
 /// broken connection is re-established by tonic.
@@ -23,7 +42,9 @@ pub fn remote(addr: &str) -> Result<RpcChannel, crate::config::ConfigError> {
         .http2_adaptive_window(true)
         .connect_timeout(std::time::Duration::from_secs(3));
     let channel = endpoint.connect_lazy();
-    Ok(BoxCloneSyncService::new(channel.map_err(BoxError::from)))
+    Ok(BoxCloneSyncService::new(
+        channel.map_err(|e| TransportError(e.into())),
+    ))
 }
 
 /// A channel that hands requests straight to a tonic server (e.g. `MsgServer::from_arc(svc)`).
@@ -36,5 +57,105 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    BoxCloneSyncService::new(server.map_err(|never: Infallible| -> BoxError { match never {} }))
+    BoxCloneSyncService::new(
+        server.map_err(|never: Infallible| -> TransportError { match never {} }),
+    )
+}
+
+/// Metadata key carrying the user on whose behalf a call is made (OpenIM's `opUserID`).
+pub const OP_USER_ID: &str = "opuserid";
+/// Metadata key carrying the client's `operationID`, for tracing a request across services.
+pub const OPERATION_ID: &str = "operationid";
+
+/// Wraps `msg` in a request that names the calling user and operation.
+pub fn request<T>(msg: T, op_user_id: &str, operation_id: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Ok(v) = op_user_id.parse() {
+        req.metadata_mut().insert(OP_USER_ID, v);
+    }
+    if let Ok(v) = operation_id.parse() {
+        req.metadata_mut().insert(OPERATION_ID, v);
+    }
+    req
+}
+
+/// The calling user named in a request's metadata ("" when none).
+pub fn op_user_id<T>(req: &tonic::Request<T>) -> String {
+    req.metadata()
+        .get(OP_USER_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The client's operation ID named in a request's metadata ("" when none).
+pub fn operation_id<T>(req: &tonic::Request<T>) -> String {
+    req.metadata()
+        .get(OPERATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Typed clients of every RPC service, cheap to clone.
+#[derive(Clone)]
+pub struct Clients {
+    pub auth: openim_proto::pb::auth::auth_client::AuthClient<RpcChannel>,
+    pub user: openim_proto::pb::user::user_client::UserClient<RpcChannel>,
+    pub msg: openim_proto::pb::msg::msg_client::MsgClient<RpcChannel>,
+    /// One client per gateway instance, keyed by the instance's ID (its push address).
+    pub gateways: Vec<(String, GatewayClient)>,
+}
+
+pub type GatewayClient =
+    openim_proto::pb::msggateway::msg_gateway_client::MsgGatewayClient<RpcChannel>;
+
+/// The channels to build [`Clients`] from.
+pub struct Channels {
+    pub auth: RpcChannel,
+    pub user: RpcChannel,
+    pub msg: RpcChannel,
+    pub gateways: Vec<(String, RpcChannel)>,
+}
+
+impl Clients {
+    pub fn new(ch: Channels) -> Self {
+        use openim_proto::pb::{
+            auth::auth_client::AuthClient, msg::msg_client::MsgClient,
+            user::user_client::UserClient,
+        };
+        Self {
+            auth: AuthClient::new(ch.auth),
+            user: UserClient::new(ch.user),
+            msg: MsgClient::new(ch.msg),
+            gateways: ch
+                .gateways
+                .into_iter()
+                .map(|(id, c)| (id, GatewayClient::new(c)))
+                .collect(),
+        }
+    }
+
+    /// Clients of the services at the configured addresses.
+    /// The gateway with the given instance ID.
+    pub fn gateway(&self, id: &str) -> Option<GatewayClient> {
+        self.gateways
+            .iter()
+            .find(|(g, _)| g == id)
+            .map(|(_, c)| c.clone())
+    }
+
+    pub fn remote(addrs: &crate::config::RpcAddresses) -> Result<Self, crate::config::ConfigError> {
+        let gateways = addrs
+            .msggateway
+            .iter()
+            .map(|a| Ok((a.clone(), remote(a)?)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self::new(Channels {
+            auth: remote(&addrs.auth)?,
+            user: remote(&addrs.user)?,
+            msg: remote(&addrs.msg)?,
+            gateways,
+        }))
+    }
 }

@@ -18,8 +18,9 @@ pub mod type_id {
     pub const UINT: i64 = 3;
     pub const BYTES: i64 = 5;
     pub const STRING: i64 = 6;
-    /// The first id an encoder hands out to a user-defined type.
-    pub const FIRST_USER: i64 = 64;
+    /// The id Go's encoder gives the first user-defined struct it sends (65: it registers one
+    /// internal type first). The Python SDK uses 64; decoders read whatever the definition says.
+    pub const FIRST_STRUCT: i64 = 65;
 }
 
 /// A decoded scalar field value.
@@ -101,7 +102,7 @@ pub fn decode_struct(data: &[u8]) -> Result<(StructDef, HashMap<String, GobValue
 /// `type_name` whose fields appear in the given order, then its value. Zero values are omitted
 /// from the value message, as Go does.
 pub fn encode_struct(type_name: &str, fields: &[(&str, GobValue)]) -> Vec<u8> {
-    let id = type_id::FIRST_USER;
+    let id = type_id::FIRST_STRUCT;
     let mut out = Vec::with_capacity(128 + fields.iter().map(|(_, v)| value_len(v)).sum::<usize>());
 
     // Type definition: wireType{StructT: &structType{CommonType{Name, Id}, Field: []fieldType}}.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::gob::{self, GobValue};
 
 /// How the envelope itself is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encoding {
     Gob,
     Json,

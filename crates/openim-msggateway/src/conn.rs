@@ -1,0 +1,487 @@
+//! One client connection: the upgrade with its query parameters and token check, the reader loop
+//! that answers requests, and the writer task that owns the socket's sending half.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{SinkExt as _, StreamExt as _};
+use openim_common::rpc;
+use openim_common::{ErrCode, ImError};
+use openim_proto::constants::req;
+use openim_proto::pb::auth::ParseTokenReq;
+use openim_proto::pb::msg::{
+    GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq, GetSeqMessageReq, SendMsgReq,
+};
+use openim_proto::pb::sdkws::{GetMaxSeqReq, MsgData, PullMessageBySeqsReq, UserSendMsgResp};
+use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
+use prost::Message as _;
+use tokio::sync::mpsc;
+
+use crate::{ConnHandle, Gateway};
+
+/// Frames queued for one connection before it counts as too slow and is closed.
+const OUTBOUND_CAPACITY: usize = 512;
+
+/// What the writer task sends.
+pub(crate) enum Outbound {
+    Frame(Message),
+    Close(u16, String),
+}
+
+/// Connection parameters as the SDKs send them.
+struct ConnectParams {
+    send_id: String,
+    token: String,
+    platform_id: i32,
+    operation_id: String,
+    encoding: Encoding,
+    gzip: bool,
+    msg_resp: bool,
+}
+
+impl ConnectParams {
+    fn parse(q: &HashMap<String, String>) -> Result<Self, ImError> {
+        let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+        let send_id = get("sendID").to_owned();
+        let token = get("token").to_owned();
+        if send_id.is_empty() || token.is_empty() {
+            return Err(ImError::new(
+                ErrCode::CONN_ARGS,
+                "sendID and token are required",
+            ));
+        }
+        let platform_id = get("platformID").parse().map_err(|_| {
+            ImError::new(
+                ErrCode::CONN_ARGS,
+                format!("platformID {:?} is not a number", get("platformID")),
+            )
+        })?;
+        Ok(Self {
+            send_id,
+            token,
+            platform_id,
+            operation_id: get("operationID").to_owned(),
+            encoding: if get("sdkType") == "js" {
+                Encoding::Json
+            } else {
+                Encoding::Gob
+            },
+            gzip: get("compression") == "gzip",
+            msg_resp: get("isMsgResp") == "true",
+        })
+    }
+}
+
+fn connect_reply(e: Option<&ImError>) -> String {
+    let (code, msg, dlt) = match e {
+        None => (0, "", ""),
+        Some(e) => (e.code.0, e.msg.as_str(), e.detail.as_str()),
+    };
+    serde_json::json!({"errCode": code, "errMsg": msg, "errDlt": dlt}).to_string()
+}
+
+/// Checks the parameters and token, then upgrades. A refused client with `isMsgResp=true` (JS SDK)
+/// gets the error as its first text frame, as it expects; others get an HTTP error.
+pub(crate) async fn accept(
+    gw: Arc<Gateway>,
+    q: HashMap<String, String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let msg_resp = q.get("isMsgResp").is_some_and(|v| v == "true");
+    let checked = match ConnectParams::parse(&q) {
+        Ok(p) => check_token(&gw, &p).await.map(|()| p),
+        Err(e) => Err(e),
+    };
+    let ws = ws
+        .max_message_size(gw.cfg.max_message_bytes)
+        .max_frame_size(gw.cfg.max_message_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    match checked {
+        Err(e) if msg_resp => ws.on_upgrade(move |mut socket| async move {
+            let _ = socket
+                .send(Message::Text(connect_reply(Some(&e)).into()))
+                .await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1008,
+                    reason: Utf8Bytes::from(e.msg.clone()),
+                })))
+                .await;
+        }),
+        Err(e) => {
+            tracing::debug!(error = %e, "Refused a connection.");
+            let status = if (1501..=1507).contains(&e.code.0) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, connect_reply(Some(&e))).into_response()
+        }
+        Ok(_) if gw.open.load(Ordering::Relaxed) >= gw.cfg.max_connections => {
+            let e = ImError::new(ErrCode::CONN_OVER_MAX_NUM_LIMIT, "this gateway is full");
+            (StatusCode::SERVICE_UNAVAILABLE, connect_reply(Some(&e))).into_response()
+        }
+        Ok(p) => ws.on_upgrade(move |socket| serve(gw, p, socket)),
+    }
+}
+
+async fn check_token(gw: &Gateway, p: &ConnectParams) -> Result<(), ImError> {
+    let parsed = gw
+        .clients
+        .auth
+        .clone()
+        .parse_token(rpc::request(
+            ParseTokenReq {
+                token: p.token.clone(),
+            },
+            &p.send_id,
+            &p.operation_id,
+        ))
+        .await
+        .map_err(ImError::from)?
+        .into_inner();
+    if parsed.user_id != p.send_id || parsed.platform_id != p.platform_id {
+        return Err(ImError::new(
+            ErrCode::TOKEN_INVALID,
+            "the token belongs to another user or platform",
+        ));
+    }
+    Ok(())
+}
+
+async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
+    let id = gw.next_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_CAPACITY);
+    let handle = ConnHandle {
+        id,
+        platform_id: p.platform_id,
+        encoding: p.encoding,
+        gzip: p.gzip,
+        tx: tx.clone(),
+    };
+    let (mut sink, mut stream) = socket.split();
+
+    if p.msg_resp
+        && sink
+            .send(Message::Text(connect_reply(None).into()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    register(&gw, &p.send_id, handle).await;
+    gw.open.fetch_add(1, Ordering::Relaxed);
+    metrics::gauge!("openim_gateway_connections").increment(1.0);
+
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outbound::Frame(m) => {
+                    if sink.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                Outbound::Close(code, reason) => {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let deadline = Duration::from_secs(gw.cfg.read_deadline_secs);
+    loop {
+        let frame = match tokio::time::timeout(deadline, stream.next()).await {
+            Err(_) => {
+                let _ = tx
+                    .send(Outbound::Close(1000, "read deadline exceeded".into()))
+                    .await;
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                // Oversized frames and protocol errors end here; say why before closing.
+                let (code, reason) = if e.to_string().contains("too long")
+                    || e.to_string().contains("Space limit")
+                {
+                    (
+                        1009,
+                        format!("frame exceeds {} bytes", gw.cfg.max_message_bytes),
+                    )
+                } else {
+                    (1002, format!("protocol error: {e}"))
+                };
+                let _ = tx.send(Outbound::Close(code, reason)).await;
+                break;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        match frame {
+            Message::Binary(data) => {
+                if let Some(resp) = handle_frame(&gw, &p, &data).await {
+                    let bytes = encode(p.encoding, p.gzip, &resp);
+                    if tx
+                        .send(Outbound::Frame(Message::Binary(bytes)))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+            Message::Text(text) => {
+                if text.as_str().contains("\"ping\"") {
+                    let _ = tx
+                        .send(Outbound::Frame(Message::Text(r#"{"type":"pong"}"#.into())))
+                        .await;
+                }
+            }
+            Message::Ping(payload) => {
+                let _ = tx.send(Outbound::Frame(Message::Pong(payload))).await;
+            }
+            Message::Pong(_) => {}
+            Message::Close(_) => break,
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+    unregister(&gw, &p.send_id, id, p.platform_id).await;
+    gw.open.fetch_sub(1, Ordering::Relaxed);
+    metrics::gauge!("openim_gateway_connections").decrement(1.0);
+}
+
+/// Adds a connection, applying the multi-terminal policy to the user's other connections.
+async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
+    let platform = handle.platform_id;
+    let kicked: Vec<ConnHandle> = {
+        let mut conns = gw.conns.entry(user_id.to_owned()).or_default();
+        let kicked = match gw.multi_login.policy {
+            1 => conns
+                .iter()
+                .filter(|c| c.platform_id == platform)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        conns.retain(|c| !kicked.iter().any(|k| k.id == c.id));
+        conns.push(handle);
+        kicked
+    };
+    for k in kicked {
+        let resp = WsResponse {
+            req_identifier: req::KICK_ONLINE,
+            ..Default::default()
+        };
+        let _ = k.tx.try_send(Outbound::Frame(Message::Binary(encode(
+            k.encoding, k.gzip, &resp,
+        ))));
+        let _ =
+            k.tx.try_send(Outbound::Close(1000, "logged in elsewhere".into()));
+    }
+    if let Err(e) = gw
+        .online
+        .set_online(user_id, platform, &gw.cfg.advertise, true)
+        .await
+    {
+        tracing::warn!(error = %e, %user_id, "Could not record a user online.");
+    }
+}
+
+async fn unregister(gw: &Gateway, user_id: &str, id: u64, platform: i32) {
+    let removed = {
+        let mut removed = false;
+        if let Some(mut conns) = gw.conns.get_mut(user_id) {
+            let before = conns.len();
+            conns.retain(|c| c.id != id);
+            removed = conns.len() != before;
+        }
+        gw.conns.remove_if(user_id, |_, v| v.is_empty());
+        removed
+    };
+    // A kicked connection was already removed; its online entry goes with it here either way.
+    let _ = removed;
+    if let Err(e) = gw
+        .online
+        .set_online(user_id, platform, &gw.cfg.advertise, false)
+        .await
+    {
+        tracing::warn!(error = %e, %user_id, "Could not record a user offline.");
+    }
+}
+
+pub(crate) fn encode(encoding: Encoding, gzip: bool, resp: &WsResponse) -> Bytes {
+    let raw = resp.encode(encoding);
+    if gzip {
+        ws::gzip(&raw).into()
+    } else {
+        raw.into()
+    }
+}
+
+fn error_response(req: &WsRequest, e: &ImError) -> WsResponse {
+    WsResponse {
+        req_identifier: req.req_identifier,
+        msg_incr: req.msg_incr.clone(),
+        operation_id: req.operation_id.clone(),
+        err_code: e.code.0,
+        err_msg: e.to_string(),
+        data: Bytes::new(),
+    }
+}
+
+/// Decodes and answers one binary frame. Bad frames get a 3001 answer and the connection stays.
+async fn handle_frame(gw: &Gateway, p: &ConnectParams, data: &[u8]) -> Option<WsResponse> {
+    let plain;
+    let data = if p.gzip {
+        match ws::gunzip(data, gw.cfg.max_message_bytes) {
+            Ok(d) => {
+                plain = d;
+                &plain[..]
+            }
+            Err(e) => return Some(data_error(format!("frame is not valid gzip: {e}"))),
+        }
+    } else {
+        data
+    };
+    let request = match WsRequest::decode(p.encoding, data) {
+        Ok(r) => r,
+        Err(e) => return Some(data_error(format!("frame does not decode: {e}"))),
+    };
+    if request.send_id != p.send_id {
+        let e = ImError::new(
+            ErrCode::WS_DATA,
+            format!(
+                "sendID {} is not this connection's user {}",
+                request.send_id, p.send_id
+            ),
+        );
+        return Some(error_response(&request, &e));
+    }
+    let started = std::time::Instant::now();
+    let result = dispatch(gw, p, &request).await;
+    metrics::histogram!("openim_gateway_request_seconds", "req" => request.req_identifier.to_string())
+        .record(started.elapsed().as_secs_f64());
+    Some(match result {
+        Ok(data) => WsResponse {
+            req_identifier: request.req_identifier,
+            msg_incr: request.msg_incr.clone(),
+            operation_id: request.operation_id.clone(),
+            data,
+            ..Default::default()
+        },
+        Err(e) => error_response(&request, &e),
+    })
+}
+
+fn data_error(detail: String) -> WsResponse {
+    let e = ImError::new(ErrCode::WS_DATA, detail);
+    WsResponse {
+        req_identifier: req::WS_DATA_ERROR,
+        err_code: e.code.0,
+        err_msg: e.to_string(),
+        ..Default::default()
+    }
+}
+
+fn decode<T: prost::Message + Default>(data: &[u8]) -> Result<T, ImError> {
+    T::decode(data).map_err(|e| ImError::args(format!("payload does not decode as protobuf: {e}")))
+}
+
+async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Bytes, ImError> {
+    let c = &gw.clients;
+    let out = match r.req_identifier {
+        req::GET_NEWEST_SEQ => {
+            let mut m: GetMaxSeqReq = decode(&r.data)?;
+            m.user_id = p.send_id.clone();
+            c.msg
+                .clone()
+                .get_max_seq(rpc::request(m, &p.send_id, &r.operation_id))
+                .await?
+                .into_inner()
+                .encode_to_vec()
+        }
+        req::PULL_MSG_BY_SEQ_LIST => {
+            let mut m: PullMessageBySeqsReq = decode(&r.data)?;
+            m.user_id = p.send_id.clone();
+            c.msg
+                .clone()
+                .pull_message_by_seqs(rpc::request(m, &p.send_id, &r.operation_id))
+                .await?
+                .into_inner()
+                .encode_to_vec()
+        }
+        req::SEND_MSG => {
+            let m: MsgData = decode(&r.data)?;
+            let resp = c
+                .msg
+                .clone()
+                .send_msg(rpc::request(
+                    SendMsgReq { msg_data: Some(m) },
+                    &p.send_id,
+                    &r.operation_id,
+                ))
+                .await?
+                .into_inner();
+            UserSendMsgResp {
+                server_msg_id: resp.server_msg_id,
+                client_msg_id: resp.client_msg_id,
+                send_time: resp.send_time,
+            }
+            .encode_to_vec()
+        }
+        req::PULL_MSG => {
+            let mut m: GetSeqMessageReq = decode(&r.data)?;
+            m.user_id = p.send_id.clone();
+            c.msg
+                .clone()
+                .get_seq_message(rpc::request(m, &p.send_id, &r.operation_id))
+                .await?
+                .into_inner()
+                .encode_to_vec()
+        }
+        req::GET_CONV_MAX_READ_SEQ => {
+            let mut m: GetConversationsHasReadAndMaxSeqReq = decode(&r.data)?;
+            m.user_id = p.send_id.clone();
+            c.msg
+                .clone()
+                .get_conversations_has_read_and_max_seq(rpc::request(
+                    m,
+                    &p.send_id,
+                    &r.operation_id,
+                ))
+                .await?
+                .into_inner()
+                .encode_to_vec()
+        }
+        req::PULL_CONV_LAST_MESSAGE => {
+            let mut m: GetLastMessageReq = decode(&r.data)?;
+            m.user_id = p.send_id.clone();
+            c.msg
+                .clone()
+                .get_last_message(rpc::request(m, &p.send_id, &r.operation_id))
+                .await?
+                .into_inner()
+                .encode_to_vec()
+        }
+        // Acknowledged; background state and status subscriptions carry no server-side effect yet.
+        req::SET_BACKGROUND_STATUS | req::SUB_USER_ONLINE_STATUS => Vec::new(),
+        other => {
+            return Err(ImError::args(format!(
+                "reqIdentifier {other} is not supported"
+            )));
+        }
+    };
+    Ok(out.into())
+}

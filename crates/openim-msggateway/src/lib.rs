@@ -1,0 +1,105 @@
+//! `openim-msggateway`: the WebSocket endpoint clients keep open, and the gRPC endpoint pushes
+//! arrive on. The gateway holds connections and translates frames; it never touches a database —
+//! requests go to the RPC services, and online state goes to the online registry.
+
+mod conn;
+mod push;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use dashmap::DashMap;
+use openim_common::config::{GatewayConfig, MultiLogin};
+use openim_common::rpc::Clients;
+use openim_proto::ws::Encoding;
+use openim_storage::OnlineStore;
+use tokio::sync::mpsc;
+
+pub use openim_proto::pb::msggateway::msg_gateway_server::MsgGatewayServer;
+pub use push::GatewayRpc;
+
+/// One open client connection, as seen by pushes.
+#[derive(Clone)]
+pub(crate) struct ConnHandle {
+    pub id: u64,
+    pub platform_id: i32,
+    pub encoding: Encoding,
+    pub gzip: bool,
+    pub tx: mpsc::Sender<conn::Outbound>,
+}
+
+pub struct Gateway {
+    cfg: GatewayConfig,
+    multi_login: MultiLogin,
+    clients: Clients,
+    online: Arc<dyn OnlineStore>,
+    conns: DashMap<String, Vec<ConnHandle>>,
+    next_id: AtomicU64,
+    open: AtomicUsize,
+}
+
+impl Gateway {
+    pub fn new(
+        cfg: GatewayConfig,
+        multi_login: MultiLogin,
+        clients: Clients,
+        online: Arc<dyn OnlineStore>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            multi_login,
+            clients,
+            online,
+            conns: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// The WebSocket router (any path, as clients use `/` or `/msg_gateway`).
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(upgrade).with_state(self.clone())
+    }
+
+    /// gRPC service for pushes and kicks.
+    pub fn rpc(self: &Arc<Self>) -> MsgGatewayServer<GatewayRpc> {
+        MsgGatewayServer::new(GatewayRpc::new(self.clone()))
+    }
+
+    /// Connections currently open.
+    pub fn connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection (shutdown) and forgets this instance's online entries.
+    pub async fn close_all(&self) {
+        for entry in self.conns.iter() {
+            for c in entry.value() {
+                let _ =
+                    c.tx.try_send(conn::Outbound::Close(1001, "server shutting down".into()));
+            }
+        }
+        if let Err(e) = self.online.clear_gateway(&self.cfg.advertise).await {
+            tracing::warn!(error = %e, "Could not clear this gateway's online entries.");
+        }
+    }
+}
+
+async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade",
+        )
+            .into_response();
+    };
+    conn::accept(gw, params, ws).await
+}

@@ -1,0 +1,212 @@
+//! `openim-msgtransfer`: consumes accepted messages from the bus, drops resent `clientMsgID`s,
+//! allocates per-conversation seqs, stores the messages, makes sure both sides have the
+//! conversation, then hands the messages to the push topic. The bus offset is committed only after
+//! all of that, so a crash replays the batch and the idempotent steps store nothing twice.
+
+use std::collections::{HashMap, HashSet};
+
+use dashmap::DashSet;
+use openim_common::ids::{self, ConversationTarget};
+use openim_common::token::now_millis;
+use openim_proto::constants::session;
+use openim_proto::pb::msg::PushMsgDataToMq;
+use openim_proto::pb::sdkws::MsgData;
+use openim_storage::{BusMessage, Conversation, StoreResult, StoredMsg, Stores, topic};
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+pub struct Transfer {
+    stores: Stores,
+    batch_size: usize,
+    /// (owner, conversation) pairs known to exist, to skip the upsert on the hot path.
+    known_conversations: DashSet<(String, String)>,
+}
+
+impl Transfer {
+    pub fn new(stores: Stores, batch_size: usize) -> Self {
+        Self {
+            stores,
+            batch_size,
+            known_conversations: DashSet::new(),
+        }
+    }
+
+    /// Consumes until `shutdown`, then drains what the bus already holds and returns.
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut sub = self
+            .stores
+            .bus
+            .subscribe(topic::TO_TRANSFER, "msgtransfer")
+            .await?;
+        loop {
+            let batch = tokio::select! {
+                b = sub.next_batch(self.batch_size) => b?,
+                () = shutdown.cancelled() => break,
+            };
+            let Some(batch) = batch else { return Ok(()) };
+            self.handle_with_retry(batch).await;
+            sub.commit().await?;
+        }
+        // Drain: take whatever is already queued without waiting for more.
+        loop {
+            match tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                sub.next_batch(self.batch_size),
+            )
+            .await
+            {
+                Ok(Ok(Some(batch))) => {
+                    self.handle_with_retry(batch).await;
+                    sub.commit().await?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Retries a failing batch with backoff: accepted messages are never dropped.
+    async fn handle_with_retry(&self, batch: Vec<BusMessage>) {
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            match self.handle(&batch).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, records = batch.len(), "Storing a batch failed; retrying.");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Stores one batch. Idempotent: a replayed batch finds its messages by `clientMsgID`.
+    pub async fn handle(&self, batch: &[BusMessage]) -> StoreResult<()> {
+        let started = std::time::Instant::now();
+        // Group by conversation, keeping the order of each.
+        let mut by_conv: Vec<(String, Vec<MsgData>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for record in batch {
+            let msg = match MsgData::decode(record.payload.as_ref()) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(error = %e, key = %record.key, "Dropping an undecodable bus record.");
+                    continue;
+                }
+            };
+            let i = *index.entry(record.key.as_str()).or_insert_with(|| {
+                by_conv.push((record.key.clone(), Vec::new()));
+                by_conv.len() - 1
+            });
+            by_conv[i].1.push(msg);
+        }
+
+        let mut stored = Vec::with_capacity(batch.len());
+        for (conv, msgs) in by_conv {
+            let ids: Vec<String> = msgs.iter().map(|m| m.client_msg_id.clone()).collect();
+            let existing = self
+                .stores
+                .messages
+                .existing_client_msg_ids(&conv, &ids)
+                .await?;
+            let mut seen: HashSet<String> = existing.into_keys().collect();
+            let fresh: Vec<MsgData> = msgs
+                .into_iter()
+                .filter(|m| seen.insert(m.client_msg_id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            self.ensure_conversations(&conv, &fresh[0]).await?;
+            let first = self
+                .stores
+                .seqs
+                .allocate_seqs(&conv, fresh.len() as i64)
+                .await?;
+            for (i, mut m) in fresh.into_iter().enumerate() {
+                m.seq = first + i as i64;
+                stored.push(StoredMsg {
+                    conversation_id: conv.clone(),
+                    msg: m,
+                });
+            }
+        }
+        if stored.is_empty() {
+            return Ok(());
+        }
+        self.stores.messages.insert_messages(&stored).await?;
+        let records = stored
+            .into_iter()
+            .map(|s| BusMessage {
+                key: s.conversation_id.clone(),
+                payload: PushMsgDataToMq {
+                    msg_data: Some(s.msg),
+                    conversation_id: s.conversation_id,
+                }
+                .encode_to_vec()
+                .into(),
+            })
+            .collect::<Vec<_>>();
+        let n = records.len();
+        self.stores.bus.publish(topic::TO_PUSH, records).await?;
+        metrics::counter!("openim_transfer_stored_total").increment(n as u64);
+        metrics::histogram!("openim_transfer_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Creates the conversation for every participant the first time it is seen.
+    async fn ensure_conversations(&self, conv: &str, sample: &MsgData) -> StoreResult<()> {
+        let owners: Vec<String> = match sample.session_type {
+            session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
+                vec![sample.send_id.clone(), sample.recv_id.clone()]
+            }
+            _ => match ids::parse_conversation_id(conv, &sample.send_id) {
+                Some(ConversationTarget::Group(g)) => self.stores.groups.member_ids(g).await?,
+                _ => vec![sample.send_id.clone()],
+            },
+        };
+        let now = now_millis();
+        let missing: Vec<Conversation> = owners
+            .into_iter()
+            .filter(|o| {
+                !self
+                    .known_conversations
+                    .contains(&(o.clone(), conv.to_owned()))
+            })
+            .map(|owner| {
+                let (user_id, group_id) = match sample.session_type {
+                    session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
+                        let peer = if owner == sample.send_id {
+                            sample.recv_id.clone()
+                        } else {
+                            sample.send_id.clone()
+                        };
+                        (peer, String::new())
+                    }
+                    _ => (String::new(), sample.group_id.clone()),
+                };
+                Conversation {
+                    owner_user_id: owner,
+                    conversation_id: conv.to_owned(),
+                    conversation_type: sample.session_type,
+                    user_id,
+                    group_id,
+                    create_time: now,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.stores
+            .conversations
+            .ensure_conversations(&missing)
+            .await?;
+        for c in missing {
+            self.known_conversations
+                .insert((c.owner_user_id, c.conversation_id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! `openim-push`: consumes stored messages and delivers each to the gateways where its receivers
+//! are online — only those gateways, found in the online registry.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use openim_common::rpc::{self, Clients};
+use openim_proto::constants::session;
+use openim_proto::pb::msg::PushMsgDataToMq;
+use openim_proto::pb::msggateway::OnlineBatchPushOneMsgReq;
+use openim_proto::pb::sdkws::MsgData;
+use openim_storage::{StoreResult, Stores, topic};
+use parking_lot::Mutex;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+/// How long a group's member list is reused before it is read again.
+const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
+
+pub struct Pusher {
+    stores: Stores,
+    clients: Clients,
+    batch_size: usize,
+    members: Mutex<HashMap<String, (Instant, std::sync::Arc<Vec<String>>)>>,
+}
+
+impl Pusher {
+    pub fn new(stores: Stores, clients: Clients, batch_size: usize) -> Self {
+        Self {
+            stores,
+            clients,
+            batch_size,
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Consumes until `shutdown`, then drains what is queued and returns.
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut sub = self.stores.bus.subscribe(topic::TO_PUSH, "push").await?;
+        loop {
+            let batch = tokio::select! {
+                b = sub.next_batch(self.batch_size) => b?,
+                () = shutdown.cancelled() => break,
+            };
+            let Some(batch) = batch else { return Ok(()) };
+            self.push_batch(&batch).await;
+            sub.commit().await?;
+        }
+        while let Ok(Ok(Some(batch))) =
+            tokio::time::timeout(Duration::from_millis(200), sub.next_batch(self.batch_size)).await
+        {
+            self.push_batch(&batch).await;
+            sub.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn push_batch(&self, batch: &[openim_storage::BusMessage]) {
+        for record in batch {
+            let msg = match PushMsgDataToMq::decode(record.payload.as_ref()).map(|p| p.msg_data) {
+                Ok(Some(m)) => m,
+                Ok(None) | Err(_) => {
+                    tracing::error!(key = %record.key, "Dropping an undecodable push record.");
+                    continue;
+                }
+            };
+            if let Err(e) = self.push(msg).await {
+                // Receivers who missed the push get the message when they sync by seq.
+                tracing::warn!(error = %e, "Push failed; receivers will sync by seq.");
+            }
+        }
+    }
+
+    async fn receivers(&self, msg: &MsgData) -> StoreResult<std::sync::Arc<Vec<String>>> {
+        if msg.session_type != session::READ_GROUP_CHAT
+            && msg.session_type != session::WRITE_GROUP_CHAT
+        {
+            let mut v = vec![msg.recv_id.clone()];
+            if msg.send_id != msg.recv_id {
+                v.push(msg.send_id.clone());
+            }
+            return Ok(std::sync::Arc::new(v));
+        }
+        if let Some((at, ids)) = self.members.lock().get(&msg.group_id) {
+            if at.elapsed() < MEMBER_CACHE_TTL {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = std::sync::Arc::new(self.stores.groups.member_ids(&msg.group_id).await?);
+        self.members
+            .lock()
+            .insert(msg.group_id.clone(), (Instant::now(), ids.clone()));
+        Ok(ids)
+    }
+
+    /// Sends one message to every gateway holding one of its receivers.
+    pub async fn push(&self, msg: MsgData) -> anyhow::Result<()> {
+        let receivers = self.receivers(&msg).await?;
+        let online = self.stores.online.online(&receivers).await?;
+        let mut by_gateway: HashMap<String, Vec<String>> = HashMap::new();
+        for (user, places) in online {
+            for (_, gw) in places {
+                let users = by_gateway.entry(gw).or_default();
+                if users.last() != Some(&user) {
+                    users.push(user.clone());
+                }
+            }
+        }
+        for (gw, users) in by_gateway {
+            let Some(mut client) = self.clients.gateway(&gw) else {
+                tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
+                continue;
+            };
+            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.clone())
+                .increment(1);
+            let req = OnlineBatchPushOneMsgReq {
+                msg_data: Some(msg.clone()),
+                push_to_user_i_ds: users,
+            };
+            client
+                .online_batch_push_one_msg(rpc::request(req, "", ""))
+                .await?;
+        }
+        Ok(())
+    }
+}

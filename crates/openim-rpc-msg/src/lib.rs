@@ -1,0 +1,423 @@
+//! `openim-rpc-msg`: accepts messages (checks, IDs, time) and hands them to the bus; answers seq
+//! and history queries from the stores.
+
+use std::collections::HashMap;
+
+use dashmap::DashSet;
+use openim_common::config::Share;
+use openim_common::ids::{self, ConversationTarget};
+use openim_common::rpc;
+use openim_common::token::now_millis;
+use openim_common::{ErrCode, ImError};
+use openim_proto::constants::{msg_from, session};
+use openim_proto::pb::msg::{self, msg_server::Msg};
+use openim_proto::pb::sdkws::{self, MsgData, PullMsgs};
+use openim_storage::{BusMessage, StoreError, Stores, topic};
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+pub use openim_proto::pb::msg::msg_server::MsgServer;
+
+/// Most messages one pull may return per conversation.
+const MAX_PULL: i64 = 500;
+
+pub struct MsgService {
+    share: Share,
+    stores: Stores,
+    /// Users known to exist (users are never deleted, so a positive answer can be kept).
+    known_users: DashSet<String>,
+}
+
+impl MsgService {
+    pub fn new(share: Share, stores: Stores) -> Self {
+        Self {
+            share,
+            stores,
+            known_users: DashSet::new(),
+        }
+    }
+
+    fn is_admin(&self, user_id: &str) -> bool {
+        self.share.admin_user_ids.iter().any(|a| a == user_id)
+    }
+
+    async fn user_exists(&self, user_id: &str) -> Result<bool, Status> {
+        if self.known_users.contains(user_id) {
+            return Ok(true);
+        }
+        let found = self
+            .stores
+            .users
+            .get_users(&[user_id.to_owned()])
+            .await
+            .map_err(store_err)?;
+        if found.is_empty() {
+            return Ok(false);
+        }
+        self.known_users.insert(user_id.to_owned());
+        Ok(true)
+    }
+
+    /// The caller must be `user_id` itself or an administrator.
+    fn check_self<T>(&self, req: &Request<T>, user_id: &str) -> Result<(), Status> {
+        let op = rpc::op_user_id(req);
+        if op == user_id || self.is_admin(&op) {
+            Ok(())
+        } else {
+            Err(ImError::no_permission(format!("{op} may not act for {user_id}")).into())
+        }
+    }
+
+    /// Whether `user_id` may read `conversation_id`.
+    async fn can_read(&self, user_id: &str, conversation_id: &str) -> Result<bool, Status> {
+        match ids::parse_conversation_id(conversation_id, user_id) {
+            Some(ConversationTarget::Single(..)) => Ok(true),
+            Some(ConversationTarget::Group(g)) => {
+                let m = self
+                    .stores
+                    .groups
+                    .get_members(g, &[user_id.to_owned()])
+                    .await
+                    .map_err(store_err)?;
+                Ok(!m.is_empty())
+            }
+            None => Ok(self.is_admin(user_id)),
+        }
+    }
+
+    /// The user's conversation IDs, or `requested` when given.
+    async fn conversation_ids(
+        &self,
+        user_id: &str,
+        requested: Vec<String>,
+    ) -> Result<Vec<String>, Status> {
+        if !requested.is_empty() {
+            return Ok(requested);
+        }
+        let convs = self
+            .stores
+            .conversations
+            .conversations(user_id, None)
+            .await
+            .map_err(store_err)?;
+        Ok(convs.into_iter().map(|c| c.conversation_id).collect())
+    }
+
+    async fn validate(&self, m: &mut MsgData) -> Result<String, Status> {
+        if m.client_msg_id.is_empty() {
+            return Err(ImError::args("clientMsgID is empty").into());
+        }
+        if m.send_id.is_empty() {
+            return Err(ImError::args("sendID is empty").into());
+        }
+        let conversation_id = match m.session_type {
+            session::SINGLE_CHAT => {
+                if m.recv_id.is_empty() {
+                    return Err(ImError::args("recvID is empty").into());
+                }
+                if !self.user_exists(&m.recv_id).await? {
+                    return Err(ImError::new(
+                        ErrCode::USER_ID_NOT_FOUND,
+                        format!("receiver {} is not registered", m.recv_id),
+                    )
+                    .into());
+                }
+                ids::single_conversation_id(&m.send_id, &m.recv_id)
+            }
+            session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => {
+                if m.group_id.is_empty() {
+                    return Err(ImError::args("groupID is empty").into());
+                }
+                let groups = self
+                    .stores
+                    .groups
+                    .get_groups(&[m.group_id.clone()])
+                    .await
+                    .map_err(store_err)?;
+                if groups.is_empty() {
+                    return Err(ImError::new(
+                        ErrCode::GROUP_ID_NOT_FOUND,
+                        format!("group {} does not exist", m.group_id),
+                    )
+                    .into());
+                }
+                let member = self
+                    .stores
+                    .groups
+                    .get_members(&m.group_id, &[m.send_id.clone()])
+                    .await
+                    .map_err(store_err)?;
+                if member.is_empty() && !self.is_admin(&m.send_id) {
+                    return Err(ImError::new(
+                        ErrCode::NOT_IN_GROUP_YET,
+                        format!("{} is not a member of group {}", m.send_id, m.group_id),
+                    )
+                    .into());
+                }
+                m.session_type = session::READ_GROUP_CHAT;
+                ids::group_conversation_id(&m.group_id)
+            }
+            other => {
+                return Err(ImError::args(format!("sessionType {other} is not supported")).into());
+            }
+        };
+        Ok(conversation_id)
+    }
+}
+
+fn store_err(e: StoreError) -> Status {
+    tracing::error!(error = %e, "Store failed.");
+    ImError::internal(e.to_string()).into()
+}
+
+fn pull_msgs(msgs: Vec<MsgData>, end_seq: i64, max_seq: i64) -> PullMsgs {
+    let is_end = end_seq >= max_seq;
+    PullMsgs {
+        msgs,
+        is_end,
+        end_seq,
+    }
+}
+
+#[tonic::async_trait]
+impl Msg for MsgService {
+    async fn send_msg(
+        &self,
+        req: Request<msg::SendMsgReq>,
+    ) -> Result<Response<msg::SendMsgResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        let mut m = req
+            .into_inner()
+            .msg_data
+            .ok_or_else(|| ImError::args("msgData is missing"))?;
+        if m.send_id != op && !self.is_admin(&op) {
+            return Err(ImError::no_permission(format!(
+                "sendID {} is not the token's user {op}",
+                m.send_id
+            ))
+            .into());
+        }
+        let conversation_id = self.validate(&mut m).await?;
+        let now = now_millis();
+        m.server_msg_id = ids::new_id();
+        if m.send_time == 0 {
+            m.send_time = now;
+        }
+        if m.create_time == 0 {
+            m.create_time = now;
+        }
+        if m.msg_from == 0 {
+            m.msg_from = msg_from::USER;
+        }
+        m.seq = 0;
+        let resp = msg::SendMsgResp {
+            server_msg_id: m.server_msg_id.clone(),
+            client_msg_id: m.client_msg_id.clone(),
+            send_time: m.send_time,
+            modify: None,
+        };
+        let record = BusMessage {
+            key: conversation_id,
+            payload: m.encode_to_vec().into(),
+        };
+        self.stores
+            .bus
+            .publish(topic::TO_TRANSFER, vec![record])
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "Bus refused a message.");
+                Status::from(ImError::internal(format!("message bus: {e}")))
+            })?;
+        metrics::counter!("openim_msg_accepted_total").increment(1);
+        Ok(Response::new(resp))
+    }
+
+    async fn get_max_seq(
+        &self,
+        req: Request<sdkws::GetMaxSeqReq>,
+    ) -> Result<Response<sdkws::GetMaxSeqResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let convs = self.conversation_ids(&user_id, Vec::new()).await?;
+        let max_seqs = self.stores.seqs.max_seqs(&convs).await.map_err(store_err)?;
+        let min_seqs = convs.iter().map(|c| (c.clone(), 0)).collect();
+        Ok(Response::new(sdkws::GetMaxSeqResp { max_seqs, min_seqs }))
+    }
+
+    async fn pull_message_by_seqs(
+        &self,
+        req: Request<sdkws::PullMessageBySeqsReq>,
+    ) -> Result<Response<sdkws::PullMessageBySeqsResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        let conv_ids: Vec<String> = req
+            .seq_ranges
+            .iter()
+            .map(|r| r.conversation_id.clone())
+            .collect();
+        let max_seqs = self
+            .stores
+            .seqs
+            .max_seqs(&conv_ids)
+            .await
+            .map_err(store_err)?;
+        let mut msgs = HashMap::new();
+        for r in req.seq_ranges {
+            if r.begin > r.end || r.begin < 0 {
+                return Err(ImError::args(format!(
+                    "seq range {}..{} of {} is invalid",
+                    r.begin, r.end, r.conversation_id
+                ))
+                .into());
+            }
+            if !self.can_read(&user_id, &r.conversation_id).await? {
+                continue;
+            }
+            let max = max_seqs.get(&r.conversation_id).copied().unwrap_or(0);
+            let limit = if r.num > 0 {
+                r.num.min(MAX_PULL)
+            } else {
+                MAX_PULL
+            };
+            let end = r.end.min(max.max(r.begin));
+            let found = self
+                .stores
+                .messages
+                .messages_in_range(&r.conversation_id, r.begin.max(1), end, limit as u32)
+                .await
+                .map_err(store_err)?;
+            msgs.insert(r.conversation_id, pull_msgs(found, end, max));
+        }
+        Ok(Response::new(sdkws::PullMessageBySeqsResp {
+            msgs,
+            notification_msgs: HashMap::new(),
+        }))
+    }
+
+    async fn get_seq_message(
+        &self,
+        req: Request<msg::GetSeqMessageReq>,
+    ) -> Result<Response<msg::GetSeqMessageResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        let mut msgs = HashMap::new();
+        for c in req.conversations {
+            if !self.can_read(&user_id, &c.conversation_id).await? {
+                continue;
+            }
+            let seqs: Vec<i64> = c.seqs.into_iter().take(MAX_PULL as usize).collect();
+            let found = self
+                .stores
+                .messages
+                .messages_by_seqs(&c.conversation_id, &seqs)
+                .await
+                .map_err(store_err)?;
+            let end = found.last().map(|m| m.seq).unwrap_or(0);
+            msgs.insert(
+                c.conversation_id,
+                PullMsgs {
+                    msgs: found,
+                    is_end: true,
+                    end_seq: end,
+                },
+            );
+        }
+        Ok(Response::new(msg::GetSeqMessageResp {
+            msgs,
+            notification_msgs: HashMap::new(),
+        }))
+    }
+
+    async fn mark_conversation_as_read(
+        &self,
+        req: Request<msg::MarkConversationAsReadReq>,
+    ) -> Result<Response<msg::MarkConversationAsReadResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        let max = self
+            .stores
+            .seqs
+            .max_seqs(std::slice::from_ref(&req.conversation_id))
+            .await
+            .map_err(store_err)?;
+        let max = max.get(&req.conversation_id).copied().unwrap_or(0);
+        if req.has_read_seq > max {
+            return Err(ImError::args(format!(
+                "hasReadSeq {} is beyond the conversation's max seq {max}",
+                req.has_read_seq
+            ))
+            .into());
+        }
+        self.stores
+            .seqs
+            .set_read_seq(&user_id, &req.conversation_id, req.has_read_seq)
+            .await
+            .map_err(store_err)?;
+        Ok(Response::new(msg::MarkConversationAsReadResp {}))
+    }
+
+    async fn get_conversations_has_read_and_max_seq(
+        &self,
+        req: Request<msg::GetConversationsHasReadAndMaxSeqReq>,
+    ) -> Result<Response<msg::GetConversationsHasReadAndMaxSeqResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        let convs = self
+            .conversation_ids(&user_id, req.conversation_i_ds)
+            .await?;
+        let max = self.stores.seqs.max_seqs(&convs).await.map_err(store_err)?;
+        let read = self
+            .stores
+            .seqs
+            .read_seqs(&user_id, &convs)
+            .await
+            .map_err(store_err)?;
+        let latest = self
+            .stores
+            .messages
+            .latest_messages(&convs)
+            .await
+            .map_err(store_err)?;
+        let seqs = convs
+            .into_iter()
+            .map(|c| {
+                let s = msg::Seqs {
+                    max_seq: max.get(&c).copied().unwrap_or(0),
+                    has_read_seq: read.get(&c).copied().unwrap_or(0),
+                    max_seq_time: latest.get(&c).map(|m| m.send_time).unwrap_or(0),
+                };
+                (c, s)
+            })
+            .collect();
+        Ok(Response::new(msg::GetConversationsHasReadAndMaxSeqResp {
+            seqs,
+            pinned_conversation_i_ds: Vec::new(),
+        }))
+    }
+
+    async fn get_last_message(
+        &self,
+        req: Request<msg::GetLastMessageReq>,
+    ) -> Result<Response<msg::GetLastMessageResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        let mut readable = Vec::new();
+        for c in req.conversation_i_ds {
+            if self.can_read(&user_id, &c).await? {
+                readable.push(c);
+            }
+        }
+        let msgs = self
+            .stores
+            .messages
+            .latest_messages(&readable)
+            .await
+            .map_err(store_err)?;
+        Ok(Response::new(msg::GetLastMessageResp { msgs }))
+    }
+}

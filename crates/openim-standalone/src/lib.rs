@@ -1,0 +1,118 @@
+//! `openim standalone`: every service in one process on the embedded backends. Services call each
+//! other through the same generated gRPC clients as in a distributed deployment, over in-process
+//! channels (see `openim_common::rpc::local`), and share one bus and one online registry.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use openim_common::config::Config;
+use openim_common::observe::{self, Health};
+use openim_common::rpc::{self, Channels, Clients};
+use openim_msggateway::Gateway;
+use openim_rpc_auth::{AuthServer, AuthService};
+use openim_rpc_msg::{MsgServer, MsgService};
+use openim_rpc_user::{UserServer, UserService};
+use openim_storage::Stores;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A running standalone server.
+pub struct Standalone {
+    /// WebSocket address (and `/healthz`).
+    pub ws_addr: SocketAddr,
+    /// Clients of every RPC service, for embedding and tests.
+    pub clients: Clients,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Standalone {
+    /// Opens the stores in `cfg.storage.data_dir`, starts every service and binds the listeners.
+    pub async fn start(cfg: Config) -> anyhow::Result<Self> {
+        let stores = Stores::embedded(&cfg.storage.data_dir).await?;
+        let shutdown = CancellationToken::new();
+
+        let auth = Arc::new(AuthService::new(
+            cfg.share.clone(),
+            stores.tokens.clone(),
+            stores.users.clone(),
+        ));
+        let user = Arc::new(UserService::new(
+            cfg.share.clone(),
+            stores.users.clone(),
+            stores.online.clone(),
+        ));
+        let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
+
+        // The gateway needs clients, and clients need the gateway's push endpoint: build the
+        // service channels first, then the gateway, then its channel.
+        let mut gw_cfg = cfg.msggateway.clone();
+        gw_cfg.advertise = "local".into();
+        let partial = Channels {
+            auth: rpc::local(AuthServer::from_arc(auth.clone())),
+            user: rpc::local(UserServer::from_arc(user.clone())),
+            msg: rpc::local(MsgServer::from_arc(msg.clone())),
+            gateways: Vec::new(),
+        };
+        let gateway = Gateway::new(
+            gw_cfg.clone(),
+            cfg.share.multi_login.clone(),
+            Clients::new(partial),
+            stores.online.clone(),
+        );
+        let clients = Clients::new(Channels {
+            auth: rpc::local(AuthServer::from_arc(auth.clone())),
+            user: rpc::local(UserServer::from_arc(user)),
+            msg: rpc::local(MsgServer::from_arc(msg)),
+            gateways: vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))],
+        });
+        auth.set_clients(clients.clone());
+
+        let mut tasks = JoinSet::new();
+        let transfer =
+            openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
+        let t = shutdown.clone();
+        tasks.spawn(async move { transfer.run(t).await });
+        let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.batch_size);
+        let t = shutdown.clone();
+        tasks.spawn(async move { pusher.run(t).await });
+
+        let listener = tokio::net::TcpListener::bind(gw_cfg.listen).await?;
+        let ws_addr = listener.local_addr()?;
+        let router = observe::admin_router(Health::default()).merge(gateway.router());
+        let t = shutdown.clone();
+        let gw = gateway.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    t.cancelled().await;
+                    gw.close_all().await;
+                })
+                .await?;
+            Ok(())
+        });
+        tracing::info!(%ws_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
+        Ok(Self {
+            ws_addr,
+            clients,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops accepting, drains the bus so every accepted message is stored, and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        while let Some(r) = self.tasks.join_next().await {
+            r??;
+        }
+        Ok(())
+    }
+
+    /// Runs until `signal` is cancelled, then stops.
+    pub async fn run_until(self, signal: CancellationToken) -> anyhow::Result<()> {
+        signal.cancelled().await;
+        tracing::info!("Stopping.");
+        self.stop().await
+    }
+}
