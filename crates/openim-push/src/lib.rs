@@ -17,11 +17,14 @@ use tokio_util::sync::CancellationToken;
 /// How long a group's member list is reused before it is read again.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// A group's member IDs and when they were read.
+type CachedMembers = (Instant, std::sync::Arc<Vec<String>>);
+
 pub struct Pusher {
     stores: Stores,
     clients: Clients,
     batch_size: usize,
-    members: Mutex<HashMap<String, (Instant, std::sync::Arc<Vec<String>>)>>,
+    members: Mutex<HashMap<String, CachedMembers>>,
 }
 
 impl Pusher {
@@ -81,11 +84,10 @@ impl Pusher {
             }
             return Ok(std::sync::Arc::new(v));
         }
-        if let Some((at, ids)) = self.members.lock().get(&msg.group_id) {
-            if at.elapsed() < MEMBER_CACHE_TTL {
+        if let Some((at, ids)) = self.members.lock().get(&msg.group_id)
+            && at.elapsed() < MEMBER_CACHE_TTL {
                 return Ok(ids.clone());
             }
-        }
         let ids = std::sync::Arc::new(self.stores.groups.member_ids(&msg.group_id).await?);
         self.members
             .lock()

@@ -131,7 +131,7 @@ impl MsgService {
                 let groups = self
                     .stores
                     .groups
-                    .get_groups(&[m.group_id.clone()])
+                    .get_groups(std::slice::from_ref(&m.group_id))
                     .await
                     .map_err(store_err)?;
                 if groups.is_empty() {
@@ -144,7 +144,7 @@ impl MsgService {
                 let member = self
                     .stores
                     .groups
-                    .get_members(&m.group_id, &[m.send_id.clone()])
+                    .get_members(&m.group_id, std::slice::from_ref(&m.send_id))
                     .await
                     .map_err(store_err)?;
                 if member.is_empty() && !self.is_admin(&m.send_id) {

@@ -319,7 +319,7 @@ pub async fn seqs(store: Arc<dyn SeqStore>) {
 
     store.set_read_seq("u", &conv, 5).await.unwrap();
     store.set_read_seq("u", &conv, 3).await.unwrap();
-    let read = store.read_seqs("u", &[conv.clone()]).await.unwrap();
+    let read = store.read_seqs("u", std::slice::from_ref(&conv)).await.unwrap();
     assert_eq!(read[&conv], 5, "read seqs never go down");
 }
 
@@ -374,13 +374,13 @@ pub async fn online(store: &dyn OnlineStore) {
 
     store.set_online(&a, 1, "gw1", false).await.unwrap();
     assert_eq!(
-        store.online(&[a.clone()]).await.unwrap()[&a].len(),
+        store.online(std::slice::from_ref(&a)).await.unwrap()[&a].len(),
         2,
         "one of two connections left"
     );
     store.set_online(&a, 1, "gw1", false).await.unwrap();
     assert_eq!(
-        store.online(&[a.clone()]).await.unwrap()[&a],
+        store.online(std::slice::from_ref(&a)).await.unwrap()[&a],
         vec![(5, "gw2".to_owned())]
     );
     store.clear_gateway("gw2").await.unwrap();
