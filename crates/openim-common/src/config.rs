@@ -445,13 +445,15 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
         if let Some(stem) = name
             .strip_suffix(".yml")
             .or_else(|| name.strip_suffix(".yaml"))
-            && !FILES.contains(&stem) && !RESERVED_FILES.contains(&stem) {
-                return Err(ConfigError(format!(
-                    "config {}: unknown file `{name}` (expected one of: {})",
-                    dir.display(),
-                    FILES.join(".yml, ")
-                )));
-            }
+            && !FILES.contains(&stem)
+            && !RESERVED_FILES.contains(&stem)
+        {
+            return Err(ConfigError(format!(
+                "config {}: unknown file `{name}` (expected one of: {})",
+                dir.display(),
+                FILES.join(".yml, ")
+            )));
+        }
     }
     Ok(())
 }

@@ -85,9 +85,10 @@ impl Pusher {
             return Ok(std::sync::Arc::new(v));
         }
         if let Some((at, ids)) = self.members.lock().get(&msg.group_id)
-            && at.elapsed() < MEMBER_CACHE_TTL {
-                return Ok(ids.clone());
-            }
+            && at.elapsed() < MEMBER_CACHE_TTL
+        {
+            return Ok(ids.clone());
+        }
         let ids = std::sync::Arc::new(self.stores.groups.member_ids(&msg.group_id).await?);
         self.members
             .lock()

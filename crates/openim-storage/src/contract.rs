@@ -319,7 +319,10 @@ pub async fn seqs(store: Arc<dyn SeqStore>) {
 
     store.set_read_seq("u", &conv, 5).await.unwrap();
     store.set_read_seq("u", &conv, 3).await.unwrap();
-    let read = store.read_seqs("u", std::slice::from_ref(&conv)).await.unwrap();
+    let read = store
+        .read_seqs("u", std::slice::from_ref(&conv))
+        .await
+        .unwrap();
     assert_eq!(read[&conv], 5, "read seqs never go down");
 }
 

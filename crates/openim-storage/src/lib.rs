@@ -35,9 +35,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e
-            && db.is_unique_violation() {
-                return StoreError::Duplicate(db.message().to_owned());
-            }
+            && db.is_unique_violation()
+        {
+            return StoreError::Duplicate(db.message().to_owned());
+        }
         StoreError::Backend(e.to_string())
     }
 }
