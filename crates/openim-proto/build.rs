@@ -19,10 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let fds = protox::compile(&files, [&root])?;
 
-    let mut builder = tonic_prost_build::configure()
-        .include_file("_includes.rs")
-        .build_client(true)
-        .build_server(true);
+    let mut builder = tonic_prost_build::configure().include_file("_includes.rs").build_client(true).build_server(true);
     for file in &fds.file {
         let package = file.package();
         // OpenIM's scalar wrappers are bare JSON values; `src/json.rs` implements them by hand.
@@ -76,10 +73,7 @@ fn annotate_message(
             (Type::Bytes, false) => "with = \"crate::json::base64_bytes\"",
             _ => "deserialize_with = \"crate::json::null_as_default\"",
         };
-        builder = builder.field_attribute(
-            format!("{path}.{name}"),
-            format!("#[serde(rename = \"{name}\", {with})]"),
-        );
+        builder = builder.field_attribute(format!("{path}.{name}"), format!("#[serde(rename = \"{name}\", {with})]"));
     }
     for nested in &message.nested_type {
         builder = annotate_message(builder, &path, nested);

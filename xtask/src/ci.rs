@@ -15,31 +15,15 @@ impl Ci {
     pub fn run(self) -> anyhow::Result<()> {
         if !self.tests_only {
             step("format", &["fmt", "--all", "--", "--check"])?;
-            step(
-                "clippy",
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-            )?;
+            step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
         }
-        step(
-            "tests",
-            &["nextest", "run", "--workspace", "--no-fail-fast"],
-        )
+        step("tests", &["nextest", "run", "--workspace", "--no-fail-fast"])
     }
 }
 
 fn step(name: &str, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("==> {name}: cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO"))
-        .args(args)
-        .status()
-        .with_context(|| format!("run cargo {name}"))?;
+    let status = Command::new(env!("CARGO")).args(args).status().with_context(|| format!("run cargo {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }

@@ -60,6 +60,13 @@ impl Default for Share {
     }
 }
 
+impl Share {
+    /// Whether `user_id` is one of the administrators.
+    pub fn is_admin(&self, user_id: &str) -> bool {
+        self.admin_user_ids.iter().any(|a| a == user_id)
+    }
+}
+
 /// OpenIM's multi-terminal login policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,10 +81,7 @@ pub struct MultiLogin {
 
 impl Default for MultiLogin {
     fn default() -> Self {
-        Self {
-            policy: 1,
-            max_num_one_end: 30,
-        }
+        Self { policy: 1, max_num_one_end: 30 }
     }
 }
 
@@ -120,10 +124,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".into(),
-            json: false,
-        }
+        Self { level: "info".into(), json: false }
     }
 }
 
@@ -138,10 +139,7 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self {
-            backend: Backend::Embedded,
-            data_dir: PathBuf::from("data"),
-        }
+        Self { backend: Backend::Embedded, data_dir: PathBuf::from("data") }
     }
 }
 
@@ -164,9 +162,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self {
-            listen: ([0, 0, 0, 0], 10002).into(),
-        }
+        Self { listen: ([0, 0, 0, 0], 10002).into() }
     }
 }
 
@@ -214,10 +210,7 @@ pub struct TransferConfig {
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        Self {
-            admin_listen: ([0, 0, 0, 0], 12020).into(),
-            batch_size: 1000,
-        }
+        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000 }
     }
 }
 
@@ -231,10 +224,7 @@ pub struct PushConfig {
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self {
-            admin_listen: ([0, 0, 0, 0], 12170).into(),
-            batch_size: 1000,
-        }
+        Self { admin_listen: ([0, 0, 0, 0], 12170).into(), batch_size: 1000 }
     }
 }
 
@@ -249,10 +239,7 @@ pub struct RpcConfig {
 
 impl Default for RpcConfig {
     fn default() -> Self {
-        Self {
-            listen: ([0, 0, 0, 0], 0).into(),
-            admin_listen: None,
-        }
+        Self { listen: ([0, 0, 0, 0], 0).into(), admin_listen: None }
     }
 }
 
@@ -269,11 +256,7 @@ pub struct CrontaskConfig {
 
 impl Default for CrontaskConfig {
     fn default() -> Self {
-        Self {
-            admin_listen: ([0, 0, 0, 0], 12240).into(),
-            retain_msg_days: 0,
-            interval_secs: 3600,
-        }
+        Self { admin_listen: ([0, 0, 0, 0], 12240).into(), retain_msg_days: 0, interval_secs: 3600 }
     }
 }
 
@@ -311,10 +294,7 @@ impl Config {
     pub fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
         if let Some(dir) = dir {
             if !dir.is_dir() {
-                return Err(ConfigError(format!(
-                    "config directory {} does not exist",
-                    dir.display()
-                )));
+                return Err(ConfigError(format!("config directory {} does not exist", dir.display())));
             }
             check_no_unknown_files(dir)?;
         }
@@ -341,11 +321,8 @@ impl Config {
 
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |file: &str, key: &str, why: String| {
-            Err(ConfigError(format!(
-                "config {file}.yml: key `{key}`: {why}"
-            )))
-        };
+        let bad =
+            |file: &str, key: &str, why: String| Err(ConfigError(format!("config {file}.yml: key `{key}`: {why}")));
         if self.share.secret.is_empty() {
             return bad("share", "secret", "must not be empty".into());
         }
@@ -357,11 +334,7 @@ impl Config {
             );
         }
         if self.share.token_ttl_days <= 0 {
-            return bad(
-                "share",
-                "token_ttl_days",
-                format!("{} must be positive", self.share.token_ttl_days),
-            );
+            return bad("share", "token_ttl_days", format!("{} must be positive", self.share.token_ttl_days));
         }
         if self.msggateway.max_message_bytes < 1024 {
             return bad(
@@ -371,11 +344,7 @@ impl Config {
             );
         }
         if self.msgtransfer.batch_size == 0 {
-            return bad(
-                "openim-msgtransfer",
-                "batch_size",
-                "must be at least 1".into(),
-            );
+            return bad("openim-msgtransfer", "batch_size", "must be at least 1".into());
         }
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
@@ -386,10 +355,7 @@ impl Config {
 
 impl RpcConfig {
     fn with_port(port: u16) -> Self {
-        Self {
-            listen: ([0, 0, 0, 0], port).into(),
-            admin_listen: None,
-        }
+        Self { listen: ([0, 0, 0, 0], port).into(), admin_listen: None }
     }
 }
 
@@ -399,11 +365,7 @@ pub fn env_prefix(file: &str) -> String {
     format!("OPENIM_{}__", stem.replace('-', "_").to_uppercase())
 }
 
-fn section<T: Serialize + DeserializeOwned>(
-    dir: Option<&Path>,
-    file: &str,
-    defaults: T,
-) -> Result<T, ConfigError> {
+fn section<T: Serialize + DeserializeOwned>(dir: Option<&Path>, file: &str, defaults: T) -> Result<T, ConfigError> {
     let mut fig = Figment::from(Serialized::defaults(defaults));
     if let Some(dir) = dir {
         let path = dir.join(format!("{file}.yml"));
@@ -424,11 +386,7 @@ fn section<T: Serialize + DeserializeOwned>(
                         None => m.name.to_string(),
                     })
                     .unwrap_or_else(|| format!("{file}.yml"));
-                let key = if e.path.is_empty() {
-                    String::new()
-                } else {
-                    format!(" key `{}`:", e.path.join("."))
-                };
+                let key = if e.path.is_empty() { String::new() } else { format!(" key `{}`:", e.path.join(".")) };
                 format!("config {source}:{key} {}", e.kind)
             })
             .collect();
@@ -437,14 +395,11 @@ fn section<T: Serialize + DeserializeOwned>(
 }
 
 fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| ConfigError(format!("read {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| ConfigError(format!("read {}: {e}", dir.display())))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name
-            .strip_suffix(".yml")
-            .or_else(|| name.strip_suffix(".yaml"))
+        if let Some(stem) = name.strip_suffix(".yml").or_else(|| name.strip_suffix(".yaml"))
             && !FILES.contains(&stem)
             && !RESERVED_FILES.contains(&stem)
         {

@@ -82,11 +82,7 @@ pub type ImResult<T> = Result<T, ImError>;
 
 impl ImError {
     pub fn new(code: ErrCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            msg: code.name().to_owned(),
-            detail: detail.into(),
-        }
+        Self { code, msg: code.name().to_owned(), detail: detail.into() }
     }
 
     pub fn args(detail: impl Into<String>) -> Self {
@@ -127,9 +123,9 @@ impl From<ImError> for tonic::Status {
             ErrCode::SERVER_INTERNAL => tonic::Code::Internal,
             ErrCode::ARGS => tonic::Code::InvalidArgument,
             ErrCode::NO_PERMISSION => tonic::Code::PermissionDenied,
-            ErrCode::RECORD_NOT_FOUND
-            | ErrCode::USER_ID_NOT_FOUND
-            | ErrCode::GROUP_ID_NOT_FOUND => tonic::Code::NotFound,
+            ErrCode::RECORD_NOT_FOUND | ErrCode::USER_ID_NOT_FOUND | ErrCode::GROUP_ID_NOT_FOUND => {
+                tonic::Code::NotFound
+            }
             c if (1501..=1507).contains(&c.0) => tonic::Code::Unauthenticated,
             _ => tonic::Code::FailedPrecondition,
         };
@@ -165,12 +161,7 @@ mod tests {
 
     #[test]
     fn codes_survive_a_grpc_round_trip() {
-        for code in [
-            ErrCode::ARGS,
-            ErrCode::TOKEN_KICKED,
-            ErrCode::GROUP_ID_NOT_FOUND,
-            ErrCode::SERVER_INTERNAL,
-        ] {
+        for code in [ErrCode::ARGS, ErrCode::TOKEN_KICKED, ErrCode::GROUP_ID_NOT_FOUND, ErrCode::SERVER_INTERNAL] {
             let e = ImError::new(code, "why");
             let back = ImError::from(tonic::Status::from(e.clone()));
             assert_eq!(back, e);
@@ -183,4 +174,23 @@ mod tests {
         assert_eq!(e.code, ErrCode::SERVER_INTERNAL);
         assert!(e.detail.contains("connection refused"), "{}", e.detail);
     }
+}
+
+/// Maps a storage failure to the error a client sees, logging backend faults (the place they
+/// are handled).
+pub fn from_store(e: openim_storage::StoreError) -> ImError {
+    use openim_storage::StoreError;
+    match e {
+        StoreError::Duplicate(what) => ImError::new(ErrCode::DUPLICATE_KEY, format!("{what} already exists")),
+        StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, format!("{what} not found")),
+        StoreError::Backend(e) => {
+            tracing::error!(error = %e, "Storage backend failed.");
+            ImError::internal(e)
+        }
+    }
+}
+
+/// Converts a storage failure straight into a gRPC status.
+pub fn store_status(e: openim_storage::StoreError) -> tonic::Status {
+    from_store(e).into()
 }

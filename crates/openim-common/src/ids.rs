@@ -14,19 +14,10 @@ pub fn group_conversation_id(group_id: &str) -> String {
 }
 
 /// The conversation a message belongs to, from its session type and IDs.
-pub fn conversation_id(
-    session_type: i32,
-    send_id: &str,
-    recv_id: &str,
-    group_id: &str,
-) -> Option<String> {
+pub fn conversation_id(session_type: i32, send_id: &str, recv_id: &str, group_id: &str) -> Option<String> {
     match session_type {
-        session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
-            Some(single_conversation_id(send_id, recv_id))
-        }
-        session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => {
-            Some(group_conversation_id(group_id))
-        }
+        session::SINGLE_CHAT | session::NOTIFICATION_CHAT => Some(single_conversation_id(send_id, recv_id)),
+        session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => Some(group_conversation_id(group_id)),
         _ => None,
     }
 }
@@ -48,10 +39,7 @@ pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<Conversati
         return Some(ConversationTarget::Single(&rest[..member.len()], other));
     }
     if let Some(other) = rest.strip_suffix(member).and_then(|r| r.strip_suffix('_')) {
-        return Some(ConversationTarget::Single(
-            other,
-            &rest[rest.len() - member.len()..],
-        ));
+        return Some(ConversationTarget::Single(other, &rest[rest.len() - member.len()..]));
     }
     None
 }
@@ -59,6 +47,18 @@ pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<Conversati
 /// A new random ID in OpenIM's style (32 lowercase hex characters).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// OpenIM's hash of an ID list, used by the "full IDs" sync endpoints to tell a client its list is
+/// current: the first 8 bytes (big-endian) of the MD5 of the list as JSON; 0 for an empty list.
+pub fn id_hash(ids: &[String]) -> u64 {
+    use md5::Digest as _;
+    if ids.is_empty() {
+        return 0;
+    }
+    let json = serde_json::to_vec(ids).unwrap_or_default();
+    let sum = md5::Md5::digest(&json);
+    u64::from_be_bytes(sum[..8].try_into().unwrap_or([0; 8]))
 }
 
 #[cfg(test)]

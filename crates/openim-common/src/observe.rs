@@ -14,13 +14,9 @@ pub fn init_tracing(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if cfg.json {
-        registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init()
+        registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init()
     } else {
-        registry
-            .with(fmt::layer().with_writer(std::io::stderr))
-            .try_init()
+        registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()
     };
 }
 
@@ -37,8 +33,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 /// A readiness probe: returns `Err(reason)` while a backend the service needs does not answer.
-pub type ReadinessCheck =
-    Arc<dyn Fn() -> futures_lite::BoxFuture<Result<(), String>> + Send + Sync>;
+pub type ReadinessCheck = Arc<dyn Fn() -> futures_lite::BoxFuture<Result<(), String>> + Send + Sync>;
 
 mod futures_lite {
     pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -64,11 +59,7 @@ impl Health {
                 failures.push(format!("{name}: {e}"));
             }
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("; "))
-        }
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
 }
 

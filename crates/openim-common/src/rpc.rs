@@ -30,8 +30,7 @@ impl std::error::Error for TransportError {
 }
 
 /// A gRPC transport, remote or in-process.
-pub type RpcChannel =
-    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
+pub type RpcChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
 
 /// A lazily connecting channel to `addr` (`http://host:port`); the first call connects and a
 /// broken connection is re-established by tonic.
@@ -42,9 +41,7 @@ pub fn remote(addr: &str) -> Result<RpcChannel, crate::config::ConfigError> {
         .http2_adaptive_window(true)
         .connect_timeout(std::time::Duration::from_secs(3));
     let channel = endpoint.connect_lazy();
-    Ok(BoxCloneSyncService::new(
-        channel.map_err(|e| TransportError(e.into())),
-    ))
+    Ok(BoxCloneSyncService::new(channel.map_err(|e| TransportError(e.into()))))
 }
 
 /// A channel that hands requests straight to a tonic server (e.g. `MsgServer::from_arc(svc)`).
@@ -57,9 +54,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    BoxCloneSyncService::new(
-        server.map_err(|never: Infallible| -> TransportError { match never {} }),
-    )
+    BoxCloneSyncService::new(server.map_err(|never: Infallible| -> TransportError { match never {} }))
 }
 
 /// Metadata key carrying the user on whose behalf a call is made (OpenIM's `opUserID`).
@@ -81,20 +76,38 @@ pub fn request<T>(msg: T, op_user_id: &str, operation_id: &str) -> tonic::Reques
 
 /// The calling user named in a request's metadata ("" when none).
 pub fn op_user_id<T>(req: &tonic::Request<T>) -> String {
-    req.metadata()
-        .get(OP_USER_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    req.metadata().get(OP_USER_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
 
 /// The client's operation ID named in a request's metadata ("" when none).
 pub fn operation_id<T>(req: &tonic::Request<T>) -> String {
-    req.metadata()
-        .get(OPERATION_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    req.metadata().get(OPERATION_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// `(offset, limit)` of a 1-based page; no pagination means the first 100 (limit capped at 1000).
+pub fn page(p: Option<&openim_proto::pb::sdkws::RequestPagination>) -> (u32, u32) {
+    match p {
+        Some(p) if p.show_number > 0 => {
+            let limit = p.show_number.min(1000) as u32;
+            let page = p.page_number.max(1) as u32;
+            ((page - 1).saturating_mul(limit), limit)
+        }
+        _ => (0, 100),
+    }
+}
+
+/// The caller must be `user_id` itself or an administrator.
+pub fn check_self_or_admin<T>(
+    req: &tonic::Request<T>,
+    share: &crate::config::Share,
+    user_id: &str,
+) -> Result<(), crate::ImError> {
+    let op = op_user_id(req);
+    if op == user_id || share.is_admin(&op) {
+        Ok(())
+    } else {
+        Err(crate::ImError::no_permission(format!("{op} may not act for {user_id}")))
+    }
 }
 
 /// Typed clients of every RPC service, cheap to clone.
@@ -103,58 +116,59 @@ pub struct Clients {
     pub auth: openim_proto::pb::auth::auth_client::AuthClient<RpcChannel>,
     pub user: openim_proto::pb::user::user_client::UserClient<RpcChannel>,
     pub msg: openim_proto::pb::msg::msg_client::MsgClient<RpcChannel>,
+    pub friend: openim_proto::pb::relation::friend_client::FriendClient<RpcChannel>,
+    pub group: openim_proto::pb::group::group_client::GroupClient<RpcChannel>,
+    pub conversation: openim_proto::pb::conversation::conversation_client::ConversationClient<RpcChannel>,
     /// One client per gateway instance, keyed by the instance's ID (its push address).
     pub gateways: Vec<(String, GatewayClient)>,
 }
 
-pub type GatewayClient =
-    openim_proto::pb::msggateway::msg_gateway_client::MsgGatewayClient<RpcChannel>;
+pub type GatewayClient = openim_proto::pb::msggateway::msg_gateway_client::MsgGatewayClient<RpcChannel>;
 
 /// The channels to build [`Clients`] from.
 pub struct Channels {
     pub auth: RpcChannel,
     pub user: RpcChannel,
     pub msg: RpcChannel,
+    pub friend: RpcChannel,
+    pub group: RpcChannel,
+    pub conversation: RpcChannel,
     pub gateways: Vec<(String, RpcChannel)>,
 }
 
 impl Clients {
     pub fn new(ch: Channels) -> Self {
         use openim_proto::pb::{
-            auth::auth_client::AuthClient, msg::msg_client::MsgClient,
+            auth::auth_client::AuthClient, conversation::conversation_client::ConversationClient,
+            group::group_client::GroupClient, msg::msg_client::MsgClient, relation::friend_client::FriendClient,
             user::user_client::UserClient,
         };
         Self {
             auth: AuthClient::new(ch.auth),
             user: UserClient::new(ch.user),
             msg: MsgClient::new(ch.msg),
-            gateways: ch
-                .gateways
-                .into_iter()
-                .map(|(id, c)| (id, GatewayClient::new(c)))
-                .collect(),
+            friend: FriendClient::new(ch.friend),
+            group: GroupClient::new(ch.group),
+            conversation: ConversationClient::new(ch.conversation),
+            gateways: ch.gateways.into_iter().map(|(id, c)| (id, GatewayClient::new(c))).collect(),
         }
     }
 
-    /// Clients of the services at the configured addresses.
     /// The gateway with the given instance ID.
     pub fn gateway(&self, id: &str) -> Option<GatewayClient> {
-        self.gateways
-            .iter()
-            .find(|(g, _)| g == id)
-            .map(|(_, c)| c.clone())
+        self.gateways.iter().find(|(g, _)| g == id).map(|(_, c)| c.clone())
     }
 
+    /// Clients of the services at the configured addresses.
     pub fn remote(addrs: &crate::config::RpcAddresses) -> Result<Self, crate::config::ConfigError> {
-        let gateways = addrs
-            .msggateway
-            .iter()
-            .map(|a| Ok((a.clone(), remote(a)?)))
-            .collect::<Result<_, _>>()?;
+        let gateways = addrs.msggateway.iter().map(|a| Ok((a.clone(), remote(a)?))).collect::<Result<_, _>>()?;
         Ok(Self::new(Channels {
             auth: remote(&addrs.auth)?,
             user: remote(&addrs.user)?,
             msg: remote(&addrs.msg)?,
+            friend: remote(&addrs.friend)?,
+            group: remote(&addrs.group)?,
+            conversation: remote(&addrs.conversation)?,
             gateways,
         }))
     }

@@ -35,17 +35,11 @@ impl std::fmt::Debug for TokenSigner {
 }
 
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl TokenSigner {
@@ -62,12 +56,7 @@ impl TokenSigner {
     }
 
     /// A token for `user_id` on `platform_id`, valid for `ttl_secs` from now.
-    pub fn issue(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        ttl_secs: i64,
-    ) -> Result<(String, Claims), ImError> {
+    pub fn issue(&self, user_id: &str, platform_id: i32, ttl_secs: i64) -> Result<(String, Claims), ImError> {
         let now = now_secs();
         let claims = Claims {
             user_id: user_id.to_owned(),
@@ -90,13 +79,10 @@ impl TokenSigner {
                 let code = match e.kind() {
                     ErrorKind::ExpiredSignature => ErrCode::TOKEN_EXPIRED,
                     ErrorKind::ImmatureSignature => ErrCode::TOKEN_NOT_VALID_YET,
-                    ErrorKind::InvalidToken
-                    | ErrorKind::Base64(_)
-                    | ErrorKind::Json(_)
-                    | ErrorKind::Utf8(_) => ErrCode::TOKEN_MALFORMED,
-                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
-                        ErrCode::TOKEN_INVALID
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                        ErrCode::TOKEN_MALFORMED
                     }
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => ErrCode::TOKEN_INVALID,
                     _ => ErrCode::TOKEN_UNKNOWN,
                 };
                 Err(ImError::new(code, e.to_string()))
@@ -125,10 +111,7 @@ mod tests {
         let (t, _) = s.issue("u1", 1, 3600).unwrap();
         let other = TokenSigner::new("another secret");
         assert_eq!(other.verify(&t).unwrap_err().code, ErrCode::TOKEN_INVALID);
-        assert_eq!(
-            s.verify("garbage").unwrap_err().code,
-            ErrCode::TOKEN_MALFORMED
-        );
+        assert_eq!(s.verify("garbage").unwrap_err().code, ErrCode::TOKEN_MALFORMED);
         let (expired, _) = s.issue("u1", 1, -10).unwrap();
         assert_eq!(s.verify(&expired).unwrap_err().code, ErrCode::TOKEN_EXPIRED);
     }

@@ -15,9 +15,7 @@ use openim_common::rpc;
 use openim_common::{ErrCode, ImError};
 use openim_proto::constants::req;
 use openim_proto::pb::auth::ParseTokenReq;
-use openim_proto::pb::msg::{
-    GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq, GetSeqMessageReq, SendMsgReq,
-};
+use openim_proto::pb::msg::{GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq, GetSeqMessageReq, SendMsgReq};
 use openim_proto::pb::sdkws::{GetMaxSeqReq, MsgData, PullMessageBySeqsReq, UserSendMsgResp};
 use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
 use prost::Message as _;
@@ -51,27 +49,17 @@ impl ConnectParams {
         let send_id = get("sendID").to_owned();
         let token = get("token").to_owned();
         if send_id.is_empty() || token.is_empty() {
-            return Err(ImError::new(
-                ErrCode::CONN_ARGS,
-                "sendID and token are required",
-            ));
+            return Err(ImError::new(ErrCode::CONN_ARGS, "sendID and token are required"));
         }
         let platform_id = get("platformID").parse().map_err(|_| {
-            ImError::new(
-                ErrCode::CONN_ARGS,
-                format!("platformID {:?} is not a number", get("platformID")),
-            )
+            ImError::new(ErrCode::CONN_ARGS, format!("platformID {:?} is not a number", get("platformID")))
         })?;
         Ok(Self {
             send_id,
             token,
             platform_id,
             operation_id: get("operationID").to_owned(),
-            encoding: if get("sdkType") == "js" {
-                Encoding::Json
-            } else {
-                Encoding::Gob
-            },
+            encoding: if get("sdkType") == "js" { Encoding::Json } else { Encoding::Gob },
             gzip: get("compression") == "gzip",
             msg_resp: get("isMsgResp") == "true",
         })
@@ -88,11 +76,7 @@ fn connect_reply(e: Option<&ImError>) -> String {
 
 /// Checks the parameters and token, then upgrades. A refused client with `isMsgResp=true` (JS SDK)
 /// gets the error as its first text frame, as it expects; others get an HTTP error.
-pub(crate) async fn accept(
-    gw: Arc<Gateway>,
-    q: HashMap<String, String>,
-    ws: WebSocketUpgrade,
-) -> Response {
+pub(crate) async fn accept(gw: Arc<Gateway>, q: HashMap<String, String>, ws: WebSocketUpgrade) -> Response {
     let msg_resp = q.get("isMsgResp").is_some_and(|v| v == "true");
     let checked = match ConnectParams::parse(&q) {
         Ok(p) => check_token(&gw, &p).await.map(|()| p),
@@ -105,23 +89,15 @@ pub(crate) async fn accept(
         .write_buffer_size(0);
     match checked {
         Err(e) if msg_resp => ws.on_upgrade(move |mut socket| async move {
+            let _ = socket.send(Message::Text(connect_reply(Some(&e)).into())).await;
             let _ = socket
-                .send(Message::Text(connect_reply(Some(&e)).into()))
-                .await;
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1008,
-                    reason: Utf8Bytes::from(e.msg.clone()),
-                })))
+                .send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from(e.msg.clone()) })))
                 .await;
         }),
         Err(e) => {
             tracing::debug!(error = %e, "Refused a connection.");
-            let status = if (1501..=1507).contains(&e.code.0) {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
-            };
+            let status =
+                if (1501..=1507).contains(&e.code.0) { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
             (status, connect_reply(Some(&e))).into_response()
         }
         Ok(_) if gw.open.load(Ordering::Relaxed) >= gw.cfg.max_connections => {
@@ -137,21 +113,12 @@ async fn check_token(gw: &Gateway, p: &ConnectParams) -> Result<(), ImError> {
         .clients
         .auth
         .clone()
-        .parse_token(rpc::request(
-            ParseTokenReq {
-                token: p.token.clone(),
-            },
-            &p.send_id,
-            &p.operation_id,
-        ))
+        .parse_token(rpc::request(ParseTokenReq { token: p.token.clone() }, &p.send_id, &p.operation_id))
         .await
         .map_err(ImError::from)?
         .into_inner();
     if parsed.user_id != p.send_id || parsed.platform_id != p.platform_id {
-        return Err(ImError::new(
-            ErrCode::TOKEN_INVALID,
-            "the token belongs to another user or platform",
-        ));
+        return Err(ImError::new(ErrCode::TOKEN_INVALID, "the token belongs to another user or platform"));
     }
     Ok(())
 }
@@ -159,21 +126,10 @@ async fn check_token(gw: &Gateway, p: &ConnectParams) -> Result<(), ImError> {
 async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
     let id = gw.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_CAPACITY);
-    let handle = ConnHandle {
-        id,
-        platform_id: p.platform_id,
-        encoding: p.encoding,
-        gzip: p.gzip,
-        tx: tx.clone(),
-    };
+    let handle = ConnHandle { id, platform_id: p.platform_id, encoding: p.encoding, gzip: p.gzip, tx: tx.clone() };
     let (mut sink, mut stream) = socket.split();
 
-    if p.msg_resp
-        && sink
-            .send(Message::Text(connect_reply(None).into()))
-            .await
-            .is_err()
-    {
+    if p.msg_resp && sink.send(Message::Text(connect_reply(None).into())).await.is_err() {
         return;
     }
     register(&gw, &p.send_id, handle).await;
@@ -189,12 +145,7 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
                     }
                 }
                 Outbound::Close(code, reason) => {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                     break;
                 }
             }
@@ -205,21 +156,14 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
     loop {
         let frame = match tokio::time::timeout(deadline, stream.next()).await {
             Err(_) => {
-                let _ = tx
-                    .send(Outbound::Close(1000, "read deadline exceeded".into()))
-                    .await;
+                let _ = tx.send(Outbound::Close(1000, "read deadline exceeded".into())).await;
                 break;
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 // Oversized frames and protocol errors end here; say why before closing.
-                let (code, reason) = if e.to_string().contains("too long")
-                    || e.to_string().contains("Space limit")
-                {
-                    (
-                        1009,
-                        format!("frame exceeds {} bytes", gw.cfg.max_message_bytes),
-                    )
+                let (code, reason) = if e.to_string().contains("too long") || e.to_string().contains("Space limit") {
+                    (1009, format!("frame exceeds {} bytes", gw.cfg.max_message_bytes))
                 } else {
                     (1002, format!("protocol error: {e}"))
                 };
@@ -232,20 +176,14 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
             Message::Binary(data) => {
                 if let Some(resp) = handle_frame(&gw, &p, &data).await {
                     let bytes = encode(p.encoding, p.gzip, &resp);
-                    if tx
-                        .send(Outbound::Frame(Message::Binary(bytes)))
-                        .await
-                        .is_err()
-                    {
+                    if tx.send(Outbound::Frame(Message::Binary(bytes))).await.is_err() {
                         break;
                     }
                 }
             }
             Message::Text(text) => {
                 if text.as_str().contains("\"ping\"") {
-                    let _ = tx
-                        .send(Outbound::Frame(Message::Text(r#"{"type":"pong"}"#.into())))
-                        .await;
+                    let _ = tx.send(Outbound::Frame(Message::Text(r#"{"type":"pong"}"#.into()))).await;
                 }
             }
             Message::Ping(payload) => {
@@ -268,11 +206,7 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
     let kicked: Vec<ConnHandle> = {
         let mut conns = gw.conns.entry(user_id.to_owned()).or_default();
         let kicked = match gw.multi_login.policy {
-            1 => conns
-                .iter()
-                .filter(|c| c.platform_id == platform)
-                .cloned()
-                .collect(),
+            1 => conns.iter().filter(|c| c.platform_id == platform).cloned().collect(),
             _ => Vec::new(),
         };
         conns.retain(|c| !kicked.iter().any(|k| k.id == c.id));
@@ -280,21 +214,11 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
         kicked
     };
     for k in kicked {
-        let resp = WsResponse {
-            req_identifier: req::KICK_ONLINE,
-            ..Default::default()
-        };
-        let _ = k.tx.try_send(Outbound::Frame(Message::Binary(encode(
-            k.encoding, k.gzip, &resp,
-        ))));
-        let _ =
-            k.tx.try_send(Outbound::Close(1000, "logged in elsewhere".into()));
+        let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
+        let _ = k.tx.try_send(Outbound::Frame(Message::Binary(encode(k.encoding, k.gzip, &resp))));
+        let _ = k.tx.try_send(Outbound::Close(1000, "logged in elsewhere".into()));
     }
-    if let Err(e) = gw
-        .online
-        .set_online(user_id, platform, &gw.cfg.advertise, true)
-        .await
-    {
+    if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, true).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user online.");
     }
 }
@@ -312,22 +236,14 @@ async fn unregister(gw: &Gateway, user_id: &str, id: u64, platform: i32) {
     };
     // A kicked connection was already removed; its online entry goes with it here either way.
     let _ = removed;
-    if let Err(e) = gw
-        .online
-        .set_online(user_id, platform, &gw.cfg.advertise, false)
-        .await
-    {
+    if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, false).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user offline.");
     }
 }
 
 pub(crate) fn encode(encoding: Encoding, gzip: bool, resp: &WsResponse) -> Bytes {
     let raw = resp.encode(encoding);
-    if gzip {
-        ws::gzip(&raw).into()
-    } else {
-        raw.into()
-    }
+    if gzip { ws::gzip(&raw).into() } else { raw.into() }
 }
 
 fn error_response(req: &WsRequest, e: &ImError) -> WsResponse {
@@ -362,10 +278,7 @@ async fn handle_frame(gw: &Gateway, p: &ConnectParams, data: &[u8]) -> Option<Ws
     if request.send_id != p.send_id {
         let e = ImError::new(
             ErrCode::WS_DATA,
-            format!(
-                "sendID {} is not this connection's user {}",
-                request.send_id, p.send_id
-            ),
+            format!("sendID {} is not this connection's user {}", request.send_id, p.send_id),
         );
         return Some(error_response(&request, &e));
     }
@@ -387,12 +300,7 @@ async fn handle_frame(gw: &Gateway, p: &ConnectParams, data: &[u8]) -> Option<Ws
 
 fn data_error(detail: String) -> WsResponse {
     let e = ImError::new(ErrCode::WS_DATA, detail);
-    WsResponse {
-        req_identifier: req::WS_DATA_ERROR,
-        err_code: e.code.0,
-        err_msg: e.to_string(),
-        ..Default::default()
-    }
+    WsResponse { req_identifier: req::WS_DATA_ERROR, err_code: e.code.0, err_msg: e.to_string(), ..Default::default() }
 }
 
 fn decode<T: prost::Message + Default>(data: &[u8]) -> Result<T, ImError> {
@@ -405,12 +313,7 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
         req::GET_NEWEST_SEQ => {
             let mut m: GetMaxSeqReq = decode(&r.data)?;
             m.user_id = p.send_id.clone();
-            c.msg
-                .clone()
-                .get_max_seq(rpc::request(m, &p.send_id, &r.operation_id))
-                .await?
-                .into_inner()
-                .encode_to_vec()
+            c.msg.clone().get_max_seq(rpc::request(m, &p.send_id, &r.operation_id)).await?.into_inner().encode_to_vec()
         }
         req::PULL_MSG_BY_SEQ_LIST => {
             let mut m: PullMessageBySeqsReq = decode(&r.data)?;
@@ -427,11 +330,7 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
             let resp = c
                 .msg
                 .clone()
-                .send_msg(rpc::request(
-                    SendMsgReq { msg_data: Some(m) },
-                    &p.send_id,
-                    &r.operation_id,
-                ))
+                .send_msg(rpc::request(SendMsgReq { msg_data: Some(m) }, &p.send_id, &r.operation_id))
                 .await?
                 .into_inner();
             UserSendMsgResp {
@@ -456,11 +355,7 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
             m.user_id = p.send_id.clone();
             c.msg
                 .clone()
-                .get_conversations_has_read_and_max_seq(rpc::request(
-                    m,
-                    &p.send_id,
-                    &r.operation_id,
-                ))
+                .get_conversations_has_read_and_max_seq(rpc::request(m, &p.send_id, &r.operation_id))
                 .await?
                 .into_inner()
                 .encode_to_vec()
@@ -478,9 +373,7 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
         // Acknowledged; background state and status subscriptions carry no server-side effect yet.
         req::SET_BACKGROUND_STATUS | req::SUB_USER_ONLINE_STATUS => Vec::new(),
         other => {
-            return Err(ImError::args(format!(
-                "reqIdentifier {other} is not supported"
-            )));
+            return Err(ImError::args(format!("reqIdentifier {other} is not supported")));
         }
     };
     Ok(out.into())

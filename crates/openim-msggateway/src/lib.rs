@@ -79,8 +79,7 @@ impl Gateway {
     pub async fn close_all(&self) {
         for entry in self.conns.iter() {
             for c in entry.value() {
-                let _ =
-                    c.tx.try_send(conn::Outbound::Close(1001, "server shutting down".into()));
+                let _ = c.tx.try_send(conn::Outbound::Close(1001, "server shutting down".into()));
             }
         }
         if let Err(e) = self.online.clear_gateway(&self.cfg.advertise).await {
@@ -95,11 +94,7 @@ async fn upgrade(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(ws) = ws else {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            "expected a WebSocket upgrade",
-        )
-            .into_response();
+        return (axum::http::StatusCode::BAD_REQUEST, "expected a WebSocket upgrade").into_response();
     };
     conn::accept(gw, params, ws).await
 }

@@ -33,50 +33,29 @@ impl MsgGateway for GatewayRpc {
         req: Request<msggateway::OnlineBatchPushOneMsgReq>,
     ) -> Result<Response<msggateway::OnlineBatchPushOneMsgResp>, Status> {
         let req = req.into_inner();
-        let msg = req
-            .msg_data
-            .ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
+        let msg = req.msg_data.ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
         let conv =
-            ids::conversation_id(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id)
-                .unwrap_or_default();
+            ids::conversation_id(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id).unwrap_or_default();
         let (sender, sender_platform) = (msg.send_id.clone(), msg.sender_platform_id);
         let payload = PushMessages {
-            msgs: HashMap::from([(
-                conv,
-                PullMsgs {
-                    msgs: vec![msg],
-                    is_end: false,
-                    end_seq: 0,
-                },
-            )]),
+            msgs: HashMap::from([(conv, PullMsgs { msgs: vec![msg], is_end: false, end_seq: 0 })]),
             notification_msgs: HashMap::new(),
         }
         .encode_to_vec();
-        let resp = WsResponse {
-            req_identifier: req::PUSH_MSG,
-            data: payload.into(),
-            ..Default::default()
-        };
+        let resp = WsResponse { req_identifier: req::PUSH_MSG, data: payload.into(), ..Default::default() };
         // Each (envelope, gzip) variant is encoded once, however many connections use it.
         let mut frames: HashMap<(Encoding, bool), bytes::Bytes> = HashMap::new();
         let mut results = Vec::with_capacity(req.push_to_user_i_ds.len());
         let mut delivered = 0u64;
         for user in req.push_to_user_i_ds {
-            let conns = self
-                .gw
-                .conns
-                .get(&user)
-                .map(|c| c.clone())
-                .unwrap_or_default();
+            let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
             let mut platforms = Vec::new();
             for c in conns {
                 if user == sender && c.platform_id == sender_platform {
                     continue; // the sending device has the message already
                 }
-                let frame = frames
-                    .entry((c.encoding, c.gzip))
-                    .or_insert_with(|| encode(c.encoding, c.gzip, &resp))
-                    .clone();
+                let frame =
+                    frames.entry((c.encoding, c.gzip)).or_insert_with(|| encode(c.encoding, c.gzip, &resp)).clone();
                 let code = match c.tx.try_send(Outbound::Frame(Message::Binary(frame))) {
                     Ok(()) => {
                         delivered += 1;
@@ -84,9 +63,7 @@ impl MsgGateway for GatewayRpc {
                     }
                     Err(_) => {
                         // Too slow to keep up: close it; the client resyncs by seq on reconnect.
-                        let _ = c
-                            .tx
-                            .try_send(Outbound::Close(1013, "too slow to receive pushes".into()));
+                        let _ = c.tx.try_send(Outbound::Close(1013, "too slow to receive pushes".into()));
                         1603
                     }
                 };
@@ -103,9 +80,7 @@ impl MsgGateway for GatewayRpc {
             });
         }
         metrics::counter!("openim_gateway_pushed_total").increment(delivered);
-        Ok(Response::new(msggateway::OnlineBatchPushOneMsgResp {
-            single_push_result: results,
-        }))
+        Ok(Response::new(msggateway::OnlineBatchPushOneMsgResp { single_push_result: results }))
     }
 
     async fn kick_user_offline(
@@ -114,23 +89,10 @@ impl MsgGateway for GatewayRpc {
     ) -> Result<Response<msggateway::KickUserOfflineResp>, Status> {
         let req = req.into_inner();
         for user in req.kick_user_id_list {
-            let conns = self
-                .gw
-                .conns
-                .get(&user)
-                .map(|c| c.clone())
-                .unwrap_or_default();
-            for c in conns
-                .into_iter()
-                .filter(|c| c.platform_id == req.platform_id)
-            {
-                let resp = WsResponse {
-                    req_identifier: req::KICK_ONLINE,
-                    ..Default::default()
-                };
-                let _ = c.tx.try_send(Outbound::Frame(Message::Binary(encode(
-                    c.encoding, c.gzip, &resp,
-                ))));
+            let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
+            for c in conns.into_iter().filter(|c| c.platform_id == req.platform_id) {
+                let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
+                let _ = c.tx.try_send(Outbound::Frame(Message::Binary(encode(c.encoding, c.gzip, &resp))));
                 let _ = c.tx.try_send(Outbound::Close(1000, "logged out".into()));
             }
         }

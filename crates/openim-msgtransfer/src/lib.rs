@@ -24,20 +24,12 @@ pub struct Transfer {
 
 impl Transfer {
     pub fn new(stores: Stores, batch_size: usize) -> Self {
-        Self {
-            stores,
-            batch_size,
-            known_conversations: DashSet::new(),
-        }
+        Self { stores, batch_size, known_conversations: DashSet::new() }
     }
 
     /// Consumes until `shutdown`, then drains what the bus already holds and returns.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut sub = self
-            .stores
-            .bus
-            .subscribe(topic::TO_TRANSFER, "msgtransfer")
-            .await?;
+        let mut sub = self.stores.bus.subscribe(topic::TO_TRANSFER, "msgtransfer").await?;
         loop {
             let batch = tokio::select! {
                 b = sub.next_batch(self.batch_size) => b?,
@@ -49,12 +41,7 @@ impl Transfer {
         }
         // Drain: take whatever is already queued without waiting for more.
         loop {
-            match tokio::time::timeout(
-                std::time::Duration::from_millis(200),
-                sub.next_batch(self.batch_size),
-            )
-            .await
-            {
+            match tokio::time::timeout(std::time::Duration::from_millis(200), sub.next_batch(self.batch_size)).await {
                 Ok(Ok(Some(batch))) => {
                     self.handle_with_retry(batch).await;
                     sub.commit().await?;
@@ -103,31 +90,17 @@ impl Transfer {
         let mut stored = Vec::with_capacity(batch.len());
         for (conv, msgs) in by_conv {
             let ids: Vec<String> = msgs.iter().map(|m| m.client_msg_id.clone()).collect();
-            let existing = self
-                .stores
-                .messages
-                .existing_client_msg_ids(&conv, &ids)
-                .await?;
+            let existing = self.stores.messages.existing_client_msg_ids(&conv, &ids).await?;
             let mut seen: HashSet<String> = existing.into_keys().collect();
-            let fresh: Vec<MsgData> = msgs
-                .into_iter()
-                .filter(|m| seen.insert(m.client_msg_id.clone()))
-                .collect();
+            let fresh: Vec<MsgData> = msgs.into_iter().filter(|m| seen.insert(m.client_msg_id.clone())).collect();
             if fresh.is_empty() {
                 continue;
             }
             self.ensure_conversations(&conv, &fresh[0]).await?;
-            let first = self
-                .stores
-                .seqs
-                .allocate_seqs(&conv, fresh.len() as i64)
-                .await?;
+            let first = self.stores.seqs.allocate_seqs(&conv, fresh.len() as i64).await?;
             for (i, mut m) in fresh.into_iter().enumerate() {
                 m.seq = first + i as i64;
-                stored.push(StoredMsg {
-                    conversation_id: conv.clone(),
-                    msg: m,
-                });
+                stored.push(StoredMsg { conversation_id: conv.clone(), msg: m });
             }
         }
         if stored.is_empty() {
@@ -138,19 +111,15 @@ impl Transfer {
             .into_iter()
             .map(|s| BusMessage {
                 key: s.conversation_id.clone(),
-                payload: PushMsgDataToMq {
-                    msg_data: Some(s.msg),
-                    conversation_id: s.conversation_id,
-                }
-                .encode_to_vec()
-                .into(),
+                payload: PushMsgDataToMq { msg_data: Some(s.msg), conversation_id: s.conversation_id }
+                    .encode_to_vec()
+                    .into(),
             })
             .collect::<Vec<_>>();
         let n = records.len();
         self.stores.bus.publish(topic::TO_PUSH, records).await?;
         metrics::counter!("openim_transfer_stored_total").increment(n as u64);
-        metrics::histogram!("openim_transfer_batch_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -168,19 +137,12 @@ impl Transfer {
         let now = now_millis();
         let missing: Vec<Conversation> = owners
             .into_iter()
-            .filter(|o| {
-                !self
-                    .known_conversations
-                    .contains(&(o.clone(), conv.to_owned()))
-            })
+            .filter(|o| !self.known_conversations.contains(&(o.clone(), conv.to_owned())))
             .map(|owner| {
                 let (user_id, group_id) = match sample.session_type {
                     session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
-                        let peer = if owner == sample.send_id {
-                            sample.recv_id.clone()
-                        } else {
-                            sample.send_id.clone()
-                        };
+                        let peer =
+                            if owner == sample.send_id { sample.recv_id.clone() } else { sample.send_id.clone() };
                         (peer, String::new())
                     }
                     _ => (String::new(), sample.group_id.clone()),
@@ -199,13 +161,9 @@ impl Transfer {
         if missing.is_empty() {
             return Ok(());
         }
-        self.stores
-            .conversations
-            .ensure_conversations(&missing)
-            .await?;
+        self.stores.conversations.ensure_conversations(&missing).await?;
         for c in missing {
-            self.known_conversations
-                .insert((c.owner_user_id, c.conversation_id));
+            self.known_conversations.insert((c.owner_user_id, c.conversation_id));
         }
         Ok(())
     }

@@ -80,10 +80,7 @@ pub fn decode_struct(data: &[u8]) -> Result<(StructDef, HashMap<String, GobValue
         if len_usize > reader.remaining() {
             return Err(GobError::BadLength(len));
         }
-        let mut msg = Reader {
-            buf: &reader.buf[reader.pos..reader.pos + len_usize],
-            pos: 0,
-        };
+        let mut msg = Reader { buf: &reader.buf[reader.pos..reader.pos + len_usize], pos: 0 };
         reader.pos += len_usize;
         let id = msg.int()?;
         if id < 0 {
@@ -204,10 +201,7 @@ fn read_wire_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
 }
 
 fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
-    let mut def = StructDef {
-        name: String::new(),
-        fields: Vec::new(),
-    };
+    let mut def = StructDef { name: String::new(), fields: Vec::new() };
     let mut field = 0usize;
     loop {
         let delta = msg.uint()? as usize;
@@ -237,10 +231,7 @@ fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
             2 => {
                 let count = msg.uint()?;
                 for _ in 0..count {
-                    let mut fd = FieldDef {
-                        name: String::new(),
-                        type_id: 0,
-                    };
+                    let mut fd = FieldDef { name: String::new(), type_id: 0 };
                     let mut f = 0usize;
                     loop {
                         let d = msg.uint()? as usize;
@@ -262,10 +253,7 @@ fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
     }
 }
 
-fn read_struct_value(
-    msg: &mut Reader<'_>,
-    def: &StructDef,
-) -> Result<HashMap<String, GobValue>, GobError> {
+fn read_struct_value(msg: &mut Reader<'_>, def: &StructDef) -> Result<HashMap<String, GobValue>, GobError> {
     let mut values = HashMap::with_capacity(def.fields.len());
     let mut field = 0usize;
     loop {
@@ -273,13 +261,8 @@ fn read_struct_value(
         if delta == 0 {
             return Ok(values);
         }
-        field = field
-            .checked_add(delta)
-            .ok_or(GobError::BadFieldNumber(usize::MAX))?;
-        let fd = def
-            .fields
-            .get(field - 1)
-            .ok_or(GobError::BadFieldNumber(field))?;
+        field = field.checked_add(delta).ok_or(GobError::BadFieldNumber(usize::MAX))?;
+        let fd = def.fields.get(field - 1).ok_or(GobError::BadFieldNumber(field))?;
         let value = match fd.type_id {
             type_id::BOOL => GobValue::Bool(msg.uint()? != 0),
             type_id::INT => GobValue::Int(msg.int()?),
@@ -332,11 +315,7 @@ impl<'a> Reader<'a> {
     /// Gob signed integer: the low bit says whether the rest is complemented.
     fn int(&mut self) -> Result<i64, GobError> {
         let u = self.uint()?;
-        Ok(if u & 1 == 1 {
-            !((u >> 1) as i64)
-        } else {
-            (u >> 1) as i64
-        })
+        Ok(if u & 1 == 1 { !((u >> 1) as i64) } else { (u >> 1) as i64 })
     }
 
     fn bytes(&mut self) -> Result<&'a [u8], GobError> {
@@ -374,11 +353,7 @@ impl Writer {
     }
 
     fn int(&mut self, v: i64) {
-        let u = if v < 0 {
-            ((!v as u64) << 1) | 1
-        } else {
-            (v as u64) << 1
-        };
+        let u = if v < 0 { ((!v as u64) << 1) | 1 } else { (v as u64) << 1 };
         self.uint(u);
     }
 

@@ -72,8 +72,6 @@ impl serde::Serialize for crate::pb::protobuf::BytesValue {
 
 impl<'de> serde::Deserialize<'de> for crate::pb::protobuf::BytesValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self {
-            value: base64_bytes::deserialize(d)?,
-        })
+        Ok(Self { value: base64_bytes::deserialize(d)? })
     }
 }

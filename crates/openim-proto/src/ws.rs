@@ -57,10 +57,7 @@ pub enum WireError {
 
 /// Compresses with gzip at a fast level (the payloads are small and latency matters).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 2 + 32),
-        flate2::Compression::fast(),
-    );
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 32), flate2::Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
@@ -70,9 +67,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, WireError> {
     let mut out = Vec::with_capacity(data.len() * 3);
     let dec = flate2::read::GzDecoder::new(data);
-    dec.take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(WireError::Gzip)?;
+    dec.take(limit as u64 + 1).read_to_end(&mut out).map_err(WireError::Gzip)?;
     if out.len() > limit {
         return Err(WireError::TooLarge(limit));
     }
@@ -94,10 +89,7 @@ impl WsRequest {
             Encoding::Gob => gob::encode_struct(
                 "GeneralWsReq",
                 &[
-                    (
-                        "ReqIdentifier",
-                        GobValue::Int(i64::from(self.req_identifier)),
-                    ),
+                    ("ReqIdentifier", GobValue::Int(i64::from(self.req_identifier))),
                     ("Token", GobValue::String(self.token.clone())),
                     ("SendID", GobValue::String(self.send_id.clone())),
                     ("OperationID", GobValue::String(self.operation_id.clone())),
@@ -133,10 +125,7 @@ impl WsRequest {
         let req: JsonRequest = serde_json::from_slice(frame)?;
         let data = STANDARD
             .decode(req.data.as_bytes())
-            .map_err(|e| WireError::Field {
-                field: "data",
-                reason: format!("invalid base64: {e}"),
-            })?;
+            .map_err(|e| WireError::Field { field: "data", reason: format!("invalid base64: {e}") })?;
         Ok(Self {
             req_identifier: req.req_identifier,
             token: req.token,
@@ -155,10 +144,7 @@ impl WsResponse {
             Encoding::Gob => gob::encode_struct(
                 "Resp",
                 &[
-                    (
-                        "ReqIdentifier",
-                        GobValue::Int(i64::from(self.req_identifier)),
-                    ),
+                    ("ReqIdentifier", GobValue::Int(i64::from(self.req_identifier))),
                     ("MsgIncr", GobValue::String(self.msg_incr.clone())),
                     ("OperationID", GobValue::String(self.operation_id.clone())),
                     ("ErrCode", GobValue::Int(i64::from(self.err_code))),
@@ -196,10 +182,7 @@ impl WsResponse {
                 let resp: JsonResponse = serde_json::from_slice(frame)?;
                 let data = STANDARD
                     .decode(resp.data.as_bytes())
-                    .map_err(|e| WireError::Field {
-                        field: "data",
-                        reason: format!("invalid base64: {e}"),
-                    })?;
+                    .map_err(|e| WireError::Field { field: "data", reason: format!("invalid base64: {e}") })?;
                 Ok(Self {
                     req_identifier: resp.req_identifier,
                     msg_incr: resp.msg_incr,
@@ -213,31 +196,19 @@ impl WsResponse {
     }
 }
 
-fn take_string(
-    fields: &mut HashMap<String, GobValue>,
-    name: &'static str,
-) -> Result<String, WireError> {
+fn take_string(fields: &mut HashMap<String, GobValue>, name: &'static str) -> Result<String, WireError> {
     match fields.remove(name) {
         None => Ok(String::new()),
         Some(GobValue::String(s)) => Ok(s),
-        Some(other) => Err(WireError::Field {
-            field: name,
-            reason: format!("expected string, got {other:?}"),
-        }),
+        Some(other) => Err(WireError::Field { field: name, reason: format!("expected string, got {other:?}") }),
     }
 }
 
-fn take_bytes(
-    fields: &mut HashMap<String, GobValue>,
-    name: &'static str,
-) -> Result<Bytes, WireError> {
+fn take_bytes(fields: &mut HashMap<String, GobValue>, name: &'static str) -> Result<Bytes, WireError> {
     match fields.remove(name) {
         None => Ok(Bytes::new()),
         Some(GobValue::Bytes(b)) => Ok(b.into()),
-        Some(other) => Err(WireError::Field {
-            field: name,
-            reason: format!("expected bytes, got {other:?}"),
-        }),
+        Some(other) => Err(WireError::Field { field: name, reason: format!("expected bytes, got {other:?}") }),
     }
 }
 
@@ -247,16 +218,10 @@ fn take_i32(fields: &mut HashMap<String, GobValue>, name: &'static str) -> Resul
         Some(GobValue::Int(i)) => i,
         Some(GobValue::Uint(u)) => i64::try_from(u).unwrap_or(i64::MAX),
         Some(other) => {
-            return Err(WireError::Field {
-                field: name,
-                reason: format!("expected integer, got {other:?}"),
-            });
+            return Err(WireError::Field { field: name, reason: format!("expected integer, got {other:?}") });
         }
     };
-    i32::try_from(v).map_err(|_| WireError::Field {
-        field: name,
-        reason: format!("{v} out of range"),
-    })
+    i32::try_from(v).map_err(|_| WireError::Field { field: name, reason: format!("{v} out of range") })
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -292,9 +257,7 @@ impl<'de> Deserialize<'de> for JsonText {
             serde_json::Value::String(s) => Ok(JsonText(s)),
             serde_json::Value::Number(n) => Ok(JsonText(n.to_string())),
             serde_json::Value::Null => Ok(JsonText(String::new())),
-            other => Err(serde::de::Error::custom(format!(
-                "msgIncr: expected string, got {other}"
-            ))),
+            other => Err(serde::de::Error::custom(format!("msgIncr: expected string, got {other}"))),
         }
     }
 }

@@ -29,12 +29,7 @@ pub struct Pusher {
 
 impl Pusher {
     pub fn new(stores: Stores, clients: Clients, batch_size: usize) -> Self {
-        Self {
-            stores,
-            clients,
-            batch_size,
-            members: Mutex::new(HashMap::new()),
-        }
+        Self { stores, clients, batch_size, members: Mutex::new(HashMap::new()) }
     }
 
     /// Consumes until `shutdown`, then drains what is queued and returns.
@@ -75,9 +70,7 @@ impl Pusher {
     }
 
     async fn receivers(&self, msg: &MsgData) -> StoreResult<std::sync::Arc<Vec<String>>> {
-        if msg.session_type != session::READ_GROUP_CHAT
-            && msg.session_type != session::WRITE_GROUP_CHAT
-        {
+        if msg.session_type != session::READ_GROUP_CHAT && msg.session_type != session::WRITE_GROUP_CHAT {
             let mut v = vec![msg.recv_id.clone()];
             if msg.send_id != msg.recv_id {
                 v.push(msg.send_id.clone());
@@ -90,9 +83,7 @@ impl Pusher {
             return Ok(ids.clone());
         }
         let ids = std::sync::Arc::new(self.stores.groups.member_ids(&msg.group_id).await?);
-        self.members
-            .lock()
-            .insert(msg.group_id.clone(), (Instant::now(), ids.clone()));
+        self.members.lock().insert(msg.group_id.clone(), (Instant::now(), ids.clone()));
         Ok(ids)
     }
 
@@ -114,15 +105,9 @@ impl Pusher {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
                 continue;
             };
-            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.clone())
-                .increment(1);
-            let req = OnlineBatchPushOneMsgReq {
-                msg_data: Some(msg.clone()),
-                push_to_user_i_ds: users,
-            };
-            client
-                .online_batch_push_one_msg(rpc::request(req, "", ""))
-                .await?;
+            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.clone()).increment(1);
+            let req = OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users };
+            client.online_batch_push_one_msg(rpc::request(req, "", "")).await?;
         }
         Ok(())
     }

@@ -27,13 +27,7 @@ pub struct AuthService {
 impl AuthService {
     pub fn new(share: Share, tokens: Arc<dyn TokenStore>, users: Arc<dyn UserStore>) -> Self {
         let signer = TokenSigner::new(&share.secret);
-        Self {
-            share,
-            signer,
-            tokens,
-            users,
-            clients: tokio::sync::OnceCell::new(),
-        }
+        Self { share, signer, tokens, users, clients: tokio::sync::OnceCell::new() }
     }
 
     /// Gives the service the clients it uses to kick connections (set once, after wiring).
@@ -48,10 +42,7 @@ impl AuthService {
     async fn issue(&self, user_id: &str, platform_id: i32) -> ImResult<(String, i64)> {
         let ttl = self.share.token_ttl_days * 86_400;
         let (token, claims) = self.signer.issue(user_id, platform_id, ttl)?;
-        self.tokens
-            .add_token(user_id, platform_id, &token, claims.exp)
-            .await
-            .map_err(store_err)?;
+        self.tokens.add_token(user_id, platform_id, &token, claims.exp).await.map_err(store_err)?;
         // Multi-terminal policy 1 (the default): a new login on a platform replaces the old one.
         if self.share.multi_login.policy == 1 {
             self.tokens
@@ -65,25 +56,11 @@ impl AuthService {
     /// Verifies a token and that it is still current; returns (user, platform, expiry).
     pub async fn parse(&self, token: &str) -> ImResult<(String, i32, i64)> {
         let claims = self.signer.verify(token)?;
-        match self
-            .tokens
-            .token_state(&claims.user_id, claims.platform_id, token)
-            .await
-            .map_err(store_err)?
-        {
+        match self.tokens.token_state(&claims.user_id, claims.platform_id, token).await.map_err(store_err)? {
             Some(TokenState::Normal) => Ok((claims.user_id, claims.platform_id, claims.exp)),
-            Some(TokenState::Kicked) => Err(ImError::new(
-                ErrCode::TOKEN_KICKED,
-                "token was replaced by a newer login",
-            )),
-            Some(_) => Err(ImError::new(
-                ErrCode::TOKEN_INVALID,
-                "token was invalidated",
-            )),
-            None => Err(ImError::new(
-                ErrCode::TOKEN_NOT_EXIST,
-                "token is not known to the server",
-            )),
+            Some(TokenState::Kicked) => Err(ImError::new(ErrCode::TOKEN_KICKED, "token was replaced by a newer login")),
+            Some(_) => Err(ImError::new(ErrCode::TOKEN_INVALID, "token was invalidated")),
+            None => Err(ImError::new(ErrCode::TOKEN_NOT_EXIST, "token is not known to the server")),
         }
     }
 }
@@ -111,10 +88,7 @@ impl Auth for AuthService {
             .into());
         }
         let (token, ttl) = self.issue(&req.user_id, platform::ADMIN).await?;
-        Ok(Response::new(auth::GetAdminTokenResp {
-            token,
-            expire_time_seconds: ttl,
-        }))
+        Ok(Response::new(auth::GetAdminTokenResp { token, expire_time_seconds: ttl }))
     }
 
     async fn get_user_token(
@@ -124,37 +98,22 @@ impl Auth for AuthService {
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
         if !self.is_admin(&op) {
-            return Err(
-                ImError::no_permission("only an administrator may issue user tokens").into(),
-            );
+            return Err(ImError::no_permission("only an administrator may issue user tokens").into());
         }
         if platform::name(req.platform_id).is_none() {
-            return Err(ImError::args(format!(
-                "platformID {} is not a known platform",
-                req.platform_id
-            ))
-            .into());
+            return Err(ImError::args(format!("platformID {} is not a known platform", req.platform_id)).into());
         }
         if self.is_admin(&req.user_id) {
             return Err(ImError::no_permission("use get_admin_token for administrators").into());
         }
-        let found = self
-            .users
-            .get_users(std::slice::from_ref(&req.user_id))
-            .await
-            .map_err(store_err)?;
+        let found = self.users.get_users(std::slice::from_ref(&req.user_id)).await.map_err(store_err)?;
         if found.is_empty() {
-            return Err(ImError::new(
-                ErrCode::USER_ID_NOT_FOUND,
-                format!("user {} is not registered", req.user_id),
-            )
-            .into());
+            return Err(
+                ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {} is not registered", req.user_id)).into()
+            );
         }
         let (token, ttl) = self.issue(&req.user_id, req.platform_id).await?;
-        Ok(Response::new(auth::GetUserTokenResp {
-            token,
-            expire_time_seconds: ttl,
-        }))
+        Ok(Response::new(auth::GetUserTokenResp { token, expire_time_seconds: ttl }))
     }
 
     async fn force_logout(
@@ -165,10 +124,7 @@ impl Auth for AuthService {
         let operation_id = rpc::operation_id(&req);
         let req = req.into_inner();
         if !self.is_admin(&op) && op != req.user_id {
-            return Err(ImError::no_permission(
-                "only an administrator or the user may log a user out",
-            )
-            .into());
+            return Err(ImError::no_permission("only an administrator or the user may log a user out").into());
         }
         self.tokens
             .set_platform_tokens(&req.user_id, req.platform_id, TokenState::Kicked, None)
@@ -176,15 +132,9 @@ impl Auth for AuthService {
             .map_err(store_err)?;
         if let Some(clients) = self.clients.get() {
             for (id, gw) in &clients.gateways {
-                let kick = KickUserOfflineReq {
-                    platform_id: req.platform_id,
-                    kick_user_id_list: vec![req.user_id.clone()],
-                };
-                if let Err(e) = gw
-                    .clone()
-                    .kick_user_offline(rpc::request(kick, &op, &operation_id))
-                    .await
-                {
+                let kick =
+                    KickUserOfflineReq { platform_id: req.platform_id, kick_user_id_list: vec![req.user_id.clone()] };
+                if let Err(e) = gw.clone().kick_user_offline(rpc::request(kick, &op, &operation_id)).await {
                     tracing::warn!(gateway = %id, error = %e, "Could not kick a connection; its token is revoked anyway.");
                 }
             }
@@ -192,15 +142,8 @@ impl Auth for AuthService {
         Ok(Response::new(auth::ForceLogoutResp {}))
     }
 
-    async fn parse_token(
-        &self,
-        req: Request<auth::ParseTokenReq>,
-    ) -> Result<Response<auth::ParseTokenResp>, Status> {
+    async fn parse_token(&self, req: Request<auth::ParseTokenReq>) -> Result<Response<auth::ParseTokenResp>, Status> {
         let (user_id, platform_id, exp) = self.parse(&req.into_inner().token).await?;
-        Ok(Response::new(auth::ParseTokenResp {
-            user_id,
-            platform_id,
-            expire_time_seconds: exp,
-        }))
+        Ok(Response::new(auth::ParseTokenResp { user_id, platform_id, expire_time_seconds: exp }))
     }
 }

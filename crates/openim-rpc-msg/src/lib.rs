@@ -30,11 +30,7 @@ pub struct MsgService {
 
 impl MsgService {
     pub fn new(share: Share, stores: Stores) -> Self {
-        Self {
-            share,
-            stores,
-            known_users: DashSet::new(),
-        }
+        Self { share, stores, known_users: DashSet::new() }
     }
 
     fn is_admin(&self, user_id: &str) -> bool {
@@ -45,12 +41,7 @@ impl MsgService {
         if self.known_users.contains(user_id) {
             return Ok(true);
         }
-        let found = self
-            .stores
-            .users
-            .get_users(&[user_id.to_owned()])
-            .await
-            .map_err(store_err)?;
+        let found = self.stores.users.get_users(&[user_id.to_owned()]).await.map_err(store_err)?;
         if found.is_empty() {
             return Ok(false);
         }
@@ -73,12 +64,7 @@ impl MsgService {
         match ids::parse_conversation_id(conversation_id, user_id) {
             Some(ConversationTarget::Single(..)) => Ok(true),
             Some(ConversationTarget::Group(g)) => {
-                let m = self
-                    .stores
-                    .groups
-                    .get_members(g, &[user_id.to_owned()])
-                    .await
-                    .map_err(store_err)?;
+                let m = self.stores.groups.get_members(g, &[user_id.to_owned()]).await.map_err(store_err)?;
                 Ok(!m.is_empty())
             }
             None => Ok(self.is_admin(user_id)),
@@ -86,20 +72,11 @@ impl MsgService {
     }
 
     /// The user's conversation IDs, or `requested` when given.
-    async fn conversation_ids(
-        &self,
-        user_id: &str,
-        requested: Vec<String>,
-    ) -> Result<Vec<String>, Status> {
+    async fn conversation_ids(&self, user_id: &str, requested: Vec<String>) -> Result<Vec<String>, Status> {
         if !requested.is_empty() {
             return Ok(requested);
         }
-        let convs = self
-            .stores
-            .conversations
-            .conversations(user_id, None)
-            .await
-            .map_err(store_err)?;
+        let convs = self.stores.conversations.conversations(user_id, None).await.map_err(store_err)?;
         Ok(convs.into_iter().map(|c| c.conversation_id).collect())
     }
 
@@ -128,12 +105,8 @@ impl MsgService {
                 if m.group_id.is_empty() {
                     return Err(ImError::args("groupID is empty").into());
                 }
-                let groups = self
-                    .stores
-                    .groups
-                    .get_groups(std::slice::from_ref(&m.group_id))
-                    .await
-                    .map_err(store_err)?;
+                let groups =
+                    self.stores.groups.get_groups(std::slice::from_ref(&m.group_id)).await.map_err(store_err)?;
                 if groups.is_empty() {
                     return Err(ImError::new(
                         ErrCode::GROUP_ID_NOT_FOUND,
@@ -172,30 +145,16 @@ fn store_err(e: StoreError) -> Status {
 
 fn pull_msgs(msgs: Vec<MsgData>, end_seq: i64, max_seq: i64) -> PullMsgs {
     let is_end = end_seq >= max_seq;
-    PullMsgs {
-        msgs,
-        is_end,
-        end_seq,
-    }
+    PullMsgs { msgs, is_end, end_seq }
 }
 
 #[tonic::async_trait]
 impl Msg for MsgService {
-    async fn send_msg(
-        &self,
-        req: Request<msg::SendMsgReq>,
-    ) -> Result<Response<msg::SendMsgResp>, Status> {
+    async fn send_msg(&self, req: Request<msg::SendMsgReq>) -> Result<Response<msg::SendMsgResp>, Status> {
         let op = rpc::op_user_id(&req);
-        let mut m = req
-            .into_inner()
-            .msg_data
-            .ok_or_else(|| ImError::args("msgData is missing"))?;
+        let mut m = req.into_inner().msg_data.ok_or_else(|| ImError::args("msgData is missing"))?;
         if m.send_id != op && !self.is_admin(&op) {
-            return Err(ImError::no_permission(format!(
-                "sendID {} is not the token's user {op}",
-                m.send_id
-            ))
-            .into());
+            return Err(ImError::no_permission(format!("sendID {} is not the token's user {op}", m.send_id)).into());
         }
         let conversation_id = self.validate(&mut m).await?;
         let now = now_millis();
@@ -216,26 +175,16 @@ impl Msg for MsgService {
             send_time: m.send_time,
             modify: None,
         };
-        let record = BusMessage {
-            key: conversation_id,
-            payload: m.encode_to_vec().into(),
-        };
-        self.stores
-            .bus
-            .publish(topic::TO_TRANSFER, vec![record])
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "Bus refused a message.");
-                Status::from(ImError::internal(format!("message bus: {e}")))
-            })?;
+        let record = BusMessage { key: conversation_id, payload: m.encode_to_vec().into() };
+        self.stores.bus.publish(topic::TO_TRANSFER, vec![record]).await.map_err(|e| {
+            tracing::error!(error = %e, "Bus refused a message.");
+            Status::from(ImError::internal(format!("message bus: {e}")))
+        })?;
         metrics::counter!("openim_msg_accepted_total").increment(1);
         Ok(Response::new(resp))
     }
 
-    async fn get_max_seq(
-        &self,
-        req: Request<sdkws::GetMaxSeqReq>,
-    ) -> Result<Response<sdkws::GetMaxSeqResp>, Status> {
+    async fn get_max_seq(&self, req: Request<sdkws::GetMaxSeqReq>) -> Result<Response<sdkws::GetMaxSeqResp>, Status> {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let convs = self.conversation_ids(&user_id, Vec::new()).await?;
@@ -251,17 +200,8 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        let conv_ids: Vec<String> = req
-            .seq_ranges
-            .iter()
-            .map(|r| r.conversation_id.clone())
-            .collect();
-        let max_seqs = self
-            .stores
-            .seqs
-            .max_seqs(&conv_ids)
-            .await
-            .map_err(store_err)?;
+        let conv_ids: Vec<String> = req.seq_ranges.iter().map(|r| r.conversation_id.clone()).collect();
+        let max_seqs = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_err)?;
         let mut msgs = HashMap::new();
         for r in req.seq_ranges {
             if r.begin > r.end || r.begin < 0 {
@@ -275,11 +215,7 @@ impl Msg for MsgService {
                 continue;
             }
             let max = max_seqs.get(&r.conversation_id).copied().unwrap_or(0);
-            let limit = if r.num > 0 {
-                r.num.min(MAX_PULL)
-            } else {
-                MAX_PULL
-            };
+            let limit = if r.num > 0 { r.num.min(MAX_PULL) } else { MAX_PULL };
             let end = r.end.min(max.max(r.begin));
             let found = self
                 .stores
@@ -289,10 +225,7 @@ impl Msg for MsgService {
                 .map_err(store_err)?;
             msgs.insert(r.conversation_id, pull_msgs(found, end, max));
         }
-        Ok(Response::new(sdkws::PullMessageBySeqsResp {
-            msgs,
-            notification_msgs: HashMap::new(),
-        }))
+        Ok(Response::new(sdkws::PullMessageBySeqsResp { msgs, notification_msgs: HashMap::new() }))
     }
 
     async fn get_seq_message(
@@ -308,26 +241,11 @@ impl Msg for MsgService {
                 continue;
             }
             let seqs: Vec<i64> = c.seqs.into_iter().take(MAX_PULL as usize).collect();
-            let found = self
-                .stores
-                .messages
-                .messages_by_seqs(&c.conversation_id, &seqs)
-                .await
-                .map_err(store_err)?;
+            let found = self.stores.messages.messages_by_seqs(&c.conversation_id, &seqs).await.map_err(store_err)?;
             let end = found.last().map(|m| m.seq).unwrap_or(0);
-            msgs.insert(
-                c.conversation_id,
-                PullMsgs {
-                    msgs: found,
-                    is_end: true,
-                    end_seq: end,
-                },
-            );
+            msgs.insert(c.conversation_id, PullMsgs { msgs: found, is_end: true, end_seq: end });
         }
-        Ok(Response::new(msg::GetSeqMessageResp {
-            msgs,
-            notification_msgs: HashMap::new(),
-        }))
+        Ok(Response::new(msg::GetSeqMessageResp { msgs, notification_msgs: HashMap::new() }))
     }
 
     async fn mark_conversation_as_read(
@@ -337,12 +255,7 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        let max = self
-            .stores
-            .seqs
-            .max_seqs(std::slice::from_ref(&req.conversation_id))
-            .await
-            .map_err(store_err)?;
+        let max = self.stores.seqs.max_seqs(std::slice::from_ref(&req.conversation_id)).await.map_err(store_err)?;
         let max = max.get(&req.conversation_id).copied().unwrap_or(0);
         if req.has_read_seq > max {
             return Err(ImError::args(format!(
@@ -351,11 +264,7 @@ impl Msg for MsgService {
             ))
             .into());
         }
-        self.stores
-            .seqs
-            .set_read_seq(&user_id, &req.conversation_id, req.has_read_seq)
-            .await
-            .map_err(store_err)?;
+        self.stores.seqs.set_read_seq(&user_id, &req.conversation_id, req.has_read_seq).await.map_err(store_err)?;
         Ok(Response::new(msg::MarkConversationAsReadResp {}))
     }
 
@@ -366,22 +275,10 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        let convs = self
-            .conversation_ids(&user_id, req.conversation_i_ds)
-            .await?;
+        let convs = self.conversation_ids(&user_id, req.conversation_i_ds).await?;
         let max = self.stores.seqs.max_seqs(&convs).await.map_err(store_err)?;
-        let read = self
-            .stores
-            .seqs
-            .read_seqs(&user_id, &convs)
-            .await
-            .map_err(store_err)?;
-        let latest = self
-            .stores
-            .messages
-            .latest_messages(&convs)
-            .await
-            .map_err(store_err)?;
+        let read = self.stores.seqs.read_seqs(&user_id, &convs).await.map_err(store_err)?;
+        let latest = self.stores.messages.latest_messages(&convs).await.map_err(store_err)?;
         let seqs = convs
             .into_iter()
             .map(|c| {
@@ -393,10 +290,7 @@ impl Msg for MsgService {
                 (c, s)
             })
             .collect();
-        Ok(Response::new(msg::GetConversationsHasReadAndMaxSeqResp {
-            seqs,
-            pinned_conversation_i_ds: Vec::new(),
-        }))
+        Ok(Response::new(msg::GetConversationsHasReadAndMaxSeqResp { seqs, pinned_conversation_i_ds: Vec::new() }))
     }
 
     async fn get_last_message(
@@ -412,12 +306,7 @@ impl Msg for MsgService {
                 readable.push(c);
             }
         }
-        let msgs = self
-            .stores
-            .messages
-            .latest_messages(&readable)
-            .await
-            .map_err(store_err)?;
+        let msgs = self.stores.messages.latest_messages(&readable).await.map_err(store_err)?;
         Ok(Response::new(msg::GetLastMessageResp { msgs }))
     }
 }

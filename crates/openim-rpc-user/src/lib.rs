@@ -24,11 +24,7 @@ pub struct UserService {
 
 impl UserService {
     pub fn new(share: Share, users: Arc<dyn UserStore>, online: Arc<dyn OnlineStore>) -> Self {
-        Self {
-            share,
-            users,
-            online,
-        }
+        Self { share, users, online }
     }
 
     fn is_admin(&self, user_id: &str) -> bool {
@@ -60,13 +56,8 @@ fn store_err(e: StoreError) -> Status {
 }
 
 fn valid_user_id(id: &str) -> Result<(), ImError> {
-    if id.is_empty()
-        || id.len() > MAX_USER_ID
-        || id.chars().any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(ImError::args(format!(
-            "userID {id:?} must be 1-{MAX_USER_ID} characters without spaces"
-        )));
+    if id.is_empty() || id.len() > MAX_USER_ID || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ImError::args(format!("userID {id:?} must be 1-{MAX_USER_ID} characters without spaces")));
     }
     Ok(())
 }
@@ -84,9 +75,7 @@ impl UserRpc for UserService {
         let mut users = self.users.get_users(&ids).await.map_err(store_err)?;
         // Answer in the order asked, as OpenIM does.
         users.sort_by_key(|u| ids.iter().position(|i| *i == u.user_id));
-        Ok(Response::new(user::GetDesignateUsersResp {
-            users_info: users.into_iter().map(to_pb).collect(),
-        }))
+        Ok(Response::new(user::GetDesignateUsersResp { users_info: users.into_iter().map(to_pb).collect() }))
     }
 
     async fn update_user_info_ex(
@@ -94,10 +83,7 @@ impl UserRpc for UserService {
         req: Request<user::UpdateUserInfoExReq>,
     ) -> Result<Response<user::UpdateUserInfoExResp>, Status> {
         let op = rpc::op_user_id(&req);
-        let info = req
-            .into_inner()
-            .user_info
-            .ok_or_else(|| ImError::args("userInfo is missing"))?;
+        let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
         if op != info.user_id && !self.is_admin(&op) {
             return Err(ImError::no_permission("a user may only change their own profile").into());
         }
@@ -130,11 +116,7 @@ impl UserRpc for UserService {
         for u in users {
             valid_user_id(&u.user_id)?;
             if self.is_admin(&u.user_id) {
-                return Err(ImError::args(format!(
-                    "userID {} is reserved for an administrator",
-                    u.user_id
-                ))
-                .into());
+                return Err(ImError::args(format!("userID {} is reserved for an administrator", u.user_id)).into());
             }
             if !seen.insert(u.user_id.clone()) {
                 return Err(ImError::args(format!("userID {} appears twice", u.user_id)).into());
@@ -162,17 +144,11 @@ impl UserRpc for UserService {
         let status_list = ids
             .into_iter()
             .map(|id| {
-                let mut platforms: Vec<i32> = online
-                    .get(&id)
-                    .map(|v| v.iter().map(|(p, _)| *p).collect())
-                    .unwrap_or_default();
+                let mut platforms: Vec<i32> =
+                    online.get(&id).map(|v| v.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
                 platforms.sort_unstable();
                 platforms.dedup();
-                user::OnlineStatus {
-                    status: i32::from(!platforms.is_empty()),
-                    user_id: id,
-                    platform_i_ds: platforms,
-                }
+                user::OnlineStatus { status: i32::from(!platforms.is_empty()), user_id: id, platform_i_ds: platforms }
             })
             .collect();
         Ok(Response::new(user::GetUserStatusResp { status_list }))

@@ -10,6 +10,9 @@ use openim_common::observe::{self, Health};
 use openim_common::rpc::{self, Channels, Clients};
 use openim_msggateway::Gateway;
 use openim_rpc_auth::{AuthServer, AuthService};
+use openim_rpc_conversation::{ConversationServer, ConversationService};
+use openim_rpc_friend::{FriendServer, FriendService};
+use openim_rpc_group::{GroupServer, GroupService};
 use openim_rpc_msg::{MsgServer, MsgService};
 use openim_rpc_user::{UserServer, UserService};
 use openim_storage::Stores;
@@ -20,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Standalone {
     /// WebSocket address (and `/healthz`).
     pub ws_addr: SocketAddr,
+    /// REST address (and `/healthz`, `/readyz`, `/metrics`).
+    pub api_addr: SocketAddr,
     /// Clients of every RPC service, for embedding and tests.
     pub clients: Clients,
     shutdown: CancellationToken,
@@ -32,45 +37,37 @@ impl Standalone {
         let stores = Stores::embedded(&cfg.storage.data_dir).await?;
         let shutdown = CancellationToken::new();
 
-        let auth = Arc::new(AuthService::new(
-            cfg.share.clone(),
-            stores.tokens.clone(),
-            stores.users.clone(),
-        ));
-        let user = Arc::new(UserService::new(
-            cfg.share.clone(),
-            stores.users.clone(),
-            stores.online.clone(),
-        ));
+        let auth = Arc::new(AuthService::new(cfg.share.clone(), stores.tokens.clone(), stores.users.clone()));
+        let user = Arc::new(UserService::new(cfg.share.clone(), stores.users.clone(), stores.online.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
+        let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
+        let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone()));
+        let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
+        let channels = |gateways| Channels {
+            auth: rpc::local(AuthServer::from_arc(auth.clone())),
+            user: rpc::local(UserServer::from_arc(user.clone())),
+            msg: rpc::local(MsgServer::from_arc(msg.clone())),
+            friend: rpc::local(FriendServer::from_arc(friend.clone())),
+            group: rpc::local(GroupServer::from_arc(group.clone())),
+            conversation: rpc::local(ConversationServer::from_arc(conversation.clone())),
+            gateways,
+        };
 
         // The gateway needs clients, and clients need the gateway's push endpoint: build the
         // service channels first, then the gateway, then its channel.
         let mut gw_cfg = cfg.msggateway.clone();
         gw_cfg.advertise = "local".into();
-        let partial = Channels {
-            auth: rpc::local(AuthServer::from_arc(auth.clone())),
-            user: rpc::local(UserServer::from_arc(user.clone())),
-            msg: rpc::local(MsgServer::from_arc(msg.clone())),
-            gateways: Vec::new(),
-        };
         let gateway = Gateway::new(
             gw_cfg.clone(),
             cfg.share.multi_login.clone(),
-            Clients::new(partial),
+            Clients::new(channels(Vec::new())),
             stores.online.clone(),
         );
-        let clients = Clients::new(Channels {
-            auth: rpc::local(AuthServer::from_arc(auth.clone())),
-            user: rpc::local(UserServer::from_arc(user)),
-            msg: rpc::local(MsgServer::from_arc(msg)),
-            gateways: vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))],
-        });
+        let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]));
         auth.set_clients(clients.clone());
 
         let mut tasks = JoinSet::new();
-        let transfer =
-            openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
+        let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
         let t = shutdown.clone();
         tasks.spawn(async move { transfer.run(t).await });
         let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.batch_size);
@@ -91,13 +88,16 @@ impl Standalone {
                 .await?;
             Ok(())
         });
-        tracing::info!(%ws_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
-        Ok(Self {
-            ws_addr,
-            clients,
-            shutdown,
-            tasks,
-        })
+        let api_listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
+        let api_addr = api_listener.local_addr()?;
+        let api_router = observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
+        let t = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(api_listener, api_router).with_graceful_shutdown(async move { t.cancelled().await }).await?;
+            Ok(())
+        });
+        tracing::info!(%ws_addr, %api_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
+        Ok(Self { ws_addr, api_addr, clients, shutdown, tasks })
     }
 
     /// Stops accepting, drains the bus so every accepted message is stored, and waits.

@@ -12,13 +12,7 @@ use openim_proto::pb::sdkws::MsgData;
 use crate::*;
 
 fn prefix() -> String {
-    format!(
-        "t{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+    format!("t{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
 }
 
 pub async fn users(store: &dyn UserStore) {
@@ -29,46 +23,24 @@ pub async fn users(store: &dyn UserStore) {
         create_time: 1000 + i64::from(n),
         ..Default::default()
     };
-    store
-        .create_users(&[user(1), user(2)])
-        .await
-        .expect("create two users");
-    let err = store
-        .create_users(&[user(3), user(1)])
-        .await
-        .expect_err("duplicate user must fail");
-    assert!(
-        matches!(err, StoreError::Duplicate(_)),
-        "duplicate is reported as Duplicate: {err:?}"
-    );
+    store.create_users(&[user(1), user(2)]).await.expect("create two users");
+    let err = store.create_users(&[user(3), user(1)]).await.expect_err("duplicate user must fail");
+    assert!(matches!(err, StoreError::Duplicate(_)), "duplicate is reported as Duplicate: {err:?}");
     let got = store.get_users(&[user(3).user_id]).await.unwrap();
     assert!(got.is_empty(), "a failed batch creates nobody: {got:?}");
 
-    let mut got = store
-        .get_users(&[user(1).user_id, user(2).user_id, format!("{p}-none")])
-        .await
-        .unwrap();
+    let mut got = store.get_users(&[user(1).user_id, user(2).user_id, format!("{p}-none")]).await.unwrap();
     got.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     assert_eq!(got, vec![user(1), user(2)]);
 
     store
-        .update_user(&UserPatch {
-            user_id: user(1).user_id,
-            nickname: Some("renamed".into()),
-            ..Default::default()
-        })
+        .update_user(&UserPatch { user_id: user(1).user_id, nickname: Some("renamed".into()), ..Default::default() })
         .await
         .unwrap();
     let got = store.get_users(&[user(1).user_id]).await.unwrap();
     assert_eq!(got[0].nickname, "renamed");
     assert_eq!(got[0].face_url, "", "unset patch fields stay unchanged");
-    let err = store
-        .update_user(&UserPatch {
-            user_id: format!("{p}-none"),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = store.update_user(&UserPatch { user_id: format!("{p}-none"), ..Default::default() }).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 
     let (_, total) = store.page_users(0, 1).await.unwrap();
@@ -85,33 +57,14 @@ pub async fn friends(store: &dyn FriendStore) {
     };
     store.add_friend(&f("a", "b")).await.unwrap();
     store.add_friend(&f("a", "c")).await.unwrap();
-    store
-        .add_friend(&f("a", "b"))
-        .await
-        .expect("adding twice is not an error");
+    store.add_friend(&f("a", "b")).await.expect("adding twice is not an error");
     let all = store.friends(&format!("{p}a"), None).await.unwrap();
     assert_eq!(all.len(), 2);
-    let some = store
-        .friends(&format!("{p}a"), Some(&[format!("{p}c"), format!("{p}z")]))
-        .await
-        .unwrap();
+    let some = store.friends(&format!("{p}a"), Some(&[format!("{p}c"), format!("{p}z")])).await.unwrap();
     assert_eq!(some, vec![f("a", "c")]);
-    assert!(
-        store
-            .friends(&format!("{p}b"), None)
-            .await
-            .unwrap()
-            .is_empty(),
-        "friendship is one-directional"
-    );
-    store
-        .remove_friend(&format!("{p}a"), &format!("{p}b"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.friends(&format!("{p}a"), None).await.unwrap(),
-        vec![f("a", "c")]
-    );
+    assert!(store.friends(&format!("{p}b"), None).await.unwrap().is_empty(), "friendship is one-directional");
+    store.remove_friend(&format!("{p}a"), &format!("{p}b")).await.unwrap();
+    assert_eq!(store.friends(&format!("{p}a"), None).await.unwrap(), vec![f("a", "c")]);
 }
 
 pub async fn groups(store: &dyn GroupStore) {
@@ -132,43 +85,19 @@ pub async fn groups(store: &dyn GroupStore) {
         group_type: 2,
         ..Default::default()
     };
-    store
-        .create_group(&group, &[member("a", 1), member("b", 2)])
-        .await
-        .unwrap();
+    store.create_group(&group, &[member("a", 1), member("b", 2)]).await.unwrap();
     let err = store.create_group(&group, &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
-    assert_eq!(
-        store
-            .get_groups(&[gid.clone(), format!("{p}-none")])
-            .await
-            .unwrap(),
-        vec![group]
-    );
+    assert_eq!(store.get_groups(&[gid.clone(), format!("{p}-none")]).await.unwrap(), vec![group]);
 
-    let added = store
-        .add_members(&[member("b", 3), member("c", 4)])
-        .await
-        .unwrap();
+    let added = store.add_members(&[member("b", 3), member("c", 4)]).await.unwrap();
     assert_eq!(added, 1, "an existing member is skipped");
     let (page, total) = store.members(&gid, 1, 1).await.unwrap();
     assert_eq!(total, 3);
     assert_eq!(page, vec![member("b", 2)], "ordered by join time");
-    assert_eq!(
-        store.member_ids(&gid).await.unwrap(),
-        vec![format!("{p}a"), format!("{p}b"), format!("{p}c")]
-    );
-    assert_eq!(
-        store
-            .get_members(&gid, &[format!("{p}c"), format!("{p}x")])
-            .await
-            .unwrap(),
-        vec![member("c", 4)]
-    );
-    assert_eq!(
-        store.joined_group_ids(&format!("{p}c")).await.unwrap(),
-        vec![gid]
-    );
+    assert_eq!(store.member_ids(&gid).await.unwrap(), vec![format!("{p}a"), format!("{p}b"), format!("{p}c")]);
+    assert_eq!(store.get_members(&gid, &[format!("{p}c"), format!("{p}x")]).await.unwrap(), vec![member("c", 4)]);
+    assert_eq!(store.joined_group_ids(&format!("{p}c")).await.unwrap(), vec![gid]);
 }
 
 pub async fn conversations(store: &dyn ConversationStore) {
@@ -181,31 +110,15 @@ pub async fn conversations(store: &dyn ConversationStore) {
         create_time: t,
         ..Default::default()
     };
-    store
-        .ensure_conversations(&[conv("c1", 1), conv("c2", 2)])
-        .await
-        .unwrap();
+    store.ensure_conversations(&[conv("c1", 1), conv("c2", 2)]).await.unwrap();
     let mut changed = conv("c1", 1);
     changed.is_pinned = true;
     store.ensure_conversations(&[changed]).await.unwrap();
     let all = store.conversations(&owner, None).await.unwrap();
-    assert_eq!(
-        all,
-        vec![conv("c1", 1), conv("c2", 2)],
-        "existing conversations keep their settings"
-    );
-    let some = store
-        .conversations(&owner, Some(&[format!("{p}c2")]))
-        .await
-        .unwrap();
+    assert_eq!(all, vec![conv("c1", 1), conv("c2", 2)], "existing conversations keep their settings");
+    let some = store.conversations(&owner, Some(&[format!("{p}c2")])).await.unwrap();
     assert_eq!(some, vec![conv("c2", 2)]);
-    assert!(
-        store
-            .conversations(&owner, Some(&[]))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.conversations(&owner, Some(&[])).await.unwrap().is_empty());
 }
 
 fn msg(seq: i64, client: &str, send_time: i64) -> MsgData {
@@ -223,45 +136,26 @@ pub async fn messages(store: &dyn MessageStore) {
     let p = prefix();
     let conv = format!("si_{p}_a_b");
     let stored: Vec<StoredMsg> = (1..=10)
-        .map(|s| StoredMsg {
-            conversation_id: conv.clone(),
-            msg: msg(s, &format!("{p}c{s}"), 1_000 + s),
-        })
+        .map(|s| StoredMsg { conversation_id: conv.clone(), msg: msg(s, &format!("{p}c{s}"), 1_000 + s) })
         .collect();
     store.insert_messages(&stored[..6]).await.unwrap();
-    store
-        .insert_messages(&stored[4..])
-        .await
-        .expect("a retried overlapping batch is accepted");
+    store.insert_messages(&stored[4..]).await.expect("a retried overlapping batch is accepted");
 
     let by_seq = store.messages_by_seqs(&conv, &[3, 1, 42]).await.unwrap();
     assert_eq!(by_seq.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 3]);
     assert_eq!(by_seq[0], stored[0].msg, "messages round-trip unchanged");
 
     let range = store.messages_in_range(&conv, 2, 9, 3).await.unwrap();
-    assert_eq!(
-        range.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![7, 8, 9],
-        "newest of the range, ascending"
-    );
+    assert_eq!(range.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![7, 8, 9], "newest of the range, ascending");
     let all = store.messages_in_range(&conv, 1, 100, 100).await.unwrap();
     assert_eq!(all.len(), 10, "no duplicates after the overlapping retry");
 
-    let latest = store
-        .latest_messages(&[conv.clone(), format!("{p}-empty")])
-        .await
-        .unwrap();
+    let latest = store.latest_messages(&[conv.clone(), format!("{p}-empty")]).await.unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[&conv].seq, 10);
 
-    let existing = store
-        .existing_client_msg_ids(&conv, &[format!("{p}c2"), format!("{p}nope")])
-        .await
-        .unwrap();
-    assert_eq!(
-        existing.keys().cloned().collect::<Vec<_>>(),
-        vec![format!("{p}c2")]
-    );
+    let existing = store.existing_client_msg_ids(&conv, &[format!("{p}c2"), format!("{p}nope")]).await.unwrap();
+    assert_eq!(existing.keys().cloned().collect::<Vec<_>>(), vec![format!("{p}c2")]);
     assert_eq!(existing[&format!("{p}c2")].seq, 2);
 
     let deleted = store.delete_messages_before(1_004).await.unwrap();
@@ -273,17 +167,10 @@ pub async fn messages(store: &dyn MessageStore) {
 pub async fn seqs(store: Arc<dyn SeqStore>) {
     let p = prefix();
     let conv = format!("sg_{p}");
-    assert_eq!(
-        store.allocate_seqs(&conv, 1).await.unwrap(),
-        1,
-        "seqs start at 1"
-    );
+    assert_eq!(store.allocate_seqs(&conv, 1).await.unwrap(), 1, "seqs start at 1");
     assert_eq!(store.allocate_seqs(&conv, 5).await.unwrap(), 2);
     assert_eq!(store.allocate_seqs(&conv, 1).await.unwrap(), 7);
-    assert!(
-        store.allocate_seqs(&conv, 0).await.is_err(),
-        "zero seqs is a caller bug"
-    );
+    assert!(store.allocate_seqs(&conv, 0).await.is_err(), "zero seqs is a caller bug");
 
     // Concurrent allocators get disjoint, gap-free ranges.
     let tasks: Vec<_> = (0..16)
@@ -310,19 +197,13 @@ pub async fn seqs(store: Arc<dyn SeqStore>) {
     assert_eq!(*all.iter().min().unwrap(), 8);
     assert_eq!(*all.iter().max().unwrap(), 7 + 16 * 20 * 3);
 
-    let maxes = store
-        .max_seqs(&[conv.clone(), format!("{p}-none")])
-        .await
-        .unwrap();
+    let maxes = store.max_seqs(&[conv.clone(), format!("{p}-none")]).await.unwrap();
     assert_eq!(maxes[&conv], 7 + 16 * 20 * 3);
     assert_eq!(maxes[&format!("{p}-none")], 0);
 
     store.set_read_seq("u", &conv, 5).await.unwrap();
     store.set_read_seq("u", &conv, 3).await.unwrap();
-    let read = store
-        .read_seqs("u", std::slice::from_ref(&conv))
-        .await
-        .unwrap();
+    let read = store.read_seqs("u", std::slice::from_ref(&conv)).await.unwrap();
     assert_eq!(read[&conv], 5, "read seqs never go down");
 }
 
@@ -333,34 +214,15 @@ pub async fn tokens(store: &dyn TokenStore) {
     store.add_token(&user, 1, "t1", far).await.unwrap();
     store.add_token(&user, 1, "t2", far).await.unwrap();
     store.add_token(&user, 2, "t3", far).await.unwrap();
-    assert_eq!(
-        store.token_state(&user, 1, "t1").await.unwrap(),
-        Some(TokenState::Normal)
-    );
+    assert_eq!(store.token_state(&user, 1, "t1").await.unwrap(), Some(TokenState::Normal));
     assert_eq!(store.token_state(&user, 1, "nope").await.unwrap(), None);
-    assert_eq!(
-        store.token_state(&user, 2, "t1").await.unwrap(),
-        None,
-        "tokens are per platform"
-    );
+    assert_eq!(store.token_state(&user, 2, "t1").await.unwrap(), None, "tokens are per platform");
 
-    let kicked = store
-        .set_platform_tokens(&user, 1, TokenState::Kicked, Some("t2"))
-        .await
-        .unwrap();
+    let kicked = store.set_platform_tokens(&user, 1, TokenState::Kicked, Some("t2")).await.unwrap();
     assert_eq!(kicked, 1);
-    assert_eq!(
-        store.token_state(&user, 1, "t1").await.unwrap(),
-        Some(TokenState::Kicked)
-    );
-    assert_eq!(
-        store.token_state(&user, 1, "t2").await.unwrap(),
-        Some(TokenState::Normal)
-    );
-    assert_eq!(
-        store.token_state(&user, 2, "t3").await.unwrap(),
-        Some(TokenState::Normal)
-    );
+    assert_eq!(store.token_state(&user, 1, "t1").await.unwrap(), Some(TokenState::Kicked));
+    assert_eq!(store.token_state(&user, 1, "t2").await.unwrap(), Some(TokenState::Normal));
+    assert_eq!(store.token_state(&user, 2, "t3").await.unwrap(), Some(TokenState::Normal));
 }
 
 pub async fn online(store: &dyn OnlineStore) {
@@ -376,16 +238,9 @@ pub async fn online(store: &dyn OnlineStore) {
     assert!(!got.contains_key(&b));
 
     store.set_online(&a, 1, "gw1", false).await.unwrap();
-    assert_eq!(
-        store.online(std::slice::from_ref(&a)).await.unwrap()[&a].len(),
-        2,
-        "one of two connections left"
-    );
+    assert_eq!(store.online(std::slice::from_ref(&a)).await.unwrap()[&a].len(), 2, "one of two connections left");
     store.set_online(&a, 1, "gw1", false).await.unwrap();
-    assert_eq!(
-        store.online(std::slice::from_ref(&a)).await.unwrap()[&a],
-        vec![(5, "gw2".to_owned())]
-    );
+    assert_eq!(store.online(std::slice::from_ref(&a)).await.unwrap()[&a], vec![(5, "gw2".to_owned())]);
     store.clear_gateway("gw2").await.unwrap();
     assert!(store.online(&[a]).await.unwrap().is_empty());
 }
@@ -393,21 +248,11 @@ pub async fn online(store: &dyn OnlineStore) {
 pub async fn bus(bus: &dyn Bus) {
     let p = prefix();
     let topic = format!("{p}-topic");
-    let rec = |k: &str, v: u32| BusMessage {
-        key: k.to_owned(),
-        payload: Bytes::from(v.to_be_bytes().to_vec()),
-    };
+    let rec = |k: &str, v: u32| BusMessage { key: k.to_owned(), payload: Bytes::from(v.to_be_bytes().to_vec()) };
     // Records published before the consumer joins are not lost.
     bus.publish(&topic, vec![rec("a", 0)]).await.unwrap();
     let mut sub = bus.subscribe(&topic, "g1").await.unwrap();
-    bus.publish(
-        &topic,
-        (1..100)
-            .map(|i| rec(if i % 2 == 0 { "a" } else { "b" }, i))
-            .collect(),
-    )
-    .await
-    .unwrap();
+    bus.publish(&topic, (1..100).map(|i| rec(if i % 2 == 0 { "a" } else { "b" }, i)).collect()).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 100 {
         let batch = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next_batch(30))
@@ -415,11 +260,7 @@ pub async fn bus(bus: &dyn Bus) {
             .expect("records arrive")
             .unwrap()
             .expect("bus open");
-        assert!(
-            !batch.is_empty() && batch.len() <= 30,
-            "batch of {}",
-            batch.len()
-        );
+        assert!(!batch.is_empty() && batch.len() <= 30, "batch of {}", batch.len());
         seen.extend(batch);
         sub.commit().await.unwrap();
     }
@@ -429,10 +270,7 @@ pub async fn bus(bus: &dyn Bus) {
             .filter(|r| r.key == key)
             .map(|r| u32::from_be_bytes(r.payload[..4].try_into().unwrap()))
             .collect();
-        assert!(
-            order.windows(2).all(|w| w[0] < w[1]),
-            "key {key} keeps publish order: {order:?}"
-        );
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "key {key} keeps publish order: {order:?}");
     }
     assert_eq!(seen.len(), 100);
 }

@@ -61,8 +61,7 @@ pub trait FriendStore: Send + Sync {
     async fn add_friend(&self, friend: &Friend) -> StoreResult<()>;
     async fn remove_friend(&self, owner: &str, friend: &str) -> StoreResult<()>;
     /// `owner`'s friends; all of them when `friend_ids` is `None`.
-    async fn friends(&self, owner: &str, friend_ids: Option<&[String]>)
-    -> StoreResult<Vec<Friend>>;
+    async fn friends(&self, owner: &str, friend_ids: Option<&[String]>) -> StoreResult<Vec<Friend>>;
 }
 
 #[async_trait]
@@ -73,18 +72,9 @@ pub trait GroupStore: Send + Sync {
     /// Adds members; ones already in the group are skipped. Returns how many were added.
     async fn add_members(&self, members: &[GroupMember]) -> StoreResult<u64>;
     /// Members ordered by join time, and the total count.
-    async fn members(
-        &self,
-        group_id: &str,
-        offset: u32,
-        limit: u32,
-    ) -> StoreResult<(Vec<GroupMember>, u64)>;
+    async fn members(&self, group_id: &str, offset: u32, limit: u32) -> StoreResult<(Vec<GroupMember>, u64)>;
     /// The given members that exist.
-    async fn get_members(
-        &self,
-        group_id: &str,
-        user_ids: &[String],
-    ) -> StoreResult<Vec<GroupMember>>;
+    async fn get_members(&self, group_id: &str, user_ids: &[String]) -> StoreResult<Vec<GroupMember>>;
     async fn member_ids(&self, group_id: &str) -> StoreResult<Vec<String>>;
     async fn joined_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
 }
@@ -94,11 +84,7 @@ pub trait ConversationStore: Send + Sync {
     /// Creates the conversations that do not exist yet; existing ones keep their settings.
     async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()>;
     /// `owner`'s conversations; all of them when `ids` is `None`.
-    async fn conversations(
-        &self,
-        owner: &str,
-        ids: Option<&[String]>,
-    ) -> StoreResult<Vec<Conversation>>;
+    async fn conversations(&self, owner: &str, ids: Option<&[String]>) -> StoreResult<Vec<Conversation>>;
 }
 
 #[async_trait]
@@ -107,11 +93,7 @@ pub trait MessageStore: Send + Sync {
     /// stores nothing twice.
     async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()>;
     /// The messages of `conversation_id` with the given seqs (missing ones are absent).
-    async fn messages_by_seqs(
-        &self,
-        conversation_id: &str,
-        seqs: &[i64],
-    ) -> StoreResult<Vec<MsgData>>;
+    async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>>;
     /// Up to `limit` messages with `begin <= seq <= end`, in ascending seq order, taking the
     /// newest ones of the range when it holds more than `limit`.
     async fn messages_in_range(
@@ -122,10 +104,7 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<MsgData>>;
     /// The newest message of each conversation that has one.
-    async fn latest_messages(
-        &self,
-        conversation_ids: &[String],
-    ) -> StoreResult<HashMap<String, MsgData>>;
+    async fn latest_messages(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, MsgData>>;
     /// Which of `client_msg_ids` are already stored in the conversation (for deduplication).
     async fn existing_client_msg_ids(
         &self,
@@ -144,32 +123,16 @@ pub trait SeqStore: Send + Sync {
     /// The highest allocated seq of each conversation (0 when none).
     async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>>;
     /// Raises a user's read seq of a conversation (never lowers it).
-    async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64)
-    -> StoreResult<()>;
-    async fn read_seqs(
-        &self,
-        user_id: &str,
-        conversation_ids: &[String],
-    ) -> StoreResult<HashMap<String, i64>>;
+    async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64) -> StoreResult<()>;
+    async fn read_seqs(&self, user_id: &str, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>>;
 }
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Records a token issued to a user on a platform, valid until `expire_at` (unix seconds).
-    async fn add_token(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        token: &str,
-        expire_at: i64,
-    ) -> StoreResult<()>;
+    async fn add_token(&self, user_id: &str, platform_id: i32, token: &str, expire_at: i64) -> StoreResult<()>;
     /// The state of a token, `None` if it was never issued (or has been cleaned up).
-    async fn token_state(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        token: &str,
-    ) -> StoreResult<Option<TokenState>>;
+    async fn token_state(&self, user_id: &str, platform_id: i32, token: &str) -> StoreResult<Option<TokenState>>;
     /// Sets the state of every current token of a user on a platform except `keep`.
     async fn set_platform_tokens(
         &self,
@@ -184,16 +147,9 @@ pub trait TokenStore: Send + Sync {
 pub trait OnlineStore: Send + Sync {
     /// Records that `user_id` has (`online`) or no longer has a connection on `platform_id` at
     /// the gateway `gateway_id`.
-    async fn set_online(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        gateway_id: &str,
-        online: bool,
-    ) -> StoreResult<()>;
+    async fn set_online(&self, user_id: &str, platform_id: i32, gateway_id: &str, online: bool) -> StoreResult<()>;
     /// Where each user is online: (platform, gateway) pairs; users offline everywhere are absent.
-    async fn online(&self, user_ids: &[String])
-    -> StoreResult<HashMap<String, Vec<(i32, String)>>>;
+    async fn online(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<(i32, String)>>>;
     /// Forgets everything a gateway reported (it restarted or went away).
     async fn clear_gateway(&self, gateway_id: &str) -> StoreResult<()>;
 }

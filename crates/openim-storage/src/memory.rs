@@ -36,14 +36,9 @@ impl MemoryBus {
 
     fn senders(&self, topic: &str) -> Vec<mpsc::Sender<BusMessage>> {
         let mut topics = self.topics.lock();
-        let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
-            groups: HashMap::new(),
-            backlog: None,
-        });
+        let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic { groups: HashMap::new(), backlog: None });
         if t.groups.is_empty() {
-            let (tx, _) = t
-                .backlog
-                .get_or_insert_with(|| mpsc::channel(TOPIC_CAPACITY));
+            let (tx, _) = t.backlog.get_or_insert_with(|| mpsc::channel(TOPIC_CAPACITY));
             return vec![tx.clone()];
         }
         t.groups.values().cloned().collect()
@@ -56,9 +51,7 @@ impl Bus for MemoryBus {
         let senders = self.senders(topic);
         for tx in &senders {
             for r in &records {
-                tx.send(r.clone())
-                    .await
-                    .map_err(|_| StoreError::Backend(format!("bus topic {topic} is closed")))?;
+                tx.send(r.clone()).await.map_err(|_| StoreError::Backend(format!("bus topic {topic} is closed")))?;
             }
         }
         Ok(())
@@ -66,10 +59,7 @@ impl Bus for MemoryBus {
 
     async fn subscribe(&self, topic: &str, group: &str) -> StoreResult<Box<dyn Subscription>> {
         let mut topics = self.topics.lock();
-        let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic {
-            groups: HashMap::new(),
-            backlog: None,
-        });
+        let t = topics.entry(topic.to_owned()).or_insert_with(|| Topic { groups: HashMap::new(), backlog: None });
         if t.groups.contains_key(group) {
             return Err(StoreError::Duplicate(format!(
                 "memory bus: group {group} already consumes {topic} (one consumer per group)"
@@ -112,17 +102,9 @@ pub struct MemoryOnline {
 
 #[async_trait]
 impl OnlineStore for MemoryOnline {
-    async fn set_online(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        gateway_id: &str,
-        online: bool,
-    ) -> StoreResult<()> {
+    async fn set_online(&self, user_id: &str, platform_id: i32, gateway_id: &str, online: bool) -> StoreResult<()> {
         let mut entry = self.users.entry(user_id.to_owned()).or_default();
-        let pos = entry
-            .iter()
-            .position(|(p, g, _)| *p == platform_id && g == gateway_id);
+        let pos = entry.iter().position(|(p, g, _)| *p == platform_id && g == gateway_id);
         match (pos, online) {
             (Some(i), true) => entry[i].2 += 1,
             (None, true) => entry.push((platform_id, gateway_id.to_owned(), 1)),
@@ -142,17 +124,11 @@ impl OnlineStore for MemoryOnline {
         Ok(())
     }
 
-    async fn online(
-        &self,
-        user_ids: &[String],
-    ) -> StoreResult<HashMap<String, Vec<(i32, String)>>> {
+    async fn online(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<(i32, String)>>> {
         let mut out = HashMap::new();
         for id in user_ids {
             if let Some(v) = self.users.get(id) {
-                out.insert(
-                    id.clone(),
-                    v.iter().map(|(p, g, _)| (*p, g.clone())).collect(),
-                );
+                out.insert(id.clone(), v.iter().map(|(p, g, _)| (*p, g.clone())).collect());
             }
         }
         Ok(out)

@@ -24,9 +24,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `data_dir/openim.db` and applies pending migrations.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Backend(format!("create data directory {}: {e}", data_dir.display()))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Backend(format!("create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join("openim.db");
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
@@ -34,10 +33,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-16000");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
@@ -66,8 +62,7 @@ fn push_in<'a>(qb: &mut QueryBuilder<'a, Sqlite>, values: &'a [String]) {
 }
 
 fn decode_msg(bytes: &[u8]) -> StoreResult<MsgData> {
-    MsgData::decode(bytes)
-        .map_err(|e| StoreError::Backend(format!("stored message does not decode: {e}")))
+    MsgData::decode(bytes).map_err(|e| StoreError::Backend(format!("stored message does not decode: {e}")))
 }
 
 #[derive(sqlx::FromRow)]
@@ -152,15 +147,12 @@ impl UserStore for SqliteStore {
     }
 
     async fn page_users(&self, offset: u32, limit: u32) -> StoreResult<(Vec<User>, u64)> {
-        let rows: Vec<UserRow> =
-            sqlx::query_as("SELECT * FROM users ORDER BY create_time, user_id LIMIT ? OFFSET ?")
-                .bind(i64::from(limit))
-                .bind(i64::from(offset))
-                .fetch_all(&self.pool)
-                .await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+        let rows: Vec<UserRow> = sqlx::query_as("SELECT * FROM users ORDER BY create_time, user_id LIMIT ? OFFSET ?")
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(&self.pool)
             .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
         Ok((rows.into_iter().map(User::from).collect(), total as u64))
     }
 }
@@ -204,11 +196,7 @@ impl FriendStore for SqliteStore {
         Ok(())
     }
 
-    async fn friends(
-        &self,
-        owner: &str,
-        friend_ids: Option<&[String]>,
-    ) -> StoreResult<Vec<Friend>> {
+    async fn friends(&self, owner: &str, friend_ids: Option<&[String]>) -> StoreResult<Vec<Friend>> {
         let mut qb = QueryBuilder::new("SELECT * FROM friends WHERE owner_user_id = ");
         qb.push_bind(owner);
         if let Some(ids) = friend_ids {
@@ -291,11 +279,7 @@ async fn insert_member(
     m: &GroupMember,
     or_ignore: bool,
 ) -> Result<u64, sqlx::Error> {
-    let verb = if or_ignore {
-        "INSERT OR IGNORE"
-    } else {
-        "INSERT"
-    };
+    let verb = if or_ignore { "INSERT OR IGNORE" } else { "INSERT" };
     let done = sqlx::query(&format!(
         "{verb} INTO group_members (group_id, user_id, role_level, join_time, nickname, face_url, join_source, \
          inviter_user_id, operator_user_id, mute_end_time, ex) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -388,35 +372,23 @@ impl GroupStore for SqliteStore {
         Ok(added)
     }
 
-    async fn members(
-        &self,
-        group_id: &str,
-        offset: u32,
-        limit: u32,
-    ) -> StoreResult<(Vec<GroupMember>, u64)> {
-        let rows: Vec<MemberRow> =
-            sqlx::query_as("SELECT * FROM group_members WHERE group_id = ? ORDER BY join_time, user_id LIMIT ? OFFSET ?")
-                .bind(group_id)
-                .bind(i64::from(limit))
-                .bind(i64::from(offset))
-                .fetch_all(&self.pool)
-                .await?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = ?")
-                .bind(group_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok((
-            rows.into_iter().map(GroupMember::from).collect(),
-            total as u64,
-        ))
+    async fn members(&self, group_id: &str, offset: u32, limit: u32) -> StoreResult<(Vec<GroupMember>, u64)> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT * FROM group_members WHERE group_id = ? ORDER BY join_time, user_id LIMIT ? OFFSET ?",
+        )
+        .bind(group_id)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((rows.into_iter().map(GroupMember::from).collect(), total as u64))
     }
 
-    async fn get_members(
-        &self,
-        group_id: &str,
-        user_ids: &[String],
-    ) -> StoreResult<Vec<GroupMember>> {
+    async fn get_members(&self, group_id: &str, user_ids: &[String]) -> StoreResult<Vec<GroupMember>> {
         let mut out = Vec::new();
         for chunk in user_ids.chunks(CHUNK) {
             let mut qb = QueryBuilder::new("SELECT * FROM group_members WHERE group_id = ");
@@ -430,21 +402,17 @@ impl GroupStore for SqliteStore {
     }
 
     async fn member_ids(&self, group_id: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY join_time, user_id",
-        )
-        .bind(group_id)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ? ORDER BY join_time, user_id")
+            .bind(group_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn joined_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT group_id FROM group_members WHERE user_id = ? ORDER BY join_time, group_id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = ? ORDER BY join_time, group_id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }
 
@@ -497,11 +465,7 @@ impl ConversationStore for SqliteStore {
         Ok(())
     }
 
-    async fn conversations(
-        &self,
-        owner: &str,
-        ids: Option<&[String]>,
-    ) -> StoreResult<Vec<Conversation>> {
+    async fn conversations(&self, owner: &str, ids: Option<&[String]>) -> StoreResult<Vec<Conversation>> {
         let mut qb = QueryBuilder::new("SELECT * FROM conversations WHERE owner_user_id = ");
         qb.push_bind(owner);
         if let Some(ids) = ids {
@@ -555,11 +519,7 @@ impl MessageStore for SqliteStore {
         Ok(())
     }
 
-    async fn messages_by_seqs(
-        &self,
-        conversation_id: &str,
-        seqs: &[i64],
-    ) -> StoreResult<Vec<MsgData>> {
+    async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>> {
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(CHUNK) {
             let mut qb = QueryBuilder::new("SELECT data FROM messages WHERE conversation_id = ");
@@ -593,26 +553,18 @@ impl MessageStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = rows
-            .iter()
-            .map(|r| decode_msg(r.get::<&[u8], _>(0)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = rows.iter().map(|r| decode_msg(r.get::<&[u8], _>(0))).collect::<StoreResult<Vec<_>>>()?;
         out.reverse();
         Ok(out)
     }
 
-    async fn latest_messages(
-        &self,
-        conversation_ids: &[String],
-    ) -> StoreResult<HashMap<String, MsgData>> {
+    async fn latest_messages(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, MsgData>> {
         let mut out = HashMap::with_capacity(conversation_ids.len());
         for id in conversation_ids {
-            let row = sqlx::query(
-                "SELECT data FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+            let row = sqlx::query("SELECT data FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
             if let Some(row) = row {
                 out.insert(id.clone(), decode_msg(row.get::<&[u8], _>(0))?);
             }
@@ -627,9 +579,7 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<HashMap<String, MsgData>> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(CHUNK) {
-            let mut qb = QueryBuilder::new(
-                "SELECT client_msg_id, data FROM messages WHERE conversation_id = ",
-            );
+            let mut qb = QueryBuilder::new("SELECT client_msg_id, data FROM messages WHERE conversation_id = ");
             qb.push_bind(conversation_id);
             qb.push(" AND client_msg_id");
             push_in(&mut qb, chunk);
@@ -641,10 +591,8 @@ impl MessageStore for SqliteStore {
     }
 
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM messages WHERE send_time < ?")
-            .bind(send_time_ms)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM messages WHERE send_time < ?").bind(send_time_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }
@@ -653,9 +601,7 @@ impl MessageStore for SqliteStore {
 impl SeqStore for SqliteStore {
     async fn allocate_seqs(&self, conversation_id: &str, count: i64) -> StoreResult<i64> {
         if count <= 0 {
-            return Err(StoreError::Backend(format!(
-                "allocate {count} seqs: count must be positive"
-            )));
+            return Err(StoreError::Backend(format!("allocate {count} seqs: count must be positive")));
         }
         let max: i64 = sqlx::query_scalar(
             "INSERT INTO seqs (conversation_id, max_seq) VALUES (?, ?) \
@@ -671,9 +617,7 @@ impl SeqStore for SqliteStore {
     async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>> {
         let mut out = HashMap::with_capacity(conversation_ids.len());
         for chunk in conversation_ids.chunks(CHUNK) {
-            let mut qb = QueryBuilder::new(
-                "SELECT conversation_id, max_seq FROM seqs WHERE conversation_id",
-            );
+            let mut qb = QueryBuilder::new("SELECT conversation_id, max_seq FROM seqs WHERE conversation_id");
             push_in(&mut qb, chunk);
             for row in qb.build().fetch_all(&self.pool).await? {
                 out.insert(row.get::<String, _>(0), row.get::<i64, _>(1));
@@ -685,12 +629,7 @@ impl SeqStore for SqliteStore {
         Ok(out)
     }
 
-    async fn set_read_seq(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-        seq: i64,
-    ) -> StoreResult<()> {
+    async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
@@ -703,15 +642,10 @@ impl SeqStore for SqliteStore {
         Ok(())
     }
 
-    async fn read_seqs(
-        &self,
-        user_id: &str,
-        conversation_ids: &[String],
-    ) -> StoreResult<HashMap<String, i64>> {
+    async fn read_seqs(&self, user_id: &str, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>> {
         let mut out = HashMap::with_capacity(conversation_ids.len());
         for chunk in conversation_ids.chunks(CHUNK) {
-            let mut qb =
-                QueryBuilder::new("SELECT conversation_id, seq FROM read_seqs WHERE user_id = ");
+            let mut qb = QueryBuilder::new("SELECT conversation_id, seq FROM read_seqs WHERE user_id = ");
             qb.push_bind(user_id);
             qb.push(" AND conversation_id");
             push_in(&mut qb, chunk);
@@ -725,13 +659,7 @@ impl SeqStore for SqliteStore {
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn add_token(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        token: &str,
-        expire_at: i64,
-    ) -> StoreResult<()> {
+    async fn add_token(&self, user_id: &str, platform_id: i32, token: &str, expire_at: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // Expired entries of this user and platform are of no further use.
         sqlx::query("DELETE FROM tokens WHERE user_id = ? AND platform_id = ? AND expire_at < strftime('%s','now')")
@@ -739,31 +667,27 @@ impl TokenStore for SqliteStore {
             .bind(platform_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT OR REPLACE INTO tokens (user_id, platform_id, token, state, expire_at) VALUES (?, ?, ?, 0, ?)")
-            .bind(user_id)
-            .bind(platform_id)
-            .bind(token)
-            .bind(expire_at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn token_state(
-        &self,
-        user_id: &str,
-        platform_id: i32,
-        token: &str,
-    ) -> StoreResult<Option<TokenState>> {
-        let state: Option<i64> = sqlx::query_scalar(
-            "SELECT state FROM tokens WHERE user_id = ? AND platform_id = ? AND token = ?",
+        sqlx::query(
+            "INSERT OR REPLACE INTO tokens (user_id, platform_id, token, state, expire_at) VALUES (?, ?, ?, 0, ?)",
         )
         .bind(user_id)
         .bind(platform_id)
         .bind(token)
-        .fetch_optional(&self.pool)
+        .bind(expire_at)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_state(&self, user_id: &str, platform_id: i32, token: &str) -> StoreResult<Option<TokenState>> {
+        let state: Option<i64> =
+            sqlx::query_scalar("SELECT state FROM tokens WHERE user_id = ? AND platform_id = ? AND token = ?")
+                .bind(user_id)
+                .bind(platform_id)
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(state.map(TokenState::from_i64))
     }
 
@@ -774,15 +698,13 @@ impl TokenStore for SqliteStore {
         state: TokenState,
         keep: Option<&str>,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE tokens SET state = ? WHERE user_id = ? AND platform_id = ? AND token != ?",
-        )
-        .bind(state as i64)
-        .bind(user_id)
-        .bind(platform_id)
-        .bind(keep.unwrap_or(""))
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE tokens SET state = ? WHERE user_id = ? AND platform_id = ? AND token != ?")
+            .bind(state as i64)
+            .bind(user_id)
+            .bind(platform_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -6,11 +6,7 @@ use clap::{Parser, Subcommand};
 use openim_common::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "openim",
-    version,
-    about = "OpenIM-compatible instant-messaging server"
-)]
+#[command(name = "openim", version, about = "OpenIM-compatible instant-messaging server")]
 struct Cli {
     /// Configuration directory (one YAML file per service; see README).
     #[arg(long, global = true, default_value = "config")]
@@ -46,12 +42,7 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async move {
         let signal = openim_common::shutdown::on_signals();
         match cli.command {
-            Command::Standalone => {
-                openim_standalone::Standalone::start(cfg)
-                    .await?
-                    .run_until(signal)
-                    .await
-            }
+            Command::Standalone => openim_standalone::Standalone::start(cfg).await?.run_until(signal).await,
         }
     });
     match result {

@@ -24,18 +24,10 @@ fn files_then_environment_override_defaults() {
     let _g = ENV.lock().unwrap();
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "openim-api.yml", "listen: 127.0.0.1:9000\n");
-    write(
-        dir.path(),
-        "share.yml",
-        "secret: s1\nmulti_login:\n  policy: 4\n",
-    );
-    let cfg = with_env(
-        &[
-            ("OPENIM_SHARE__SECRET", "from-env"),
-            ("OPENIM_RPC_MSG__LISTEN", "127.0.0.1:7000"),
-        ],
-        || Config::load(Some(dir.path())),
-    )
+    write(dir.path(), "share.yml", "secret: s1\nmulti_login:\n  policy: 4\n");
+    let cfg = with_env(&[("OPENIM_SHARE__SECRET", "from-env"), ("OPENIM_RPC_MSG__LISTEN", "127.0.0.1:7000")], || {
+        Config::load(Some(dir.path()))
+    })
     .unwrap();
     assert_eq!(cfg.api.listen.port(), 9000);
     assert_eq!(cfg.share.secret, "from-env");
@@ -51,37 +43,14 @@ fn errors_name_the_file_and_key() {
         write(dir.path(), file, text);
         let err = Config::load(Some(dir.path())).unwrap_err().to_string();
         for needle in expected {
-            assert!(
-                err.contains(needle),
-                "{file}: {text:?}: error {err:?} lacks {needle:?}"
-            );
+            assert!(err.contains(needle), "{file}: {text:?}: error {err:?} lacks {needle:?}");
         }
     };
-    check(
-        "openim-api.yml",
-        "lisen: 1.2.3.4:5\n",
-        &["openim-api.yml", "lisen"],
-    );
-    check(
-        "openim-api.yml",
-        "listen: not-an-address\n",
-        &["openim-api.yml", "listen"],
-    );
-    check(
-        "share.yml",
-        "multi_login:\n  policy: 9\n",
-        &["share.yml", "multi_login.policy", "9"],
-    );
-    check(
-        "openim-msggateway.yml",
-        "max_message_bytes: -1\n",
-        &["openim-msggateway.yml", "max_message_bytes"],
-    );
-    check(
-        "opnim-api.yml",
-        "listen: 1.2.3.4:5\n",
-        &["opnim-api.yml", "unknown file"],
-    );
+    check("openim-api.yml", "lisen: 1.2.3.4:5\n", &["openim-api.yml", "lisen"]);
+    check("openim-api.yml", "listen: not-an-address\n", &["openim-api.yml", "listen"]);
+    check("share.yml", "multi_login:\n  policy: 9\n", &["share.yml", "multi_login.policy", "9"]);
+    check("openim-msggateway.yml", "max_message_bytes: -1\n", &["openim-msggateway.yml", "max_message_bytes"]);
+    check("opnim-api.yml", "listen: 1.2.3.4:5\n", &["opnim-api.yml", "unknown file"]);
 }
 
 #[test]

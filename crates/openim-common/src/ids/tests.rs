@@ -37,3 +37,11 @@ fn new_ids_are_distinct_hex() {
     assert_eq!(a.len(), 32);
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
 }
+
+#[test]
+fn id_hash_matches_openims_definition() {
+    assert_eq!(id_hash(&[]), 0);
+    // First 8 bytes of md5(`["a","b"]`), computed independently with Python's hashlib.
+    assert_eq!(id_hash(&["a".into(), "b".into()]), 0xe53f04d1bcc1428d);
+    assert_ne!(id_hash(&["a".into(), "b".into()]), id_hash(&["b".into(), "a".into()]));
+}

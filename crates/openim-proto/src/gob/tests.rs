@@ -17,27 +17,10 @@ fn round_trip_keeps_non_zero_fields_and_order() {
     let (def, values) = decode_struct(&bytes).unwrap();
     assert_eq!(def.name, "GeneralWsReq");
     let names: Vec<_> = def.fields.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "ReqIdentifier",
-            "Token",
-            "SendID",
-            "OperationID",
-            "MsgIncr",
-            "Data"
-        ]
-    );
+    assert_eq!(names, ["ReqIdentifier", "Token", "SendID", "OperationID", "MsgIncr", "Data"]);
     assert_eq!(values.get("ReqIdentifier"), Some(&GobValue::Int(1003)));
-    assert_eq!(
-        values.get("Token"),
-        None,
-        "zero values are omitted on the wire"
-    );
-    assert_eq!(
-        values.get("Data"),
-        Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec()))
-    );
+    assert_eq!(values.get("Token"), None, "zero values are omitted on the wire");
+    assert_eq!(values.get("Data"), Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec())));
 }
 
 #[test]
@@ -46,10 +29,7 @@ fn integers_use_gob_encoding() {
         let mut w = Writer::default();
         w.int(v);
         assert_eq!(w.buf, expected, "int {v}");
-        let mut r = Reader {
-            buf: &w.buf,
-            pos: 0,
-        };
+        let mut r = Reader { buf: &w.buf, pos: 0 };
         assert_eq!(r.int().unwrap(), v);
     };
     // Values from the encoding/gob documentation.
@@ -77,17 +57,11 @@ fn rejects_truncated_and_garbage_input() {
     assert!(decode_struct(b"\xff\xff\xff\xff").is_err());
     assert!(decode_struct(b"{\"reqIdentifier\":1}").is_err());
     // A value whose type was never defined.
-    assert_eq!(
-        decode_struct(&[0x03, 0xff, 0x80, 0x00]),
-        Err(GobError::UndefinedType(64))
-    );
+    assert_eq!(decode_struct(&[0x03, 0xff, 0x80, 0x00]), Err(GobError::UndefinedType(64)));
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// Bytes produced by the Python SDK's own encoder (docs/gob-envelope.md, vector a).
@@ -102,14 +76,8 @@ fn decodes_the_python_sdk_request_vector() {
     assert_eq!(def.name, "GeneralWsReq");
     assert_eq!(values.get("ReqIdentifier"), Some(&GobValue::Int(1003)));
     assert_eq!(values.get("SendID"), Some(&GobValue::String("u1".into())));
-    assert_eq!(
-        values.get("MsgIncr"),
-        Some(&GobValue::String("u1_op1".into()))
-    );
-    assert_eq!(
-        values.get("Data"),
-        Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec()))
-    );
+    assert_eq!(values.get("MsgIncr"), Some(&GobValue::String("u1_op1".into())));
+    assert_eq!(values.get("Data"), Some(&GobValue::Bytes(b"\x0a\x02hi".to_vec())));
 }
 
 #[test]

@@ -15,11 +15,7 @@ fn request() -> WsRequest {
 fn request_round_trips_in_both_encodings() {
     for enc in [Encoding::Gob, Encoding::Json] {
         let bytes = request().encode(enc);
-        assert_eq!(
-            WsRequest::decode(enc, &bytes).unwrap(),
-            request(),
-            "{enc:?}"
-        );
+        assert_eq!(WsRequest::decode(enc, &bytes).unwrap(), request(), "{enc:?}");
     }
 }
 
@@ -52,9 +48,6 @@ fn json_request_accepts_numeric_msg_incr() {
 fn gunzip_enforces_the_limit() {
     let big = vec![b'a'; 100_000];
     let zipped = gzip(&big);
-    assert!(matches!(
-        gunzip(&zipped, 51200),
-        Err(WireError::TooLarge(51200))
-    ));
+    assert!(matches!(gunzip(&zipped, 51200), Err(WireError::TooLarge(51200))));
     assert!(gunzip(b"not gzip", 51200).is_err());
 }

@@ -15,8 +15,7 @@ use openim_standalone::Standalone;
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn start(dir: &std::path::Path) -> Standalone {
     let mut cfg = Config::default();
@@ -29,34 +28,15 @@ async fn register(s: &Standalone, users: &[&str]) {
     let req = UserRegisterReq {
         users: users
             .iter()
-            .map(|u| UserInfo {
-                user_id: (*u).into(),
-                nickname: (*u).into(),
-                ..Default::default()
-            })
+            .map(|u| UserInfo { user_id: (*u).into(), nickname: (*u).into(), ..Default::default() })
             .collect(),
     };
-    s.clients
-        .user
-        .clone()
-        .user_register(rpc::request(req, "imAdmin", "t"))
-        .await
-        .unwrap();
+    s.clients.user.clone().user_register(rpc::request(req, "imAdmin", "t")).await.unwrap();
 }
 
 async fn token(s: &Standalone, user: &str, platform: i32) -> String {
-    let req = GetUserTokenReq {
-        platform_id: platform,
-        user_id: user.into(),
-    };
-    s.clients
-        .auth
-        .clone()
-        .get_user_token(rpc::request(req, "imAdmin", "t"))
-        .await
-        .unwrap()
-        .into_inner()
-        .token
+    let req = GetUserTokenReq { platform_id: platform, user_id: user.into() };
+    s.clients.auth.clone().get_user_token(rpc::request(req, "imAdmin", "t")).await.unwrap().into_inner().token
 }
 
 /// A minimal OpenIM WebSocket client speaking either envelope.
@@ -69,18 +49,9 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(
-        s: &Standalone,
-        user: &str,
-        platform: i32,
-        encoding: Encoding,
-        gzip: bool,
-    ) -> Self {
+    async fn connect(s: &Standalone, user: &str, platform: i32, encoding: Encoding, gzip: bool) -> Self {
         let tok = token(s, user, platform).await;
-        let mut url = format!(
-            "ws://{}/?sendID={user}&token={tok}&platformID={platform}&operationID=op",
-            s.ws_addr
-        );
+        let mut url = format!("ws://{}/?sendID={user}&token={tok}&platformID={platform}&operationID=op", s.ws_addr);
         if encoding == Encoding::Json {
             url.push_str("&sdkType=js&isMsgResp=true");
         }
@@ -90,18 +61,9 @@ impl Client {
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         if encoding == Encoding::Json {
             let first = socket.next().await.unwrap().unwrap();
-            assert_eq!(
-                first,
-                WsMsg::Text(r#"{"errCode":0,"errDlt":"","errMsg":""}"#.into())
-            );
+            assert_eq!(first, WsMsg::Text(r#"{"errCode":0,"errDlt":"","errMsg":""}"#.into()));
         }
-        Self {
-            user: user.into(),
-            socket,
-            encoding,
-            gzip,
-            incr: 0,
-        }
+        Self { user: user.into(), socket, encoding, gzip, incr: 0 }
     }
 
     async fn send_req(&mut self, id: i32, data: Vec<u8>) -> String {
@@ -131,11 +93,7 @@ impl Client {
                 .unwrap()
                 .unwrap();
             if let WsMsg::Binary(b) = m {
-                let plain = if self.gzip {
-                    ws::gunzip(&b, 1 << 20).unwrap()
-                } else {
-                    b.to_vec()
-                };
+                let plain = if self.gzip { ws::gunzip(&b, 1 << 20).unwrap() } else { b.to_vec() };
                 return WsResponse::decode(self.encoding, &plain).unwrap();
             }
         }
@@ -208,37 +166,18 @@ async fn two_users_exchange_messages_in_both_envelopes() {
     assert_eq!(got[0].seq, 2);
 
     // Sync by seq: newest seq, then pull the range.
-    let r = alice
-        .call(
-            req::GET_NEWEST_SEQ,
-            sdkws::GetMaxSeqReq {
-                user_id: "alice".into(),
-            }
-            .encode_to_vec(),
-        )
-        .await;
+    let r = alice.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "alice".into() }.encode_to_vec()).await;
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
     assert_eq!(max.max_seqs.get("si_alice_bob"), Some(&2));
     let pull = sdkws::PullMessageBySeqsReq {
         user_id: "alice".into(),
-        seq_ranges: vec![sdkws::SeqRange {
-            conversation_id: "si_alice_bob".into(),
-            begin: 1,
-            end: 2,
-            num: 10,
-        }],
+        seq_ranges: vec![sdkws::SeqRange { conversation_id: "si_alice_bob".into(), begin: 1, end: 2, num: 10 }],
         order: 0,
     };
-    let r = alice
-        .call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec())
-        .await;
+    let r = alice.call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec()).await;
     assert_eq!(r.err_code, 0, "{}", r.err_msg);
     let msgs = sdkws::PullMessageBySeqsResp::decode(r.data.as_ref()).unwrap();
-    let seqs: Vec<i64> = msgs.msgs["si_alice_bob"]
-        .msgs
-        .iter()
-        .map(|m| m.seq)
-        .collect();
+    let seqs: Vec<i64> = msgs.msgs["si_alice_bob"].msgs.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2]);
     s.stop().await.unwrap();
 }
@@ -251,11 +190,7 @@ async fn bad_frames_get_errors_and_the_connection_keeps_serving() {
     let mut carol = Client::connect(&s, "carol", 1, Encoding::Gob, true).await;
 
     // Garbage bytes (not gzip).
-    carol
-        .socket
-        .send(WsMsg::Binary(Bytes::from_static(b"\x00garbage")))
-        .await
-        .unwrap();
+    carol.socket.send(WsMsg::Binary(Bytes::from_static(b"\x00garbage"))).await.unwrap();
     let r = carol.recv().await;
     assert_eq!((r.req_identifier, r.err_code), (req::WS_DATA_ERROR, 3001));
 
@@ -275,14 +210,8 @@ async fn bad_frames_get_errors_and_the_connection_keeps_serving() {
 
     // A token of another user is refused at connect.
     let dave_token = token(&s, "dave", 1).await;
-    let url = format!(
-        "ws://{}/?sendID=carol&token={dave_token}&platformID=1&operationID=op",
-        s.ws_addr
-    );
-    assert!(
-        tokio_tungstenite::connect_async(url).await.is_err(),
-        "a token for dave must not open carol's connection"
-    );
+    let url = format!("ws://{}/?sendID=carol&token={dave_token}&platformID=1&operationID=op", s.ws_addr);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err(), "a token for dave must not open carol's connection");
     s.stop().await.unwrap();
 }
 
@@ -301,20 +230,8 @@ async fn a_restart_keeps_accepted_messages() {
     }
     let s = start(dir.path()).await;
     let mut frank = Client::connect(&s, "frank", 1, Encoding::Gob, true).await;
-    let r = frank
-        .call(
-            req::GET_NEWEST_SEQ,
-            sdkws::GetMaxSeqReq {
-                user_id: "frank".into(),
-            }
-            .encode_to_vec(),
-        )
-        .await;
+    let r = frank.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "frank".into() }.encode_to_vec()).await;
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
-    assert_eq!(
-        max.max_seqs.get("si_erin_frank"),
-        Some(&50),
-        "every accepted message survived the restart"
-    );
+    assert_eq!(max.max_seqs.get("si_erin_frank"), Some(&50), "every accepted message survived the restart");
     s.stop().await.unwrap();
 }

@@ -71,9 +71,5 @@ async fn sqlite_data_survives_reopen() {
         assert_eq!(stores.seqs.allocate_seqs(&conv, 2).await.unwrap(), 1);
     }
     let stores = Stores::embedded(dir.path()).await.unwrap();
-    assert_eq!(
-        stores.seqs.allocate_seqs(&conv, 1).await.unwrap(),
-        3,
-        "seqs continue after a reopen"
-    );
+    assert_eq!(stores.seqs.allocate_seqs(&conv, 1).await.unwrap(), 3, "seqs continue after a reopen");
 }

@@ -1,0 +1,174 @@
+//! `/jssdk/*`: conversation lists assembled for the JS SDK in one call. The body may be JSON or
+//! protobuf (`Content-Type: application/x-protobuf`); a protobuf request gets the envelope with
+//! `data` = base64 of the protobuf answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine as _;
+use bytes::Bytes;
+use openim_common::ImError;
+use openim_common::rpc;
+use openim_proto::pb::conversation::GetConversationsReq as ConvReq;
+use openim_proto::pb::group::GetGroupsInfoReq;
+use openim_proto::pb::jssdk::{self, ConversationMsg};
+use openim_proto::pb::msg::{GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq};
+use openim_proto::pb::relation::{FriendInfoOnly, GetDesignatedFriendsReq};
+use openim_proto::pb::user::GetDesignateUsersReq;
+
+use crate::Api;
+use crate::envelope::{Access, Caller, Envelope, parse_json};
+
+fn is_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-protobuf") || v.starts_with("application/protobuf"))
+}
+
+fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ImError> {
+    if is_protobuf(headers) {
+        T::decode(body.as_ref()).map_err(|e| ImError::args(format!("protobuf body: {e}")))
+    } else {
+        parse_json(body)
+    }
+}
+
+fn answer<T: prost::Message + serde::Serialize>(headers: &HeaderMap, result: Result<T, ImError>) -> Response {
+    match result {
+        Ok(resp) if is_protobuf(headers) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(resp.encode_to_vec());
+            Envelope::ok(Some(serde_json::Value::String(b64)))
+        }
+        Ok(resp) => Envelope::ok(Some(serde_json::to_value(&resp).unwrap_or_default())),
+        Err(e) => Envelope::err(&e),
+    }
+}
+
+pub async fn get_conversations(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let caller = api.authenticate(&headers, Access::User).await?;
+        let req: jssdk::GetConversationsReq = decode(&headers, &body)?;
+        let (unread_count, conversations) = assemble(&api, &caller, req.conversation_i_ds).await?;
+        Ok(jssdk::GetConversationsResp { unread_count, conversations })
+    }
+    .await;
+    answer(&headers, result)
+}
+
+pub async fn get_active_conversations(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let caller = api.authenticate(&headers, Access::User).await?;
+        let req: jssdk::GetActiveConversationsReq = decode(&headers, &body)?;
+        let count = if req.count <= 0 || req.count > 500 { 100 } else { req.count as usize };
+        let (unread_count, mut conversations) = assemble(&api, &caller, Vec::new()).await?;
+        let pinned = |c: &ConversationMsg| c.conversation.as_ref().is_some_and(|c| c.is_pinned);
+        let last = |c: &ConversationMsg| c.last_msg.as_ref().map(|m| m.send_time).unwrap_or(0);
+        conversations.sort_by_key(|c| (std::cmp::Reverse(pinned(c)), std::cmp::Reverse(last(c))));
+        conversations.truncate(count);
+        Ok(jssdk::GetActiveConversationsResp { unread_count, conversations })
+    }
+    .await;
+    answer(&headers, result)
+}
+
+/// The caller's conversations (all, or the given IDs) with last message, seqs and the peer user,
+/// friend or group; and the total unread count.
+async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, Vec<ConversationMsg>), ImError> {
+    let c = &api.clients;
+    let req = |m| rpc::request(m, &caller.user_id, &caller.operation_id);
+    let convs = if ids.is_empty() {
+        let all = openim_proto::pb::conversation::GetAllConversationsReq { owner_user_id: caller.user_id.clone() };
+        c.conversation.clone().get_all_conversations(req(all)).await?.into_inner().conversations
+    } else {
+        let some = ConvReq { owner_user_id: caller.user_id.clone(), conversation_i_ds: ids };
+        c.conversation.clone().get_conversations(rpc::request(some, &caller.user_id, &caller.operation_id)).await?.into_inner().conversations
+    };
+    if convs.is_empty() {
+        return Ok((0, Vec::new()));
+    }
+    let conv_ids: Vec<String> = convs.iter().map(|c| c.conversation_id.clone()).collect();
+    let seqs = c
+        .msg
+        .clone()
+        .get_conversations_has_read_and_max_seq(rpc::request(
+            GetConversationsHasReadAndMaxSeqReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids.clone(), return_pinned: false },
+            &caller.user_id,
+            &caller.operation_id,
+        ))
+        .await?
+        .into_inner()
+        .seqs;
+    let mut last = c
+        .msg
+        .clone()
+        .get_last_message(rpc::request(GetLastMessageReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids }, &caller.user_id, &caller.operation_id))
+        .await?
+        .into_inner()
+        .msgs;
+
+    let peers: Vec<String> = convs.iter().filter(|c| !c.user_id.is_empty()).map(|c| c.user_id.clone()).collect();
+    let groups: Vec<String> = convs.iter().filter(|c| !c.group_id.is_empty()).map(|c| c.group_id.clone()).collect();
+    let users: HashMap<String, _> = if peers.is_empty() {
+        HashMap::new()
+    } else {
+        let r = GetDesignateUsersReq { user_i_ds: peers.clone() };
+        let found = c.user.clone().get_designate_users(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        found.users_info.into_iter().map(|u| (u.user_id.clone(), u)).collect()
+    };
+    let friends: HashMap<String, FriendInfoOnly> = if peers.is_empty() {
+        HashMap::new()
+    } else {
+        let r = GetDesignatedFriendsReq { owner_user_id: caller.user_id.clone(), friend_user_i_ds: peers };
+        let found = c.friend.clone().get_designated_friends(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        found
+            .friends_info
+            .into_iter()
+            .filter_map(|f| {
+                let id = f.friend_user.as_ref()?.user_id.clone();
+                Some((
+                    id.clone(),
+                    FriendInfoOnly {
+                        owner_user_id: f.owner_user_id,
+                        friend_user_id: id,
+                        remark: f.remark,
+                        create_time: f.create_time,
+                        add_source: f.add_source,
+                        operator_user_id: f.operator_user_id,
+                        ex: f.ex,
+                        is_pinned: f.is_pinned,
+                    },
+                ))
+            })
+            .collect()
+    };
+    let group_infos: HashMap<String, _> = if groups.is_empty() {
+        HashMap::new()
+    } else {
+        let r = GetGroupsInfoReq { group_i_ds: groups };
+        let found = c.group.clone().get_groups_info(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        found.group_infos.into_iter().map(|g| (g.group_id.clone(), g)).collect()
+    };
+
+    let mut unread = 0;
+    let out = convs
+        .into_iter()
+        .map(|conv| {
+            let s = seqs.get(&conv.conversation_id).cloned().unwrap_or_default();
+            unread += (s.max_seq - s.has_read_seq).max(0);
+            ConversationMsg {
+                last_msg: last.remove(&conv.conversation_id),
+                user: users.get(&conv.user_id).cloned(),
+                friend: friends.get(&conv.user_id).cloned(),
+                group: group_infos.get(&conv.group_id).cloned(),
+                max_seq: s.max_seq,
+                read_seq: s.has_read_seq,
+                conversation: Some(conv),
+            }
+        })
+        .collect();
+    Ok((unread, out))
+}

@@ -1,0 +1,377 @@
+//! `openim-rpc-group`: groups and their members. Creating a group or inviting members also
+//! creates the members' group conversation, so their first sync already lists it.
+
+use std::collections::HashMap;
+
+use openim_common::config::Share;
+use openim_common::error::store_status;
+use openim_common::ids;
+use openim_common::rpc;
+use openim_common::token::now_millis;
+use openim_common::{ErrCode, ImError};
+use openim_proto::constants::session;
+use openim_proto::pb::group::{self, group_server::Group as GroupRpc};
+use openim_proto::pb::sdkws::{GroupInfo, GroupMemberFullInfo};
+use openim_storage::{Conversation, Group, GroupMember, Stores, role};
+use tonic::{Request, Response, Status};
+
+pub use openim_proto::pb::group::group_server::GroupServer;
+
+/// `groupType` of every group v3 creates (a "working group").
+const WORKING_GROUP: i32 = 2;
+/// Join sources as OpenIM numbers them.
+const JOIN_BY_ADMIN: i32 = 1;
+const JOIN_BY_INVITATION: i32 = 2;
+
+pub struct GroupService {
+    share: Share,
+    stores: Stores,
+}
+
+impl GroupService {
+    pub fn new(share: Share, stores: Stores) -> Self {
+        Self { share, stores }
+    }
+
+    async fn group(&self, group_id: &str) -> Result<Group, Status> {
+        let mut found = self.stores.groups.get_groups(&[group_id.to_owned()]).await.map_err(store_status)?;
+        found
+            .pop()
+            .ok_or_else(|| ImError::new(ErrCode::GROUP_ID_NOT_FOUND, format!("group {group_id} does not exist")).into())
+    }
+
+    async fn check_users_exist(&self, ids: &[String]) -> Result<(), Status> {
+        let found = self.stores.users.get_users(ids).await.map_err(store_status)?;
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| &u.user_id == *id)) {
+            return Err(ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {missing} is not registered")).into());
+        }
+        Ok(())
+    }
+
+    /// The caller's role in the group, `None` if not a member.
+    async fn role_of(&self, group_id: &str, user_id: &str) -> Result<Option<i32>, Status> {
+        let m = self.stores.groups.get_members(group_id, &[user_id.to_owned()]).await.map_err(store_status)?;
+        Ok(m.first().map(|m| m.role_level))
+    }
+
+    async fn ensure_conversations(&self, group_id: &str, members: &[String]) -> Result<(), Status> {
+        let now = now_millis();
+        let convs: Vec<Conversation> = members
+            .iter()
+            .map(|m| Conversation {
+                owner_user_id: m.clone(),
+                conversation_id: ids::group_conversation_id(group_id),
+                conversation_type: session::READ_GROUP_CHAT,
+                group_id: group_id.to_owned(),
+                create_time: now,
+                ..Default::default()
+            })
+            .collect();
+        self.stores.conversations.ensure_conversations(&convs).await.map_err(store_status)
+    }
+
+    async fn infos(&self, groups: Vec<Group>) -> Result<Vec<GroupInfo>, Status> {
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let (_, total) = self.stores.groups.members(&g.group_id, 0, 0).await.map_err(store_status)?;
+            out.push(group_info(g, total as u32));
+        }
+        Ok(out)
+    }
+
+    fn full_member_sync(&self, group: GroupInfo, members: Vec<GroupMember>) -> group::GetIncrementalGroupMemberResp {
+        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        group::GetIncrementalGroupMemberResp {
+            version: ids::id_hash(&ids),
+            version_id: format!("group-{}", group.group_id),
+            full: true,
+            delete: Vec::new(),
+            insert: members.into_iter().map(member_info).collect(),
+            update: Vec::new(),
+            group: Some(group),
+            sort_version: 0,
+        }
+    }
+}
+
+pub fn group_info(g: Group, member_count: u32) -> GroupInfo {
+    GroupInfo {
+        group_id: g.group_id,
+        group_name: g.group_name,
+        notification: g.notification,
+        introduction: g.introduction,
+        face_url: g.face_url,
+        owner_user_id: g.owner_user_id,
+        create_time: g.create_time,
+        member_count,
+        ex: g.ex,
+        status: g.status,
+        creator_user_id: g.creator_user_id,
+        group_type: g.group_type,
+        need_verification: g.need_verification,
+        look_member_info: g.look_member_info,
+        apply_member_friend: g.apply_member_friend,
+        ..Default::default()
+    }
+}
+
+pub fn member_info(m: GroupMember) -> GroupMemberFullInfo {
+    GroupMemberFullInfo {
+        group_id: m.group_id,
+        user_id: m.user_id,
+        role_level: m.role_level,
+        join_time: m.join_time,
+        nickname: m.nickname,
+        face_url: m.face_url,
+        join_source: m.join_source,
+        operator_user_id: m.operator_user_id,
+        ex: m.ex,
+        mute_end_time: m.mute_end_time,
+        inviter_user_id: m.inviter_user_id,
+        ..Default::default()
+    }
+}
+
+#[tonic::async_trait]
+impl GroupRpc for GroupService {
+    async fn create_group(
+        &self,
+        req: Request<group::CreateGroupReq>,
+    ) -> Result<Response<group::CreateGroupResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        let req = req.into_inner();
+        let info = req.group_info.unwrap_or_default();
+        let owner = if req.owner_user_id.is_empty() { op.clone() } else { req.owner_user_id.clone() };
+        if owner != op && !self.share.is_admin(&op) {
+            return Err(ImError::no_permission("only the owner or an administrator may create the group").into());
+        }
+        let mut roles: HashMap<String, i32> = HashMap::new();
+        for u in &req.member_user_i_ds {
+            roles.insert(u.clone(), role::ORDINARY);
+        }
+        for u in &req.admin_user_i_ds {
+            roles.insert(u.clone(), role::ADMIN);
+        }
+        roles.insert(owner.clone(), role::OWNER);
+        let ids_all: Vec<String> = roles.keys().cloned().collect();
+        self.check_users_exist(&ids_all).await?;
+
+        let now = now_millis();
+        let group_id = if info.group_id.is_empty() { ids::new_id()[..10].to_owned() } else { info.group_id.clone() };
+        let group = Group {
+            group_id: group_id.clone(),
+            group_name: info.group_name,
+            notification: info.notification,
+            introduction: info.introduction,
+            face_url: info.face_url,
+            owner_user_id: owner.clone(),
+            creator_user_id: op.clone(),
+            create_time: now,
+            ex: info.ex,
+            status: 0,
+            group_type: WORKING_GROUP,
+            need_verification: info.need_verification,
+            look_member_info: info.look_member_info,
+            apply_member_friend: info.apply_member_friend,
+        };
+        // Owner first, then the others in the order given, so join times sort as listed.
+        let mut order = vec![owner.clone()];
+        order.extend(req.admin_user_i_ds.iter().chain(&req.member_user_i_ds).filter(|u| **u != owner).cloned());
+        order.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let members: Vec<GroupMember> = order
+            .into_iter()
+            .filter(|u| seen.insert(u.clone()))
+            .map(|u| GroupMember {
+                group_id: group_id.clone(),
+                role_level: roles[&u],
+                join_time: now,
+                join_source: JOIN_BY_ADMIN,
+                inviter_user_id: op.clone(),
+                operator_user_id: op.clone(),
+                user_id: u,
+                ..Default::default()
+            })
+            .collect();
+        self.stores.groups.create_group(&group, &members).await.map_err(|e| match e {
+            openim_storage::StoreError::Duplicate(_) => {
+                Status::from(ImError::new(ErrCode::GROUP_ID_EXISTED, format!("group {group_id} exists")))
+            }
+            other => store_status(other),
+        })?;
+        self.ensure_conversations(&group_id, &ids_all).await?;
+        Ok(Response::new(group::CreateGroupResp { group_info: Some(group_info(group, members.len() as u32)) }))
+    }
+
+    async fn get_groups_info(
+        &self,
+        req: Request<group::GetGroupsInfoReq>,
+    ) -> Result<Response<group::GetGroupsInfoResp>, Status> {
+        let ids = req.into_inner().group_i_ds;
+        if ids.is_empty() {
+            return Err(ImError::args("groupIDs is empty").into());
+        }
+        let groups = self.stores.groups.get_groups(&ids).await.map_err(store_status)?;
+        Ok(Response::new(group::GetGroupsInfoResp { group_infos: self.infos(groups).await? }))
+    }
+
+    async fn get_group_member_list(
+        &self,
+        req: Request<group::GetGroupMemberListReq>,
+    ) -> Result<Response<group::GetGroupMemberListResp>, Status> {
+        let req = req.into_inner();
+        self.group(&req.group_id).await?;
+        let (offset, limit) = rpc::page(req.pagination.as_ref());
+        let (members, total) = self.stores.groups.members(&req.group_id, offset, limit).await.map_err(store_status)?;
+        let members: Vec<_> = members
+            .into_iter()
+            .filter(|m| req.keyword.is_empty() || m.user_id == req.keyword || m.nickname == req.keyword)
+            .map(member_info)
+            .collect();
+        Ok(Response::new(group::GetGroupMemberListResp { total: total as u32, members }))
+    }
+
+    async fn get_group_members_info(
+        &self,
+        req: Request<group::GetGroupMembersInfoReq>,
+    ) -> Result<Response<group::GetGroupMembersInfoResp>, Status> {
+        let req = req.into_inner();
+        let members = self.stores.groups.get_members(&req.group_id, &req.user_i_ds).await.map_err(store_status)?;
+        Ok(Response::new(group::GetGroupMembersInfoResp { members: members.into_iter().map(member_info).collect() }))
+    }
+
+    async fn get_joined_group_list(
+        &self,
+        req: Request<group::GetJoinedGroupListReq>,
+    ) -> Result<Response<group::GetJoinedGroupListResp>, Status> {
+        let req = req.into_inner();
+        let ids = self.stores.groups.joined_group_ids(&req.from_user_id).await.map_err(store_status)?;
+        let (offset, limit) = rpc::page(req.pagination.as_ref());
+        let page: Vec<String> = ids.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+        let groups = self.stores.groups.get_groups(&page).await.map_err(store_status)?;
+        Ok(Response::new(group::GetJoinedGroupListResp { total: ids.len() as u32, groups: self.infos(groups).await? }))
+    }
+
+    async fn invite_user_to_group(
+        &self,
+        req: Request<group::InviteUserToGroupReq>,
+    ) -> Result<Response<group::InviteUserToGroupResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        let req = req.into_inner();
+        if req.invited_user_i_ds.is_empty() {
+            return Err(ImError::args("invitedUserIDs is empty").into());
+        }
+        self.group(&req.group_id).await?;
+        if self.role_of(&req.group_id, &op).await?.is_none() && !self.share.is_admin(&op) {
+            return Err(ImError::new(
+                ErrCode::NOT_IN_GROUP_YET,
+                format!("{op} is not a member of group {}", req.group_id),
+            )
+            .into());
+        }
+        self.check_users_exist(&req.invited_user_i_ds).await?;
+        let now = now_millis();
+        let members: Vec<GroupMember> = req
+            .invited_user_i_ds
+            .iter()
+            .map(|u| GroupMember {
+                group_id: req.group_id.clone(),
+                user_id: u.clone(),
+                role_level: role::ORDINARY,
+                join_time: now,
+                join_source: JOIN_BY_INVITATION,
+                inviter_user_id: op.clone(),
+                operator_user_id: op.clone(),
+                ..Default::default()
+            })
+            .collect();
+        self.stores.groups.add_members(&members).await.map_err(store_status)?;
+        self.ensure_conversations(&req.group_id, &req.invited_user_i_ds).await?;
+        Ok(Response::new(group::InviteUserToGroupResp {}))
+    }
+
+    async fn get_group_member_user_i_ds(
+        &self,
+        req: Request<group::GetGroupMemberUserIDsReq>,
+    ) -> Result<Response<group::GetGroupMemberUserIDsResp>, Status> {
+        let ids = self.stores.groups.member_ids(&req.into_inner().group_id).await.map_err(store_status)?;
+        Ok(Response::new(group::GetGroupMemberUserIDsResp { user_i_ds: ids }))
+    }
+
+    async fn get_incremental_group_member(
+        &self,
+        req: Request<group::GetIncrementalGroupMemberReq>,
+    ) -> Result<Response<group::GetIncrementalGroupMemberResp>, Status> {
+        let req = req.into_inner();
+        let g = self.group(&req.group_id).await?;
+        let (members, total) = self.stores.groups.members(&req.group_id, 0, u32::MAX).await.map_err(store_status)?;
+        Ok(Response::new(self.full_member_sync(group_info(g, total as u32), members)))
+    }
+
+    async fn batch_get_incremental_group_member(
+        &self,
+        req: Request<group::BatchGetIncrementalGroupMemberReq>,
+    ) -> Result<Response<group::BatchGetIncrementalGroupMemberResp>, Status> {
+        rpc::check_self_or_admin(&req, &self.share, &req.get_ref().user_id.clone())?;
+        let mut resp_list = HashMap::new();
+        for r in req.into_inner().req_list {
+            let Ok(g) = self.group(&r.group_id).await else { continue };
+            let (members, total) = self.stores.groups.members(&r.group_id, 0, u32::MAX).await.map_err(store_status)?;
+            resp_list.insert(r.group_id.clone(), self.full_member_sync(group_info(g, total as u32), members));
+        }
+        Ok(Response::new(group::BatchGetIncrementalGroupMemberResp { resp_list }))
+    }
+
+    async fn get_incremental_join_group(
+        &self,
+        req: Request<group::GetIncrementalJoinGroupReq>,
+    ) -> Result<Response<group::GetIncrementalJoinGroupResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        rpc::check_self_or_admin(&req, &self.share, &user_id)?;
+        let ids = self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?;
+        let groups = self.stores.groups.get_groups(&ids).await.map_err(store_status)?;
+        Ok(Response::new(group::GetIncrementalJoinGroupResp {
+            version: ids::id_hash(&ids),
+            version_id: format!("joined-{user_id}"),
+            full: true,
+            delete: Vec::new(),
+            insert: self.infos(groups).await?,
+            update: Vec::new(),
+            sort_version: 0,
+        }))
+    }
+
+    async fn get_full_group_member_user_i_ds(
+        &self,
+        req: Request<group::GetFullGroupMemberUserIDsReq>,
+    ) -> Result<Response<group::GetFullGroupMemberUserIDsResp>, Status> {
+        let req = req.into_inner();
+        let ids = self.stores.groups.member_ids(&req.group_id).await.map_err(store_status)?;
+        let hash = ids::id_hash(&ids);
+        let equal = hash == req.id_hash;
+        Ok(Response::new(group::GetFullGroupMemberUserIDsResp {
+            version: hash,
+            version_id: format!("group-{}", req.group_id),
+            equal,
+            user_i_ds: if equal { Vec::new() } else { ids },
+        }))
+    }
+
+    async fn get_full_join_group_i_ds(
+        &self,
+        req: Request<group::GetFullJoinGroupIDsReq>,
+    ) -> Result<Response<group::GetFullJoinGroupIDsResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        rpc::check_self_or_admin(&req, &self.share, &user_id)?;
+        let req = req.into_inner();
+        let ids = self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?;
+        let hash = ids::id_hash(&ids);
+        let equal = hash == req.id_hash;
+        Ok(Response::new(group::GetFullJoinGroupIDsResp {
+            version: hash,
+            version_id: format!("joined-{user_id}"),
+            equal,
+            group_i_ds: if equal { Vec::new() } else { ids },
+        }))
+    }
+}
