@@ -2,7 +2,7 @@
 # Installs the real PyPI client used by tests/compat/*.py into its own venv (idempotent).
 # Pinned: the compat tests and docs/gob-envelope.md were written against this exact release.
 set -euo pipefail
-VENV="${OPENIM_PY_VENV:-/root/.cache/openim-venv}"
+VENV="${OPENIM_PY_VENV:-$HOME/.cache/openim-venv}"
 VERSION="0.1.11"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"

@@ -32,7 +32,8 @@ impl Envelope {
     }
 
     pub fn err(e: &ImError) -> Response {
-        Json(Envelope { err_code: e.code.0, err_msg: e.msg.clone(), err_dlt: e.detail.clone(), data: None }).into_response()
+        Json(Envelope { err_code: e.code.0, err_msg: e.msg.clone(), err_dlt: e.detail.clone(), data: None })
+            .into_response()
     }
 }
 
@@ -112,11 +113,8 @@ where
         Ok(resp) => {
             let resp = resp.into_inner();
             // A message with no fields answers without `data`, as OpenIM does.
-            let data = if is_fieldless::<Resp>() {
-                None
-            } else {
-                Some(serde_json::to_value(&resp).unwrap_or_default())
-            };
+            let data =
+                if is_fieldless::<Resp>() { None } else { Some(serde_json::to_value(&resp).unwrap_or_default()) };
             Envelope::ok(data)
         }
         Err(status) => {

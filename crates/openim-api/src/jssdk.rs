@@ -29,7 +29,10 @@ fn is_protobuf(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/x-protobuf") || v.starts_with("application/protobuf"))
 }
 
-fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, ImError> {
+fn decode<T: prost::Message + Default + serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ImError> {
     if is_protobuf(headers) {
         T::decode(body.as_ref()).map_err(|e| ImError::args(format!("protobuf body: {e}")))
     } else {
@@ -85,7 +88,12 @@ async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, 
         c.conversation.clone().get_all_conversations(req(all)).await?.into_inner().conversations
     } else {
         let some = ConvReq { owner_user_id: caller.user_id.clone(), conversation_i_ds: ids };
-        c.conversation.clone().get_conversations(rpc::request(some, &caller.user_id, &caller.operation_id)).await?.into_inner().conversations
+        c.conversation
+            .clone()
+            .get_conversations(rpc::request(some, &caller.user_id, &caller.operation_id))
+            .await?
+            .into_inner()
+            .conversations
     };
     if convs.is_empty() {
         return Ok((0, Vec::new()));
@@ -95,7 +103,11 @@ async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, 
         .msg
         .clone()
         .get_conversations_has_read_and_max_seq(rpc::request(
-            GetConversationsHasReadAndMaxSeqReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids.clone(), return_pinned: false },
+            GetConversationsHasReadAndMaxSeqReq {
+                user_id: caller.user_id.clone(),
+                conversation_i_ds: conv_ids.clone(),
+                return_pinned: false,
+            },
             &caller.user_id,
             &caller.operation_id,
         ))
@@ -105,7 +117,11 @@ async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, 
     let mut last = c
         .msg
         .clone()
-        .get_last_message(rpc::request(GetLastMessageReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids }, &caller.user_id, &caller.operation_id))
+        .get_last_message(rpc::request(
+            GetLastMessageReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids },
+            &caller.user_id,
+            &caller.operation_id,
+        ))
         .await?
         .into_inner()
         .msgs;
@@ -116,14 +132,24 @@ async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, 
         HashMap::new()
     } else {
         let r = GetDesignateUsersReq { user_i_ds: peers.clone() };
-        let found = c.user.clone().get_designate_users(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        let found = c
+            .user
+            .clone()
+            .get_designate_users(rpc::request(r, &caller.user_id, &caller.operation_id))
+            .await?
+            .into_inner();
         found.users_info.into_iter().map(|u| (u.user_id.clone(), u)).collect()
     };
     let friends: HashMap<String, FriendInfoOnly> = if peers.is_empty() {
         HashMap::new()
     } else {
         let r = GetDesignatedFriendsReq { owner_user_id: caller.user_id.clone(), friend_user_i_ds: peers };
-        let found = c.friend.clone().get_designated_friends(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        let found = c
+            .friend
+            .clone()
+            .get_designated_friends(rpc::request(r, &caller.user_id, &caller.operation_id))
+            .await?
+            .into_inner();
         found
             .friends_info
             .into_iter()
@@ -149,7 +175,8 @@ async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, 
         HashMap::new()
     } else {
         let r = GetGroupsInfoReq { group_i_ds: groups };
-        let found = c.group.clone().get_groups_info(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
+        let found =
+            c.group.clone().get_groups_info(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
         found.group_infos.into_iter().map(|g| (g.group_id.clone(), g)).collect()
     };
 

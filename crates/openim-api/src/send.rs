@@ -136,7 +136,11 @@ pub async fn online_status(api: &Api, headers: &HeaderMap, body: &Bytes) -> Resp
             .clients
             .user
             .clone()
-            .get_user_status(rpc::request(GetUserStatusReq { user_id: String::new(), user_i_ds: req.user_ids }, &caller.user_id, &caller.operation_id))
+            .get_user_status(rpc::request(
+                GetUserStatusReq { user_id: String::new(), user_i_ds: req.user_ids },
+                &caller.user_id,
+                &caller.operation_id,
+            ))
             .await
             .map_err(ImError::from)?
             .into_inner();
@@ -144,7 +148,11 @@ pub async fn online_status(api: &Api, headers: &HeaderMap, body: &Bytes) -> Resp
             .status_list
             .into_iter()
             .map(|s| {
-                let detail: Vec<_> = s.platform_i_ds.iter().map(|p| serde_json::json!({"platformID": p, "connID": "", "isBackground": false, "token": ""})).collect();
+                let detail: Vec<_> = s
+                    .platform_i_ds
+                    .iter()
+                    .map(|p| serde_json::json!({"platformID": p, "connID": "", "isBackground": false, "token": ""}))
+                    .collect();
                 serde_json::json!({
                     "userID": s.user_id,
                     "status": s.status,

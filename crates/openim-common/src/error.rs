@@ -155,6 +155,25 @@ impl From<tonic::Status> for ImError {
     }
 }
 
+/// Maps a storage failure to the error a client sees, logging backend faults (the place they
+/// are handled).
+pub fn from_store(e: openim_storage::StoreError) -> ImError {
+    use openim_storage::StoreError;
+    match e {
+        StoreError::Duplicate(what) => ImError::new(ErrCode::DUPLICATE_KEY, format!("{what} already exists")),
+        StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, format!("{what} not found")),
+        StoreError::Backend(e) => {
+            tracing::error!(error = %e, "Storage backend failed.");
+            ImError::internal(e)
+        }
+    }
+}
+
+/// Converts a storage failure straight into a gRPC status.
+pub fn store_status(e: openim_storage::StoreError) -> tonic::Status {
+    from_store(e).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,23 +193,4 @@ mod tests {
         assert_eq!(e.code, ErrCode::SERVER_INTERNAL);
         assert!(e.detail.contains("connection refused"), "{}", e.detail);
     }
-}
-
-/// Maps a storage failure to the error a client sees, logging backend faults (the place they
-/// are handled).
-pub fn from_store(e: openim_storage::StoreError) -> ImError {
-    use openim_storage::StoreError;
-    match e {
-        StoreError::Duplicate(what) => ImError::new(ErrCode::DUPLICATE_KEY, format!("{what} already exists")),
-        StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, format!("{what} not found")),
-        StoreError::Backend(e) => {
-            tracing::error!(error = %e, "Storage backend failed.");
-            ImError::internal(e)
-        }
-    }
-}
-
-/// Converts a storage failure straight into a gRPC status.
-pub fn store_status(e: openim_storage::StoreError) -> tonic::Status {
-    from_store(e).into()
 }

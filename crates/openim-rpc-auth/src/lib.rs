@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use openim_common::config::Share;
+use openim_common::error::from_store;
 use openim_common::rpc::{self, Clients};
 use openim_common::token::TokenSigner;
 use openim_common::{ErrCode, ImError, ImResult};
@@ -35,20 +36,16 @@ impl AuthService {
         let _ = self.clients.set(clients);
     }
 
-    fn is_admin(&self, user_id: &str) -> bool {
-        self.share.admin_user_ids.iter().any(|a| a == user_id)
-    }
-
     async fn issue(&self, user_id: &str, platform_id: i32) -> ImResult<(String, i64)> {
         let ttl = self.share.token_ttl_days * 86_400;
         let (token, claims) = self.signer.issue(user_id, platform_id, ttl)?;
-        self.tokens.add_token(user_id, platform_id, &token, claims.exp).await.map_err(store_err)?;
+        self.tokens.add_token(user_id, platform_id, &token, claims.exp).await.map_err(from_store)?;
         // Multi-terminal policy 1 (the default): a new login on a platform replaces the old one.
         if self.share.multi_login.policy == 1 {
             self.tokens
                 .set_platform_tokens(user_id, platform_id, TokenState::Kicked, Some(&token))
                 .await
-                .map_err(store_err)?;
+                .map_err(from_store)?;
         }
         Ok((token, ttl))
     }
@@ -56,18 +53,13 @@ impl AuthService {
     /// Verifies a token and that it is still current; returns (user, platform, expiry).
     pub async fn parse(&self, token: &str) -> ImResult<(String, i32, i64)> {
         let claims = self.signer.verify(token)?;
-        match self.tokens.token_state(&claims.user_id, claims.platform_id, token).await.map_err(store_err)? {
+        match self.tokens.token_state(&claims.user_id, claims.platform_id, token).await.map_err(from_store)? {
             Some(TokenState::Normal) => Ok((claims.user_id, claims.platform_id, claims.exp)),
             Some(TokenState::Kicked) => Err(ImError::new(ErrCode::TOKEN_KICKED, "token was replaced by a newer login")),
             Some(_) => Err(ImError::new(ErrCode::TOKEN_INVALID, "token was invalidated")),
             None => Err(ImError::new(ErrCode::TOKEN_NOT_EXIST, "token is not known to the server")),
         }
     }
-}
-
-fn store_err(e: openim_storage::StoreError) -> ImError {
-    tracing::error!(error = %e, "Token store failed.");
-    ImError::internal(e.to_string())
 }
 
 #[tonic::async_trait]
@@ -80,7 +72,7 @@ impl Auth for AuthService {
         if req.secret != self.share.secret {
             return Err(ImError::no_permission("wrong secret").into());
         }
-        if !self.is_admin(&req.user_id) {
+        if !self.share.is_admin(&req.user_id) {
             return Err(ImError::no_permission(format!(
                 "{} is not an administrator (share.admin_user_ids)",
                 req.user_id
@@ -97,16 +89,16 @@ impl Auth for AuthService {
     ) -> Result<Response<auth::GetUserTokenResp>, Status> {
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
-        if !self.is_admin(&op) {
+        if !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only an administrator may issue user tokens").into());
         }
         if platform::name(req.platform_id).is_none() {
             return Err(ImError::args(format!("platformID {} is not a known platform", req.platform_id)).into());
         }
-        if self.is_admin(&req.user_id) {
+        if self.share.is_admin(&req.user_id) {
             return Err(ImError::no_permission("use get_admin_token for administrators").into());
         }
-        let found = self.users.get_users(std::slice::from_ref(&req.user_id)).await.map_err(store_err)?;
+        let found = self.users.get_users(std::slice::from_ref(&req.user_id)).await.map_err(from_store)?;
         if found.is_empty() {
             return Err(
                 ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {} is not registered", req.user_id)).into()
@@ -123,13 +115,13 @@ impl Auth for AuthService {
         let op = rpc::op_user_id(&req);
         let operation_id = rpc::operation_id(&req);
         let req = req.into_inner();
-        if !self.is_admin(&op) && op != req.user_id {
+        if !self.share.is_admin(&op) && op != req.user_id {
             return Err(ImError::no_permission("only an administrator or the user may log a user out").into());
         }
         self.tokens
             .set_platform_tokens(&req.user_id, req.platform_id, TokenState::Kicked, None)
             .await
-            .map_err(store_err)?;
+            .map_err(from_store)?;
         if let Some(clients) = self.clients.get() {
             for (id, gw) in &clients.gateways {
                 let kick =

@@ -62,7 +62,7 @@ impl FriendRpc for FriendService {
             return Err(ImError::no_permission("only an administrator may import friends").into());
         }
         let req = req.into_inner();
-        if req.friend_user_i_ds.iter().any(|f| *f == req.owner_user_id) {
+        if req.friend_user_i_ds.contains(&req.owner_user_id) {
             return Err(ImError::args("a user cannot befriend themselves").into());
         }
         let mut all = req.friend_user_i_ds.clone();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use dashmap::DashSet;
 use openim_common::config::Share;
+use openim_common::error::store_status;
 use openim_common::ids::{self, ConversationTarget};
 use openim_common::rpc;
 use openim_common::token::now_millis;
@@ -12,7 +13,7 @@ use openim_common::{ErrCode, ImError};
 use openim_proto::constants::{msg_from, session};
 use openim_proto::pb::msg::{self, msg_server::Msg};
 use openim_proto::pb::sdkws::{self, MsgData, PullMsgs};
-use openim_storage::{BusMessage, StoreError, Stores, topic};
+use openim_storage::{BusMessage, Stores, topic};
 use prost::Message as _;
 use tonic::{Request, Response, Status};
 
@@ -33,15 +34,11 @@ impl MsgService {
         Self { share, stores, known_users: DashSet::new() }
     }
 
-    fn is_admin(&self, user_id: &str) -> bool {
-        self.share.admin_user_ids.iter().any(|a| a == user_id)
-    }
-
     async fn user_exists(&self, user_id: &str) -> Result<bool, Status> {
         if self.known_users.contains(user_id) {
             return Ok(true);
         }
-        let found = self.stores.users.get_users(&[user_id.to_owned()]).await.map_err(store_err)?;
+        let found = self.stores.users.get_users(&[user_id.to_owned()]).await.map_err(store_status)?;
         if found.is_empty() {
             return Ok(false);
         }
@@ -51,12 +48,7 @@ impl MsgService {
 
     /// The caller must be `user_id` itself or an administrator.
     fn check_self<T>(&self, req: &Request<T>, user_id: &str) -> Result<(), Status> {
-        let op = rpc::op_user_id(req);
-        if op == user_id || self.is_admin(&op) {
-            Ok(())
-        } else {
-            Err(ImError::no_permission(format!("{op} may not act for {user_id}")).into())
-        }
+        rpc::check_self_or_admin(req, &self.share, user_id).map_err(Status::from)
     }
 
     /// Whether `user_id` may read `conversation_id`.
@@ -64,10 +56,10 @@ impl MsgService {
         match ids::parse_conversation_id(conversation_id, user_id) {
             Some(ConversationTarget::Single(..)) => Ok(true),
             Some(ConversationTarget::Group(g)) => {
-                let m = self.stores.groups.get_members(g, &[user_id.to_owned()]).await.map_err(store_err)?;
+                let m = self.stores.groups.get_members(g, &[user_id.to_owned()]).await.map_err(store_status)?;
                 Ok(!m.is_empty())
             }
-            None => Ok(self.is_admin(user_id)),
+            None => Ok(self.share.is_admin(user_id)),
         }
     }
 
@@ -76,7 +68,7 @@ impl MsgService {
         if !requested.is_empty() {
             return Ok(requested);
         }
-        let convs = self.stores.conversations.conversations(user_id, None).await.map_err(store_err)?;
+        let convs = self.stores.conversations.conversations(user_id, None).await.map_err(store_status)?;
         Ok(convs.into_iter().map(|c| c.conversation_id).collect())
     }
 
@@ -106,7 +98,7 @@ impl MsgService {
                     return Err(ImError::args("groupID is empty").into());
                 }
                 let groups =
-                    self.stores.groups.get_groups(std::slice::from_ref(&m.group_id)).await.map_err(store_err)?;
+                    self.stores.groups.get_groups(std::slice::from_ref(&m.group_id)).await.map_err(store_status)?;
                 if groups.is_empty() {
                     return Err(ImError::new(
                         ErrCode::GROUP_ID_NOT_FOUND,
@@ -119,8 +111,8 @@ impl MsgService {
                     .groups
                     .get_members(&m.group_id, std::slice::from_ref(&m.send_id))
                     .await
-                    .map_err(store_err)?;
-                if member.is_empty() && !self.is_admin(&m.send_id) {
+                    .map_err(store_status)?;
+                if member.is_empty() && !self.share.is_admin(&m.send_id) {
                     return Err(ImError::new(
                         ErrCode::NOT_IN_GROUP_YET,
                         format!("{} is not a member of group {}", m.send_id, m.group_id),
@@ -138,11 +130,6 @@ impl MsgService {
     }
 }
 
-fn store_err(e: StoreError) -> Status {
-    tracing::error!(error = %e, "Store failed.");
-    ImError::internal(e.to_string()).into()
-}
-
 fn pull_msgs(msgs: Vec<MsgData>, end_seq: i64, max_seq: i64) -> PullMsgs {
     let is_end = end_seq >= max_seq;
     PullMsgs { msgs, is_end, end_seq }
@@ -153,7 +140,7 @@ impl Msg for MsgService {
     async fn send_msg(&self, req: Request<msg::SendMsgReq>) -> Result<Response<msg::SendMsgResp>, Status> {
         let op = rpc::op_user_id(&req);
         let mut m = req.into_inner().msg_data.ok_or_else(|| ImError::args("msgData is missing"))?;
-        if m.send_id != op && !self.is_admin(&op) {
+        if m.send_id != op && !self.share.is_admin(&op) {
             return Err(ImError::no_permission(format!("sendID {} is not the token's user {op}", m.send_id)).into());
         }
         let conversation_id = self.validate(&mut m).await?;
@@ -188,7 +175,7 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let convs = self.conversation_ids(&user_id, Vec::new()).await?;
-        let max_seqs = self.stores.seqs.max_seqs(&convs).await.map_err(store_err)?;
+        let max_seqs = self.stores.seqs.max_seqs(&convs).await.map_err(store_status)?;
         let min_seqs = convs.iter().map(|c| (c.clone(), 0)).collect();
         Ok(Response::new(sdkws::GetMaxSeqResp { max_seqs, min_seqs }))
     }
@@ -201,7 +188,7 @@ impl Msg for MsgService {
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
         let conv_ids: Vec<String> = req.seq_ranges.iter().map(|r| r.conversation_id.clone()).collect();
-        let max_seqs = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_err)?;
+        let max_seqs = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_status)?;
         let mut msgs = HashMap::new();
         for r in req.seq_ranges {
             if r.begin > r.end || r.begin < 0 {
@@ -222,7 +209,7 @@ impl Msg for MsgService {
                 .messages
                 .messages_in_range(&r.conversation_id, r.begin.max(1), end, limit as u32)
                 .await
-                .map_err(store_err)?;
+                .map_err(store_status)?;
             msgs.insert(r.conversation_id, pull_msgs(found, end, max));
         }
         Ok(Response::new(sdkws::PullMessageBySeqsResp { msgs, notification_msgs: HashMap::new() }))
@@ -241,7 +228,7 @@ impl Msg for MsgService {
                 continue;
             }
             let seqs: Vec<i64> = c.seqs.into_iter().take(MAX_PULL as usize).collect();
-            let found = self.stores.messages.messages_by_seqs(&c.conversation_id, &seqs).await.map_err(store_err)?;
+            let found = self.stores.messages.messages_by_seqs(&c.conversation_id, &seqs).await.map_err(store_status)?;
             let end = found.last().map(|m| m.seq).unwrap_or(0);
             msgs.insert(c.conversation_id, PullMsgs { msgs: found, is_end: true, end_seq: end });
         }
@@ -255,7 +242,7 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        let max = self.stores.seqs.max_seqs(std::slice::from_ref(&req.conversation_id)).await.map_err(store_err)?;
+        let max = self.stores.seqs.max_seqs(std::slice::from_ref(&req.conversation_id)).await.map_err(store_status)?;
         let max = max.get(&req.conversation_id).copied().unwrap_or(0);
         if req.has_read_seq > max {
             return Err(ImError::args(format!(
@@ -264,7 +251,7 @@ impl Msg for MsgService {
             ))
             .into());
         }
-        self.stores.seqs.set_read_seq(&user_id, &req.conversation_id, req.has_read_seq).await.map_err(store_err)?;
+        self.stores.seqs.set_read_seq(&user_id, &req.conversation_id, req.has_read_seq).await.map_err(store_status)?;
         Ok(Response::new(msg::MarkConversationAsReadResp {}))
     }
 
@@ -276,9 +263,9 @@ impl Msg for MsgService {
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
         let convs = self.conversation_ids(&user_id, req.conversation_i_ds).await?;
-        let max = self.stores.seqs.max_seqs(&convs).await.map_err(store_err)?;
-        let read = self.stores.seqs.read_seqs(&user_id, &convs).await.map_err(store_err)?;
-        let latest = self.stores.messages.latest_messages(&convs).await.map_err(store_err)?;
+        let max = self.stores.seqs.max_seqs(&convs).await.map_err(store_status)?;
+        let read = self.stores.seqs.read_seqs(&user_id, &convs).await.map_err(store_status)?;
+        let latest = self.stores.messages.latest_messages(&convs).await.map_err(store_status)?;
         let seqs = convs
             .into_iter()
             .map(|c| {
@@ -306,7 +293,7 @@ impl Msg for MsgService {
                 readable.push(c);
             }
         }
-        let msgs = self.stores.messages.latest_messages(&readable).await.map_err(store_err)?;
+        let msgs = self.stores.messages.latest_messages(&readable).await.map_err(store_status)?;
         Ok(Response::new(msg::GetLastMessageResp { msgs }))
     }
 }

@@ -26,10 +26,6 @@ impl UserService {
     pub fn new(share: Share, users: Arc<dyn UserStore>, online: Arc<dyn OnlineStore>) -> Self {
         Self { share, users, online }
     }
-
-    fn is_admin(&self, user_id: &str) -> bool {
-        self.share.admin_user_ids.iter().any(|a| a == user_id)
-    }
 }
 
 pub fn to_pb(u: User) -> UserInfo {
@@ -48,10 +44,7 @@ fn store_err(e: StoreError) -> Status {
     match e {
         StoreError::Duplicate(what) => ImError::new(ErrCode::REGISTERED_ALREADY, what).into(),
         StoreError::NotFound(what) => ImError::new(ErrCode::USER_ID_NOT_FOUND, what).into(),
-        StoreError::Backend(e) => {
-            tracing::error!(error = %e, "User store failed.");
-            ImError::internal(e).into()
-        }
+        other => openim_common::error::store_status(other),
     }
 }
 
@@ -84,7 +77,7 @@ impl UserRpc for UserService {
     ) -> Result<Response<user::UpdateUserInfoExResp>, Status> {
         let op = rpc::op_user_id(&req);
         let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
-        if op != info.user_id && !self.is_admin(&op) {
+        if op != info.user_id && !self.share.is_admin(&op) {
             return Err(ImError::no_permission("a user may only change their own profile").into());
         }
         let patch = UserPatch {
@@ -103,7 +96,7 @@ impl UserRpc for UserService {
         req: Request<user::UserRegisterReq>,
     ) -> Result<Response<user::UserRegisterResp>, Status> {
         let op = rpc::op_user_id(&req);
-        if !self.is_admin(&op) {
+        if !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only an administrator may register users").into());
         }
         let users = req.into_inner().users;
@@ -115,7 +108,7 @@ impl UserRpc for UserService {
         let mut records = Vec::with_capacity(users.len());
         for u in users {
             valid_user_id(&u.user_id)?;
-            if self.is_admin(&u.user_id) {
+            if self.share.is_admin(&u.user_id) {
                 return Err(ImError::args(format!("userID {} is reserved for an administrator", u.user_id)).into());
             }
             if !seen.insert(u.user_id.clone()) {

@@ -90,7 +90,8 @@ impl Standalone {
         });
         let api_listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
         let api_addr = api_listener.local_addr()?;
-        let api_router = observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
+        let api_router =
+            observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
         let t = shutdown.clone();
         tasks.spawn(async move {
             axum::serve(api_listener, api_router).with_graceful_shutdown(async move { t.cancelled().await }).await?;

@@ -1,0 +1,172 @@
+//! Test kit: a standalone stack on port 0, and a minimal OpenIM WebSocket client speaking either
+//! envelope.
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use openim_common::config::Config;
+use openim_proto::constants::{content, req, session};
+use openim_proto::pb::sdkws::{MsgData, PushMessages};
+use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
+use openim_standalone::Standalone;
+use prost::Message as _;
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+use crate::rest::Rest;
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A running standalone server with a REST client logged in as the administrator.
+pub struct Stack {
+    pub server: Standalone,
+    pub rest: Rest,
+}
+
+impl Stack {
+    pub async fn start(dir: &std::path::Path) -> Self {
+        let mut cfg = Config::default();
+        cfg.storage.data_dir = dir.to_path_buf();
+        cfg.msggateway.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+        let server = Standalone::start(cfg).await.unwrap();
+        let rest = Rest::admin(server.api_addr).await;
+        Self { server, rest }
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.unwrap();
+    }
+
+    pub async fn register(&self, users: &[&str]) {
+        let users: Vec<_> = users.iter().map(|u| serde_json::json!({"userID": u, "nickname": u})).collect();
+        self.rest.ok("/user/user_register", serde_json::json!({ "users": users })).await;
+    }
+
+    pub async fn token(&self, user: &str, platform: i32) -> String {
+        let data =
+            self.rest.ok("/auth/get_user_token", serde_json::json!({"userID": user, "platformID": platform})).await;
+        data["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn connect(&self, user: &str, platform: i32, encoding: Encoding, gzip: bool) -> Client {
+        let token = self.token(user, platform).await;
+        Client::connect(self.server.ws_addr, user, &token, platform, encoding, gzip).await
+    }
+}
+
+pub fn text_content(text: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "content": text })).unwrap()
+}
+
+pub struct Client {
+    pub user: String,
+    pub socket: Socket,
+    pub encoding: Encoding,
+    pub gzip: bool,
+    incr: u64,
+}
+
+impl Client {
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        user: &str,
+        token: &str,
+        platform: i32,
+        encoding: Encoding,
+        gzip: bool,
+    ) -> Self {
+        let mut url = format!("ws://{addr}/?sendID={user}&token={token}&platformID={platform}&operationID=op");
+        if encoding == Encoding::Json {
+            url.push_str("&sdkType=js&isMsgResp=true");
+        }
+        if gzip {
+            url.push_str("&compression=gzip");
+        }
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        if encoding == Encoding::Json {
+            let first = socket.next().await.unwrap().unwrap();
+            assert_eq!(first, WsMsg::Text(r#"{"errCode":0,"errDlt":"","errMsg":""}"#.into()));
+        }
+        Self { user: user.into(), socket, encoding, gzip, incr: 0 }
+    }
+
+    pub async fn send_req(&mut self, id: i32, data: Vec<u8>) -> String {
+        self.incr += 1;
+        let r = WsRequest {
+            req_identifier: id,
+            send_id: self.user.clone(),
+            operation_id: format!("op{}", self.incr),
+            msg_incr: format!("{}_{}", self.user, self.incr),
+            data: data.into(),
+            ..Default::default()
+        };
+        let mut frame = r.encode(self.encoding);
+        if self.gzip {
+            frame = ws::gzip(&frame);
+        }
+        self.socket.send(WsMsg::Binary(frame.into())).await.unwrap();
+        r.msg_incr
+    }
+
+    /// The next binary frame within `wait`, decoded.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<WsResponse> {
+        loop {
+            let m = tokio::time::timeout(wait, self.socket.next()).await.ok()?.unwrap().unwrap();
+            if let WsMsg::Binary(b) = m {
+                let plain = if self.gzip { ws::gunzip(&b, 1 << 20).unwrap() } else { b.to_vec() };
+                return Some(WsResponse::decode(self.encoding, &plain).unwrap());
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> WsResponse {
+        self.recv_within(Duration::from_secs(10)).await.expect("a frame within 10 s")
+    }
+
+    /// Sends a request and waits for its reply (pushes that arrive first are skipped).
+    pub async fn call(&mut self, id: i32, data: Vec<u8>) -> WsResponse {
+        let incr = self.send_req(id, data).await;
+        loop {
+            let r = self.recv().await;
+            if r.msg_incr == incr {
+                return r;
+            }
+        }
+    }
+
+    pub fn text(&self, to: &str, group: bool, client_msg_id: &str, text: &str) -> MsgData {
+        MsgData {
+            send_id: self.user.clone(),
+            recv_id: if group { String::new() } else { to.into() },
+            group_id: if group { to.into() } else { String::new() },
+            client_msg_id: client_msg_id.into(),
+            session_type: if group { session::READ_GROUP_CHAT } else { session::SINGLE_CHAT },
+            msg_from: 100,
+            content_type: content::TEXT,
+            content: text_content(text),
+            sender_platform_id: 1,
+            ..Default::default()
+        }
+    }
+
+    pub async fn send_text(&mut self, to: &str, text: &str) -> WsResponse {
+        let id = format!("{}-{}-{}", self.user, text, self.incr);
+        let m = self.text(to, false, &id, text);
+        self.call(req::SEND_MSG, m.encode_to_vec()).await
+    }
+
+    /// The messages of the next push.
+    pub async fn next_push(&mut self) -> Vec<MsgData> {
+        self.next_push_within(Duration::from_secs(10)).await.expect("a push within 10 s")
+    }
+
+    pub async fn next_push_within(&mut self, wait: Duration) -> Option<Vec<MsgData>> {
+        loop {
+            let r = self.recv_within(wait).await?;
+            if r.req_identifier == req::PUSH_MSG {
+                let p = PushMessages::decode(r.data.as_ref()).unwrap();
+                return Some(p.msgs.into_values().flat_map(|m| m.msgs).collect());
+            }
+        }
+    }
+}

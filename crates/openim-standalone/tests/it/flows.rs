@@ -1,0 +1,284 @@
+//! Group fan-out, offline sync, concurrency, deduplication, login policy and the REST API.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use openim_proto::constants::req;
+use openim_proto::pb::sdkws;
+use openim_proto::ws::Encoding;
+use prost::Message as _;
+use serde_json::json;
+
+use crate::client::{Client, Stack, text_content};
+
+async fn create_group(s: &Stack, id: &str, owner: &str, members: &[String]) {
+    let data = s
+        .rest
+        .ok(
+            "/group/create_group",
+            json!({"ownerUserID": owner, "memberUserIDs": members, "adminUserIDs": [], "groupInfo": {"groupID": id, "groupName": id, "groupType": 2}}),
+        )
+        .await;
+    assert_eq!(data["groupInfo"]["groupID"], id);
+    assert_eq!(data["groupInfo"]["memberCount"], (members.len() + 1) as u64);
+}
+
+async fn pull_all(c: &mut Client, conv: &str, end: i64) -> Vec<sdkws::MsgData> {
+    let pull = sdkws::PullMessageBySeqsReq {
+        user_id: c.user.clone(),
+        seq_ranges: vec![sdkws::SeqRange { conversation_id: conv.into(), begin: 1, end, num: 500 }],
+        order: 0,
+    };
+    let r = c.call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec()).await;
+    assert_eq!(r.err_code, 0, "{}", r.err_msg);
+    let mut resp = sdkws::PullMessageBySeqsResp::decode(r.data.as_ref()).unwrap();
+    resp.msgs.remove(conv).map(|m| m.msgs).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifty_member_group_receives_each_message_exactly_once_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    let users: Vec<String> = (0..50).map(|i| format!("g{i:02}")).collect();
+    s.register(&users.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    create_group(&s, "grp50", &users[0], &users[1..]).await;
+
+    let mut clients = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let (enc, gzip) = if i % 2 == 0 { (Encoding::Gob, true) } else { (Encoding::Json, false) };
+        clients.push(s.connect(u, 1, enc, gzip).await);
+    }
+    let m = clients[7].text("grp50", true, "group-msg-1", "hello group");
+    let ack = clients[7].call(req::SEND_MSG, m.encode_to_vec()).await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+
+    for (i, c) in clients.iter_mut().enumerate() {
+        if i == 7 {
+            continue; // the sender's own device is not pushed its message
+        }
+        let got = c.next_push().await;
+        assert_eq!(got.len(), 1, "{}", c.user);
+        assert_eq!((got[0].seq, got[0].content.clone()), (1, text_content("hello group")), "{}", c.user);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for c in clients.iter_mut() {
+        assert!(c.next_push_within(Duration::from_millis(5)).await.is_none(), "{} got a second push", c.user);
+    }
+    // A non-member may not send to the group.
+    s.register(&["outsider"]).await;
+    let mut outsider = s.connect("outsider", 1, Encoding::Gob, false).await;
+    let m = outsider.text("grp50", true, "out-1", "let me in");
+    let r = outsider.call(req::SEND_MSG, m.encode_to_vec()).await;
+    assert_eq!(r.err_code, 1203, "{}", r.err_msg);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_user_syncs_by_seq_after_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["on", "off"]).await;
+    let mut off = s.connect("off", 1, Encoding::Gob, true).await;
+    off.socket.close(None).await.unwrap();
+    let mut on = s.connect("on", 1, Encoding::Json, false).await;
+    for i in 0..5 {
+        assert_eq!(on.send_text("off", &format!("while away {i}")).await.err_code, 0);
+    }
+    let mut off = s.connect("off", 1, Encoding::Gob, true).await;
+    let r = off.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "off".into() }.encode_to_vec()).await;
+    let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
+    assert_eq!(max.max_seqs.get("si_off_on"), Some(&5));
+    let msgs = pull_all(&mut off, "si_off_on", 5).await;
+    let texts: Vec<Vec<u8>> = msgs.iter().map(|m| m.content.clone()).collect();
+    assert_eq!(texts, (0..5).map(|i| text_content(&format!("while away {i}"))).collect::<Vec<_>>());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_get_gap_free_seqs_and_resends_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    let users: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    s.register(&users.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    create_group(&s, "busy", &users[0], &users[1..]).await;
+    let mut tasks = Vec::new();
+    for u in &users {
+        let mut c = s.connect(u, 3, Encoding::Gob, true).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let m = c.text("busy", true, &format!("{}-{i}", c.user), "x");
+                let r = c.call(req::SEND_MSG, m.encode_to_vec()).await;
+                assert_eq!(r.err_code, 0, "{}", r.err_msg);
+            }
+            // A resend of an accepted clientMsgID is accepted again but not stored twice.
+            let m = c.text("busy", true, &format!("{}-0", c.user), "x");
+            assert_eq!(c.call(req::SEND_MSG, m.encode_to_vec()).await.err_code, 0);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut reader = s.connect("c0", 5, Encoding::Gob, false).await;
+    // The resends are still on their way through the pipeline: wait for the seq to settle.
+    let mut max = 0;
+    for _ in 0..50 {
+        let r = reader.call(req::GET_NEWEST_SEQ, Vec::new()).await;
+        max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap().max_seqs.get("sg_busy").copied().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(max, 200, "200 distinct messages, resends not counted");
+    let msgs = pull_all(&mut reader, "sg_busy", 200).await;
+    let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "gap-free, no duplicates");
+    let ids: HashSet<&str> = msgs.iter().map(|m| m.client_msg_id.as_str()).collect();
+    assert_eq!(ids.len(), 200);
+    // Each sender's messages keep their send order.
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for m in &msgs {
+        let n: i64 = m.client_msg_id.rsplit('-').next().unwrap().parse().unwrap();
+        let prev = last.insert(m.send_id.as_str(), n);
+        assert!(prev.is_none_or(|p| p < n), "{} out of order", m.client_msg_id);
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_login_on_the_same_platform_kicks_the_old_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["kim"]).await;
+    let mut first = s.connect("kim", 2, Encoding::Gob, true).await;
+    let _second = s.connect("kim", 2, Encoding::Gob, true).await;
+    let r = first.recv().await;
+    assert_eq!(r.req_identifier, req::KICK_ONLINE);
+    // Another platform is not affected.
+    let mut web = s.connect("kim", 5, Encoding::Json, false).await;
+    assert_eq!(web.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_api_speaks_openims_envelope_and_sync_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["ann", "ben"]).await;
+    let ann = s.token("ann", 5).await;
+
+    // Admin send_msg, then the sync endpoints a client calls at login.
+    let sent = s
+        .rest
+        .ok("/msg/send_msg", json!({"sendID": "ann", "recvID": "ben", "sessionType": 1, "contentType": 101, "content": {"content": "via rest"}}))
+        .await;
+    assert!(sent["serverMsgID"].as_str().is_some_and(|v| !v.is_empty()));
+    s.rest.ok("/friend/import_friend", json!({"ownerUserID": "ann", "friendUserIDs": ["ben"]})).await;
+
+    let seqs = wait_for_seq(&s, &ann, "si_ann_ben", 1).await;
+    assert_eq!(seqs["maxSeq"], 1);
+    let sorted = s
+        .rest
+        .ok_as(&ann, "/conversation/get_sorted_conversation_list", json!({"userID": "ann", "conversationIDs": []}))
+        .await;
+    assert_eq!(sorted["conversationTotal"], 1);
+    let elem = &sorted["conversationElems"][0];
+    assert_eq!(elem["conversationID"], "si_ann_ben");
+    assert_eq!(elem["msgInfo"]["content"], r#"{"content":"via rest"}"#);
+    assert!(elem.get("IsPinned").is_some(), "OpenIM's capitalised key: {elem}");
+
+    let inc = s
+        .rest
+        .ok_as(
+            &ann,
+            "/conversation/get_incremental_conversations",
+            json!({"userID": "ann", "versionID": "", "version": 0}),
+        )
+        .await;
+    assert_eq!((inc["full"].as_bool(), inc["insert"][0]["conversationID"].as_str()), (Some(true), Some("si_ann_ben")));
+    let friends = s
+        .rest
+        .ok_as(&ann, "/friend/get_incremental_friends", json!({"userID": "ann", "versionID": "", "version": 0}))
+        .await;
+    assert_eq!(friends["insert"][0]["friendUser"]["userID"], "ben");
+    let ids = s.rest.ok_as(&ann, "/friend/get_full_friend_user_ids", json!({"userID": "ann", "idHash": 0})).await;
+    assert_eq!(ids["userIDs"], json!(["ben"]));
+    let again = s
+        .rest
+        .ok_as(&ann, "/friend/get_full_friend_user_ids", json!({"userID": "ann", "idHash": ids["version"]}))
+        .await;
+    assert_eq!(again["equal"], true, "a matching idHash answers equal");
+    let groups = s.rest.ok_as(&ann, "/group/get_full_join_group_ids", json!({"userID": "ann", "idHash": 0})).await;
+    assert_eq!(groups["groupIDs"], json!([]));
+    s.rest
+        .ok_as(&ann, "/group/get_incremental_join_groups", json!({"userID": "ann", "versionID": "", "version": 0}))
+        .await;
+    s.rest.ok_as(&ann, "/conversation/get_not_notify_conversation_ids", json!({"userID": "ann"})).await;
+    let users = s.rest.ok_as(&ann, "/user/get_users_info", json!({"userIDs": ["ann"]})).await;
+    assert_eq!(users["usersInfo"][0]["nickname"], "ann");
+    s.rest.ok_as(&ann, "/user/update_user_info_ex", json!({"userInfo": {"userID": "ann", "nickname": "Ann"}})).await;
+    let users = s.rest.ok_as(&ann, "/user/get_users_info", json!({"userIDs": ["ann"]})).await;
+    assert_eq!(
+        (users["usersInfo"][0]["nickname"].as_str(), users["usersInfo"][0]["faceURL"].as_str()),
+        (Some("Ann"), Some(""))
+    );
+    let js = s
+        .rest
+        .ok_as(&ann, "/jssdk/get_conversations", json!({"ownerUserID": "ann", "conversationIDs": ["si_ann_ben"]}))
+        .await;
+    assert_eq!((js["unreadCount"].as_i64(), js["conversations"][0]["user"]["userID"].as_str()), (Some(1), Some("ben")));
+    assert_eq!(js["conversations"][0]["friend"]["friendUserID"], "ben");
+
+    s.rest
+        .ok_as(
+            &ann,
+            "/msg/mark_conversation_as_read",
+            json!({"userID": "ann", "conversationID": "si_ann_ben", "hasReadSeq": 1}),
+        )
+        .await;
+    let seqs = wait_for_seq(&s, &ann, "si_ann_ben", 1).await;
+    assert_eq!(seqs["hasReadSeq"], 1);
+    let online = s.rest.ok("/user/get_users_online_status", json!({"userIDs": ["ann"]})).await;
+    assert_eq!(online[0]["status"], 0, "{online}");
+    s.rest.ok("/auth/force_logout", json!({"userID": "ann", "platformID": 5})).await;
+    let env = s.rest.raw("/user/get_users_info", &ann, json!({"userIDs": ["ann"]}).to_string()).await;
+    assert_eq!(env["errCode"], 1506, "a logged-out token is refused: {env}");
+
+    // Bad input: each gets a clear error, and the server keeps serving.
+    let check = |env: serde_json::Value, code: i64| {
+        assert_eq!(env["errCode"], code, "{env}");
+        assert!(
+            env["errDlt"].as_str().is_some_and(|d| !d.is_empty())
+                || env["errMsg"].as_str().is_some_and(|m| !m.is_empty())
+        );
+    };
+    check(s.rest.raw("/user/get_users_info", &s.rest.token, "{not json").await, 1001);
+    check(s.rest.raw("/user/get_users_info", &s.rest.token, "").await, 1001);
+    check(s.rest.raw("/user/get_users_info", "garbage", "{}").await, 1503);
+    check(s.rest.raw("/user/get_users_info", "", "{}").await, 1507);
+    check(s.rest.post("/auth/get_admin_token", json!({"secret": "wrong", "userID": "imAdmin"})).await, 1002);
+    check(s.rest.post("/user/user_register", json!({"users": [{"userID": "ann", "nickname": "again"}]})).await, 1102);
+    check(s.rest.post("/msg/send_msg", json!({"sendID": "ann", "recvID": "nobody", "sessionType": 1, "contentType": 101, "content": {"content": "x"}})).await, 1101);
+    let ben = s.token("ben", 1).await;
+    check(s.rest.raw("/user/user_register", &ben, json!({"users": [{"userID": "x"}]}).to_string()).await, 1002);
+    check(s.rest.raw("/msg/pull_msg_by_seq", &ben, json!({"userID": "ann", "seqRanges": []}).to_string()).await, 1002);
+    s.rest.ok("/user/get_users_info", json!({"userIDs": ["ben"]})).await;
+    s.stop().await;
+}
+
+/// Polls `/msg/get_conversations_has_read_and_max_seq` until the conversation reaches `seq`
+/// (the pipeline is asynchronous).
+async fn wait_for_seq(s: &Stack, token: &str, conv: &str, seq: i64) -> serde_json::Value {
+    for _ in 0..100 {
+        let data = s
+            .rest
+            .ok_as(
+                token,
+                "/msg/get_conversations_has_read_and_max_seq",
+                json!({"userID": "ann", "conversationIDs": [conv]}),
+            )
+            .await;
+        if data["seqs"][conv]["maxSeq"].as_i64() >= Some(seq) {
+            return data["seqs"][conv].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{conv} never reached seq {seq}");
+}

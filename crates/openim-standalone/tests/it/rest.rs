@@ -1,0 +1,57 @@
+//! A REST client for the tests: OpenIM's headers and envelope.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+pub struct Rest {
+    http: reqwest::Client,
+    base: String,
+    pub token: String,
+}
+
+impl Rest {
+    /// A client holding an administrator token.
+    pub async fn admin(addr: SocketAddr) -> Self {
+        let mut rest = Self { http: reqwest::Client::new(), base: format!("http://{addr}"), token: String::new() };
+        let data =
+            rest.ok("/auth/get_admin_token", serde_json::json!({"secret": "openIM123", "userID": "imAdmin"})).await;
+        rest.token = data["token"].as_str().unwrap().to_owned();
+        rest
+    }
+
+    /// Posts a raw body and returns the whole envelope (asserting HTTP 200).
+    pub async fn raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("operationID", "test-op")
+            .header("token", token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        resp.json().await.unwrap()
+    }
+
+    /// Posts as the administrator and returns the envelope.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.raw(path, &self.token, body.to_string()).await
+    }
+
+    /// Posts as the administrator, asserts `errCode` 0 and returns `data`.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let env = self.post(path, body).await;
+        assert_eq!(env["errCode"], 0, "{path}: {env}");
+        env.get("data").cloned().unwrap_or(Value::Null)
+    }
+
+    /// Posts with a user's token, asserts success and returns `data`.
+    pub async fn ok_as(&self, token: &str, path: &str, body: Value) -> Value {
+        let env = self.raw(path, token, body.to_string()).await;
+        assert_eq!(env["errCode"], 0, "{path}: {env}");
+        env.get("data").cloned().unwrap_or(Value::Null)
+    }
+}
