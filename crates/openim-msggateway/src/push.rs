@@ -24,15 +24,10 @@ impl GatewayRpc {
     pub(crate) fn new(gw: Arc<Gateway>) -> Self {
         Self { gw }
     }
-}
 
-#[tonic::async_trait]
-impl MsgGateway for GatewayRpc {
-    async fn online_batch_push_one_msg(
-        &self,
-        req: Request<msggateway::OnlineBatchPushOneMsgReq>,
-    ) -> Result<Response<msggateway::OnlineBatchPushOneMsgResp>, Status> {
-        let req = req.into_inner();
+    /// Queues one message to the local connections of the listed users; returns the per-user
+    /// results and how many connections got it.
+    fn push_one(&self, req: msggateway::OnlineBatchPushOneMsgReq) -> Result<(msggateway::OnlineBatchPushOneMsgResp, u64), Status> {
         let msg = req.msg_data.ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
         let conv =
             ids::conversation_id(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id).unwrap_or_default();
@@ -80,7 +75,26 @@ impl MsgGateway for GatewayRpc {
             });
         }
         metrics::counter!("openim_gateway_pushed_total").increment(delivered);
-        Ok(Response::new(msggateway::OnlineBatchPushOneMsgResp { single_push_result: results }))
+        Ok((msggateway::OnlineBatchPushOneMsgResp { single_push_result: results }, delivered))
+    }
+}
+
+#[tonic::async_trait]
+impl MsgGateway for GatewayRpc {
+    async fn online_batch_push_one_msg(
+        &self,
+        req: Request<msggateway::OnlineBatchPushOneMsgReq>,
+    ) -> Result<Response<msggateway::OnlineBatchPushOneMsgResp>, Status> {
+        let (resp, _) = self.push_one(req.into_inner())?;
+        Ok(Response::new(resp))
+    }
+
+    async fn batch_push_msgs(&self, req: Request<msggateway::BatchPushMsgsReq>) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
+        let mut delivered = 0;
+        for push in req.into_inner().pushes {
+            delivered += self.push_one(push)?.1;
+        }
+        Ok(Response::new(msggateway::BatchPushMsgsResp { delivered: delivered as i64 }))
     }
 
     async fn kick_user_offline(

@@ -3,7 +3,7 @@
 //! conversation, then hands the messages to the push topic. The bus offset is committed only after
 //! all of that, so a crash replays the batch and the idempotent steps store nothing twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use dashmap::DashSet;
 use openim_common::ids::{self, ConversationTarget};
@@ -87,18 +87,23 @@ impl Transfer {
             by_conv[i].1.push(msg);
         }
 
-        let mut stored = Vec::with_capacity(batch.len());
+        // One round trip for the whole batch at each step: dedupe, seqs, conversations, insert.
+        let keys: Vec<(String, String)> =
+            by_conv.iter().flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone()))).collect();
+        let mut seen = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
+        let mut fresh_by_conv: Vec<(String, Vec<MsgData>)> = Vec::with_capacity(by_conv.len());
         for (conv, msgs) in by_conv {
-            let ids: Vec<String> = msgs.iter().map(|m| m.client_msg_id.clone()).collect();
-            let existing = self.stores.messages.existing_client_msg_ids(&conv, &ids).await?;
-            let mut seen: HashSet<String> = existing.into_keys().collect();
-            let fresh: Vec<MsgData> = msgs.into_iter().filter(|m| seen.insert(m.client_msg_id.clone())).collect();
-            if fresh.is_empty() {
-                continue;
+            let fresh: Vec<MsgData> = msgs.into_iter().filter(|m| seen.insert((conv.clone(), m.client_msg_id.clone()))).collect();
+            if !fresh.is_empty() {
+                fresh_by_conv.push((conv, fresh));
             }
-            self.ensure_conversations(&conv, &fresh[0]).await?;
-            let first = self.stores.seqs.allocate_seqs(&conv, fresh.len() as i64).await?;
-            for (i, mut m) in fresh.into_iter().enumerate() {
+        }
+        self.ensure_conversations(&fresh_by_conv).await?;
+        let requests: Vec<(String, i64)> = fresh_by_conv.iter().map(|(c, m)| (c.clone(), m.len() as i64)).collect();
+        let firsts = self.stores.seqs.allocate_seqs_many(&requests).await?;
+        let mut stored = Vec::with_capacity(batch.len());
+        for ((conv, msgs), first) in fresh_by_conv.into_iter().zip(firsts) {
+            for (i, mut m) in msgs.into_iter().enumerate() {
                 m.seq = first + i as i64;
                 stored.push(StoredMsg { conversation_id: conv.clone(), msg: m });
             }
@@ -123,41 +128,42 @@ impl Transfer {
         Ok(())
     }
 
-    /// Creates the conversation for every participant the first time it is seen.
-    async fn ensure_conversations(&self, conv: &str, sample: &MsgData) -> StoreResult<()> {
-        let owners: Vec<String> = match sample.session_type {
-            session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
-                vec![sample.send_id.clone(), sample.recv_id.clone()]
-            }
-            _ => match ids::parse_conversation_id(conv, &sample.send_id) {
-                Some(ConversationTarget::Group(g)) => self.stores.groups.member_ids(g).await?,
-                _ => vec![sample.send_id.clone()],
-            },
-        };
+    /// Creates, in one call, each conversation for every participant the first time it is seen.
+    async fn ensure_conversations(&self, batch: &[(String, Vec<MsgData>)]) -> StoreResult<()> {
         let now = now_millis();
-        let missing: Vec<Conversation> = owners
-            .into_iter()
-            .filter(|o| !self.known_conversations.contains(&(o.clone(), conv.to_owned())))
-            .map(|owner| {
+        let mut missing = Vec::new();
+        for (conv, msgs) in batch {
+            let sample = &msgs[0];
+            let owners: Vec<String> = match sample.session_type {
+                session::SINGLE_CHAT | session::NOTIFICATION_CHAT => vec![sample.send_id.clone(), sample.recv_id.clone()],
+                _ if self.known_conversations.contains(&(sample.send_id.clone(), conv.clone())) => continue,
+                _ => match ids::parse_conversation_id(conv, &sample.send_id) {
+                    Some(ConversationTarget::Group(g)) => self.stores.groups.member_ids(g).await?,
+                    _ => vec![sample.send_id.clone()],
+                },
+            };
+            for owner in owners {
+                if self.known_conversations.contains(&(owner.clone(), conv.clone())) {
+                    continue;
+                }
                 let (user_id, group_id) = match sample.session_type {
                     session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
-                        let peer =
-                            if owner == sample.send_id { sample.recv_id.clone() } else { sample.send_id.clone() };
+                        let peer = if owner == sample.send_id { sample.recv_id.clone() } else { sample.send_id.clone() };
                         (peer, String::new())
                     }
                     _ => (String::new(), sample.group_id.clone()),
                 };
-                Conversation {
+                missing.push(Conversation {
                     owner_user_id: owner,
-                    conversation_id: conv.to_owned(),
+                    conversation_id: conv.clone(),
                     conversation_type: sample.session_type,
                     user_id,
                     group_id,
                     create_time: now,
                     ..Default::default()
-                }
-            })
-            .collect();
+                });
+            }
+        }
         if missing.is_empty() {
             return Ok(());
         }

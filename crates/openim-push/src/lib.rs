@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use openim_common::rpc::{self, Clients};
 use openim_proto::constants::session;
 use openim_proto::pb::msg::PushMsgDataToMq;
-use openim_proto::pb::msggateway::OnlineBatchPushOneMsgReq;
+use openim_proto::pb::msggateway::{BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
 use openim_proto::pb::sdkws::MsgData;
 use openim_storage::{StoreResult, Stores, topic};
 use parking_lot::Mutex;
@@ -54,18 +54,19 @@ impl Pusher {
     }
 
     async fn push_batch(&self, batch: &[openim_storage::BusMessage]) {
-        for record in batch {
-            let msg = match PushMsgDataToMq::decode(record.payload.as_ref()).map(|p| p.msg_data) {
-                Ok(Some(m)) => m,
+        let msgs: Vec<MsgData> = batch
+            .iter()
+            .filter_map(|record| match PushMsgDataToMq::decode(record.payload.as_ref()).map(|p| p.msg_data) {
+                Ok(Some(m)) => Some(m),
                 Ok(None) | Err(_) => {
                     tracing::error!(key = %record.key, "Dropping an undecodable push record.");
-                    continue;
+                    None
                 }
-            };
-            if let Err(e) = self.push(msg).await {
-                // Receivers who missed the push get the message when they sync by seq.
-                tracing::warn!(error = %e, "Push failed; receivers will sync by seq.");
-            }
+            })
+            .collect();
+        if let Err(e) = self.push(msgs).await {
+            // Receivers who missed the push get the messages when they sync by seq.
+            tracing::warn!(error = %e, "Push failed; receivers will sync by seq.");
         }
     }
 
@@ -87,27 +88,41 @@ impl Pusher {
         Ok(ids)
     }
 
-    /// Sends one message to every gateway holding one of its receivers.
-    pub async fn push(&self, msg: MsgData) -> anyhow::Result<()> {
-        let receivers = self.receivers(&msg).await?;
-        let online = self.stores.online.online(&receivers).await?;
-        let mut by_gateway: HashMap<String, Vec<String>> = HashMap::new();
-        for (user, places) in online {
-            for (_, gw) in places {
-                let users = by_gateway.entry(gw).or_default();
-                if users.last() != Some(&user) {
-                    users.push(user.clone());
+    /// Sends messages to the gateways holding their receivers: one online-registry lookup for the
+    /// batch, then one call per gateway carrying every message that gateway needs.
+    pub async fn push(&self, msgs: Vec<MsgData>) -> anyhow::Result<()> {
+        let mut receivers = Vec::with_capacity(msgs.len());
+        let mut everyone = std::collections::HashSet::new();
+        for m in &msgs {
+            let r = self.receivers(m).await?;
+            everyone.extend(r.iter().cloned());
+            receivers.push(r);
+        }
+        let everyone: Vec<String> = everyone.into_iter().collect();
+        let online = self.stores.online.online(&everyone).await?;
+        let mut by_gateway: HashMap<&str, Vec<OnlineBatchPushOneMsgReq>> = HashMap::new();
+        for (msg, users) in msgs.into_iter().zip(receivers) {
+            let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
+            for user in users.iter() {
+                for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
+                    let list = per_gateway.entry(gw.as_str()).or_default();
+                    if list.last() != Some(user) {
+                        list.push(user.clone());
+                    }
                 }
             }
+            for (gw, users) in per_gateway {
+                by_gateway.entry(gw).or_default().push(OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users });
+            }
         }
-        for (gw, users) in by_gateway {
-            let Some(mut client) = self.clients.gateway(&gw) else {
+        for (gw, pushes) in by_gateway {
+            let Some(mut client) = self.clients.gateway(gw) else {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
                 continue;
             };
-            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.clone()).increment(1);
-            let req = OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users };
-            client.online_batch_push_one_msg(rpc::request(req, "", "")).await?;
+            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
+            metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
+            client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes }, "", "")).await?;
         }
         Ok(())
     }

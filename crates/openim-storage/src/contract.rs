@@ -158,6 +158,11 @@ pub async fn messages(store: &dyn MessageStore) {
     assert_eq!(existing.keys().cloned().collect::<Vec<_>>(), vec![format!("{p}c2")]);
     assert_eq!(existing[&format!("{p}c2")].seq, 2);
 
+    let keys = vec![(conv.clone(), format!("{p}c3")), (conv.clone(), format!("{p}zz")), (format!("{p}-other"), format!("{p}c3"))];
+    let found = store.existing_client_msg_ids_many(&keys).await.unwrap();
+    assert_eq!(found, HashSet::from([(conv.clone(), format!("{p}c3"))]), "pairs match on both parts");
+    assert!(store.existing_client_msg_ids_many(&[]).await.unwrap().is_empty());
+
     let deleted = store.delete_messages_before(1_004).await.unwrap();
     assert!(deleted >= 3, "deleted {deleted}");
     let left = store.messages_in_range(&conv, 1, 100, 100).await.unwrap();
@@ -171,6 +176,12 @@ pub async fn seqs(store: Arc<dyn SeqStore>) {
     assert_eq!(store.allocate_seqs(&conv, 5).await.unwrap(), 2);
     assert_eq!(store.allocate_seqs(&conv, 1).await.unwrap(), 7);
     assert!(store.allocate_seqs(&conv, 0).await.is_err(), "zero seqs is a caller bug");
+    let other = format!("sg_{p}_other");
+    let firsts = store.allocate_seqs_many(&[(other.clone(), 2), (conv.clone(), 0)]).await;
+    assert!(firsts.is_err(), "a zero count fails the whole call");
+    let firsts = store.allocate_seqs_many(&[(other.clone(), 2), (other.clone(), 3)]).await.unwrap();
+    assert_eq!(firsts, vec![1, 3], "requests are served in order");
+    assert_eq!(store.max_seqs(std::slice::from_ref(&other)).await.unwrap()[&other], 5);
 
     // Concurrent allocators get disjoint, gap-free ranges.
     let tasks: Vec<_> = (0..16)

@@ -9,7 +9,7 @@ pub mod memory;
 pub mod model;
 pub mod sqlite;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -111,6 +111,21 @@ pub trait MessageStore: Send + Sync {
         conversation_id: &str,
         client_msg_ids: &[String],
     ) -> StoreResult<HashMap<String, MsgData>>;
+    /// Which of the (conversation, clientMsgID) pairs are already stored; one round trip for a
+    /// whole batch where the backend allows.
+    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+        let mut by_conv: HashMap<&str, Vec<String>> = HashMap::new();
+        for (conv, id) in keys {
+            by_conv.entry(conv).or_default().push(id.clone());
+        }
+        let mut out = HashSet::new();
+        for (conv, ids) in by_conv {
+            for id in self.existing_client_msg_ids(conv, &ids).await?.into_keys() {
+                out.insert((conv.to_owned(), id));
+            }
+        }
+        Ok(out)
+    }
     /// Deletes messages sent before `send_time_ms`; returns how many.
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64>;
 }
@@ -120,6 +135,18 @@ pub trait SeqStore: Send + Sync {
     /// Reserves `count` consecutive seqs of a conversation and returns the first. Seqs start at
     /// 1, never repeat and leave no gaps when every reservation is used.
     async fn allocate_seqs(&self, conversation_id: &str, count: i64) -> StoreResult<i64>;
+    /// [`SeqStore::allocate_seqs`] for several conversations at once (one round trip where the
+    /// backend allows); returns the first seq of each request, in order.
+    async fn allocate_seqs_many(&self, requests: &[(String, i64)]) -> StoreResult<Vec<i64>> {
+        if let Some((conv, count)) = requests.iter().find(|(_, c)| *c <= 0) {
+            return Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")));
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for (conv, count) in requests {
+            out.push(self.allocate_seqs(conv, *count).await?);
+        }
+        Ok(out)
+    }
     /// The highest allocated seq of each conversation (0 when none).
     async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>>;
     /// Raises a user's read seq of a conversation (never lowers it).

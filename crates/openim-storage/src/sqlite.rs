@@ -1,7 +1,7 @@
 //! The embedded durable store: one SQLite database (WAL mode) holding users, relations, groups,
 //! conversations, seqs, tokens and messages. Migrations are embedded and applied at open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -590,6 +590,26 @@ impl MessageStore for SqliteStore {
         Ok(out)
     }
 
+    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+        let mut out = HashSet::new();
+        let mut conn = self.pool.acquire().await?;
+        for chunk in keys.chunks(CHUNK / 2) {
+            let mut qb = QueryBuilder::new(
+                "SELECT conversation_id, client_msg_id FROM messages WHERE (conversation_id, client_msg_id) IN (VALUES ",
+            );
+            let mut sep = qb.separated(", ");
+            for (conv, id) in chunk {
+                sep.push("(").push_bind_unseparated(conv.as_str()).push_unseparated(", ");
+                sep.push_bind_unseparated(id.as_str()).push_unseparated(")");
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                out.insert((row.get::<String, _>(0), row.get::<String, _>(1)));
+            }
+        }
+        Ok(out)
+    }
+
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
         let done =
             sqlx::query("DELETE FROM messages WHERE send_time < ?").bind(send_time_ms).execute(&self.pool).await?;
@@ -612,6 +632,27 @@ impl SeqStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(max - count + 1)
+    }
+
+    async fn allocate_seqs_many(&self, requests: &[(String, i64)]) -> StoreResult<Vec<i64>> {
+        if let Some((conv, count)) = requests.iter().find(|(_, c)| *c <= 0) {
+            return Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(requests.len());
+        for (conv, count) in requests {
+            let max: i64 = sqlx::query_scalar(
+                "INSERT INTO seqs (conversation_id, max_seq) VALUES (?, ?) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET max_seq = max_seq + excluded.max_seq RETURNING max_seq",
+            )
+            .bind(conv)
+            .bind(count)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(max - count + 1);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>> {

@@ -1,0 +1,242 @@
+//! `openim-bench`: opens N WebSocket clients against a running server (the standalone one, or a
+//! distributed deployment), pairs them (client i writes to client i+1), and has every client send
+//! single-chat text messages as fast as the server acknowledges them, with a bounded number in
+//! flight. Each message carries its send instant; the receiver's push handler records
+//! send-to-receive latency. Prints messages per second (delivered) and latency percentiles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use openim_proto::constants::{content, req, session};
+use openim_proto::pb::sdkws::{MsgData, PushMessages};
+use openim_proto::ws::{Encoding, WsRequest, WsResponse, gzip, gunzip};
+use prost::Message as _;
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+#[derive(Parser, Clone)]
+#[command(about = "Single-chat throughput and latency benchmark for an OpenIM-compatible server")]
+struct Args {
+    /// REST base URL.
+    #[arg(long, default_value = "http://127.0.0.1:10002")]
+    api: String,
+    /// WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:10001")]
+    ws: String,
+    /// Connected clients.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    clients: usize,
+    /// How long to send, in seconds (after all clients are connected).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Unacknowledged messages each client may have in flight.
+    #[arg(long, default_value_t = 4)]
+    in_flight: usize,
+    /// Gzip frames (`compression=gzip`), as the Go and Python SDKs do.
+    #[arg(long)]
+    gzip: bool,
+    /// Use the JS SDK's JSON envelope instead of gob.
+    #[arg(long)]
+    json: bool,
+    /// Administrator secret.
+    #[arg(long, default_value = "openIM123")]
+    secret: String,
+}
+
+struct Stats {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    errors: AtomicU64,
+    received: AtomicU64,
+    latency_us: Mutex<Histogram<u64>>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let run = format!("b{}", std::process::id());
+    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}_{i}")).collect();
+
+    eprintln!("bench: registering {} users", users.len());
+    let admin = post(&http, &args.api, "", "/auth/get_admin_token", json!({"secret": args.secret, "userID": "imAdmin"})).await?;
+    let admin = admin["token"].as_str().context("admin token")?.to_owned();
+    for chunk in users.chunks(500) {
+        let list: Vec<_> = chunk.iter().map(|u| json!({"userID": u, "nickname": u})).collect();
+        post(&http, &args.api, &admin, "/user/user_register", json!({ "users": list })).await?;
+    }
+    eprintln!("bench: issuing tokens and connecting {} clients", users.len());
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(users.len());
+    for (i, u) in users.iter().enumerate() {
+        let t = post(&http, &args.api, &admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
+        let token = t["token"].as_str().context("user token")?;
+        let mut url = format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", args.ws.trim_end_matches('/'));
+        if args.json {
+            url.push_str("&sdkType=js");
+        }
+        if args.gzip {
+            url.push_str("&compression=gzip");
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.with_context(|| format!("connect client {i}"))?;
+        sockets.push(socket);
+        if (i + 1) % 250 == 0 {
+            eprintln!("bench: {} connected", i + 1);
+        }
+    }
+    eprintln!("bench: {} clients connected in {:.1?}", sockets.len(), started.elapsed());
+
+    let stats = Arc::new(Stats {
+        sent: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        latency_us: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+    });
+    let epoch = Instant::now();
+    let deadline = epoch + Duration::from_secs(args.duration);
+    let encoding = if args.json { Encoding::Json } else { Encoding::Gob };
+    let mut tasks = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let me = users[i].clone();
+        let peer = users[(i + 1) % users.len()].clone();
+        tasks.push(tokio::spawn(client(socket, me, peer, args.clone(), encoding, stats.clone(), epoch, deadline)));
+    }
+    let mut last = 0;
+    let mut t = tokio::time::interval(Duration::from_secs(1));
+    t.tick().await;
+    while Instant::now() < deadline {
+        t.tick().await;
+        let r = stats.received.load(Ordering::Relaxed);
+        eprintln!("bench: {:>3.0}s  {:>8} msg/s delivered", epoch.elapsed().as_secs_f64(), r - last);
+        last = r;
+    }
+    let measured = epoch.elapsed().as_secs_f64();
+    let received_in_window = stats.received.load(Ordering::Relaxed);
+    // Give in-flight messages a moment to arrive, then stop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for t in &tasks {
+        t.abort();
+    }
+    let h = stats.latency_us.lock().await;
+    let sent = stats.sent.load(Ordering::Relaxed);
+    let received = stats.received.load(Ordering::Relaxed);
+    println!(
+        "clients={} envelope={} gzip={} in_flight={} duration={:.1}s",
+        args.clients,
+        if args.json { "json" } else { "gob" },
+        args.gzip,
+        args.in_flight,
+        measured
+    );
+    println!("sent={sent} acked={} errors={} delivered={received}", stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
+    println!("throughput={:.0} msg/s (delivered end to end)", received_in_window as f64 / measured);
+    println!(
+        "latency send->receive: p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
+        h.value_at_quantile(0.50) as f64 / 1000.0,
+        h.value_at_quantile(0.90) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
+    if received < sent.saturating_sub(stats.errors.load(Ordering::Relaxed)) {
+        println!("lost={} (not delivered within 2 s after the run)", sent - received);
+    }
+    Ok(())
+}
+
+async fn post(http: &reqwest::Client, api: &str, token: &str, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+    let resp: serde_json::Value = http
+        .post(format!("{api}{path}"))
+        .header("operationID", "bench")
+        .header("token", token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {path}"))?
+        .json()
+        .await?;
+    if resp["errCode"] != 0 {
+        bail!("POST {path}: {resp}");
+    }
+    Ok(resp.get("data").cloned().unwrap_or_default())
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[allow(clippy::too_many_arguments)]
+async fn client(socket: Socket, me: String, peer: String, args: Args, encoding: Encoding, stats: Arc<Stats>, epoch: Instant, deadline: Instant) {
+    let (mut sink, mut stream) = socket.split();
+    let window = Arc::new(Semaphore::new(args.in_flight));
+    let gz = args.gzip;
+    let reader_stats = stats.clone();
+    let reader_window = window.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(frame)) = stream.next().await {
+            let WsMsg::Binary(b) = frame else { continue };
+            let plain = if gz { gunzip(&b, 1 << 22).unwrap_or_default() } else { b.to_vec() };
+            let Ok(resp) = WsResponse::decode(encoding, &plain) else { continue };
+            match resp.req_identifier {
+                req::SEND_MSG => {
+                    if resp.err_code == 0 {
+                        reader_stats.acked.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        reader_stats.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    reader_window.add_permits(1);
+                }
+                req::PUSH_MSG => {
+                    let Ok(push) = PushMessages::decode(resp.data.as_ref()) else { continue };
+                    let now = epoch.elapsed().as_micros() as u64;
+                    let mut h = reader_stats.latency_us.lock().await;
+                    for m in push.msgs.values().flat_map(|p| &p.msgs) {
+                        if let Ok(sent_at) = m.ex.parse::<u64>() {
+                            let _ = h.record(now.saturating_sub(sent_at).max(1));
+                        }
+                        reader_stats.received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    let body = serde_json::to_vec(&json!({"content": "benchmark message"})).unwrap_or_default();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        let Ok(permit) = window.acquire().await else { break };
+        permit.forget();
+        n += 1;
+        let msg = MsgData {
+            send_id: me.clone(),
+            recv_id: peer.clone(),
+            client_msg_id: format!("{me}-{n}"),
+            session_type: session::SINGLE_CHAT,
+            msg_from: 100,
+            content_type: content::TEXT,
+            content: body.clone(),
+            sender_platform_id: 1,
+            ex: epoch.elapsed().as_micros().to_string(),
+            ..Default::default()
+        };
+        let frame = WsRequest {
+            req_identifier: req::SEND_MSG,
+            send_id: me.clone(),
+            operation_id: String::new(),
+            msg_incr: format!("{me}_{n}"),
+            data: msg.encode_to_vec().into(),
+            ..Default::default()
+        }
+        .encode(encoding);
+        let frame = if gz { gzip(&frame) } else { frame };
+        if sink.send(WsMsg::Binary(frame.into())).await.is_err() {
+            break;
+        }
+        stats.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
+}
