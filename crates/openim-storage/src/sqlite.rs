@@ -502,18 +502,18 @@ impl ConversationStore for SqliteStore {
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
+        // Multi-row statements: each statement is a round trip to SQLite's worker thread.
         let mut tx = self.pool.begin().await?;
-        for m in msgs {
-            sqlx::query(
-                "INSERT OR IGNORE INTO messages (conversation_id, seq, client_msg_id, send_time, data) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&m.conversation_id)
-            .bind(m.msg.seq)
-            .bind(&m.msg.client_msg_id)
-            .bind(m.msg.send_time)
-            .bind(m.msg.encode_to_vec())
-            .execute(&mut *tx)
-            .await?;
+        for chunk in msgs.chunks(CHUNK / 5) {
+            let mut qb = QueryBuilder::new("INSERT OR IGNORE INTO messages (conversation_id, seq, client_msg_id, send_time, data) ");
+            qb.push_values(chunk, |mut row, m| {
+                row.push_bind(m.conversation_id.as_str())
+                    .push_bind(m.msg.seq)
+                    .push_bind(m.msg.client_msg_id.as_str())
+                    .push_bind(m.msg.send_time)
+                    .push_bind(m.msg.encode_to_vec());
+            });
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -638,20 +638,39 @@ impl SeqStore for SqliteStore {
         if let Some((conv, count)) = requests.iter().find(|(_, c)| *c <= 0) {
             return Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")));
         }
-        let mut tx = self.pool.begin().await?;
-        let mut out = Vec::with_capacity(requests.len());
+        // One multi-row upsert per chunk with the counts summed per conversation, then the
+        // reserved range split among the requests in order.
+        let mut totals: Vec<(&str, i64)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for (conv, count) in requests {
-            let max: i64 = sqlx::query_scalar(
-                "INSERT INTO seqs (conversation_id, max_seq) VALUES (?, ?) \
-                 ON CONFLICT (conversation_id) DO UPDATE SET max_seq = max_seq + excluded.max_seq RETURNING max_seq",
-            )
-            .bind(conv)
-            .bind(count)
-            .fetch_one(&mut *tx)
-            .await?;
-            out.push(max - count + 1);
+            let i = *index.entry(conv.as_str()).or_insert_with(|| {
+                totals.push((conv.as_str(), 0));
+                totals.len() - 1
+            });
+            totals[i].1 += count;
+        }
+        let mut next: HashMap<String, i64> = HashMap::with_capacity(totals.len());
+        let mut tx = self.pool.begin().await?;
+        for chunk in totals.chunks(CHUNK / 2) {
+            let mut qb = QueryBuilder::new("INSERT INTO seqs (conversation_id, max_seq) ");
+            qb.push_values(chunk, |mut row, (conv, count)| {
+                row.push_bind(*conv).push_bind(*count);
+            });
+            qb.push(" ON CONFLICT (conversation_id) DO UPDATE SET max_seq = max_seq + excluded.max_seq RETURNING conversation_id, max_seq");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                let conv: String = row.get(0);
+                let max: i64 = row.get(1);
+                let total = totals[index[conv.as_str()]].1;
+                next.insert(conv, max - total + 1);
+            }
         }
         tx.commit().await?;
+        let mut out = Vec::with_capacity(requests.len());
+        for (conv, count) in requests {
+            let first = next.get_mut(conv).ok_or_else(|| StoreError::Backend(format!("no seq returned for {conv}")))?;
+            out.push(*first);
+            *first += count;
+        }
         Ok(out)
     }
 
