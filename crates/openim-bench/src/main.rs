@@ -38,6 +38,10 @@ struct Args {
     /// Unacknowledged messages each client may have in flight.
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
+    /// Total messages per second to offer, spread evenly over the clients (open loop); 0 sends
+    /// as fast as acknowledgements allow (closed loop, for maximum throughput).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Gzip frames (`compression=gzip`), as the Go and Python SDKs do.
     #[arg(long)]
     gzip: bool,
@@ -128,8 +132,9 @@ async fn main() -> anyhow::Result<()> {
     let sent = stats.sent.load(Ordering::Relaxed);
     let received = stats.received.load(Ordering::Relaxed);
     println!(
-        "clients={} envelope={} gzip={} in_flight={} duration={:.1}s",
+        "clients={} rate={} envelope={} gzip={} in_flight={} duration={:.1}s",
         args.clients,
+        if args.rate == 0 { "max".to_owned() } else { format!("{}/s", args.rate) },
         if args.json { "json" } else { "gob" },
         args.gzip,
         args.in_flight,
@@ -207,7 +212,19 @@ async fn client(socket: Socket, me: String, peer: String, args: Args, encoding: 
     });
     let body = serde_json::to_vec(&json!({"content": "benchmark message"})).unwrap_or_default();
     let mut n = 0u64;
+    // Open loop: each client sends at rate/clients per second, phases spread so the clients
+    // do not fire in lockstep.
+    let mut ticker = (args.rate > 0).then(|| {
+        let period = Duration::from_secs_f64(args.clients as f64 / args.rate as f64);
+        let offset = period.mul_f64(rand_fraction(&me));
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
     while Instant::now() < deadline {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
         let Ok(permit) = window.acquire().await else { break };
         permit.forget();
         n += 1;
@@ -239,4 +256,12 @@ async fn client(socket: Socket, me: String, peer: String, args: Args, encoding: 
         stats.sent.fetch_add(1, Ordering::Relaxed);
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
+}
+
+/// A number in [0, 1) derived from a name, to spread the clients' send phases.
+fn rand_fraction(name: &str) -> f64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    (h.finish() % 10_000) as f64 / 10_000.0
 }

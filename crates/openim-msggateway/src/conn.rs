@@ -25,6 +25,8 @@ use crate::{ConnHandle, Gateway};
 
 /// Frames queued for one connection before it counts as too slow and is closed.
 const OUTBOUND_CAPACITY: usize = 512;
+/// Most frames written before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 64;
 
 /// What the writer task sends.
 pub(crate) enum Outbound {
@@ -86,7 +88,8 @@ pub(crate) async fn accept(gw: Arc<Gateway>, q: HashMap<String, String>, ws: Web
         .max_message_size(gw.cfg.max_message_bytes)
         .max_frame_size(gw.cfg.max_message_bytes)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0);
+        // Frames collect until the writer flushes (or this many bytes are waiting).
+        .write_buffer_size(64 * 1024);
     match checked {
         Err(e) if msg_resp => ws.on_upgrade(move |mut socket| async move {
             let _ = socket.send(Message::Text(connect_reply(Some(&e)).into())).await;
@@ -137,17 +140,30 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
     metrics::gauge!("openim_gateway_connections").increment(1.0);
 
     let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                Outbound::Frame(m) => {
-                    if sink.send(m).await.is_err() {
-                        break;
+        // Everything already queued goes out in one flush: under load one write syscall carries
+        // many frames instead of one each.
+        'outer: while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut queued = 0;
+            while let Some(out) = next.take() {
+                match out {
+                    Outbound::Frame(m) => {
+                        if sink.feed(m).await.is_err() {
+                            break 'outer;
+                        }
+                    }
+                    Outbound::Close(code, reason) => {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        break 'outer;
                     }
                 }
-                Outbound::Close(code, reason) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                    break;
+                queued += 1;
+                if queued < MAX_FRAMES_PER_FLUSH {
+                    next = rx.try_recv().ok();
                 }
+            }
+            if sink.flush().await.is_err() {
+                break;
             }
         }
     });

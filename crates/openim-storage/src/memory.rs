@@ -13,8 +13,10 @@ use tokio::sync::mpsc;
 
 use crate::*;
 
-/// Records a topic may hold for a slow consumer before publishers wait.
-const TOPIC_CAPACITY: usize = 1 << 16;
+/// Records a topic may hold for a slow consumer before publishers wait. Small on purpose: a
+/// full topic slows senders down (their acknowledgements wait) instead of letting a backlog,
+/// and with it latency, grow without bound.
+const TOPIC_CAPACITY: usize = 2048;
 
 struct Topic {
     /// One sender per consumer group.
