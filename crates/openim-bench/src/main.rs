@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use futures::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use openim_proto::constants::{content, req, session};
 use openim_proto::pb::sdkws::{MsgData, PushMessages};
-use openim_proto::ws::{Encoding, WsRequest, WsResponse, gzip, gunzip};
+use openim_proto::ws::{Encoding, WsRequest, WsResponse, gunzip, gzip};
 use prost::Message as _;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
@@ -69,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
     let users: Vec<String> = (0..args.clients).map(|i| format!("{run}_{i}")).collect();
 
     eprintln!("bench: registering {} users", users.len());
-    let admin = post(&http, &args.api, "", "/auth/get_admin_token", json!({"secret": args.secret, "userID": "imAdmin"})).await?;
+    let admin =
+        post(&http, &args.api, "", "/auth/get_admin_token", json!({"secret": args.secret, "userID": "imAdmin"}))
+            .await?;
     let admin = admin["token"].as_str().context("admin token")?.to_owned();
     for chunk in users.chunks(500) {
         let list: Vec<_> = chunk.iter().map(|u| json!({"userID": u, "nickname": u})).collect();
@@ -81,7 +86,8 @@ async fn main() -> anyhow::Result<()> {
     for (i, u) in users.iter().enumerate() {
         let t = post(&http, &args.api, &admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
         let token = t["token"].as_str().context("user token")?;
-        let mut url = format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", args.ws.trim_end_matches('/'));
+        let mut url =
+            format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", args.ws.trim_end_matches('/'));
         if args.json {
             url.push_str("&sdkType=js");
         }
@@ -140,7 +146,11 @@ async fn main() -> anyhow::Result<()> {
         args.in_flight,
         measured
     );
-    println!("sent={sent} acked={} errors={} delivered={received}", stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
+    println!(
+        "sent={sent} acked={} errors={} delivered={received}",
+        stats.acked.load(Ordering::Relaxed),
+        stats.errors.load(Ordering::Relaxed)
+    );
     println!("throughput={:.0} msg/s (delivered end to end)", received_in_window as f64 / measured);
     println!(
         "latency send->receive: p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
@@ -155,7 +165,13 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn post(http: &reqwest::Client, api: &str, token: &str, path: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+async fn post(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     let resp: serde_json::Value = http
         .post(format!("{api}{path}"))
         .header("operationID", "bench")
@@ -175,7 +191,16 @@ async fn post(http: &reqwest::Client, api: &str, token: &str, path: &str, body: 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[allow(clippy::too_many_arguments)]
-async fn client(socket: Socket, me: String, peer: String, args: Args, encoding: Encoding, stats: Arc<Stats>, epoch: Instant, deadline: Instant) {
+async fn client(
+    socket: Socket,
+    me: String,
+    peer: String,
+    args: Args,
+    encoding: Encoding,
+    stats: Arc<Stats>,
+    epoch: Instant,
+    deadline: Instant,
+) {
     let (mut sink, mut stream) = socket.split();
     let window = Arc::new(Semaphore::new(args.in_flight));
     let gz = args.gzip;

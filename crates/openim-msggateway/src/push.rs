@@ -27,7 +27,10 @@ impl GatewayRpc {
 
     /// Queues one message to the local connections of the listed users; returns the per-user
     /// results and how many connections got it.
-    fn push_one(&self, req: msggateway::OnlineBatchPushOneMsgReq) -> Result<(msggateway::OnlineBatchPushOneMsgResp, u64), Status> {
+    fn push_one(
+        &self,
+        req: msggateway::OnlineBatchPushOneMsgReq,
+    ) -> Result<(msggateway::OnlineBatchPushOneMsgResp, u64), Status> {
         let msg = req.msg_data.ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
         let conv =
             ids::conversation_id(msg.session_type, &msg.send_id, &msg.recv_id, &msg.group_id).unwrap_or_default();
@@ -89,7 +92,10 @@ impl MsgGateway for GatewayRpc {
         Ok(Response::new(resp))
     }
 
-    async fn batch_push_msgs(&self, req: Request<msggateway::BatchPushMsgsReq>) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
+    async fn batch_push_msgs(
+        &self,
+        req: Request<msggateway::BatchPushMsgsReq>,
+    ) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
         let mut delivered = 0;
         for push in req.into_inner().pushes {
             delivered += self.push_one(push)?.1;

@@ -88,12 +88,15 @@ impl Transfer {
         }
 
         // One round trip for the whole batch at each step: dedupe, seqs, conversations, insert.
-        let keys: Vec<(String, String)> =
-            by_conv.iter().flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone()))).collect();
+        let keys: Vec<(String, String)> = by_conv
+            .iter()
+            .flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone())))
+            .collect();
         let mut seen = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
         let mut fresh_by_conv: Vec<(String, Vec<MsgData>)> = Vec::with_capacity(by_conv.len());
         for (conv, msgs) in by_conv {
-            let fresh: Vec<MsgData> = msgs.into_iter().filter(|m| seen.insert((conv.clone(), m.client_msg_id.clone()))).collect();
+            let fresh: Vec<MsgData> =
+                msgs.into_iter().filter(|m| seen.insert((conv.clone(), m.client_msg_id.clone()))).collect();
             if !fresh.is_empty() {
                 fresh_by_conv.push((conv, fresh));
             }
@@ -135,7 +138,9 @@ impl Transfer {
         for (conv, msgs) in batch {
             let sample = &msgs[0];
             let owners: Vec<String> = match sample.session_type {
-                session::SINGLE_CHAT | session::NOTIFICATION_CHAT => vec![sample.send_id.clone(), sample.recv_id.clone()],
+                session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
+                    vec![sample.send_id.clone(), sample.recv_id.clone()]
+                }
                 _ if self.known_conversations.contains(&(sample.send_id.clone(), conv.clone())) => continue,
                 _ => match ids::parse_conversation_id(conv, &sample.send_id) {
                     Some(ConversationTarget::Group(g)) => self.stores.groups.member_ids(g).await?,
@@ -148,7 +153,8 @@ impl Transfer {
                 }
                 let (user_id, group_id) = match sample.session_type {
                     session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
-                        let peer = if owner == sample.send_id { sample.recv_id.clone() } else { sample.send_id.clone() };
+                        let peer =
+                            if owner == sample.send_id { sample.recv_id.clone() } else { sample.send_id.clone() };
                         (peer, String::new())
                     }
                     _ => (String::new(), sample.group_id.clone()),

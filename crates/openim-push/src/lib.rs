@@ -112,7 +112,10 @@ impl Pusher {
                 }
             }
             for (gw, users) in per_gateway {
-                by_gateway.entry(gw).or_default().push(OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users });
+                by_gateway
+                    .entry(gw)
+                    .or_default()
+                    .push(OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users });
             }
         }
         for (gw, pushes) in by_gateway {

@@ -158,7 +158,11 @@ pub async fn messages(store: &dyn MessageStore) {
     assert_eq!(existing.keys().cloned().collect::<Vec<_>>(), vec![format!("{p}c2")]);
     assert_eq!(existing[&format!("{p}c2")].seq, 2);
 
-    let keys = vec![(conv.clone(), format!("{p}c3")), (conv.clone(), format!("{p}zz")), (format!("{p}-other"), format!("{p}c3"))];
+    let keys = vec![
+        (conv.clone(), format!("{p}c3")),
+        (conv.clone(), format!("{p}zz")),
+        (format!("{p}-other"), format!("{p}c3")),
+    ];
     let found = store.existing_client_msg_ids_many(&keys).await.unwrap();
     assert_eq!(found, HashSet::from([(conv.clone(), format!("{p}c3"))]), "pairs match on both parts");
     assert!(store.existing_client_msg_ids_many(&[]).await.unwrap().is_empty());
