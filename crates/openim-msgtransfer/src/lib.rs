@@ -36,14 +36,14 @@ impl Transfer {
                 () = shutdown.cancelled() => break,
             };
             let Some(batch) = batch else { return Ok(()) };
-            self.handle_with_retry(batch).await;
+            self.handle(batch).await;
             sub.commit().await?;
         }
         // Drain: take whatever is already queued without waiting for more.
         loop {
             match tokio::time::timeout(std::time::Duration::from_millis(200), sub.next_batch(self.batch_size)).await {
                 Ok(Ok(Some(batch))) => {
-                    self.handle_with_retry(batch).await;
+                    self.handle(batch).await;
                     sub.commit().await?;
                 }
                 _ => return Ok(()),
@@ -51,24 +51,37 @@ impl Transfer {
         }
     }
 
-    /// Retries a failing batch with backoff: accepted messages are never dropped.
-    async fn handle_with_retry(&self, batch: Vec<BusMessage>) {
-        let mut delay = std::time::Duration::from_millis(50);
-        loop {
-            match self.handle(&batch).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, records = batch.len(), "Storing a batch failed; retrying.");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                }
-            }
+    /// Handles one batch in three steps, each retried with backoff until it succeeds, so an
+    /// accepted message is never dropped and a retry never allocates a seq twice:
+    /// 1. deduplicate, create conversations, allocate seqs (one transaction: all or nothing);
+    /// 2. hand the messages to the push topic — receivers need not wait for step 3;
+    /// 3. store the messages (idempotent by conversation and seq).
+    ///
+    /// Batches run one after another, so every message of earlier batches is stored before a
+    /// later one is pushed.
+    pub async fn handle(&self, batch: Vec<BusMessage>) {
+        let started = std::time::Instant::now();
+        let stored = retry("prepare a batch", || self.prepare(&batch)).await;
+        if stored.is_empty() {
+            return;
         }
+        let records: Vec<BusMessage> = stored
+            .iter()
+            .map(|s| BusMessage {
+                key: s.conversation_id.clone(),
+                payload: PushMsgDataToMq { msg_data: Some(s.msg.clone()), conversation_id: s.conversation_id.clone() }
+                    .encode_to_vec()
+                    .into(),
+            })
+            .collect();
+        retry("hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone())).await;
+        retry("store a batch", || self.stores.messages.insert_messages(&stored)).await;
+        metrics::counter!("openim_transfer_stored_total").increment(stored.len() as u64);
+        metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
     }
 
-    /// Stores one batch. Idempotent: a replayed batch finds its messages by `clientMsgID`.
-    pub async fn handle(&self, batch: &[BusMessage]) -> StoreResult<()> {
-        let started = std::time::Instant::now();
+    /// Decodes, drops resent `clientMsgID`s, creates missing conversations and assigns seqs.
+    async fn prepare(&self, batch: &[BusMessage]) -> StoreResult<Vec<StoredMsg>> {
         // Group by conversation, keeping the order of each.
         let mut by_conv: Vec<(String, Vec<MsgData>)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -87,7 +100,7 @@ impl Transfer {
             by_conv[i].1.push(msg);
         }
 
-        // One round trip for the whole batch at each step: dedupe, seqs, conversations, insert.
+        // One round trip for the whole batch at each step.
         let keys: Vec<(String, String)> = by_conv
             .iter()
             .flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone())))
@@ -111,24 +124,7 @@ impl Transfer {
                 stored.push(StoredMsg { conversation_id: conv.clone(), msg: m });
             }
         }
-        if stored.is_empty() {
-            return Ok(());
-        }
-        self.stores.messages.insert_messages(&stored).await?;
-        let records = stored
-            .into_iter()
-            .map(|s| BusMessage {
-                key: s.conversation_id.clone(),
-                payload: PushMsgDataToMq { msg_data: Some(s.msg), conversation_id: s.conversation_id }
-                    .encode_to_vec()
-                    .into(),
-            })
-            .collect::<Vec<_>>();
-        let n = records.len();
-        self.stores.bus.publish(topic::TO_PUSH, records).await?;
-        metrics::counter!("openim_transfer_stored_total").increment(n as u64);
-        metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
-        Ok(())
+        Ok(stored)
     }
 
     /// Creates, in one call, each conversation for every participant the first time it is seen.
@@ -178,5 +174,24 @@ impl Transfer {
             self.known_conversations.insert((c.owner_user_id, c.conversation_id));
         }
         Ok(())
+    }
+}
+
+/// Runs `op` until it succeeds, backing off from 50 ms to 5 s between attempts.
+async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut delay = std::time::Duration::from_millis(50);
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::error!(error = %e, "Could not {what}; retrying in {delay:?}.");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
     }
 }

@@ -34,6 +34,8 @@ pub struct Standalone {
 impl Standalone {
     /// Opens the stores in `cfg.storage.data_dir`, starts every service and binds the listeners.
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        observe::prometheus();
         let stores = Stores::embedded(&cfg.storage.data_dir).await?;
         let shutdown = CancellationToken::new();
 

@@ -18,7 +18,11 @@ use crate::*;
 const CHUNK: usize = 500;
 
 pub struct SqliteStore {
+    /// Readers (WAL lets them run beside the writer).
     pool: SqlitePool,
+    /// The one connection that writes: SQLite takes one writer at a time, and a second one
+    /// would wait in SQLite's busy handler (sleeps of up to 100 ms) instead of in a queue.
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,12 +39,13 @@ impl SqliteStore {
             .pragma("cache_size", "-16000")
             // Reads come straight from the page cache instead of a read() copy per page.
             .pragma("mmap_size", "268435456");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("migrate {}: {e}", path.display())))?;
-        Ok(Self { pool })
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        Ok(Self { pool, writer })
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -51,6 +56,7 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -95,7 +101,7 @@ impl From<UserRow> for User {
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_users(&self, users: &[User]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for u in users {
             sqlx::query(
                 "INSERT INTO users (user_id, nickname, face_url, ex, app_manger_level, global_recv_msg_opt, create_time) \
@@ -140,7 +146,7 @@ impl UserStore for SqliteStore {
         .bind(&p.ex)
         .bind(p.global_recv_msg_opt)
         .bind(&p.user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("user {}", p.user_id)));
@@ -184,7 +190,7 @@ impl FriendStore for SqliteStore {
         .bind(f.add_source)
         .bind(&f.operator_user_id)
         .bind(&f.ex)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -193,7 +199,7 @@ impl FriendStore for SqliteStore {
         sqlx::query("DELETE FROM friends WHERE owner_user_id = ? AND friend_user_id = ?")
             .bind(owner)
             .bind(friend)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -305,7 +311,7 @@ async fn insert_member(
 #[async_trait]
 impl GroupStore for SqliteStore {
     async fn create_group(&self, g: &Group, members: &[GroupMember]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO groups (group_id, group_name, notification, introduction, face_url, owner_user_id, creator_user_id, \
              create_time, ex, status, group_type, need_verification, look_member_info, apply_member_friend) \
@@ -365,7 +371,7 @@ impl GroupStore for SqliteStore {
     }
 
     async fn add_members(&self, members: &[GroupMember]) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut added = 0;
         for m in members {
             added += insert_member(&mut tx, m, true).await?;
@@ -439,7 +445,7 @@ struct ConversationRow {
 #[async_trait]
 impl ConversationStore for SqliteStore {
     async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for c in convs {
             sqlx::query(
                 "INSERT OR IGNORE INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id, \
@@ -505,7 +511,7 @@ impl ConversationStore for SqliteStore {
 impl MessageStore for SqliteStore {
     async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
         // Multi-row statements: each statement is a round trip to SQLite's worker thread.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in msgs.chunks(CHUNK / 5) {
             let mut qb = QueryBuilder::new(
                 "INSERT OR IGNORE INTO messages (conversation_id, seq, client_msg_id, send_time, data) ",
@@ -616,7 +622,7 @@ impl MessageStore for SqliteStore {
 
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
         let done =
-            sqlx::query("DELETE FROM messages WHERE send_time < ?").bind(send_time_ms).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM messages WHERE send_time < ?").bind(send_time_ms).execute(&self.writer).await?;
         Ok(done.rows_affected())
     }
 }
@@ -633,7 +639,7 @@ impl SeqStore for SqliteStore {
         )
         .bind(conversation_id)
         .bind(count)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(max - count + 1)
     }
@@ -654,7 +660,7 @@ impl SeqStore for SqliteStore {
             totals[i].1 += count;
         }
         let mut next: HashMap<String, i64> = HashMap::with_capacity(totals.len());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for chunk in totals.chunks(CHUNK / 2) {
             let mut qb = QueryBuilder::new("INSERT INTO seqs (conversation_id, max_seq) ");
             qb.push_values(chunk, |mut row, (conv, count)| {
@@ -701,7 +707,7 @@ impl SeqStore for SqliteStore {
         .bind(user_id)
         .bind(conversation_id)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -724,7 +730,7 @@ impl SeqStore for SqliteStore {
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn add_token(&self, user_id: &str, platform_id: i32, token: &str, expire_at: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Expired entries of this user and platform are of no further use.
         sqlx::query("DELETE FROM tokens WHERE user_id = ? AND platform_id = ? AND expire_at < strftime('%s','now')")
             .bind(user_id)
@@ -767,7 +773,7 @@ impl TokenStore for SqliteStore {
             .bind(user_id)
             .bind(platform_id)
             .bind(keep.unwrap_or(""))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
