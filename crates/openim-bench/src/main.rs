@@ -51,6 +51,13 @@ struct Args {
     /// Use the JS SDK's JSON envelope instead of gob.
     #[arg(long)]
     json: bool,
+    /// Only connect and hold the connections (no messages), reporting the server's memory per
+    /// connection; needs `--server-pid`.
+    #[arg(long)]
+    idle: bool,
+    /// The server's process ID, to read its resident memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Administrator secret.
     #[arg(long, default_value = "openIM123")]
     secret: String,
@@ -80,12 +87,17 @@ async fn main() -> anyhow::Result<()> {
         let list: Vec<_> = chunk.iter().map(|u| json!({"userID": u, "nickname": u})).collect();
         post(&http, &args.api, &admin, "/user/user_register", json!({ "users": list })).await?;
     }
-    eprintln!("bench: issuing tokens and connecting {} clients", users.len());
+    let mut tokens = Vec::with_capacity(users.len());
+    for u in &users {
+        let t = post(&http, &args.api, &admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
+        tokens.push(t["token"].as_str().context("user token")?.to_owned());
+    }
+    let rss_before = args.server_pid.map(rss_kib).transpose()?;
+    eprintln!("bench: connecting {} clients", users.len());
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(users.len());
     for (i, u) in users.iter().enumerate() {
-        let t = post(&http, &args.api, &admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
-        let token = t["token"].as_str().context("user token")?;
+        let token = &tokens[i];
         let mut url =
             format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", args.ws.trim_end_matches('/'));
         if args.json {
@@ -101,6 +113,15 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     eprintln!("bench: {} clients connected in {:.1?}", sockets.len(), started.elapsed());
+    if args.idle {
+        let (Some(pid), Some(before)) = (args.server_pid, rss_before) else { bail!("--idle needs --server-pid") };
+        // Let the server settle (connection tasks parked, buffers at rest).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = rss_kib(pid)?;
+        let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / sockets.len() as f64;
+        println!("idle: clients={} server_rss_before={before}KiB after={after}KiB per_connection={:.0}B ({:.1} KiB)", sockets.len(), per_conn, per_conn / 1024.0);
+        return Ok(());
+    }
 
     let stats = Arc::new(Stats {
         sent: AtomicU64::new(0),
@@ -289,4 +310,14 @@ fn rand_fraction(name: &str) -> f64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     name.hash(&mut h);
     (h.finish() % 10_000) as f64 / 10_000.0
+}
+
+/// Resident memory of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("read /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
 }

@@ -87,7 +87,8 @@ pub(crate) async fn accept(gw: Arc<Gateway>, q: HashMap<String, String>, ws: Web
     let ws = ws
         .max_message_size(gw.cfg.max_message_bytes)
         .max_frame_size(gw.cfg.max_message_bytes)
-        .read_buffer_size(4 * 1024)
+        // Small frames are the norm; a big one grows the buffer for its own length.
+        .read_buffer_size(1024)
         // Frames collect until the writer flushes (or this many bytes are waiting).
         .write_buffer_size(64 * 1024);
     match checked {
@@ -190,7 +191,9 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         };
         match frame {
             Message::Binary(data) => {
-                if let Some(resp) = handle_frame(&gw, &p, &data).await {
+                // Boxed: the request's future (RPC calls included) is large, and inline it would
+                // make every idle connection's task that large too.
+                if let Some(resp) = Box::pin(handle_frame(&gw, &p, &data)).await {
                     let bytes = encode(p.encoding, p.gzip, &resp);
                     if tx.send(Outbound::Frame(Message::Binary(bytes))).await.is_err() {
                         break;
