@@ -119,7 +119,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let after = rss_kib(pid)?;
         let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / sockets.len() as f64;
-        println!("idle: clients={} server_rss_before={before}KiB after={after}KiB per_connection={:.0}B ({:.1} KiB)", sockets.len(), per_conn, per_conn / 1024.0);
+        println!(
+            "idle: clients={} server_rss_before={before}KiB after={after}KiB per_connection={:.0}B ({:.1} KiB)",
+            sockets.len(),
+            per_conn,
+            per_conn / 1024.0
+        );
         return Ok(());
     }
 
@@ -314,7 +319,8 @@ fn rand_fraction(name: &str) -> f64 {
 
 /// Resident memory of a process in KiB, from /proc.
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("read /proc/{pid}/status"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("read /proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))

@@ -76,6 +76,11 @@ impl Standalone {
         let t = shutdown.clone();
         tasks.spawn(async move { pusher.run(t).await });
 
+        let messages = stores.messages.clone();
+        let cron_cfg = cfg.crontask.clone();
+        let t = shutdown.clone();
+        tasks.spawn(async move { openim_crontask::Crontask::new(cron_cfg, &*messages).run(t).await });
+
         let listener = tokio::net::TcpListener::bind(gw_cfg.listen).await?;
         let ws_addr = listener.local_addr()?;
         let router = observe::admin_router(Health::default()).merge(gateway.router());
