@@ -233,9 +233,7 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
         kicked
     };
     for k in kicked {
-        let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
-        let _ = k.tx.try_send(Outbound::Frame(Message::Binary(encode(k.encoding, k.gzip, &resp))));
-        let _ = k.tx.try_send(Outbound::Close(1000, "logged in elsewhere".into()));
+        k.kick("logged in elsewhere");
     }
     if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, true).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user online.");
@@ -257,6 +255,15 @@ async fn unregister(gw: &Gateway, user_id: &str, id: u64, platform: i32) {
     let _ = removed;
     if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, false).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user offline.");
+    }
+}
+
+impl ConnHandle {
+    /// Tells the client it is kicked offline (2002) and closes the connection.
+    pub(crate) fn kick(&self, reason: &str) {
+        let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
+        let _ = self.tx.try_send(Outbound::Frame(Message::Binary(encode(self.encoding, self.gzip, &resp))));
+        let _ = self.tx.try_send(Outbound::Close(1000, reason.to_owned()));
     }
 }
 

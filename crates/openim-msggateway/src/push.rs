@@ -145,9 +145,7 @@ impl MsgGateway for GatewayRpc {
         for user in req.kick_user_id_list {
             let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
             for c in conns.into_iter().filter(|c| c.platform_id == req.platform_id) {
-                let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
-                let _ = c.tx.try_send(Outbound::Frame(Message::Binary(encode(c.encoding, c.gzip, &resp))));
-                let _ = c.tx.try_send(Outbound::Close(1000, "logged out".into()));
+                c.kick("logged out");
             }
         }
         Ok(Response::new(msggateway::KickUserOfflineResp {}))
