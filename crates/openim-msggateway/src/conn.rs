@@ -396,8 +396,9 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
                 .into_inner()
                 .encode_to_vec()
         }
-        // Acknowledged; background state and status subscriptions carry no server-side effect yet.
-        req::SET_BACKGROUND_STATUS | req::SUB_USER_ONLINE_STATUS => Vec::new(),
+        // Acknowledged with no data. Logout (2003) would drop the device's offline-push token;
+        // background state and status subscriptions have no server-side effect yet.
+        req::LOGOUT | req::SET_BACKGROUND_STATUS | req::SUB_USER_ONLINE_STATUS => Vec::new(),
         other => {
             return Err(ImError::args(format!("reqIdentifier {other} is not supported")));
         }

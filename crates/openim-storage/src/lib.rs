@@ -138,9 +138,7 @@ pub trait SeqStore: Send + Sync {
     /// [`SeqStore::allocate_seqs`] for several conversations at once (one round trip where the
     /// backend allows); returns the first seq of each request, in order.
     async fn allocate_seqs_many(&self, requests: &[(String, i64)]) -> StoreResult<Vec<i64>> {
-        if let Some((conv, count)) = requests.iter().find(|(_, c)| *c <= 0) {
-            return Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")));
-        }
+        check_seq_counts(requests)?;
         let mut out = Vec::with_capacity(requests.len());
         for (conv, count) in requests {
             out.push(self.allocate_seqs(conv, *count).await?);
@@ -179,6 +177,14 @@ pub trait OnlineStore: Send + Sync {
     async fn online(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<(i32, String)>>>;
     /// Forgets everything a gateway reported (it restarted or went away).
     async fn clear_gateway(&self, gateway_id: &str) -> StoreResult<()>;
+}
+
+/// Rejects a seq request for zero or fewer seqs (a caller bug) before anything is allocated.
+pub fn check_seq_counts(requests: &[(String, i64)]) -> StoreResult<()> {
+    match requests.iter().find(|(_, c)| *c <= 0) {
+        Some((conv, count)) => Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive"))),
+        None => Ok(()),
+    }
 }
 
 /// One record taken from the bus.

@@ -282,3 +282,70 @@ async fn wait_for_seq(s: &Stack, token: &str, conv: &str, seq: i64) -> serde_jso
     }
     panic!("{conv} never reached seq {seq}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_other_sync_requests_answer_over_websocket() {
+    use openim_proto::pb::msg;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["ivy", "jon"]).await;
+    let mut ivy = s.connect("ivy", 1, Encoding::Json, true).await;
+    for i in 0..3 {
+        assert_eq!(ivy.send_text("jon", &format!("n{i}")).await.err_code, 0);
+    }
+    let mut jon = s.connect("jon", 1, Encoding::Gob, true).await;
+    // Wait until all three are stored.
+    for _ in 0..100 {
+        let r = jon.call(req::GET_NEWEST_SEQ, Vec::new()).await;
+        if sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap().max_seqs.get("si_ivy_jon") == Some(&3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // 1005: messages by explicit seqs.
+    let req_1005 = msg::GetSeqMessageReq {
+        user_id: "jon".into(),
+        conversations: vec![msg::ConversationSeqs { conversation_id: "si_ivy_jon".into(), seqs: vec![3, 1] }],
+        order: 0,
+    };
+    let r = jon.call(req::PULL_MSG, req_1005.encode_to_vec()).await;
+    assert_eq!(r.err_code, 0, "{}", r.err_msg);
+    let got = msg::GetSeqMessageResp::decode(r.data.as_ref()).unwrap();
+    let seqs: Vec<i64> = got.msgs["si_ivy_jon"].msgs.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 3]);
+
+    // 1006: has-read and max seqs, after marking two as read.
+    s.rest
+        .ok("/msg/mark_conversation_as_read", json!({"userID": "jon", "conversationID": "si_ivy_jon", "hasReadSeq": 2}))
+        .await;
+    let req_1006 = msg::GetConversationsHasReadAndMaxSeqReq { user_id: "jon".into(), ..Default::default() };
+    let r = jon.call(req::GET_CONV_MAX_READ_SEQ, req_1006.encode_to_vec()).await;
+    let got = msg::GetConversationsHasReadAndMaxSeqResp::decode(r.data.as_ref()).unwrap();
+    let seqs = &got.seqs["si_ivy_jon"];
+    assert_eq!((seqs.max_seq, seqs.has_read_seq), (3, 2));
+    assert!(seqs.max_seq_time > 0);
+
+    // 1007: the last message of each conversation.
+    let req_1007 = msg::GetLastMessageReq { user_id: "jon".into(), conversation_i_ds: vec!["si_ivy_jon".into()] };
+    let r = jon.call(req::PULL_CONV_LAST_MESSAGE, req_1007.encode_to_vec()).await;
+    let got = msg::GetLastMessageResp::decode(r.data.as_ref()).unwrap();
+    assert_eq!(got.msgs["si_ivy_jon"].content, text_content("n2"));
+
+    // A user cannot read a conversation that is not theirs.
+    s.register(&["kay"]).await;
+    let mut kay = s.connect("kay", 1, Encoding::Gob, false).await;
+    let req_1005 = msg::GetSeqMessageReq {
+        user_id: "kay".into(),
+        conversations: vec![msg::ConversationSeqs { conversation_id: "si_ivy_jon".into(), seqs: vec![1] }],
+        order: 0,
+    };
+    let r = kay.call(req::PULL_MSG, req_1005.encode_to_vec()).await;
+    let got = msg::GetSeqMessageResp::decode(r.data.as_ref()).unwrap();
+    assert!(got.msgs.is_empty(), "kay read someone else's conversation: {got:?}");
+
+    // 2003 logout is acknowledged.
+    let r = jon.call(req::LOGOUT, Vec::new()).await;
+    assert_eq!((r.req_identifier, r.err_code), (req::LOGOUT, 0));
+    s.stop().await;
+}

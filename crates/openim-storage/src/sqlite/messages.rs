@@ -148,9 +148,7 @@ impl SeqStore for SqliteStore {
     }
 
     async fn allocate_seqs_many(&self, requests: &[(String, i64)]) -> StoreResult<Vec<i64>> {
-        if let Some((conv, count)) = requests.iter().find(|(_, c)| *c <= 0) {
-            return Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")));
-        }
+        check_seq_counts(requests)?;
         // One multi-row upsert per chunk with the counts summed per conversation, then the
         // reserved range split among the requests in order.
         let mut totals: Vec<(&str, i64)> = Vec::new();
