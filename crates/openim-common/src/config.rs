@@ -79,6 +79,19 @@ pub struct MultiLogin {
     pub max_num_one_end: usize,
 }
 
+impl MultiLogin {
+    /// Whether a new login on `new_platform` pushes out an existing one on `existing_platform`.
+    pub fn kicks(&self, new_platform: i32, existing_platform: i32) -> bool {
+        use openim_proto::constants::platform::{Class, class};
+        match self.policy {
+            1 => new_platform == existing_platform,
+            4 => class(new_platform) == class(existing_platform),
+            5 => class(new_platform) != Class::Desktop && class(existing_platform) != Class::Desktop,
+            _ => false,
+        }
+    }
+}
+
 impl Default for MultiLogin {
     fn default() -> Self {
         Self { policy: 1, max_num_one_end: 30 }
@@ -332,6 +345,9 @@ impl Config {
                 "multi_login.policy",
                 format!("{} is not one of 0, 1, 4, 5", self.share.multi_login.policy),
             );
+        }
+        if self.share.multi_login.max_num_one_end == 0 {
+            return bad("share", "multi_login.max_num_one_end", "must be at least 1".into());
         }
         if self.share.token_ttl_days <= 0 {
             return bad("share", "token_ttl_days", format!("{} must be positive", self.share.token_ttl_days));

@@ -224,10 +224,13 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
     let platform = handle.platform_id;
     let kicked: Vec<ConnHandle> = {
         let mut conns = gw.conns.entry(user_id.to_owned()).or_default();
-        let kicked = match gw.multi_login.policy {
-            1 => conns.iter().filter(|c| c.platform_id == platform).cloned().collect(),
-            _ => Vec::new(),
-        };
+        let mut kicked: Vec<ConnHandle> =
+            conns.iter().filter(|c| gw.multi_login.kicks(platform, c.platform_id)).cloned().collect();
+        // Every policy caps connections per platform: the oldest beyond the cap go.
+        let same: Vec<&ConnHandle> =
+            conns.iter().filter(|c| c.platform_id == platform && !kicked.iter().any(|k| k.id == c.id)).collect();
+        let over = (same.len() + 1).saturating_sub(gw.multi_login.max_num_one_end.max(1));
+        kicked.extend(same.into_iter().take(over).cloned());
         conns.retain(|c| !kicked.iter().any(|k| k.id == c.id));
         conns.push(handle);
         kicked

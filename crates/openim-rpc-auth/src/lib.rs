@@ -40,10 +40,10 @@ impl AuthService {
         let ttl = self.share.token_ttl_days * 86_400;
         let (token, claims) = self.signer.issue(user_id, platform_id, ttl)?;
         self.tokens.add_token(user_id, platform_id, &token, claims.exp).await.map_err(from_store)?;
-        // Multi-terminal policy 1 (the default): a new login on a platform replaces the old one.
-        if self.share.multi_login.policy == 1 {
+        // The multi-terminal policy: tokens of the logins this one replaces stop working.
+        for other in (1..=platform::HARMONY_OS).filter(|p| self.share.multi_login.kicks(platform_id, *p)) {
             self.tokens
-                .set_platform_tokens(user_id, platform_id, TokenState::Kicked, Some(&token))
+                .set_platform_tokens(user_id, other, TokenState::Kicked, Some(&token))
                 .await
                 .map_err(from_store)?;
         }

@@ -182,7 +182,9 @@ pub trait OnlineStore: Send + Sync {
 /// Rejects a seq request for zero or fewer seqs (a caller bug) before anything is allocated.
 pub fn check_seq_counts(requests: &[(String, i64)]) -> StoreResult<()> {
     match requests.iter().find(|(_, c)| *c <= 0) {
-        Some((conv, count)) => Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive"))),
+        Some((conv, count)) => {
+            Err(StoreError::Backend(format!("allocate {count} seqs of {conv}: count must be positive")))
+        }
         None => Ok(()),
     }
 }

@@ -80,3 +80,25 @@ fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
     });
     out.expect("the jail ran the closure")
 }
+
+#[test]
+fn multi_login_policies_follow_openim() {
+    let check = |policy: u8, new: i32, existing: i32, expected: bool| {
+        let m = MultiLogin { policy, max_num_one_end: 30 };
+        assert_eq!(m.kicks(new, existing), expected, "policy {policy}: {new} over {existing}");
+    };
+    // 0: nobody is kicked (only the per-platform cap applies).
+    check(0, 1, 1, false);
+    // 1: same platform only.
+    check(1, 1, 1, true);
+    check(1, 1, 2, false);
+    // 4: same class (iOS and Android are both mobile; Windows and Linux both desktop).
+    check(4, 1, 2, true);
+    check(4, 3, 7, true);
+    check(4, 1, 5, false);
+    // 5: desktops never kick or get kicked; every other platform shares one slot.
+    check(5, 3, 3, false);
+    check(5, 1, 3, false);
+    check(5, 1, 5, true);
+    check(5, 2, 9, true);
+}

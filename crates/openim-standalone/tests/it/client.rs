@@ -24,7 +24,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, |_| {}).await
+    }
+
+    pub async fn start_with(dir: &std::path::Path, change: impl FnOnce(&mut Config)) -> Self {
         let mut cfg = Config::default();
+        change(&mut cfg);
         cfg.storage.data_dir = dir.to_path_buf();
         cfg.msggateway.listen = "127.0.0.1:0".parse().unwrap();
         cfg.api.listen = "127.0.0.1:0".parse().unwrap();

@@ -158,6 +158,48 @@ async fn a_new_login_on_the_same_platform_kicks_the_old_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_4_kicks_the_same_terminal_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.share.multi_login.policy = 4;
+    })
+    .await;
+    s.register(&["lee"]).await;
+    let mut ios = s.connect("lee", 1, Encoding::Gob, true).await;
+    let mut web = s.connect("lee", 5, Encoding::Json, false).await;
+    let ios_token = s.token("lee", 1).await;
+    // Android is in the same (mobile) class as iOS: the iOS connection and token are pushed out.
+    let _android = s.connect("lee", 2, Encoding::Gob, true).await;
+    assert_eq!(ios.recv().await.req_identifier, req::KICK_ONLINE);
+    let env = s.rest.raw("/user/get_users_info", &ios_token, json!({"userIDs": ["lee"]}).to_string()).await;
+    assert_eq!(env["errCode"], 1506, "{env}");
+    // Web is another class and stays.
+    assert_eq!(web.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_0_kicks_nobody_but_caps_connections_per_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.share.multi_login.policy = 0;
+        cfg.share.multi_login.max_num_one_end = 2;
+    })
+    .await;
+    s.register(&["max"]).await;
+    let token = s.token("max", 3).await;
+    let mut first = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
+    let mut second = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
+    let mut mobile = s.connect("max", 1, Encoding::Gob, false).await;
+    assert!(first.recv_within(Duration::from_millis(200)).await.is_none(), "two connections are within the cap");
+    let _third = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
+    assert_eq!(first.recv().await.req_identifier, req::KICK_ONLINE, "the oldest beyond the cap goes");
+    assert_eq!(second.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
+    assert_eq!(mobile.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rest_api_speaks_openims_envelope_and_sync_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let s = Stack::start(dir.path()).await;
