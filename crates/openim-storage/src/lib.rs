@@ -230,6 +230,23 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// Everything in the SQLite database in `data_dir`, bus and online registry included, so
+    /// that services running as separate processes on one host share them.
+    pub async fn shared_sqlite(data_dir: &std::path::Path) -> StoreResult<Self> {
+        let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
+        Ok(Self {
+            users: db.clone(),
+            friends: db.clone(),
+            groups: db.clone(),
+            conversations: db.clone(),
+            messages: db.clone(),
+            seqs: db.clone(),
+            tokens: db.clone(),
+            online: db.clone(),
+            bus: db,
+        })
+    }
+
     /// The embedded backends: one SQLite database in `data_dir`, memory bus and online registry.
     pub async fn embedded(data_dir: &std::path::Path) -> StoreResult<Self> {
         let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::client::Stack;
+use crate::stack::Stack;
 
 fn venv_python() -> PathBuf {
     let venv = std::env::var_os("OPENIM_PY_VENV")

@@ -9,7 +9,9 @@ use openim_proto::ws::Encoding;
 use prost::Message as _;
 use serde_json::json;
 
-use crate::client::{Client, Stack, text_content};
+use openim_testkit::{Client, text_content};
+
+use crate::stack::Stack;
 
 async fn create_group(s: &Stack, id: &str, owner: &str, members: &[String]) {
     let data = s

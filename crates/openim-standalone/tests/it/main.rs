@@ -1,9 +1,8 @@
 //! End-to-end tests on the standalone stack bound to port 0, driven over real WebSockets and HTTP.
 
-mod client;
 mod compat;
 mod flows;
-mod rest;
+mod stack;
 
 use bytes::Bytes;
 use futures::SinkExt as _;
@@ -13,7 +12,8 @@ use openim_proto::ws::Encoding;
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
-use client::{Stack, text_content};
+use openim_testkit::text_content;
+use stack::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_exchange_messages_in_both_envelopes() {

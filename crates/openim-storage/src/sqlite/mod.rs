@@ -80,5 +80,6 @@ pub(crate) fn decode_msg(bytes: &[u8]) -> StoreResult<MsgData> {
 mod conversations;
 mod groups;
 mod messages;
+mod shared;
 mod tokens;
 mod users;

@@ -1,63 +1,15 @@
-//! Test kit: a standalone stack on port 0, and a minimal OpenIM WebSocket client speaking either
-//! envelope.
+//! A minimal OpenIM WebSocket client speaking either envelope, for tests and examples.
 
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use openim_common::config::Config;
 use openim_proto::constants::{content, req, session};
 use openim_proto::pb::sdkws::{MsgData, PushMessages};
 use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
-use openim_standalone::Standalone;
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
-use crate::rest::Rest;
-
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A running standalone server with a REST client logged in as the administrator.
-pub struct Stack {
-    pub server: Standalone,
-    pub rest: Rest,
-}
-
-impl Stack {
-    pub async fn start(dir: &std::path::Path) -> Self {
-        Self::start_with(dir, |_| {}).await
-    }
-
-    pub async fn start_with(dir: &std::path::Path, change: impl FnOnce(&mut Config)) -> Self {
-        let mut cfg = Config::default();
-        change(&mut cfg);
-        cfg.storage.data_dir = dir.to_path_buf();
-        cfg.msggateway.listen = "127.0.0.1:0".parse().unwrap();
-        cfg.api.listen = "127.0.0.1:0".parse().unwrap();
-        let server = Standalone::start(cfg).await.unwrap();
-        let rest = Rest::admin(server.api_addr).await;
-        Self { server, rest }
-    }
-
-    pub async fn stop(self) {
-        self.server.stop().await.unwrap();
-    }
-
-    pub async fn register(&self, users: &[&str]) {
-        let users: Vec<_> = users.iter().map(|u| serde_json::json!({"userID": u, "nickname": u})).collect();
-        self.rest.ok("/user/user_register", serde_json::json!({ "users": users })).await;
-    }
-
-    pub async fn token(&self, user: &str, platform: i32) -> String {
-        let data =
-            self.rest.ok("/auth/get_user_token", serde_json::json!({"userID": user, "platformID": platform})).await;
-        data["token"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn connect(&self, user: &str, platform: i32, encoding: Encoding, gzip: bool) -> Client {
-        let token = self.token(user, platform).await;
-        Client::connect(self.server.ws_addr, user, &token, platform, encoding, gzip).await
-    }
-}
 
 pub fn text_content(text: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "content": text })).unwrap()

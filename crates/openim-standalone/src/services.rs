@@ -1,0 +1,178 @@
+//! One service per process: `openim rpc-msg`, `openim msggateway`, … Each serves its gRPC or HTTP
+//! endpoint on its configured address and reaches the other services at `share.rpc` addresses.
+//!
+//! Backends: with `storage.backend: embedded` the processes share the SQLite database in
+//! `storage.data_dir` — bus and online registry included — so they must run on one host. The
+//! production backends (MySQL, MongoDB, Redis, Kafka) are not built yet.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use openim_common::config::{Backend, Config};
+use openim_common::observe::{self, Health};
+use openim_common::rpc::Clients;
+use openim_storage::Stores;
+use tokio_util::sync::CancellationToken;
+
+/// The services that can run as their own process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Api,
+    Msggateway,
+    Msgtransfer,
+    Push,
+    RpcAuth,
+    RpcUser,
+    RpcFriend,
+    RpcGroup,
+    RpcConversation,
+    RpcMsg,
+    Crontask,
+}
+
+async fn stores(cfg: &Config) -> anyhow::Result<Stores> {
+    match cfg.storage.backend {
+        Backend::Embedded => Stores::shared_sqlite(&cfg.storage.data_dir)
+            .await
+            .with_context(|| format!("open the shared database in {}", cfg.storage.data_dir.display())),
+        Backend::Production => bail!(
+            "storage.yml: key `backend`: `production` (MySQL, MongoDB, Redis, Kafka) is not available yet; use `embedded`"
+        ),
+    }
+}
+
+async fn serve_http(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "Serving HTTP.");
+    axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    Ok(())
+}
+
+async fn serve_grpc<S>(
+    addr: SocketAddr,
+    svc: S,
+    admin: Option<SocketAddr>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    if let Some(admin) = admin {
+        tokio::spawn(serve_http(admin, observe::admin_router(Health::default()), shutdown.clone()));
+    }
+    tracing::info!(%addr, service = S::NAME, "Serving gRPC.");
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_shutdown(addr, async move { shutdown.cancelled().await })
+        .await
+        .with_context(|| format!("gRPC server on {addr}"))
+}
+
+/// Runs `service` until `shutdown`.
+pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    observe::prometheus();
+    let stores = stores(&cfg).await?;
+    let clients = Clients::remote(&cfg.share.rpc)?;
+    let share = cfg.share.clone();
+    match service {
+        Service::Api => {
+            let router = observe::admin_router(Health::default()).merge(openim_api::router(share, clients));
+            serve_http(cfg.api.listen, router, shutdown).await
+        }
+        Service::Msggateway => {
+            let gw = openim_msggateway::Gateway::new(
+                cfg.msggateway.clone(),
+                share.multi_login.clone(),
+                clients,
+                stores.online.clone(),
+            );
+            let rpc = tokio::spawn(serve_grpc(cfg.msggateway.rpc_listen, gw.rpc(), None, shutdown.clone()));
+            let router = observe::admin_router(Health::default()).merge(gw.router());
+            let g = gw.clone();
+            let t = shutdown.clone();
+            tokio::spawn(async move {
+                t.cancelled().await;
+                g.close_all().await;
+            });
+            serve_http(cfg.msggateway.listen, router, shutdown).await?;
+            rpc.await?
+        }
+        Service::Msgtransfer => {
+            tokio::spawn(serve_http(
+                cfg.msgtransfer.admin_listen,
+                observe::admin_router(Health::default()),
+                shutdown.clone(),
+            ));
+            openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size).run(shutdown).await
+        }
+        Service::Push => {
+            tokio::spawn(serve_http(cfg.push.admin_listen, observe::admin_router(Health::default()), shutdown.clone()));
+            openim_push::Pusher::new(stores, clients, cfg.push.batch_size).run(shutdown).await
+        }
+        Service::Crontask => {
+            tokio::spawn(serve_http(
+                cfg.crontask.admin_listen,
+                observe::admin_router(Health::default()),
+                shutdown.clone(),
+            ));
+            openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
+        }
+        Service::RpcAuth => {
+            let svc = Arc::new(openim_rpc_auth::AuthService::new(share, stores.tokens.clone(), stores.users.clone()));
+            svc.set_clients(clients);
+            serve_grpc(
+                cfg.rpc_auth.listen,
+                openim_rpc_auth::AuthServer::from_arc(svc),
+                cfg.rpc_auth.admin_listen,
+                shutdown,
+            )
+            .await
+        }
+        Service::RpcUser => {
+            let svc = openim_rpc_user::UserService::new(share, stores.users.clone(), stores.online.clone());
+            serve_grpc(cfg.rpc_user.listen, openim_rpc_user::UserServer::new(svc), cfg.rpc_user.admin_listen, shutdown)
+                .await
+        }
+        Service::RpcFriend => {
+            let svc = openim_rpc_friend::FriendService::new(share, stores);
+            serve_grpc(
+                cfg.rpc_friend.listen,
+                openim_rpc_friend::FriendServer::new(svc),
+                cfg.rpc_friend.admin_listen,
+                shutdown,
+            )
+            .await
+        }
+        Service::RpcGroup => {
+            let svc = openim_rpc_group::GroupService::new(share, stores);
+            serve_grpc(
+                cfg.rpc_group.listen,
+                openim_rpc_group::GroupServer::new(svc),
+                cfg.rpc_group.admin_listen,
+                shutdown,
+            )
+            .await
+        }
+        Service::RpcConversation => {
+            let svc = openim_rpc_conversation::ConversationService::new(share, stores);
+            let server = openim_rpc_conversation::ConversationServer::new(svc);
+            serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, shutdown).await
+        }
+        Service::RpcMsg => {
+            let svc = openim_rpc_msg::MsgService::new(share, stores);
+            serve_grpc(cfg.rpc_msg.listen, openim_rpc_msg::MsgServer::new(svc), cfg.rpc_msg.admin_listen, shutdown)
+                .await
+        }
+    }
+}

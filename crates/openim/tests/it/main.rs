@@ -1,0 +1,130 @@
+//! Every service as its own OS process (the real `openim` binary), on the embedded backends shared
+//! through one SQLite database: two users exchange messages through the gateway process.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openim_proto::constants::req;
+use openim_proto::pb::sdkws;
+use openim_proto::ws::Encoding;
+use openim_testkit::{Client, Rest, text_content};
+use prost::Message as _;
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Child processes, killed when dropped.
+struct Cluster(Vec<(String, Child)>);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for_http(url: &str, cluster: &mut Cluster) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(url).is_ok() {
+            return;
+        }
+        for (name, c) in &mut cluster.0 {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("{name} exited early: {status}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_as_separate_processes_deliver_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: HashMap<&str, u16> =
+        ["api", "ws", "gw_rpc", "transfer", "push", "cron", "auth", "user", "friend", "group", "conversation", "msg"]
+            .into_iter()
+            .map(|k| (k, free_port()))
+            .collect();
+    let addr = |k: &str| format!("127.0.0.1:{}", ports[k]);
+    let url = |k: &str| format!("http://127.0.0.1:{}", ports[k]);
+    let mut env: Vec<(String, String)> = vec![
+        ("OPENIM_STORAGE__DATA_DIR".into(), dir.path().display().to_string()),
+        ("OPENIM_LOG__LEVEL".into(), "warn".into()),
+        ("OPENIM_API__LISTEN".into(), addr("api")),
+        ("OPENIM_MSGGATEWAY__LISTEN".into(), addr("ws")),
+        ("OPENIM_MSGGATEWAY__RPC_LISTEN".into(), addr("gw_rpc")),
+        ("OPENIM_MSGGATEWAY__ADVERTISE".into(), url("gw_rpc")),
+        ("OPENIM_SHARE__RPC__MSGGATEWAY".into(), format!("[\"{}\"]", url("gw_rpc"))),
+        ("OPENIM_MSGTRANSFER__ADMIN_LISTEN".into(), addr("transfer")),
+        ("OPENIM_PUSH__ADMIN_LISTEN".into(), addr("push")),
+        ("OPENIM_CRONTASK__ADMIN_LISTEN".into(), addr("cron")),
+    ];
+    for svc in ["auth", "user", "friend", "group", "conversation", "msg"] {
+        env.push((format!("OPENIM_RPC_{}__LISTEN", svc.to_uppercase()), addr(svc)));
+        env.push((format!("OPENIM_SHARE__RPC__{}", svc.to_uppercase()), url(svc)));
+    }
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let spawn = |name: &str| -> Child {
+        Command::new(env!("CARGO_BIN_EXE_openim"))
+            .args(["--config", config, name])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"))
+    };
+
+    // The first process creates the database; the others start once it listens.
+    let mut cluster = Cluster(vec![("msgtransfer".into(), spawn("msgtransfer"))]);
+    wait_for_http(&addr("transfer"), &mut cluster);
+    for name in [
+        "rpc-auth",
+        "rpc-user",
+        "rpc-friend",
+        "rpc-group",
+        "rpc-conversation",
+        "rpc-msg",
+        "push",
+        "crontask",
+        "msggateway",
+        "api",
+    ] {
+        cluster.0.push((name.into(), spawn(name)));
+    }
+    for k in ["auth", "user", "friend", "group", "conversation", "msg", "gw_rpc", "ws", "api"] {
+        wait_for_http(&addr(k), &mut cluster);
+    }
+
+    let rest = Rest::admin(format!("127.0.0.1:{}", ports["api"]).parse().unwrap()).await;
+    rest.ok(
+        "/user/user_register",
+        serde_json::json!({"users": [{"userID": "pa", "nickname": "a"}, {"userID": "pb", "nickname": "b"}]}),
+    )
+    .await;
+    let token = |u: &'static str| {
+        let rest = &rest;
+        async move {
+            let d = rest.ok("/auth/get_user_token", serde_json::json!({"userID": u, "platformID": 1})).await;
+            d["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let ws: std::net::SocketAddr = addr("ws").parse().unwrap();
+    let mut a = Client::connect(ws, "pa", &token("pa").await, 1, Encoding::Gob, true).await;
+    let mut b = Client::connect(ws, "pb", &token("pb").await, 1, Encoding::Json, false).await;
+
+    let ack = a.send_text("pb", "across processes").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let got = b.next_push().await;
+    assert_eq!((got[0].seq, got[0].content.clone()), (1, text_content("across processes")));
+
+    let r = b.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "pb".into() }.encode_to_vec()).await;
+    let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
+    assert_eq!(max.max_seqs.get("si_pa_pb"), Some(&1));
+}
