@@ -285,6 +285,14 @@ async fn the_rest_api_speaks_openims_envelope_and_sync_endpoints() {
     let env = s.rest.raw("/user/get_users_info", &ann, json!({"userIDs": ["ann"]}).to_string()).await;
     assert_eq!(env["errCode"], 1506, "a logged-out token is refused: {env}");
 
+    // Health and metrics on the API port.
+    let base = format!("http://{}", s.server.api_addr);
+    let healthz = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!((healthz.status().as_u16(), healthz.text().await.unwrap()), (200, "ok".to_owned()));
+    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("openim_transfer_stored_total"), "{metrics}");
+
     // Bad input: each gets a clear error, and the server keeps serving.
     let check = |env: serde_json::Value, code: i64| {
         assert_eq!(env["errCode"], code, "{env}");

@@ -128,3 +128,41 @@ async fn services_as_separate_processes_deliver_messages() {
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
     assert_eq!(max.max_seqs.get("si_pa_pb"), Some(&1));
 }
+
+#[test]
+fn standalone_stops_cleanly_on_sigterm_and_a_bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let (api, ws) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openim"))
+        .args(["--config", config, "standalone"])
+        .env("OPENIM_STORAGE__DATA_DIR", dir.path())
+        .env("OPENIM_API__LISTEN", format!("127.0.0.1:{api}"))
+        .env("OPENIM_MSGGATEWAY__LISTEN", format!("127.0.0.1:{ws}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut cluster = Cluster(Vec::new());
+    wait_for_http(&format!("127.0.0.1:{api}"), &mut cluster);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "standalone did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+
+    // A wrong value stops the process at start, naming the key.
+    let out = Command::new(env!("CARGO_BIN_EXE_openim"))
+        .args(["--config", config, "standalone"])
+        .env("OPENIM_MSGGATEWAY__MAX_MESSAGE_BYTES", "ten")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_message_bytes"), "{err}");
+}
