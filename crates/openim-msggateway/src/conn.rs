@@ -244,18 +244,12 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
 }
 
 async fn unregister(gw: &Gateway, user_id: &str, id: u64, platform: i32) {
-    let removed = {
-        let mut removed = false;
-        if let Some(mut conns) = gw.conns.get_mut(user_id) {
-            let before = conns.len();
-            conns.retain(|c| c.id != id);
-            removed = conns.len() != before;
-        }
-        gw.conns.remove_if(user_id, |_, v| v.is_empty());
-        removed
-    };
-    // A kicked connection was already removed; its online entry goes with it here either way.
-    let _ = removed;
+    // A kicked connection was already taken out of the map; its online entry (counted once per
+    // connection at register) goes here either way.
+    if let Some(mut conns) = gw.conns.get_mut(user_id) {
+        conns.retain(|c| c.id != id);
+    }
+    gw.conns.remove_if(user_id, |_, v| v.is_empty());
     if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, false).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user offline.");
     }
