@@ -38,6 +38,10 @@ struct Args {
     /// How long to send, in seconds (after all clients are connected).
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Seconds at the start that count for neither throughput nor latency (first conversations
+    /// created, caches filled).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
     /// Unacknowledged messages each client may have in flight.
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
@@ -161,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(client(socket, me, peer, args.clone(), encoding, stats.clone(), epoch, deadline)));
     }
     let mut last = 0;
+    let mut at_warmup = (0, 0);
     let mut t = tokio::time::interval(Duration::from_secs(1));
     t.tick().await;
     while Instant::now() < deadline {
@@ -168,9 +173,13 @@ async fn main() -> anyhow::Result<()> {
         let r = stats.received.load(Ordering::Relaxed);
         eprintln!("bench: {:>3.0}s  {:>8} deliveries/s", epoch.elapsed().as_secs_f64(), r - last);
         last = r;
+        if epoch.elapsed().as_secs() == args.warmup.min(args.duration.saturating_sub(1)) {
+            at_warmup = (r, stats.acked.load(Ordering::Relaxed));
+        }
     }
-    let measured = epoch.elapsed().as_secs_f64();
-    let received_in_window = stats.received.load(Ordering::Relaxed);
+    let measured = epoch.elapsed().as_secs_f64() - args.warmup.min(args.duration.saturating_sub(1)) as f64;
+    let received_in_window = stats.received.load(Ordering::Relaxed) - at_warmup.0;
+    let acked_in_window = stats.acked.load(Ordering::Relaxed) - at_warmup.1;
     // Give in-flight messages a moment to arrive, then stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for t in &tasks {
@@ -180,20 +189,20 @@ async fn main() -> anyhow::Result<()> {
     let sent = stats.sent.load(Ordering::Relaxed);
     let received = stats.received.load(Ordering::Relaxed);
     println!(
-        "clients={} rate={} envelope={} gzip={} in_flight={} duration={:.1}s",
+        "clients={} rate={} envelope={} gzip={} in_flight={} measured={:.1}s after {}s warm-up",
         args.clients,
         if args.rate == 0 { "max".to_owned() } else { format!("{}/s", args.rate) },
         if args.json { "json" } else { "gob" },
         args.gzip,
         args.in_flight,
-        measured
+        measured,
+        args.warmup
     );
     println!(
         "sent={sent} acked={} errors={} delivered={received}",
         stats.acked.load(Ordering::Relaxed),
         stats.errors.load(Ordering::Relaxed)
     );
-    let acked_in_window = stats.acked.load(Ordering::Relaxed);
     println!(
         "throughput={:.0} deliveries/s end to end ({:.0} msg/s sent and acknowledged)",
         received_in_window as f64 / measured,
@@ -253,6 +262,7 @@ async fn client(
     let (mut sink, mut stream) = socket.split();
     let window = Arc::new(Semaphore::new(args.in_flight));
     let gz = args.gzip;
+    let warmup = Duration::from_secs(args.warmup);
     let reader_stats = stats.clone();
     let reader_window = window.clone();
     let reader = tokio::spawn(async move {
@@ -272,10 +282,13 @@ async fn client(
                 req::PUSH_MSG => {
                     let Ok(push) = PushMessages::decode(resp.data.as_ref()) else { continue };
                     let now = epoch.elapsed().as_micros() as u64;
+                    let warmup_us = warmup.as_micros() as u64;
                     let mut h = reader_stats.latency_us.lock().await;
                     for m in push.msgs.values().flat_map(|p| &p.msgs) {
                         if let Ok(sent_at) = m.ex.parse::<u64>() {
-                            let _ = h.record(now.saturating_sub(sent_at).max(1));
+                            if sent_at >= warmup_us {
+                                let _ = h.record(now.saturating_sub(sent_at).max(1));
+                            }
                         }
                         reader_stats.received.fetch_add(1, Ordering::Relaxed);
                     }
