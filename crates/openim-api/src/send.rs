@@ -62,13 +62,14 @@ fn to_msg_data(r: ApiSendMsg) -> Result<MsgData, ImError> {
         return Err(ImError::args("a text message needs content.content as a string"));
     }
     match r.session_type {
-        session::SINGLE_CHAT | session::NOTIFICATION_CHAT if r.recv_id.is_empty() => {
+        session::SINGLE_CHAT if r.recv_id.is_empty() => {
             return Err(ImError::args("recvID is required for single chats"));
         }
         session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT if r.group_id.is_empty() => {
             return Err(ImError::args("groupID is required for group chats"));
         }
-        session::SINGLE_CHAT | session::NOTIFICATION_CHAT | session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => {}
+        // Notification chats (4) need notification accounts, which do not exist yet.
+        session::SINGLE_CHAT | session::READ_GROUP_CHAT | session::WRITE_GROUP_CHAT => {}
         other => return Err(ImError::args(format!("sessionType {other} is not supported"))),
     }
     // Keys come out sorted, as Go's json.Marshal of a map writes them.

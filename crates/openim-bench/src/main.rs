@@ -285,10 +285,10 @@ async fn client(
                     let warmup_us = warmup.as_micros() as u64;
                     let mut h = reader_stats.latency_us.lock().await;
                     for m in push.msgs.values().flat_map(|p| &p.msgs) {
-                        if let Ok(sent_at) = m.ex.parse::<u64>() {
-                            if sent_at >= warmup_us {
-                                let _ = h.record(now.saturating_sub(sent_at).max(1));
-                            }
+                        if let Ok(sent_at) = m.ex.parse::<u64>()
+                            && sent_at >= warmup_us
+                        {
+                            let _ = h.record(now.saturating_sub(sent_at).max(1));
                         }
                         reader_stats.received.fetch_add(1, Ordering::Relaxed);
                     }

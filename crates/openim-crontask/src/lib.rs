@@ -34,9 +34,11 @@ impl<'a> Crontask<'a> {
         Ok(deleted)
     }
 
-    /// Runs every `interval_secs` until `shutdown`.
+    /// Runs every `interval_secs` until `shutdown` (with retention off it only waits, so the
+    /// process stays up and healthy like every other service).
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if self.cfg.retain_msg_days == 0 {
+            shutdown.cancelled().await;
             return Ok(());
         }
         let mut tick = tokio::time::interval(Duration::from_secs(self.cfg.interval_secs.max(1)));

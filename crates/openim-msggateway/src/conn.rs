@@ -20,11 +20,14 @@ use openim_proto::pb::sdkws::{GetMaxSeqReq, MsgData, PullMessageBySeqsReq, UserS
 use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
 use prost::Message as _;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::{ConnHandle, Gateway};
 
 /// Frames queued for one connection before it counts as too slow and is closed.
 const OUTBOUND_CAPACITY: usize = 512;
+/// A write that takes longer than this means the client stopped reading: the connection ends.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 64;
 
@@ -130,31 +133,46 @@ async fn check_token(gw: &Gateway, p: &ConnectParams) -> Result<(), ImError> {
 async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
     let id = gw.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_CAPACITY);
-    let handle = ConnHandle { id, platform_id: p.platform_id, encoding: p.encoding, gzip: p.gzip, tx: tx.clone() };
+    // Ends the connection from outside the queue: a full queue (slow client) cannot block it.
+    let kill = CancellationToken::new();
+    let handle = ConnHandle {
+        id,
+        platform_id: p.platform_id,
+        encoding: p.encoding,
+        gzip: p.gzip,
+        tx: tx.clone(),
+        kill: kill.clone(),
+    };
     let (mut sink, mut stream) = socket.split();
 
     if p.msg_resp && sink.send(Message::Text(connect_reply(None).into())).await.is_err() {
         return;
     }
-    register(&gw, &p.send_id, handle).await;
+    register(&gw, &p.send_id, handle.clone()).await;
     gw.open.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!("openim_gateway_connections").increment(1.0);
 
+    let writer_kill = kill.clone();
     let writer = tokio::spawn(async move {
         // Everything already queued goes out in one flush: under load one write syscall carries
         // many frames instead of one each.
-        'outer: while let Some(first) = rx.recv().await {
+        'outer: loop {
+            let first = tokio::select! {
+                () = writer_kill.cancelled() => break,
+                out = rx.recv() => match out { Some(o) => o, None => break },
+            };
             let mut next = Some(first);
             let mut queued = 0;
             while let Some(out) = next.take() {
                 match out {
                     Outbound::Frame(m) => {
-                        if sink.feed(m).await.is_err() {
+                        if !matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.feed(m)).await, Ok(Ok(()))) {
                             break 'outer;
                         }
                     }
                     Outbound::Close(code, reason) => {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close)).await;
                         break 'outer;
                     }
                 }
@@ -163,17 +181,23 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
                     next = rx.try_recv().ok();
                 }
             }
-            if sink.flush().await.is_err() {
+            if !matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await, Ok(Ok(()))) {
                 break;
             }
         }
+        // A peer that stopped reading must not keep the reader (and the connection) alive.
+        writer_kill.cancel();
     });
 
     let deadline = Duration::from_secs(gw.cfg.read_deadline_secs);
     loop {
-        let frame = match tokio::time::timeout(deadline, stream.next()).await {
+        let next = tokio::select! {
+            () = kill.cancelled() => break,
+            next = tokio::time::timeout(deadline, stream.next()) => next,
+        };
+        let frame = match next {
             Err(_) => {
-                let _ = tx.send(Outbound::Close(1000, "read deadline exceeded".into())).await;
+                handle.close(1000, "read deadline exceeded");
                 break;
             }
             Ok(None) => break,
@@ -184,36 +208,37 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
                 } else {
                     (1002, format!("protocol error: {e}"))
                 };
-                let _ = tx.send(Outbound::Close(code, reason)).await;
+                handle.close(code, &reason);
                 break;
             }
             Ok(Some(Ok(m))) => m,
         };
-        match frame {
-            Message::Binary(data) => {
-                // Boxed: the request's future (RPC calls included) is large, and inline it would
-                // make every idle connection's task that large too.
-                if let Some(resp) = Box::pin(handle_frame(&gw, &p, &data)).await {
-                    let bytes = encode(p.encoding, p.gzip, &resp);
-                    if tx.send(Outbound::Frame(Message::Binary(bytes))).await.is_err() {
-                        break;
-                    }
-                }
+        let reply = match frame {
+            // Boxed: the request's future (RPC calls included) is large, and inline it would
+            // make every idle connection's task that large too.
+            Message::Binary(data) => Box::pin(handle_frame(&gw, &p, &data))
+                .await
+                .map(|resp| Message::Binary(encode(p.encoding, p.gzip, &resp))),
+            Message::Text(text) if text.as_str().contains("\"ping\"") => {
+                Some(Message::Text(r#"{"type":"pong"}"#.into()))
             }
-            Message::Text(text) => {
-                if text.as_str().contains("\"ping\"") {
-                    let _ = tx.send(Outbound::Frame(Message::Text(r#"{"type":"pong"}"#.into()))).await;
-                }
-            }
-            Message::Ping(payload) => {
-                let _ = tx.send(Outbound::Frame(Message::Pong(payload))).await;
-            }
-            Message::Pong(_) => {}
+            Message::Ping(payload) => Some(Message::Pong(payload)),
             Message::Close(_) => break,
+            Message::Text(_) | Message::Pong(_) => None,
+        };
+        if let Some(reply) = reply
+            && tx.try_send(Outbound::Frame(reply)).is_err()
+        {
+            // The client does not read its replies: too slow to keep.
+            kill.cancel();
+            break;
         }
     }
     drop(tx);
-    let _ = writer.await;
+    drop(handle);
+    if tokio::time::timeout(WRITE_TIMEOUT, writer).await.is_err() {
+        kill.cancel();
+    }
     unregister(&gw, &p.send_id, id, p.platform_id).await;
     gw.open.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("openim_gateway_connections").decrement(1.0);
@@ -259,8 +284,17 @@ impl ConnHandle {
     /// Tells the client it is kicked offline (2002) and closes the connection.
     pub(crate) fn kick(&self, reason: &str) {
         let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
-        let _ = self.tx.try_send(Outbound::Frame(Message::Binary(encode(self.encoding, self.gzip, &resp))));
-        let _ = self.tx.try_send(Outbound::Close(1000, reason.to_owned()));
+        if self.tx.try_send(Outbound::Frame(Message::Binary(encode(self.encoding, self.gzip, &resp)))).is_err() {
+            self.kill.cancel();
+        }
+        self.close(1000, reason);
+    }
+
+    /// Closes the connection with a reason, or at once if its queue is full.
+    pub(crate) fn close(&self, code: u16, reason: &str) {
+        if self.tx.try_send(Outbound::Close(code, reason.to_owned())).is_err() {
+            self.kill.cancel();
+        }
     }
 }
 

@@ -30,6 +30,7 @@ pub(crate) struct ConnHandle {
     pub encoding: Encoding,
     pub gzip: bool,
     pub tx: mpsc::Sender<conn::Outbound>,
+    pub kill: tokio_util::sync::CancellationToken,
 }
 
 pub struct Gateway {
@@ -75,12 +76,19 @@ impl Gateway {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Closes every connection (shutdown) and forgets this instance's online entries.
+    /// Closes every connection (shutdown), waits up to 5 s for them to finish (so requests
+    /// already read are answered and handed on), and forgets this instance's online entries.
     pub async fn close_all(&self) {
-        for entry in self.conns.iter() {
-            for c in entry.value() {
-                let _ = c.tx.try_send(conn::Outbound::Close(1001, "server shutting down".into()));
-            }
+        let all: Vec<ConnHandle> = self.conns.iter().flat_map(|e| e.value().clone()).collect();
+        for c in &all {
+            c.close(1001, "server shutting down");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.open.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for c in &all {
+            c.kill.cancel();
         }
         if let Err(e) = self.online.clear_gateway(&self.cfg.advertise).await {
             tracing::warn!(error = %e, "Could not clear this gateway's online entries.");

@@ -62,8 +62,8 @@ impl GatewayRpc {
             if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_ok() {
                 delivered += 1;
             } else {
-                // Too slow to keep up: close it; the client resyncs by seq on reconnect.
-                let _ = conn.tx.try_send(Outbound::Close(1013, "too slow to receive pushes".into()));
+                // Too slow to keep up: end it; the client resyncs by seq on reconnect.
+                conn.kill.cancel();
             }
         }
         metrics::counter!("openim_gateway_pushed_total").increment(delivered);
@@ -98,8 +98,8 @@ impl GatewayRpc {
                         0
                     }
                     Err(_) => {
-                        // Too slow to keep up: close it; the client resyncs by seq on reconnect.
-                        let _ = c.tx.try_send(Outbound::Close(1013, "too slow to receive pushes".into()));
+                        // Too slow to keep up: end it; the client resyncs by seq on reconnect.
+                        c.kill.cancel();
                         1603
                     }
                 };

@@ -1,7 +1,12 @@
 //! `openim-msgtransfer`: consumes accepted messages from the bus, drops resent `clientMsgID`s,
-//! allocates per-conversation seqs, stores the messages, makes sure both sides have the
-//! conversation, then hands the messages to the push topic. The bus offset is committed only after
-//! all of that, so a crash replays the batch and the idempotent steps store nothing twice.
+//! allocates per-conversation seqs, hands the messages to the push topic and stores them. The bus
+//! offset is committed only after all of that, so a crash replays the batch.
+//!
+//! Known gap: a crash after the seqs are allocated but before the messages are stored replays
+//! the batch under new seqs (the dedupe looks at stored messages only), leaving a gap and, if the
+//! push went out, a second copy on the clients. Standalone is unaffected (its bus is in memory and
+//! a stop drains it); the durable bus of per-process mode is, until the seq allocation records
+//! its `clientMsgID`s in the same transaction.
 
 use std::collections::HashMap;
 

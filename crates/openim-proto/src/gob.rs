@@ -191,7 +191,7 @@ fn read_wire_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
         if delta == 0 {
             break;
         }
-        field += delta;
+        field = field.checked_add(delta).ok_or(GobError::BadFieldNumber(usize::MAX))?;
         if field != 3 {
             return Err(GobError::UnsupportedTypeDefinition);
         }
@@ -208,7 +208,7 @@ fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
         if delta == 0 {
             return Ok(def);
         }
-        field += delta;
+        field = field.checked_add(delta).ok_or(GobError::BadFieldNumber(usize::MAX))?;
         match field {
             1 => {
                 // CommonType{Name string, Id int}
@@ -218,7 +218,7 @@ fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
                     if d == 0 {
                         break;
                     }
-                    f += d;
+                    f = f.checked_add(d).ok_or(GobError::BadFieldNumber(usize::MAX))?;
                     match f {
                         1 => def.name = msg.utf8()?,
                         2 => {
@@ -238,7 +238,7 @@ fn read_struct_type(msg: &mut Reader<'_>) -> Result<StructDef, GobError> {
                         if d == 0 {
                             break;
                         }
-                        f += d;
+                        f = f.checked_add(d).ok_or(GobError::BadFieldNumber(usize::MAX))?;
                         match f {
                             1 => fd.name = msg.utf8()?,
                             2 => fd.type_id = msg.int()?,

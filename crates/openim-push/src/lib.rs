@@ -14,6 +14,8 @@ use parking_lot::Mutex;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
+/// How long one push call to a gateway may take.
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a group's member list is reused before it is read again.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 
@@ -125,7 +127,15 @@ impl Pusher {
             };
             metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
             metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
-            client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes }, "", "")).await?;
+            // One gateway failing or hanging must not hold back the others.
+            let call = client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes }, "", ""));
+            match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.")
+                }
+                Err(_) => tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq."),
+            }
         }
         Ok(())
     }

@@ -41,7 +41,11 @@ impl AuthService {
         let (token, claims) = self.signer.issue(user_id, platform_id, ttl)?;
         self.tokens.add_token(user_id, platform_id, &token, claims.exp).await.map_err(from_store)?;
         // The multi-terminal policy: tokens of the logins this one replaces stop working.
-        for other in (1..=platform::HARMONY_OS).filter(|p| self.share.multi_login.kicks(platform_id, *p)) {
+        // Administrators are exempt: several admin clients (an app server, scripts) coexist.
+        let kicks = |p: &i32| {
+            platform_id != platform::ADMIN && *p != platform::ADMIN && self.share.multi_login.kicks(platform_id, *p)
+        };
+        for other in (1..=platform::HARMONY_OS).filter(kicks) {
             self.tokens
                 .set_platform_tokens(user_id, other, TokenState::Kicked, Some(&token))
                 .await

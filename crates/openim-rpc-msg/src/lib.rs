@@ -72,7 +72,7 @@ impl MsgService {
         Ok(convs.into_iter().map(|c| c.conversation_id).collect())
     }
 
-    async fn validate(&self, m: &mut MsgData) -> Result<String, Status> {
+    async fn validate(&self, m: &mut MsgData, op: &str) -> Result<String, Status> {
         if m.client_msg_id.is_empty() {
             return Err(ImError::args("clientMsgID is empty").into());
         }
@@ -112,7 +112,7 @@ impl MsgService {
                     .get_members(&m.group_id, std::slice::from_ref(&m.send_id))
                     .await
                     .map_err(store_status)?;
-                if member.is_empty() && !self.share.is_admin(&m.send_id) {
+                if member.is_empty() && !self.share.is_admin(op) {
                     return Err(ImError::new(
                         ErrCode::NOT_IN_GROUP_YET,
                         format!("{} is not a member of group {}", m.send_id, m.group_id),
@@ -143,7 +143,7 @@ impl Msg for MsgService {
         if m.send_id != op && !self.share.is_admin(&op) {
             return Err(ImError::no_permission(format!("sendID {} is not the token's user {op}", m.send_id)).into());
         }
-        let conversation_id = self.validate(&mut m).await?;
+        let conversation_id = self.validate(&mut m, &op).await?;
         let now = now_millis();
         m.server_msg_id = ids::new_id();
         if m.send_time == 0 {
@@ -242,6 +242,14 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
+        if req.has_read_seq < 0 {
+            return Err(ImError::args(format!("hasReadSeq {} is negative", req.has_read_seq)).into());
+        }
+        if !self.can_read(&user_id, &req.conversation_id).await? {
+            return Err(
+                ImError::no_permission(format!("{user_id} is not in conversation {}", req.conversation_id)).into()
+            );
+        }
         let max = self.stores.seqs.max_seqs(std::slice::from_ref(&req.conversation_id)).await.map_err(store_status)?;
         let max = max.get(&req.conversation_id).copied().unwrap_or(0);
         if req.has_read_seq > max {
@@ -262,7 +270,12 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        let convs = self.conversation_ids(&user_id, req.conversation_i_ds).await?;
+        let mut convs = Vec::new();
+        for c in self.conversation_ids(&user_id, req.conversation_i_ds).await? {
+            if self.can_read(&user_id, &c).await? {
+                convs.push(c);
+            }
+        }
         let max = self.stores.seqs.max_seqs(&convs).await.map_err(store_status)?;
         let read = self.stores.seqs.read_seqs(&user_id, &convs).await.map_err(store_status)?;
         let latest = self.stores.messages.latest_messages(&convs).await.map_err(store_status)?;

@@ -29,8 +29,12 @@ pub struct Standalone {
     pub api_addr: SocketAddr,
     /// Clients of every RPC service, for embedding and tests.
     pub clients: Clients,
+    /// Stops the servers (first).
     shutdown: CancellationToken,
-    tasks: JoinSet<anyhow::Result<()>>,
+    servers: JoinSet<anyhow::Result<()>>,
+    /// Stops the bus consumers (after the servers, so they drain what was accepted).
+    pipeline_stop: CancellationToken,
+    pipeline: JoinSet<anyhow::Result<()>>,
 }
 
 impl Standalone {
@@ -70,25 +74,27 @@ impl Standalone {
         let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]));
         auth.set_clients(clients.clone());
 
-        let mut tasks = JoinSet::new();
+        let pipeline_stop = CancellationToken::new();
+        let mut pipeline = JoinSet::new();
+        let mut servers = JoinSet::new();
         let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
-        let t = shutdown.clone();
-        tasks.spawn(async move { transfer.run(t).await });
+        let t = pipeline_stop.clone();
+        pipeline.spawn(async move { transfer.run(t).await });
         let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.batch_size);
-        let t = shutdown.clone();
-        tasks.spawn(async move { pusher.run(t).await });
+        let t = pipeline_stop.clone();
+        pipeline.spawn(async move { pusher.run(t).await });
 
         let messages = stores.messages.clone();
         let cron_cfg = cfg.crontask.clone();
-        let t = shutdown.clone();
-        tasks.spawn(async move { openim_crontask::Crontask::new(cron_cfg, &*messages).run(t).await });
+        let t = pipeline_stop.clone();
+        pipeline.spawn(async move { openim_crontask::Crontask::new(cron_cfg, &*messages).run(t).await });
 
         let listener = tokio::net::TcpListener::bind(gw_cfg.listen).await?;
         let ws_addr = listener.local_addr()?;
         let router = observe::admin_router(Health::default()).merge(gateway.router());
         let t = shutdown.clone();
         let gw = gateway.clone();
-        tasks.spawn(async move {
+        servers.spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     t.cancelled().await;
@@ -102,18 +108,24 @@ impl Standalone {
         let api_router =
             observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
         let t = shutdown.clone();
-        tasks.spawn(async move {
+        servers.spawn(async move {
             axum::serve(api_listener, api_router).with_graceful_shutdown(async move { t.cancelled().await }).await?;
             Ok(())
         });
         tracing::info!(%ws_addr, %api_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
-        Ok(Self { ws_addr, api_addr, clients, shutdown, tasks })
+        Ok(Self { ws_addr, api_addr, clients, shutdown, servers, pipeline_stop, pipeline })
     }
 
-    /// Stops accepting, drains the bus so every accepted message is stored, and waits.
+    /// Stops in two phases: first the servers (the gateway closes its connections and waits for
+    /// them, so every request already read is answered and handed on), then the bus consumers,
+    /// which drain what the bus holds, so every accepted message is stored.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        while let Some(r) = self.tasks.join_next().await {
+        while let Some(r) = self.servers.join_next().await {
+            r??;
+        }
+        self.pipeline_stop.cancel();
+        while let Some(r) = self.pipeline.join_next().await {
             r??;
         }
         Ok(())
