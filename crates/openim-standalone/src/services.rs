@@ -16,19 +16,30 @@ use openim_common::rpc::Clients;
 use openim_storage::Stores;
 use tokio_util::sync::CancellationToken;
 
-/// The services that can run as their own process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The services that can run as their own process (each an `openim` subcommand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Service {
+    /// REST API.
     Api,
+    /// WebSocket gateway for clients, gRPC for pushes.
     Msggateway,
+    /// Bus consumer: seqs, storage, hand-off to push.
     Msgtransfer,
+    /// Bus consumer: delivers to the gateways holding the receivers.
     Push,
+    /// Tokens.
     RpcAuth,
+    /// Users and online status.
     RpcUser,
+    /// Friends.
     RpcFriend,
+    /// Groups.
     RpcGroup,
+    /// Conversations.
     RpcConversation,
+    /// Sending and reading messages.
     RpcMsg,
+    /// Periodic clean-up.
     Crontask,
 }
 

@@ -234,23 +234,18 @@ impl Stores {
     /// that services running as separate processes on one host share them.
     pub async fn shared_sqlite(data_dir: &std::path::Path) -> StoreResult<Self> {
         let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
-        Ok(Self {
-            users: db.clone(),
-            friends: db.clone(),
-            groups: db.clone(),
-            conversations: db.clone(),
-            messages: db.clone(),
-            seqs: db.clone(),
-            tokens: db.clone(),
-            online: db.clone(),
-            bus: db,
-        })
+        Ok(Self::sqlite(db.clone(), db.clone(), db))
     }
 
     /// The embedded backends: one SQLite database in `data_dir`, memory bus and online registry.
     pub async fn embedded(data_dir: &std::path::Path) -> StoreResult<Self> {
         let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
-        Ok(Self {
+        Ok(Self::sqlite(db, Arc::new(memory::MemoryOnline::default()), Arc::new(memory::MemoryBus::default())))
+    }
+
+    /// Durable data in `db`; online registry and bus as given.
+    fn sqlite(db: Arc<sqlite::SqliteStore>, online: Arc<dyn OnlineStore>, bus: Arc<dyn Bus>) -> Self {
+        Self {
             users: db.clone(),
             friends: db.clone(),
             groups: db.clone(),
@@ -258,8 +253,8 @@ impl Stores {
             messages: db.clone(),
             seqs: db.clone(),
             tokens: db,
-            online: Arc::new(memory::MemoryOnline::default()),
-            bus: Arc::new(memory::MemoryBus::default()),
-        })
+            online,
+            bus,
+        }
     }
 }

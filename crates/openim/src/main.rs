@@ -27,51 +27,7 @@ enum Command {
     Standalone,
     /// One service as its own process (see ARCHITECTURE.md).
     #[command(flatten)]
-    Service(ServiceCommand),
-}
-
-#[derive(Subcommand)]
-enum ServiceCommand {
-    /// REST API.
-    Api,
-    /// WebSocket gateway for clients, gRPC for pushes.
-    Msggateway,
-    /// Bus consumer: seqs, storage, hand-off to push.
-    Msgtransfer,
-    /// Bus consumer: delivers to the gateways holding the receivers.
-    Push,
-    /// Tokens.
-    RpcAuth,
-    /// Users and online status.
-    RpcUser,
-    /// Friends.
-    RpcFriend,
-    /// Groups.
-    RpcGroup,
-    /// Conversations.
-    RpcConversation,
-    /// Sending and reading messages.
-    RpcMsg,
-    /// Periodic clean-up.
-    Crontask,
-}
-
-impl ServiceCommand {
-    fn service(&self) -> Service {
-        match self {
-            Self::Api => Service::Api,
-            Self::Msggateway => Service::Msggateway,
-            Self::Msgtransfer => Service::Msgtransfer,
-            Self::Push => Service::Push,
-            Self::RpcAuth => Service::RpcAuth,
-            Self::RpcUser => Service::RpcUser,
-            Self::RpcFriend => Service::RpcFriend,
-            Self::RpcGroup => Service::RpcGroup,
-            Self::RpcConversation => Service::RpcConversation,
-            Self::RpcMsg => Service::RpcMsg,
-            Self::Crontask => Service::Crontask,
-        }
-    }
+    Service(Service),
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,7 +52,7 @@ fn main() -> std::process::ExitCode {
         let signal = openim_common::shutdown::on_signals();
         match cli.command {
             Command::Standalone => openim_standalone::Standalone::start(cfg).await?.run_until(signal).await,
-            Command::Service(s) => openim_standalone::services::run(s.service(), cfg, signal).await,
+            Command::Service(s) => openim_standalone::services::run(s, cfg, signal).await,
         }
     });
     match result {
