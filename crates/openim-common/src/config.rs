@@ -13,6 +13,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Yaml};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+pub use openim_storage::config::{MysqlConfig, RedisConfig};
+
 /// Everything a process may need; each service reads its own section and `share`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Config {
@@ -30,6 +32,8 @@ pub struct Config {
     pub rpc_conversation: RpcConfig,
     pub rpc_msg: RpcConfig,
     pub crontask: CrontaskConfig,
+    pub mysql: MysqlConfig,
+    pub redis: RedisConfig,
 }
 
 /// `share.yml`: settings every service agrees on.
@@ -289,6 +293,8 @@ const FILES: &[&str] = &[
     "openim-rpc-conversation",
     "openim-rpc-msg",
     "openim-crontask",
+    "mysql",
+    "redis",
 ];
 
 /// A configuration error naming the file, key or value at fault.
@@ -327,6 +333,8 @@ impl Config {
             rpc_conversation: section(dir, "openim-rpc-conversation", RpcConfig::with_port(10180))?,
             rpc_msg: section(dir, "openim-rpc-msg", RpcConfig::with_port(10130))?,
             crontask: section(dir, "openim-crontask", d.crontask)?,
+            mysql: section(dir, "mysql", d.mysql)?,
+            redis: section(dir, "redis", d.redis)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -364,6 +372,12 @@ impl Config {
         }
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
+        }
+        if let Err((key, why)) = self.mysql.check() {
+            return bad("mysql", &key, why);
+        }
+        if let Err((key, why)) = self.redis.check() {
+            return bad("redis", &key, why);
         }
         Ok(())
     }
@@ -430,7 +444,7 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
 }
 
 /// Files of the production backends, read by the services that use them.
-const RESERVED_FILES: &[&str] = &["mysql", "mongodb", "redis", "kafka"];
+const RESERVED_FILES: &[&str] = &["mongodb", "kafka"];
 
 #[cfg(test)]
 mod tests;

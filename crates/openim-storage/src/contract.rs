@@ -45,6 +45,12 @@ pub async fn users(store: &dyn UserStore) {
 
     let (_, total) = store.page_users(0, 1).await.unwrap();
     assert!(total >= 2);
+
+    // IDs are case-sensitive: `x` and `X` are two users.
+    let lower = User { user_id: format!("{p}-case-x"), create_time: 1, ..Default::default() };
+    let upper = User { user_id: format!("{p}-CASE-X"), create_time: 1, ..Default::default() };
+    store.create_users(&[lower.clone(), upper.clone()]).await.expect("IDs differing in case are distinct");
+    assert_eq!(store.get_users(std::slice::from_ref(&lower.user_id)).await.unwrap(), vec![lower]);
 }
 
 pub async fn friends(store: &dyn FriendStore) {

@@ -4,9 +4,13 @@
 //!
 //! Services hold an [`Stores`] bundle of trait objects and never know which adapter is behind it.
 
+pub mod config;
 pub mod contract;
 pub mod memory;
 pub mod model;
+pub mod mysql;
+pub mod redis_store;
+mod sql;
 pub mod sqlite;
 
 use std::collections::{HashMap, HashSet};
@@ -177,6 +181,11 @@ pub trait OnlineStore: Send + Sync {
     async fn online(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<(i32, String)>>>;
     /// Forgets everything a gateway reported (it restarted or went away).
     async fn clear_gateway(&self, gateway_id: &str) -> StoreResult<()>;
+    /// Tells the registry that a gateway is alive; registries shared by several processes
+    /// ignore the entries of a gateway that stops calling this (it died without saying so).
+    async fn heartbeat(&self, _gateway_id: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// Rejects a seq request for zero or fewer seqs (a caller bug) before anything is allocated.

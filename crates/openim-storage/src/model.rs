@@ -3,7 +3,7 @@
 
 use openim_proto::pb::sdkws::MsgData;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub user_id: String,
     pub nickname: String,
@@ -25,7 +25,7 @@ pub struct UserPatch {
     pub global_recv_msg_opt: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Friend {
     pub owner_user_id: String,
     pub friend_user_id: String,
@@ -36,7 +36,7 @@ pub struct Friend {
     pub ex: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Group {
     pub group_id: String,
     pub group_name: String,
@@ -61,7 +61,7 @@ pub mod role {
     pub const OWNER: i32 = 100;
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct GroupMember {
     pub group_id: String,
     pub user_id: String,
@@ -76,7 +76,7 @@ pub struct GroupMember {
     pub ex: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Conversation {
     pub owner_user_id: String,
     pub conversation_id: String,

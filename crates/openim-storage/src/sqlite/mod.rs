@@ -5,22 +5,21 @@ use std::path::Path;
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use openim_proto::pb::sdkws::MsgData;
-use prost::Message as _;
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqlitePool};
 
+use crate::sql::{CHUNK, Dialect};
 use crate::*;
-
-/// Largest number of bound values per statement we generate (SQLite allows 32766).
-pub(crate) const CHUNK: usize = 500;
 
 pub struct SqliteStore {
     /// Readers (WAL lets them run beside the writer).
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     /// The one connection that writes: SQLite takes one writer at a time, and a second one
     /// would wait in SQLite's busy handler (sleeps of up to 100 ms) instead of in a queue.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -64,22 +63,46 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn push_in<'a>(qb: &mut QueryBuilder<'a, Sqlite>, values: &'a [String]) {
-    qb.push(" IN (");
-    let mut sep = qb.separated(", ");
-    for v in values {
-        sep.push_bind(v.as_str());
+#[async_trait]
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
+    const INSERT_IGNORE: &'static str = "INSERT OR IGNORE";
+    const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)";
+
+    async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>> {
+        let mut maxima = HashMap::with_capacity(totals.len());
+        let mut tx = self.writer.begin().await?;
+        for chunk in totals.chunks(CHUNK / 2) {
+            let mut qb = QueryBuilder::new("INSERT INTO seqs (conversation_id, max_seq) ");
+            qb.push_values(chunk, |mut row, (conv, count)| {
+                row.push_bind(*conv).push_bind(*count);
+            });
+            qb.push(
+                " ON CONFLICT (conversation_id) DO UPDATE SET max_seq = max_seq + excluded.max_seq \
+                 RETURNING conversation_id, max_seq",
+            );
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                maxima.insert(row.get::<String, _>(0), row.get::<i64, _>(1));
+            }
+        }
+        tx.commit().await?;
+        Ok(maxima)
     }
-    sep.push_unseparated(")");
+
+    async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+        // A join on a VALUES list searches the unique index once per pair; the equivalent
+        // `(a, b) IN (VALUES …)` scans the whole index.
+        let mut qb = QueryBuilder::new("SELECT m.conversation_id, m.client_msg_id FROM (VALUES ");
+        let mut sep = qb.separated(", ");
+        for (conv, id) in keys {
+            sep.push("(").push_bind_unseparated(conv.as_str()).push_unseparated(", ");
+            sep.push_bind_unseparated(id.as_str()).push_unseparated(")");
+        }
+        qb.push(") AS v JOIN messages m ON m.conversation_id = v.column1 AND m.client_msg_id = v.column2");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    }
 }
 
-pub(crate) fn decode_msg(bytes: &[u8]) -> StoreResult<MsgData> {
-    MsgData::decode(bytes).map_err(|e| StoreError::Backend(format!("stored message does not decode: {e}")))
-}
-
-mod conversations;
-mod groups;
-mod messages;
 mod shared;
-mod tokens;
-mod users;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row as _};
 
-use super::{SqliteStore, push_in};
+use super::SqliteStore;
+use crate::sql::{CHUNK, push_in};
 use crate::*;
 
 /// How long an idle consumer waits before looking for new records again.
@@ -19,7 +20,7 @@ const POLL: Duration = Duration::from_millis(5);
 impl Bus for SqliteStore {
     async fn publish(&self, topic: &str, records: Vec<BusMessage>) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        for chunk in records.chunks(super::CHUNK / 3) {
+        for chunk in records.chunks(CHUNK / 3) {
             let mut qb = QueryBuilder::new("INSERT INTO bus_records (topic, key, payload) ");
             qb.push_values(chunk, |mut row, r| {
                 row.push_bind(topic).push_bind(r.key.as_str()).push_bind(r.payload.as_ref());
@@ -141,7 +142,7 @@ impl OnlineStore for SqliteStore {
 
     async fn online(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<(i32, String)>>> {
         let mut out: HashMap<String, Vec<(i32, String)>> = HashMap::new();
-        for chunk in user_ids.chunks(super::CHUNK) {
+        for chunk in user_ids.chunks(CHUNK) {
             let mut qb = QueryBuilder::new("SELECT user_id, platform_id, gateway_id FROM online WHERE user_id");
             push_in(&mut qb, chunk);
             for row in qb.build().fetch_all(&self.pool).await? {

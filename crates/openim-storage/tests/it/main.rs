@@ -4,6 +4,10 @@ use std::sync::Arc;
 
 use openim_storage::{Stores, contract, memory, sqlite::SqliteStore};
 
+mod backends;
+mod mysql;
+mod redis;
+
 async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());

@@ -1,0 +1,57 @@
+//! Conversations.
+
+use async_trait::async_trait;
+use sqlx::QueryBuilder;
+
+use super::{Dialect as _, push_in};
+use crate::*;
+
+for_sql_stores! {
+    #[async_trait]
+    impl ConversationStore for Store {
+        async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()> {
+            let stmt = format!(
+                "{} INTO conversations (owner_user_id, conversation_id, conversation_type, user_id, group_id, \
+                 recv_msg_opt, is_pinned, is_private_chat, burn_duration, group_at_type, attached_info, ex, min_seq, \
+                 create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                Store::INSERT_IGNORE
+            );
+            let mut tx = self.writer.begin().await?;
+            for c in convs {
+                sqlx::query(&stmt)
+                    .bind(&c.owner_user_id)
+                    .bind(&c.conversation_id)
+                    .bind(c.conversation_type)
+                    .bind(&c.user_id)
+                    .bind(&c.group_id)
+                    .bind(c.recv_msg_opt)
+                    .bind(c.is_pinned)
+                    .bind(c.is_private_chat)
+                    .bind(c.burn_duration)
+                    .bind(c.group_at_type)
+                    .bind(&c.attached_info)
+                    .bind(&c.ex)
+                    .bind(c.min_seq)
+                    .bind(c.create_time)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn conversations(&self, owner: &str, ids: Option<&[String]>) -> StoreResult<Vec<Conversation>> {
+            let mut qb = QueryBuilder::new("SELECT * FROM conversations WHERE owner_user_id = ");
+            qb.push_bind(owner);
+            if let Some(ids) = ids {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                qb.push(" AND conversation_id");
+                push_in(&mut qb, ids);
+            }
+            qb.push(" ORDER BY create_time, conversation_id");
+            Ok(qb.build_query_as().fetch_all(&self.pool).await?)
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Messages and seqs.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use openim_proto::pb::sdkws::MsgData;
+use prost::Message as _;
+use sqlx::{QueryBuilder, Row as _};
+
+use super::{CHUNK, Dialect as _, decode_msg, push_in, seq_totals, split_seq_ranges};
+use crate::*;
+
+for_sql_stores! {
+    #[async_trait]
+    impl MessageStore for Store {
+        async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
+            // Multi-row statements: one round trip per chunk.
+            let head = format!(
+                "{} INTO messages (conversation_id, seq, client_msg_id, send_time, data) ",
+                Store::INSERT_IGNORE
+            );
+            let mut tx = self.writer.begin().await?;
+            for chunk in msgs.chunks(CHUNK / 5) {
+                let mut qb = QueryBuilder::new(&head);
+                qb.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.conversation_id.as_str())
+                        .push_bind(m.msg.seq)
+                        .push_bind(m.msg.client_msg_id.as_str())
+                        .push_bind(m.msg.send_time)
+                        .push_bind(m.msg.encode_to_vec());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>> {
+            let mut out = Vec::with_capacity(seqs.len());
+            for chunk in seqs.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("SELECT data FROM messages WHERE conversation_id = ");
+                qb.push_bind(conversation_id);
+                qb.push(" AND seq IN (");
+                let mut sep = qb.separated(", ");
+                for s in chunk {
+                    sep.push_bind(*s);
+                }
+                sep.push_unseparated(") ORDER BY seq");
+                for row in qb.build().fetch_all(&self.pool).await? {
+                    out.push(decode_msg(row.get::<&[u8], _>(0))?);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn messages_in_range(
+            &self,
+            conversation_id: &str,
+            begin: i64,
+            end: i64,
+            limit: u32,
+        ) -> StoreResult<Vec<MsgData>> {
+            let rows = sqlx::query(
+                "SELECT data FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq DESC LIMIT ?",
+            )
+            .bind(conversation_id)
+            .bind(begin)
+            .bind(end)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            let mut out = rows.iter().map(|r| decode_msg(r.get::<&[u8], _>(0))).collect::<StoreResult<Vec<_>>>()?;
+            out.reverse();
+            Ok(out)
+        }
+
+        async fn latest_messages(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, MsgData>> {
+            let mut out = HashMap::with_capacity(conversation_ids.len());
+            for id in conversation_ids {
+                let row = sqlx::query("SELECT data FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some(row) = row {
+                    out.insert(id.clone(), decode_msg(row.get::<&[u8], _>(0))?);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn existing_client_msg_ids(
+            &self,
+            conversation_id: &str,
+            ids: &[String],
+        ) -> StoreResult<HashMap<String, MsgData>> {
+            let mut out = HashMap::new();
+            for chunk in ids.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("SELECT client_msg_id, data FROM messages WHERE conversation_id = ");
+                qb.push_bind(conversation_id);
+                qb.push(" AND client_msg_id");
+                push_in(&mut qb, chunk);
+                for row in qb.build().fetch_all(&self.pool).await? {
+                    out.insert(row.get::<String, _>(0), decode_msg(row.get::<&[u8], _>(1))?);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+            let mut out = HashSet::new();
+            for chunk in keys.chunks(CHUNK / 2) {
+                out.extend(self.stored_pairs(chunk).await?);
+            }
+            Ok(out)
+        }
+
+        async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
+            let done = sqlx::query("DELETE FROM messages WHERE send_time < ?")
+                .bind(send_time_ms)
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected())
+        }
+    }
+
+    #[async_trait]
+    impl SeqStore for Store {
+        async fn allocate_seqs(&self, conversation_id: &str, count: i64) -> StoreResult<i64> {
+            Ok(self.allocate_seqs_many(&[(conversation_id.to_owned(), count)]).await?[0])
+        }
+
+        async fn allocate_seqs_many(&self, requests: &[(String, i64)]) -> StoreResult<Vec<i64>> {
+            // One upsert per conversation with the counts summed, then the reserved ranges
+            // split among the requests in order.
+            let totals = seq_totals(requests)?;
+            let maxima = self.add_to_max_seqs(&totals).await?;
+            split_seq_ranges(requests, &totals, maxima)
+        }
+
+        async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>> {
+            let mut out = HashMap::with_capacity(conversation_ids.len());
+            for chunk in conversation_ids.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("SELECT conversation_id, max_seq FROM seqs WHERE conversation_id");
+                push_in(&mut qb, chunk);
+                for row in qb.build().fetch_all(&self.pool).await? {
+                    out.insert(row.get::<String, _>(0), row.get::<i64, _>(1));
+                }
+            }
+            for id in conversation_ids {
+                out.entry(id.clone()).or_insert(0);
+            }
+            Ok(out)
+        }
+
+        async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64) -> StoreResult<()> {
+            sqlx::query(Store::UPSERT_READ_SEQ)
+                .bind(user_id)
+                .bind(conversation_id)
+                .bind(seq)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        }
+
+        async fn read_seqs(&self, user_id: &str, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>> {
+            let mut out = HashMap::with_capacity(conversation_ids.len());
+            for chunk in conversation_ids.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("SELECT conversation_id, seq FROM read_seqs WHERE user_id = ");
+                qb.push_bind(user_id);
+                qb.push(" AND conversation_id");
+                push_in(&mut qb, chunk);
+                for row in qb.build().fetch_all(&self.pool).await? {
+                    out.insert(row.get::<String, _>(0), row.get::<i64, _>(1));
+                }
+            }
+            Ok(out)
+        }
+    }
+}
