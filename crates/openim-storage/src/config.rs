@@ -112,3 +112,81 @@ impl RedisConfig {
         Ok(())
     }
 }
+
+/// `kafka.yml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub address: Vec<String>,
+    /// SASL/PLAIN credentials; empty for none.
+    pub username: String,
+    pub password: String,
+    /// `all`, `1` or `0`: how many replicas acknowledge a record before it counts as published.
+    pub producer_acks: String,
+    /// `none`, `gzip`, `snappy` or `lz4`.
+    pub compression: String,
+    /// How long the producer waits to fill a batch.
+    pub linger_ms: u64,
+    /// A record not acknowledged within this fails its publish.
+    pub publish_timeout_secs: u64,
+    /// Partitions of the topics created at start (existing topics keep theirs).
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// The longest a broker holds a fetch open waiting for data: the floor of end-to-end
+    /// latency on a quiet topic.
+    pub fetch_wait_max_ms: u64,
+    /// A consumer silent for this long leaves its group and its partitions move.
+    pub session_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// Topic names, by OpenIM's logical name (`toRedis`, `toMongo`, `toPush`, `toOfflinePush`).
+    pub topics: std::collections::BTreeMap<String, String>,
+    /// Prepended to consumer group IDs.
+    pub group_prefix: String,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            address: vec!["kafka:9092".into()],
+            username: String::new(),
+            password: String::new(),
+            producer_acks: "all".into(),
+            compression: "none".into(),
+            linger_ms: 1,
+            publish_timeout_secs: 10,
+            partitions: 8,
+            replication_factor: 1,
+            fetch_wait_max_ms: 10,
+            session_timeout_secs: 10,
+            connect_timeout_secs: 5,
+            topics: crate::topic::ALL.iter().map(|t| (t.to_string(), t.to_string())).collect(),
+            group_prefix: String::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The value at fault, named by key, if any.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.address.is_empty() {
+            return Err(("address".into(), "must list at least one host:port".into()));
+        }
+        if !["all", "-1", "0", "1"].contains(&self.producer_acks.as_str()) {
+            return Err(("producer_acks".into(), format!("`{}` is not one of all, 1, 0", self.producer_acks)));
+        }
+        if !["none", "gzip", "snappy", "lz4"].contains(&self.compression.as_str()) {
+            return Err((
+                "compression".into(),
+                format!("`{}` is not one of none, gzip, snappy, lz4", self.compression),
+            ));
+        }
+        if self.partitions < 1 || self.replication_factor < 1 {
+            return Err(("partitions".into(), "partitions and replication_factor must be at least 1".into()));
+        }
+        if let Some(unknown) = self.topics.keys().find(|k| !crate::topic::ALL.contains(&k.as_str())) {
+            return Err((format!("topics.{unknown}"), format!("not one of {}", crate::topic::ALL.join(", "))));
+        }
+        Ok(())
+    }
+}

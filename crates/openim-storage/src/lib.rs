@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod contract;
+pub mod kafka;
 pub mod memory;
 pub mod model;
 pub mod mysql;

@@ -128,4 +128,10 @@ pub mod topic {
     pub const TO_TRANSFER: &str = "toRedis";
     /// From `openim-msgtransfer` to `openim-push`: stored messages with their seqs.
     pub const TO_PUSH: &str = "toPush";
+    /// From `openim-msgtransfer` to its persisting consumer: messages with their seqs.
+    pub const TO_MONGO: &str = "toMongo";
+    /// From `openim-push` to its offline-push consumer: messages for receivers not online.
+    pub const TO_OFFLINE_PUSH: &str = "toOfflinePush";
+    /// Every topic, for creating them.
+    pub const ALL: &[&str] = &[TO_TRANSFER, TO_MONGO, TO_PUSH, TO_OFFLINE_PUSH];
 }

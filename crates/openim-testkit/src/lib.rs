@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod rest;
+pub mod servers;
 
 pub use client::{Client, text_content};
 pub use rest::Rest;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use openim_storage::{Stores, contract, memory, sqlite::SqliteStore};
 
 mod backends;
+mod kafka;
 mod mysql;
 mod redis;
 

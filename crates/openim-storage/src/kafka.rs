@@ -1,0 +1,218 @@
+//! The Kafka bus (rdkafka over librdkafka). Records are keyed by conversation, so each
+//! conversation stays in one partition and in order; consumers join groups, take batches, and
+//! commit offsets only when the caller says the batch is done (at-least-once: a consumer that
+//! dies before committing gets the batch again after the rebalance or restart).
+//!
+//! The logical topics the services use (`topic::*`, named as OpenIM's) map to configured names;
+//! [`KafkaBus::prepare`] creates missing topics, since brokers may not auto-create them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::FutureExt as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::OnceCell;
+
+use crate::config::KafkaConfig;
+use crate::*;
+
+pub struct KafkaBus {
+    cfg: KafkaConfig,
+    producer: FutureProducer,
+    prepared: OnceCell<()>,
+    /// Topics known to exist (created at prepare or on first use).
+    known: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
+
+impl KafkaBus {
+    /// A bus whose connections open on first use; nothing is contacted yet.
+    pub fn new(cfg: &KafkaConfig) -> StoreResult<Self> {
+        let producer = client_config(cfg)
+            .set("acks", &cfg.producer_acks)
+            .set("compression.type", &cfg.compression)
+            .set("linger.ms", cfg.linger_ms.to_string())
+            .set("message.timeout.ms", (cfg.publish_timeout_secs * 1000).to_string())
+            .create()
+            .map_err(|e| fault(cfg, "create producer", e))?;
+        Ok(Self { cfg: cfg.clone(), producer, prepared: OnceCell::new(), known: Default::default() })
+    }
+
+    /// The configured name of a logical topic.
+    fn topic<'a>(&'a self, logical: &'a str) -> &'a str {
+        self.cfg.topics.get(logical).map_or(logical, String::as_str)
+    }
+
+    /// Creates the topics that do not exist yet (the configured name of every logical topic).
+    /// Done once per process; an existing topic is left as it is.
+    pub async fn prepare(&self) -> StoreResult<()> {
+        self.prepared
+            .get_or_try_init(|| async {
+                let names: Vec<String> = topic::ALL.iter().map(|t| self.topic(t).to_owned()).collect();
+                self.create_topics(&names).await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes sure `name` exists (topics outside the configured set, e.g. in tests).
+    async fn ensure_topic(&self, name: &str) -> StoreResult<()> {
+        self.prepare().await?;
+        if self.known.lock().contains(name) {
+            return Ok(());
+        }
+        self.create_topics(&[name.to_owned()]).await
+    }
+
+    async fn create_topics(&self, names: &[String]) -> StoreResult<()> {
+        let admin: AdminClient<DefaultClientContext> =
+            client_config(&self.cfg).create().map_err(|e| fault(&self.cfg, "create admin client", e))?;
+        let topics: Vec<NewTopic<'_>> = names
+            .iter()
+            .map(|name| NewTopic::new(name, self.cfg.partitions, TopicReplication::Fixed(self.cfg.replication_factor)))
+            .collect();
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(self.cfg.connect_timeout_secs)));
+        let results = admin.create_topics(&topics, &opts).await.map_err(|e| fault(&self.cfg, "create topics", e))?;
+        for result in results {
+            match result {
+                Ok(name) | Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    self.known.lock().insert(name);
+                }
+                Err((name, code)) => return Err(fault(&self.cfg, &format!("create topic `{name}`"), code)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the brokers answer (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.prepare().await?;
+        let producer = self.producer.clone();
+        let timeout = Duration::from_secs(self.cfg.connect_timeout_secs);
+        let metadata = tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, timeout).map(|_| ()))
+            .await
+            .map_err(|e| StoreError::Backend(format!("kafka metadata task: {e}")))?;
+        metadata.map_err(|e| fault(&self.cfg, "fetch metadata", e))
+    }
+}
+
+fn client_config(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", cfg.address.join(","))
+        .set("socket.connection.setup.timeout.ms", (cfg.connect_timeout_secs * 1000).to_string())
+        .set("log_level", "4");
+    if !cfg.username.is_empty() {
+        c.set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", &cfg.username)
+            .set("sasl.password", &cfg.password);
+    }
+    c
+}
+
+fn fault(cfg: &KafkaConfig, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("kafka {}: {what}: {e}", cfg.address.join(",")))
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    async fn publish(&self, topic: &str, records: Vec<BusMessage>) -> StoreResult<()> {
+        let name = self.topic(topic);
+        self.ensure_topic(name).await?;
+        // Queue them all, then wait for every acknowledgement: one batch on the wire.
+        let mut acks = Vec::with_capacity(records.len());
+        for r in &records {
+            let record = FutureRecord::to(name).key(r.key.as_bytes()).payload(r.payload.as_ref());
+            acks.push(self.producer.send(record, Duration::from_secs(self.cfg.publish_timeout_secs)));
+        }
+        for ack in futures::future::join_all(acks).await {
+            ack.map_err(|(e, _)| fault(&self.cfg, &format!("publish to `{name}`"), e))?;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> StoreResult<Box<dyn Subscription>> {
+        let name = self.topic(topic).to_owned();
+        self.ensure_topic(&name).await?;
+        let consumer: StreamConsumer = client_config(&self.cfg)
+            .set("group.id", format!("{}{group}", self.cfg.group_prefix))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", self.cfg.fetch_wait_max_ms.to_string())
+            .set("session.timeout.ms", (self.cfg.session_timeout_secs * 1000).to_string())
+            .create()
+            .map_err(|e| fault(&self.cfg, "create consumer", e))?;
+        consumer.subscribe(&[&name]).map_err(|e| fault(&self.cfg, &format!("subscribe to `{name}`"), e))?;
+        Ok(Box::new(KafkaSubscription {
+            consumer: Arc::new(consumer),
+            next_offsets: HashMap::new(),
+            topic: name,
+            cfg: self.cfg.clone(),
+        }))
+    }
+}
+
+struct KafkaSubscription {
+    consumer: Arc<StreamConsumer>,
+    /// Per partition, the offset after the last record handed out (what a commit stores).
+    next_offsets: HashMap<i32, i64>,
+    topic: String,
+    cfg: KafkaConfig,
+}
+
+impl KafkaSubscription {
+    fn take(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) -> BusMessage {
+        self.next_offsets.insert(m.partition(), m.offset() + 1);
+        BusMessage {
+            key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
+        }
+    }
+}
+
+#[async_trait]
+impl Subscription for KafkaSubscription {
+    async fn next_batch(&mut self, max: usize) -> StoreResult<Option<Vec<BusMessage>>> {
+        let consumer = self.consumer.clone();
+        let first = consumer.recv().await.map_err(|e| fault(&self.cfg, &format!("consume `{}`", self.topic), e))?;
+        let mut batch = Vec::with_capacity(max.min(1024));
+        batch.push(self.take(&first));
+        drop(first);
+        // Whatever else has already arrived, without waiting.
+        while batch.len() < max {
+            match consumer.recv().now_or_never() {
+                Some(Ok(m)) => batch.push(self.take(&m)),
+                Some(Err(e)) => return Err(fault(&self.cfg, &format!("consume `{}`", self.topic), e)),
+                None => break,
+            }
+        }
+        Ok(Some(batch))
+    }
+
+    async fn commit(&mut self) -> StoreResult<()> {
+        if self.next_offsets.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&partition, &offset) in &self.next_offsets {
+            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+                .map_err(|e| fault(&self.cfg, "commit", e))?;
+        }
+        let consumer = self.consumer.clone();
+        // A synchronous commit blocks its thread until the broker answers.
+        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| StoreError::Backend(format!("kafka commit task: {e}")))?
+            .map_err(|e| fault(&self.cfg, &format!("commit `{}`", self.topic), e))?;
+        self.next_offsets.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The bus contract against a real Kafka-protocol broker (tansu, started per test).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use openim_storage::config::KafkaConfig;
+use openim_storage::kafka::KafkaBus;
+use openim_storage::{Bus as _, BusMessage, contract};
+use openim_testkit::servers::Kafka;
+
+fn config(broker: &Kafka) -> KafkaConfig {
+    KafkaConfig { address: vec![broker.address()], partitions: 4, ..Default::default() }
+}
+
+fn rec(key: &str, v: u32) -> BusMessage {
+    BusMessage { key: key.to_owned(), payload: Bytes::from(v.to_be_bytes().to_vec()) }
+}
+
+fn value(r: &BusMessage) -> u32 {
+    u32::from_be_bytes(r.payload[..4].try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_bus() {
+    let broker = Kafka::start();
+    contract::bus(&KafkaBus::new(&config(&broker)).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_redelivers_what_was_not_committed() {
+    let broker = Kafka::start();
+    let bus = KafkaBus::new(&config(&broker)).unwrap();
+    bus.publish("redeliver", (0..20).map(|i| rec("k", i)).collect()).await.unwrap();
+    let mut seen = Vec::new();
+    {
+        let mut sub = bus.subscribe("redeliver", "g").await.unwrap();
+        while seen.len() < 10 {
+            let batch = tokio::time::timeout(Duration::from_secs(20), sub.next_batch(10 - seen.len()))
+                .await
+                .expect("records arrive")
+                .unwrap()
+                .unwrap();
+            seen.extend(batch.iter().map(value));
+        }
+        sub.commit().await.unwrap();
+        // Taken but never committed: a consumer that dies here must see them again.
+        let more = sub.next_batch(5).await.unwrap().unwrap();
+        assert!(!more.is_empty());
+    }
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    let mut sub = bus.subscribe("redeliver", "g").await.unwrap();
+    let mut rest = Vec::new();
+    while rest.len() < 10 {
+        let batch = tokio::time::timeout(Duration::from_secs(30), sub.next_batch(100))
+            .await
+            .expect("the uncommitted records come again")
+            .unwrap()
+            .unwrap();
+        rest.extend(batch.iter().map(value));
+    }
+    assert_eq!(rest, (10..20).collect::<Vec<_>>(), "resumes exactly after the committed offset");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_down_is_an_error_until_the_broker_comes_up() {
+    let mut broker = Kafka::start();
+    broker.stop();
+    let mut cfg = config(&broker);
+    cfg.connect_timeout_secs = 1;
+    let bus = KafkaBus::new(&cfg).expect("creating the bus contacts nothing");
+    let err = tokio::time::timeout(Duration::from_secs(15), bus.ping())
+        .await
+        .expect("ping fails within its timeout")
+        .expect_err("no broker listens");
+    assert!(err.to_string().contains(&broker.address()), "the error names the broker: {err}");
+    broker.restart();
+    let mut ok = false;
+    for _ in 0..30 {
+        if bus.ping().await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(ok, "the same bus works once the broker is up");
+    bus.publish("after-outage", vec![rec("k", 1)]).await.expect("publishing works after the outage");
+}

@@ -1,0 +1,96 @@
+//! Backend servers that tests start for themselves: a Kafka-protocol broker (tansu) per test,
+//! so a test can stop and restart it. Each is killed when dropped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tansu broker (Apache-Kafka-compatible, SQLite storage) on a free port.
+pub struct Kafka {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// The tansu binary: `$OPENIM_TANSU`, else `tansu` on PATH, else where `.ci/run` installs it.
+pub fn tansu_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("OPENIM_TANSU") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("tansu")).find(|p| p.is_file()))
+    {
+        return p;
+    }
+    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tools/tansu/bin/tansu")
+}
+
+impl Kafka {
+    /// Starts a broker; panics with the reason if it cannot.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the broker");
+        let port = free_port();
+        let mut kafka = Self { child: None, dir, port };
+        kafka.restart();
+        kafka
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker (SIGKILL); its data stays for [`Kafka::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port and data, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        let bin = tansu_bin();
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        // tansu reads `.env` from its working directory and resolves the database path
+        // relative to it: run it in its own directory.
+        let child = Command::new(&bin)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("start the Kafka-protocol broker {} (install: see .ci/run): {e}", bin.display())
+            });
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("broker {} did not listen on {}", bin.display(), self.port));
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a free port").port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> Option<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
