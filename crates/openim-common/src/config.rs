@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Yaml};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use openim_storage::config::{MysqlConfig, RedisConfig};
+pub use openim_storage::config::{KafkaConfig, MysqlConfig, RedisConfig};
 
 /// Everything a process may need; each service reads its own section and `share`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,6 +34,7 @@ pub struct Config {
     pub crontask: CrontaskConfig,
     pub mysql: MysqlConfig,
     pub redis: RedisConfig,
+    pub kafka: KafkaConfig,
 }
 
 /// `share.yml`: settings every service agrees on.
@@ -237,11 +238,19 @@ impl Default for TransferConfig {
 pub struct PushConfig {
     pub admin_listen: SocketAddr,
     pub batch_size: usize,
+    /// Called (HTTP POST, JSON) for each message with receivers online nowhere; empty: off.
+    pub offline_webhook: String,
+    pub offline_webhook_timeout_ms: u64,
 }
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12170).into(), batch_size: 1000 }
+        Self {
+            admin_listen: ([0, 0, 0, 0], 12170).into(),
+            batch_size: 1000,
+            offline_webhook: String::new(),
+            offline_webhook_timeout_ms: 5000,
+        }
     }
 }
 
@@ -295,6 +304,7 @@ const FILES: &[&str] = &[
     "openim-crontask",
     "mysql",
     "redis",
+    "kafka",
 ];
 
 /// A configuration error naming the file, key or value at fault.
@@ -335,6 +345,7 @@ impl Config {
             crontask: section(dir, "openim-crontask", d.crontask)?,
             mysql: section(dir, "mysql", d.mysql)?,
             redis: section(dir, "redis", d.redis)?,
+            kafka: section(dir, "kafka", d.kafka)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -373,11 +384,22 @@ impl Config {
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
         }
+        let hook = &self.push.offline_webhook;
+        if !(hook.is_empty() || hook.starts_with("http://") || hook.starts_with("https://")) {
+            return bad(
+                "openim-push",
+                "offline_webhook",
+                format!("`{}` is not an http(s) URL", self.push.offline_webhook),
+            );
+        }
         if let Err((key, why)) = self.mysql.check() {
             return bad("mysql", &key, why);
         }
         if let Err((key, why)) = self.redis.check() {
             return bad("redis", &key, why);
+        }
+        if let Err((key, why)) = self.kafka.check() {
+            return bad("kafka", &key, why);
         }
         Ok(())
     }
@@ -444,7 +466,7 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
 }
 
 /// Files of the production backends, read by the services that use them.
-const RESERVED_FILES: &[&str] = &["mongodb", "kafka"];
+const RESERVED_FILES: &[&str] = &["mongodb"];
 
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,10 @@ pub(crate) struct ConnHandle {
     pub kill: tokio_util::sync::CancellationToken,
 }
 
+/// How often a gateway tells the online registry it is alive (`redis.gateway_ttl_secs` must
+/// be well above it).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub struct Gateway {
     cfg: GatewayConfig,
     multi_login: MultiLogin,
@@ -69,6 +73,25 @@ impl Gateway {
     /// gRPC service for pushes and kicks.
     pub fn rpc(self: &Arc<Self>) -> MsgGatewayServer<GatewayRpc> {
         MsgGatewayServer::new(GatewayRpc::new(self.clone()))
+    }
+
+    /// Tells the online registry that this instance is alive, every few seconds until
+    /// `shutdown`. A shared registry stops routing pushes to an instance that goes silent. At
+    /// start, entries a previous run of this instance left behind are forgotten.
+    pub async fn heartbeat(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        if let Err(e) = self.online.clear_gateway(&self.cfg.advertise).await {
+            tracing::warn!(error = %e, "Could not clear a previous run's online entries.");
+        }
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.online.heartbeat(&self.cfg.advertise).await {
+                tracing::warn!(error = %e, "Online-registry heartbeat failed.");
+            }
+        }
     }
 
     /// Connections currently open.

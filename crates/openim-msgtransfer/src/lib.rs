@@ -1,12 +1,13 @@
-//! `openim-msgtransfer`: consumes accepted messages from the bus, drops resent `clientMsgID`s,
-//! allocates per-conversation seqs, hands the messages to the push topic and stores them. The bus
-//! offset is committed only after all of that, so a crash replays the batch.
+//! `openim-msgtransfer`: consumes accepted messages from the bus, allocates per-conversation seqs,
+//! stores the messages, then hands them to the push topic. The bus offset is committed only after
+//! all of that, so a crash replays the batch (at-least-once), and the replay is harmless:
+//! - a message already stored (the crash came after the store, or the client resent it) is
+//!   recognised by its `clientMsgID`, keeps its seq and is handed to push again, where the push
+//!   dedup drops it if it went out before;
+//! - a message not stored yet gets a new seq; the seqs allocated before the crash stay unused
+//!   (a gap in the conversation, never a duplicate).
 //!
-//! Known gap: a crash after the seqs are allocated but before the messages are stored replays
-//! the batch under new seqs (the dedupe looks at stored messages only), leaving a gap and, if the
-//! push went out, a second copy on the clients. Standalone is unaffected (its bus is in memory and
-//! a stop drains it); the durable bus of per-process mode is, until the seq allocation records
-//! its `clientMsgID`s in the same transaction.
+//! Storing before pushing also means a receiver never gets a push it cannot pull again.
 
 use std::collections::HashMap;
 
@@ -19,6 +20,14 @@ use openim_proto::pb::sdkws::MsgData;
 use openim_storage::{BusMessage, Conversation, StoreResult, StoredMsg, Stores, topic};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
+
+/// A batch ready to store and push.
+struct Prepared {
+    /// New messages with their seqs.
+    fresh: Vec<StoredMsg>,
+    /// Messages of the batch that were stored before (a replay or a resend).
+    stored_before: Vec<StoredMsg>,
+}
 
 pub struct Transfer {
     stores: Stores,
@@ -58,20 +67,21 @@ impl Transfer {
 
     /// Handles one batch in three steps, each retried with backoff until it succeeds, so an
     /// accepted message is never dropped and a retry never allocates a seq twice:
-    /// 1. deduplicate, create conversations, allocate seqs (one transaction: all or nothing);
-    /// 2. hand the messages to the push topic — receivers need not wait for step 3;
-    /// 3. store the messages (idempotent by conversation and seq).
-    ///
-    /// Batches run one after another, so every message of earlier batches is stored before a
-    /// later one is pushed.
+    /// 1. find messages already stored, create conversations, allocate seqs for the others;
+    /// 2. store the new messages (idempotent by conversation and seq);
+    /// 3. hand new and already-stored messages to the push topic.
     pub async fn handle(&self, batch: Vec<BusMessage>) {
         let started = std::time::Instant::now();
-        let stored = retry("prepare a batch", || self.prepare(&batch)).await;
-        if stored.is_empty() {
-            return;
+        let Prepared { fresh, stored_before } = retry("prepare a batch", || self.prepare(&batch)).await;
+        if !fresh.is_empty() {
+            retry("store a batch", || self.stores.messages.insert_messages(&fresh)).await;
         }
-        let records: Vec<BusMessage> = stored
+        if !stored_before.is_empty() {
+            metrics::counter!("openim_transfer_redelivered_total").increment(stored_before.len() as u64);
+        }
+        let records: Vec<BusMessage> = stored_before
             .iter()
+            .chain(&fresh)
             .map(|s| BusMessage {
                 key: s.conversation_id.clone(),
                 payload: PushMsgDataToMq { msg_data: Some(s.msg.clone()), conversation_id: s.conversation_id.clone() }
@@ -79,14 +89,16 @@ impl Transfer {
                     .into(),
             })
             .collect();
-        retry("hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone())).await;
-        retry("store a batch", || self.stores.messages.insert_messages(&stored)).await;
-        metrics::counter!("openim_transfer_stored_total").increment(stored.len() as u64);
+        if !records.is_empty() {
+            retry("hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone())).await;
+        }
+        metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
     }
 
-    /// Decodes, drops resent `clientMsgID`s, creates missing conversations and assigns seqs.
-    async fn prepare(&self, batch: &[BusMessage]) -> StoreResult<Vec<StoredMsg>> {
+    /// Decodes, sets aside `clientMsgID`s already stored (with their stored seq), creates
+    /// missing conversations and assigns seqs to the rest.
+    async fn prepare(&self, batch: &[BusMessage]) -> StoreResult<Prepared> {
         // Group by conversation, keeping the order of each.
         let mut by_conv: Vec<(String, Vec<MsgData>)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -110,7 +122,22 @@ impl Transfer {
             .iter()
             .flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone())))
             .collect();
-        let mut seen = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
+        let stored_keys = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
+        let mut stored_before = Vec::new();
+        if !stored_keys.is_empty() {
+            // Rare (a replay or a resend): fetch them to push again under their stored seqs.
+            let mut ids_by_conv: HashMap<&str, Vec<String>> = HashMap::new();
+            for (conv, id) in &stored_keys {
+                ids_by_conv.entry(conv.as_str()).or_default().push(id.clone());
+            }
+            for (conv, ids) in ids_by_conv {
+                let found = self.stores.messages.existing_client_msg_ids(conv, &ids).await?;
+                stored_before
+                    .extend(found.into_values().map(|msg| StoredMsg { conversation_id: conv.to_owned(), msg }));
+            }
+            stored_before.sort_by(|a, b| (&a.conversation_id, a.msg.seq).cmp(&(&b.conversation_id, b.msg.seq)));
+        }
+        let mut seen = stored_keys;
         let mut fresh_by_conv: Vec<(String, Vec<MsgData>)> = Vec::with_capacity(by_conv.len());
         for (conv, msgs) in by_conv {
             let fresh: Vec<MsgData> =
@@ -119,17 +146,20 @@ impl Transfer {
                 fresh_by_conv.push((conv, fresh));
             }
         }
+        if fresh_by_conv.is_empty() {
+            return Ok(Prepared { fresh: Vec::new(), stored_before });
+        }
         self.ensure_conversations(&fresh_by_conv).await?;
         let requests: Vec<(String, i64)> = fresh_by_conv.iter().map(|(c, m)| (c.clone(), m.len() as i64)).collect();
         let firsts = self.stores.seqs.allocate_seqs_many(&requests).await?;
-        let mut stored = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
         for ((conv, msgs), first) in fresh_by_conv.into_iter().zip(firsts) {
             for (i, mut m) in msgs.into_iter().enumerate() {
                 m.seq = first + i as i64;
-                stored.push(StoredMsg { conversation_id: conv.clone(), msg: m });
+                fresh.push(StoredMsg { conversation_id: conv.clone(), msg: m });
             }
         }
-        Ok(stored)
+        Ok(Prepared { fresh, stored_before })
     }
 
     /// Creates, in one call, each conversation for every participant the first time it is seen.

@@ -1,9 +1,15 @@
 //! `openim-push`: consumes stored messages and delivers each to the gateways where its receivers
-//! are online — only those gateways, found in the online registry.
+//! are online — only those gateways, found in the online registry. Receivers online nowhere go
+//! to the offline-push topic, whose consumer calls the configured webhook (when there is one).
+//!
+//! A record delivered twice (the bus redelivers after a crash, or msgtransfer hands a replayed
+//! message on again) is pushed once: each (conversation, seq) is marked in the dedup store before
+//! it goes out.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use openim_common::config::PushConfig;
 use openim_common::rpc::{self, Clients};
 use openim_proto::constants::session;
 use openim_proto::pb::msg::PushMsgDataToMq;
@@ -16,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How long one push call to a gateway may take.
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pushed (conversation, seq) is remembered, to drop redeliveries.
+const DEDUP_TTL: Duration = Duration::from_secs(600);
 /// How long a group's member list is reused before it is read again.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 
@@ -25,21 +33,35 @@ type CachedMembers = (Instant, std::sync::Arc<Vec<String>>);
 pub struct Pusher {
     stores: Stores,
     clients: Clients,
-    batch_size: usize,
+    cfg: PushConfig,
     members: Mutex<HashMap<String, CachedMembers>>,
+    http: reqwest::Client,
 }
 
 impl Pusher {
-    pub fn new(stores: Stores, clients: Clients, batch_size: usize) -> Self {
-        Self { stores, clients, batch_size, members: Mutex::new(HashMap::new()) }
+    pub fn new(stores: Stores, clients: Clients, cfg: PushConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.offline_webhook_timeout_ms))
+            .build()
+            .expect("an HTTP client with a timeout");
+        Self { stores, clients, cfg, members: Mutex::new(HashMap::new()), http }
     }
 
-    /// Consumes until `shutdown`, then drains what is queued and returns.
+    /// Consumes until `shutdown`, then drains what is queued and returns. With an offline
+    /// webhook configured, also consumes the offline-push topic.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if self.cfg.offline_webhook.is_empty() {
+            return self.run_online(shutdown).await;
+        }
+        let (online, offline) = tokio::join!(self.run_online(shutdown.clone()), self.run_offline(shutdown));
+        online.and(offline)
+    }
+
+    async fn run_online(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut sub = self.stores.bus.subscribe(topic::TO_PUSH, "push").await?;
         loop {
             let batch = tokio::select! {
-                b = sub.next_batch(self.batch_size) => b?,
+                b = sub.next_batch(self.cfg.batch_size) => b?,
                 () = shutdown.cancelled() => break,
             };
             let Some(batch) = batch else { return Ok(()) };
@@ -47,7 +69,7 @@ impl Pusher {
             sub.commit().await?;
         }
         while let Ok(Ok(Some(batch))) =
-            tokio::time::timeout(Duration::from_millis(200), sub.next_batch(self.batch_size)).await
+            tokio::time::timeout(Duration::from_millis(200), sub.next_batch(self.cfg.batch_size)).await
         {
             self.push_batch(&batch).await;
             sub.commit().await?;
@@ -56,16 +78,30 @@ impl Pusher {
     }
 
     async fn push_batch(&self, batch: &[openim_storage::BusMessage]) {
-        let msgs: Vec<MsgData> = batch
+        let decoded: Vec<(String, MsgData)> = batch
             .iter()
-            .filter_map(|record| match PushMsgDataToMq::decode(record.payload.as_ref()).map(|p| p.msg_data) {
-                Ok(Some(m)) => Some(m),
-                Ok(None) | Err(_) => {
+            .filter_map(|record| match PushMsgDataToMq::decode(record.payload.as_ref()) {
+                Ok(PushMsgDataToMq { msg_data: Some(m), conversation_id }) => Some((conversation_id, m)),
+                Ok(_) | Err(_) => {
                     tracing::error!(key = %record.key, "Dropping an undecodable push record.");
                     None
                 }
             })
             .collect();
+        let keys: Vec<String> = decoded.iter().map(|(conv, m)| format!("push:{conv}:{}", m.seq)).collect();
+        let first = match self.stores.dedup.first_time(&keys, DEDUP_TTL).await {
+            Ok(first) => first,
+            Err(e) => {
+                // Better twice than not at all: clients drop a seq they already have.
+                tracing::warn!(error = %e, "Push dedup unavailable; pushing the batch as it is.");
+                vec![true; keys.len()]
+            }
+        };
+        let before = decoded.len();
+        let msgs: Vec<MsgData> = decoded.into_iter().zip(first).filter(|(_, new)| *new).map(|((_, m), _)| m).collect();
+        if msgs.len() < before {
+            metrics::counter!("openim_push_redelivered_total").increment((before - msgs.len()) as u64);
+        }
         if let Err(e) = self.push(msgs).await {
             // Receivers who missed the push get the messages when they sync by seq.
             tracing::warn!(error = %e, "Push failed; receivers will sync by seq.");
@@ -103,7 +139,15 @@ impl Pusher {
         let everyone: Vec<String> = everyone.into_iter().collect();
         let online = self.stores.online.online(&everyone).await?;
         let mut by_gateway: HashMap<&str, Vec<OnlineBatchPushOneMsgReq>> = HashMap::new();
+        let mut offline_records = Vec::new();
         for (msg, users) in msgs.into_iter().zip(receivers) {
+            if !self.cfg.offline_webhook.is_empty() {
+                let offline: Vec<String> =
+                    users.iter().filter(|u| **u != msg.send_id && !online.contains_key(*u)).cloned().collect();
+                if !offline.is_empty() {
+                    offline_records.push(offline_record(&msg, offline));
+                }
+            }
             let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
             for user in users.iter() {
                 for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
@@ -120,14 +164,14 @@ impl Pusher {
                     .push(OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users });
             }
         }
-        for (gw, pushes) in by_gateway {
+        // Gateways are called side by side: one failing or hanging holds back no other.
+        let calls = by_gateway.into_iter().map(|(gw, pushes)| async move {
             let Some(mut client) = self.clients.gateway(gw) else {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
-                continue;
+                return;
             };
             metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
             metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
-            // One gateway failing or hanging must not hold back the others.
             let call = client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes }, "", ""));
             match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
                 Ok(Ok(_)) => {}
@@ -136,7 +180,78 @@ impl Pusher {
                 }
                 Err(_) => tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq."),
             }
+        });
+        futures::future::join_all(calls).await;
+        if !offline_records.is_empty() {
+            metrics::counter!("openim_push_offline_total").increment(offline_records.len() as u64);
+            self.stores.bus.publish(topic::TO_OFFLINE_PUSH, offline_records).await?;
         }
         Ok(())
     }
+
+    /// Consumes the offline-push topic: each record is one webhook call, retried a few times.
+    async fn run_offline(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut sub = self.stores.bus.subscribe(topic::TO_OFFLINE_PUSH, "offline_push").await?;
+        loop {
+            let batch = tokio::select! {
+                b = sub.next_batch(self.cfg.batch_size) => b?,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let Some(batch) = batch else { return Ok(()) };
+            for record in &batch {
+                self.call_webhook(record).await;
+            }
+            sub.commit().await?;
+        }
+    }
+
+    async fn call_webhook(&self, record: &openim_storage::BusMessage) {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let sent = self
+                .http
+                .post(&self.cfg.offline_webhook)
+                .header("content-type", "application/json")
+                .body(record.payload.clone())
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status);
+            match sent {
+                Ok(_) => {
+                    metrics::counter!("openim_push_offline_webhook_total", "result" => "ok").increment(1);
+                    return;
+                }
+                Err(e) if attempt < 4 => {
+                    tracing::warn!(error = %e, attempt, "Offline-push webhook failed; retrying in {delay:?}.");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => {
+                    metrics::counter!("openim_push_offline_webhook_total", "result" => "failed").increment(1);
+                    tracing::error!(error = %e, key = %record.key, webhook = %self.cfg.offline_webhook,
+                        "Offline-push webhook failed 4 times; giving up on this notification (the message is stored).");
+                }
+            }
+        }
+    }
+}
+
+/// The offline-push record (and webhook body): OpenIM's `callbackOfflinePushCommand` fields.
+fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMessage {
+    let body = serde_json::json!({
+        "callbackCommand": "callbackOfflinePushCommand",
+        "userIDList": user_ids,
+        "sendID": msg.send_id,
+        "groupID": msg.group_id,
+        "clientMsgID": msg.client_msg_id,
+        "serverMsgID": msg.server_msg_id,
+        "seq": msg.seq,
+        "sessionType": msg.session_type,
+        "contentType": msg.content_type,
+        "senderNickname": msg.sender_nickname,
+        "content": String::from_utf8_lossy(&msg.content),
+        "atUserIDList": msg.at_user_id_list,
+    });
+    let key = if msg.group_id.is_empty() { &msg.recv_id } else { &msg.group_id };
+    openim_storage::BusMessage { key: key.clone(), payload: body.to_string().into_bytes().into() }
 }

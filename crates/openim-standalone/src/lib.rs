@@ -80,7 +80,7 @@ impl Standalone {
         let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { transfer.run(t).await });
-        let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.batch_size);
+        let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone());
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { pusher.run(t).await });
 

@@ -1,19 +1,21 @@
 //! One service per process: `openim rpc-msg`, `openim msggateway`, … Each serves its gRPC or HTTP
 //! endpoint on its configured address and reaches the other services at `share.rpc` addresses.
 //!
-//! Backends: with `storage.backend: embedded` the processes share the SQLite database in
-//! `storage.data_dir` — bus and online registry included — so they must run on one host. The
-//! production backends (MySQL, MongoDB, Redis, Kafka) are not built yet.
+//! Backends: with `storage.backend: production`, MySQL, Redis and Kafka (`mysql.yml`,
+//! `redis.yml`, `kafka.yml`); a process starts while they are down and its `/readyz` and gRPC
+//! health report not-ready until the backends it uses answer. With `embedded` the processes
+//! share the SQLite database in `storage.data_dir` — bus and online registry included — so they
+//! must run on one host.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use axum::Router;
 use openim_common::config::{Backend, Config};
 use openim_common::observe::{self, Health};
 use openim_common::rpc::Clients;
-use openim_storage::Stores;
+use openim_storage::{ProductionConfig, Stores};
 use tokio_util::sync::CancellationToken;
 
 /// The services that can run as their own process (each an `openim` subcommand).
@@ -48,10 +50,41 @@ async fn stores(cfg: &Config) -> anyhow::Result<Stores> {
         Backend::Embedded => Stores::shared_sqlite(&cfg.storage.data_dir)
             .await
             .with_context(|| format!("open the shared database in {}", cfg.storage.data_dir.display())),
-        Backend::Production => bail!(
-            "storage.yml: key `backend`: `production` (MySQL, MongoDB, Redis, Kafka) is not available yet; use `embedded`"
-        ),
+        Backend::Production => {
+            Ok(Stores::production(&ProductionConfig { mysql: &cfg.mysql, redis: &cfg.redis, kafka: &cfg.kafka })?)
+        }
     }
+}
+
+impl Service {
+    /// The backends this service reads or writes (probe names, see [`Stores::probes`]).
+    fn backends(self) -> &'static [&'static str] {
+        match self {
+            Service::Api => &[],
+            Service::Msggateway => &["redis"],
+            Service::Msgtransfer => &["sql", "redis", "kafka"],
+            Service::Push => &["sql", "redis", "kafka"],
+            Service::RpcAuth => &["sql", "redis"],
+            Service::RpcUser => &["sql", "redis"],
+            Service::RpcFriend | Service::RpcGroup | Service::RpcConversation => &["sql"],
+            Service::RpcMsg => &["sql", "redis", "kafka"],
+            Service::Crontask => &["sql"],
+        }
+    }
+}
+
+/// Readiness of `service`: every backend it uses answers.
+fn health(service: Service, stores: &Stores) -> Health {
+    stores.probes_for(service.backends()).into_iter().fold(Health::default(), |health, probe| {
+        let name = probe.name;
+        health.with_check(
+            name,
+            Arc::new(move || {
+                let probe = probe.clone();
+                Box::pin(async move { probe.check().await.map_err(|e| e.to_string()) })
+            }),
+        )
+    })
 }
 
 async fn serve_http(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -65,6 +98,7 @@ async fn serve_grpc<S>(
     addr: SocketAddr,
     svc: S,
     admin: Option<SocketAddr>,
+    health: Health,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()>
 where
@@ -80,10 +114,28 @@ where
     S::Future: Send + 'static,
 {
     if let Some(admin) = admin {
-        tokio::spawn(serve_http(admin, observe::admin_router(Health::default()), shutdown.clone()));
+        tokio::spawn(serve_http(admin, observe::admin_router(health.clone()), shutdown.clone()));
     }
+    // The standard gRPC health service, following the same readiness checks.
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let t = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let status = match health.ready().await {
+                Ok(()) => tonic_health::ServingStatus::Serving,
+                Err(_) => tonic_health::ServingStatus::NotServing,
+            };
+            reporter.set_service_status(S::NAME, status).await;
+            reporter.set_service_status("", status).await;
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                () = t.cancelled() => return,
+            }
+        }
+    });
     tracing::info!(%addr, service = S::NAME, "Serving gRPC.");
     tonic::transport::Server::builder()
+        .add_service(health_service)
         .add_service(svc)
         .serve_with_shutdown(addr, async move { shutdown.cancelled().await })
         .await
@@ -96,9 +148,10 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
     let stores = stores(&cfg).await?;
     let clients = Clients::remote(&cfg.share.rpc)?;
     let share = cfg.share.clone();
+    let health = health(service, &stores);
     match service {
         Service::Api => {
-            let router = observe::admin_router(Health::default()).merge(openim_api::router(share, clients));
+            let router = observe::admin_router(health).merge(openim_api::router(share, clients));
             serve_http(cfg.api.listen, router, shutdown).await
         }
         Service::Msggateway => {
@@ -108,8 +161,10 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 clients,
                 stores.online.clone(),
             );
-            let rpc = tokio::spawn(serve_grpc(cfg.msggateway.rpc_listen, gw.rpc(), None, shutdown.clone()));
-            let router = observe::admin_router(Health::default()).merge(gw.router());
+            let rpc =
+                tokio::spawn(serve_grpc(cfg.msggateway.rpc_listen, gw.rpc(), None, health.clone(), shutdown.clone()));
+            tokio::spawn(gw.clone().heartbeat(shutdown.clone()));
+            let router = observe::admin_router(health).merge(gw.router());
             let g = gw.clone();
             let t = shutdown.clone();
             tokio::spawn(async move {
@@ -120,23 +175,15 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             rpc.await?
         }
         Service::Msgtransfer => {
-            tokio::spawn(serve_http(
-                cfg.msgtransfer.admin_listen,
-                observe::admin_router(Health::default()),
-                shutdown.clone(),
-            ));
+            tokio::spawn(serve_http(cfg.msgtransfer.admin_listen, observe::admin_router(health), shutdown.clone()));
             openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size).run(shutdown).await
         }
         Service::Push => {
-            tokio::spawn(serve_http(cfg.push.admin_listen, observe::admin_router(Health::default()), shutdown.clone()));
-            openim_push::Pusher::new(stores, clients, cfg.push.batch_size).run(shutdown).await
+            tokio::spawn(serve_http(cfg.push.admin_listen, observe::admin_router(health), shutdown.clone()));
+            openim_push::Pusher::new(stores, clients, cfg.push.clone()).run(shutdown).await
         }
         Service::Crontask => {
-            tokio::spawn(serve_http(
-                cfg.crontask.admin_listen,
-                observe::admin_router(Health::default()),
-                shutdown.clone(),
-            ));
+            tokio::spawn(serve_http(cfg.crontask.admin_listen, observe::admin_router(health), shutdown.clone()));
             openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
         }
         Service::RpcAuth => {
@@ -146,14 +193,21 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 cfg.rpc_auth.listen,
                 openim_rpc_auth::AuthServer::from_arc(svc),
                 cfg.rpc_auth.admin_listen,
+                health,
                 shutdown,
             )
             .await
         }
         Service::RpcUser => {
             let svc = openim_rpc_user::UserService::new(share, stores.users.clone(), stores.online.clone());
-            serve_grpc(cfg.rpc_user.listen, openim_rpc_user::UserServer::new(svc), cfg.rpc_user.admin_listen, shutdown)
-                .await
+            serve_grpc(
+                cfg.rpc_user.listen,
+                openim_rpc_user::UserServer::new(svc),
+                cfg.rpc_user.admin_listen,
+                health,
+                shutdown,
+            )
+            .await
         }
         Service::RpcFriend => {
             let svc = openim_rpc_friend::FriendService::new(share, stores);
@@ -161,6 +215,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 cfg.rpc_friend.listen,
                 openim_rpc_friend::FriendServer::new(svc),
                 cfg.rpc_friend.admin_listen,
+                health,
                 shutdown,
             )
             .await
@@ -171,6 +226,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 cfg.rpc_group.listen,
                 openim_rpc_group::GroupServer::new(svc),
                 cfg.rpc_group.admin_listen,
+                health,
                 shutdown,
             )
             .await
@@ -178,12 +234,18 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         Service::RpcConversation => {
             let svc = openim_rpc_conversation::ConversationService::new(share, stores);
             let server = openim_rpc_conversation::ConversationServer::new(svc);
-            serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, shutdown).await
+            serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, health, shutdown).await
         }
         Service::RpcMsg => {
             let svc = openim_rpc_msg::MsgService::new(share, stores);
-            serve_grpc(cfg.rpc_msg.listen, openim_rpc_msg::MsgServer::new(svc), cfg.rpc_msg.admin_listen, shutdown)
-                .await
+            serve_grpc(
+                cfg.rpc_msg.listen,
+                openim_rpc_msg::MsgServer::new(svc),
+                cfg.rpc_msg.admin_listen,
+                health,
+                shutdown,
+            )
+            .await
         }
     }
 }

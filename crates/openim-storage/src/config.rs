@@ -106,8 +106,9 @@ impl RedisConfig {
         if self.seq_block < 1 {
             return Err(("seq_block".into(), format!("{} must be at least 1", self.seq_block)));
         }
-        if self.gateway_ttl_secs < 3 {
-            return Err(("gateway_ttl_secs".into(), format!("{} is below 3", self.gateway_ttl_secs)));
+        if self.gateway_ttl_secs < 10 {
+            // Gateways heartbeat every 3 s; a shorter TTL would drop live ones.
+            return Err(("gateway_ttl_secs".into(), format!("{} is below 10", self.gateway_ttl_secs)));
         }
         Ok(())
     }

@@ -295,3 +295,13 @@ pub async fn bus(bus: &dyn Bus) {
     }
     assert_eq!(seen.len(), 100);
 }
+
+pub async fn dedup(store: &dyn DedupStore) {
+    let p = prefix();
+    let ttl = std::time::Duration::from_secs(60);
+    let keys = vec![format!("{p}a"), format!("{p}b")];
+    assert_eq!(store.first_time(&keys, ttl).await.unwrap(), vec![true, true]);
+    let again = vec![format!("{p}b"), format!("{p}c")];
+    assert_eq!(store.first_time(&again, ttl).await.unwrap(), vec![false, true], "a key is new once");
+    assert!(store.first_time(&[], ttl).await.unwrap().is_empty());
+}

@@ -225,6 +225,36 @@ pub trait Subscription: Send {
     async fn commit(&mut self) -> StoreResult<()>;
 }
 
+/// Remembers which keys were seen, so that a redelivered record is acted on once (a push
+/// replayed after a crash is not sent twice).
+#[async_trait]
+pub trait DedupStore: Send + Sync {
+    /// Records `keys`; for each, whether it was not seen within the last `ttl`.
+    async fn first_time(&self, keys: &[String], ttl: std::time::Duration) -> StoreResult<Vec<bool>>;
+}
+
+/// A readiness check of one backend (for `/readyz` and the gRPC health service).
+#[derive(Clone)]
+pub struct Probe {
+    /// `sql`, `messages`, `redis` or `kafka`: what the backend is for.
+    pub name: &'static str,
+    check: Arc<dyn Fn() -> futures::future::BoxFuture<'static, StoreResult<()>> + Send + Sync>,
+}
+
+impl Probe {
+    pub fn new<F, Fut>(name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = StoreResult<()>> + Send + 'static,
+    {
+        Self { name, check: Arc::new(move || Box::pin(check())) }
+    }
+
+    pub async fn check(&self) -> StoreResult<()> {
+        (self.check)().await
+    }
+}
+
 /// Every store a process may need, as trait objects.
 #[derive(Clone)]
 pub struct Stores {
@@ -237,6 +267,16 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub online: Arc<dyn OnlineStore>,
     pub bus: Arc<dyn Bus>,
+    pub dedup: Arc<dyn DedupStore>,
+    /// One per backend behind these stores.
+    pub probes: Vec<Probe>,
+}
+
+/// The production backends' settings.
+pub struct ProductionConfig<'a> {
+    pub mysql: &'a config::MysqlConfig,
+    pub redis: &'a config::RedisConfig,
+    pub kafka: &'a config::KafkaConfig,
 }
 
 impl Stores {
@@ -255,6 +295,7 @@ impl Stores {
 
     /// Durable data in `db`; online registry and bus as given.
     fn sqlite(db: Arc<sqlite::SqliteStore>, online: Arc<dyn OnlineStore>, bus: Arc<dyn Bus>) -> Self {
+        let probe_db = db.clone();
         Self {
             users: db.clone(),
             friends: db.clone(),
@@ -265,6 +306,69 @@ impl Stores {
             tokens: db,
             online,
             bus,
+            dedup: Arc::new(memory::MemoryDedup::default()),
+            probes: vec![Probe::new("sql", move || {
+                let db = probe_db.clone();
+                async move { db.ping().await }
+            })],
         }
+    }
+
+    /// MySQL for relational data, seq blocks and messages; Redis in front for seqs, tokens,
+    /// online state, recent messages and push dedup; Kafka as the bus. Nothing is contacted
+    /// here: connections open on first use, and MySQL's schema is brought up to date by a
+    /// background task that retries until the server answers (readiness reports it meanwhile).
+    pub fn production(cfg: &ProductionConfig<'_>) -> StoreResult<Self> {
+        let mysql = Arc::new(mysql::MySqlStore::connect_lazy(cfg.mysql)?);
+        let redis = Arc::new(redis_store::RedisStore::new(cfg.redis)?);
+        let kafka = Arc::new(kafka::KafkaBus::new(cfg.kafka)?);
+        let prepare = mysql.clone();
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(200);
+            while let Err(e) = prepare.prepare().await {
+                tracing::warn!(error = %e, "MySQL is not ready; retrying in {delay:?}.");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        });
+        let messages = Arc::new(redis_store::CachedMessages::new(
+            redis.clone(),
+            mysql.clone(),
+            std::time::Duration::from_secs(cfg.redis.msg_cache_ttl_secs),
+        ));
+        let seqs = Arc::new(redis_store::RedisSeqs::new(redis.clone(), mysql.clone(), cfg.redis.seq_block));
+        let (m, r, k) = (mysql.clone(), redis.clone(), kafka.clone());
+        let probes = vec![
+            Probe::new("sql", move || {
+                let m = m.clone();
+                async move { m.ping().await }
+            }),
+            Probe::new("redis", move || {
+                let r = r.clone();
+                async move { r.ping().await }
+            }),
+            Probe::new("kafka", move || {
+                let k = k.clone();
+                async move { k.ping().await }
+            }),
+        ];
+        Ok(Self {
+            users: mysql.clone(),
+            friends: mysql.clone(),
+            groups: mysql.clone(),
+            conversations: mysql.clone(),
+            messages,
+            seqs,
+            tokens: redis.clone(),
+            online: redis.clone(),
+            bus: kafka,
+            dedup: redis,
+            probes,
+        })
+    }
+
+    /// The probes named in `names` (backends a service uses).
+    pub fn probes_for(&self, names: &[&str]) -> Vec<Probe> {
+        self.probes.iter().filter(|p| names.contains(&p.name)).cloned().collect()
     }
 }

@@ -144,3 +144,43 @@ impl OnlineStore for MemoryOnline {
         Ok(())
     }
 }
+
+/// Dedup within one process: enough where a replay can only come from this process's own
+/// memory bus. Entries older than their TTL are dropped as new ones arrive.
+#[derive(Default)]
+pub struct MemoryDedup {
+    seen: parking_lot::Mutex<SeenKeys>,
+}
+
+/// Keys with when they were first seen, and the same in arrival order (for expiry).
+#[derive(Default)]
+struct SeenKeys {
+    at: HashMap<String, std::time::Instant>,
+    order: std::collections::VecDeque<(std::time::Instant, String)>,
+}
+
+#[async_trait]
+impl DedupStore for MemoryDedup {
+    async fn first_time(&self, keys: &[String], ttl: std::time::Duration) -> StoreResult<Vec<bool>> {
+        let now = std::time::Instant::now();
+        let mut guard = self.seen.lock();
+        let SeenKeys { at: seen, order } = &mut *guard;
+        while let Some((at, _)) = order.front()
+            && now.duration_since(*at) > ttl
+        {
+            let (_, key) = order.pop_front().expect("front exists");
+            seen.remove(&key);
+        }
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let new = !seen.contains_key(k);
+                if new {
+                    seen.insert(k.clone(), now);
+                    order.push_back((now, k.clone()));
+                }
+                new
+            })
+            .collect())
+    }
+}

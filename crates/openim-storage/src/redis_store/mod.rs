@@ -13,6 +13,7 @@
 //!   users the gateway reported; `gwalive:{gateway}`: present while the gateway heartbeats;
 //! - `msg:{conversation}:{seq}`: a stored message's protobuf bytes, with a TTL.
 
+mod dedup;
 mod messages;
 mod online;
 mod seqs;

@@ -63,6 +63,11 @@ async fn memory_online() {
 }
 
 #[tokio::test]
+async fn memory_dedup() {
+    contract::dedup(&memory::MemoryDedup::default()).await;
+}
+
+#[tokio::test]
 async fn memory_bus() {
     contract::bus(&memory::MemoryBus::default()).await;
 }

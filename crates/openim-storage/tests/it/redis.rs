@@ -91,3 +91,8 @@ async fn redis_down_is_a_clear_error_not_a_hang() {
         .expect_err("nothing listens on port 1");
     assert!(err.to_string().contains("127.0.0.1:1"), "the error names the server: {err}");
 }
+
+#[tokio::test]
+async fn redis_dedup() {
+    contract::dedup(&*redis()).await;
+}
