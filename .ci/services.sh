@@ -35,3 +35,11 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
 fi
 echo "Redis $(redis-cli -h 127.0.0.1 -p 6379 INFO server | sed -n 's/^redis_version:\(.*\)\r$/\1/p') on 127.0.0.1:6379"
+
+# Leftovers of earlier test runs (databases and key prefixes are unique per run).
+for db in $(mariadb -uroot -h127.0.0.1 -N -e "SHOW DATABASES LIKE 'openim\_e2e\_%'"); do
+  mariadb -uroot -h127.0.0.1 -e "DROP DATABASE \`$db\`"
+done
+for pattern in 'e2e-*' 'openim-test:*'; do
+  redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$pattern" | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 DEL >/dev/null
+done

@@ -139,11 +139,16 @@ pub struct KafkaConfig {
     pub fetch_wait_max_ms: u64,
     /// A consumer silent for this long leaves its group and its partitions move.
     pub session_timeout_secs: u64,
+    /// A consumer that takes no batch for this long (stuck handling one) is taken out of its
+    /// group; a rebalance also waits this long at most for a member that died silently.
+    pub max_poll_interval_secs: u64,
     pub connect_timeout_secs: u64,
     /// Topic names, by OpenIM's logical name (`toRedis`, `toMongo`, `toPush`, `toOfflinePush`).
     pub topics: std::collections::BTreeMap<String, String>,
     /// Prepended to consumer group IDs.
     pub group_prefix: String,
+    /// librdkafka debug contexts to log (`cgrp,topic,fetch`, `all`); empty: none.
+    pub debug: String,
 }
 
 impl Default for KafkaConfig {
@@ -160,9 +165,11 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             fetch_wait_max_ms: 10,
             session_timeout_secs: 10,
+            max_poll_interval_secs: 30,
             connect_timeout_secs: 5,
             topics: crate::topic::ALL.iter().map(|t| (t.to_string(), t.to_string())).collect(),
             group_prefix: String::new(),
+            debug: String::new(),
         }
     }
 }
@@ -180,6 +187,15 @@ impl KafkaConfig {
             return Err((
                 "compression".into(),
                 format!("`{}` is not one of none, gzip, snappy, lz4", self.compression),
+            ));
+        }
+        if self.max_poll_interval_secs < self.session_timeout_secs {
+            return Err((
+                "max_poll_interval_secs".into(),
+                format!(
+                    "{} is below session_timeout_secs ({})",
+                    self.max_poll_interval_secs, self.session_timeout_secs
+                ),
             ));
         }
         if self.partitions < 1 || self.replication_factor < 1 {

@@ -108,7 +108,10 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", cfg.address.join(","))
         .set("socket.connection.setup.timeout.ms", (cfg.connect_timeout_secs * 1000).to_string())
-        .set("log_level", "4");
+        .set("log_level", if cfg.debug.is_empty() { "4" } else { "7" });
+    if !cfg.debug.is_empty() {
+        c.set("debug", &cfg.debug);
+    }
     if !cfg.username.is_empty() {
         c.set("security.protocol", "SASL_PLAINTEXT")
             .set("sasl.mechanism", "PLAIN")
@@ -148,6 +151,9 @@ impl Bus for KafkaBus {
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", self.cfg.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", (self.cfg.session_timeout_secs * 1000).to_string())
+            // Also how long a rebalance waits for members that do not rejoin (a consumer that
+            // died without leaving): a new consumer gets no partitions until then.
+            .set("max.poll.interval.ms", (self.cfg.max_poll_interval_secs * 1000).to_string())
             .create()
             .map_err(|e| fault(&self.cfg, "create consumer", e))?;
         consumer.subscribe(&[&name]).map_err(|e| fault(&self.cfg, &format!("subscribe to `{name}`"), e))?;

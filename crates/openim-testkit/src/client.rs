@@ -65,15 +65,22 @@ impl Client {
         r.msg_incr
     }
 
-    /// The next binary frame within `wait`, decoded.
+    /// The next binary frame within `wait`, decoded; `None` on timeout or when the server
+    /// closed the connection.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<WsResponse> {
         loop {
-            let m = tokio::time::timeout(wait, self.socket.next()).await.ok()?.unwrap().unwrap();
+            let m = tokio::time::timeout(wait, self.socket.next()).await.ok()??.ok()?;
             if let WsMsg::Binary(b) = m {
                 let plain = if self.gzip { ws::gunzip(&b, 1 << 20).unwrap() } else { b.to_vec() };
                 return Some(WsResponse::decode(self.encoding, &plain).unwrap());
             }
         }
+    }
+
+    /// Sends a WebSocket ping, as SDKs do to keep an idle connection open; `false` if the
+    /// connection is gone.
+    pub async fn ping(&mut self) -> bool {
+        self.socket.send(WsMsg::Ping(Vec::new().into())).await.is_ok()
     }
 
     pub async fn recv(&mut self) -> WsResponse {

@@ -11,6 +11,8 @@ use openim_proto::ws::Encoding;
 use openim_testkit::{Client, Rest, text_content};
 use prost::Message as _;
 
+mod distributed;
+
 /// A free loopback port (bound, read, released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
