@@ -1,6 +1,7 @@
 //! Plumbing every OpenIM service shares: configuration, OpenIM error codes, tracing, graceful
 //! shutdown, the health/metrics HTTP endpoints, tokens, conversation IDs and RPC clients.
 
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod ids;

@@ -43,26 +43,12 @@ impl Transfer {
 
     /// Consumes until `shutdown`, then drains what the bus already holds and returns.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut sub = self.stores.bus.subscribe(topic::TO_TRANSFER, "msgtransfer").await?;
-        loop {
-            let batch = tokio::select! {
-                b = sub.next_batch(self.batch_size) => b?,
-                () = shutdown.cancelled() => break,
-            };
-            let Some(batch) = batch else { return Ok(()) };
-            self.handle(batch).await;
-            sub.commit().await?;
-        }
-        // Drain: take whatever is already queued without waiting for more.
-        loop {
-            match tokio::time::timeout(std::time::Duration::from_millis(200), sub.next_batch(self.batch_size)).await {
-                Ok(Ok(Some(batch))) => {
-                    self.handle(batch).await;
-                    sub.commit().await?;
-                }
-                _ => return Ok(()),
-            }
-        }
+        let bus = self.stores.bus.clone();
+        openim_common::bus::consume(&*bus, topic::TO_TRANSFER, "msgtransfer", self.batch_size, shutdown, |batch| {
+            self.handle(batch)
+        })
+        .await;
+        Ok(())
     }
 
     /// Handles one batch in three steps, each retried with backoff until it succeeds, so an

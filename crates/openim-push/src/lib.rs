@@ -58,22 +58,11 @@ impl Pusher {
     }
 
     async fn run_online(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut sub = self.stores.bus.subscribe(topic::TO_PUSH, "push").await?;
-        loop {
-            let batch = tokio::select! {
-                b = sub.next_batch(self.cfg.batch_size) => b?,
-                () = shutdown.cancelled() => break,
-            };
-            let Some(batch) = batch else { return Ok(()) };
-            self.push_batch(&batch).await;
-            sub.commit().await?;
-        }
-        while let Ok(Ok(Some(batch))) =
-            tokio::time::timeout(Duration::from_millis(200), sub.next_batch(self.cfg.batch_size)).await
-        {
-            self.push_batch(&batch).await;
-            sub.commit().await?;
-        }
+        let bus = self.stores.bus.clone();
+        openim_common::bus::consume(&*bus, topic::TO_PUSH, "push", self.cfg.batch_size, shutdown, |batch| async move {
+            self.push_batch(&batch).await
+        })
+        .await;
         Ok(())
     }
 
@@ -191,18 +180,22 @@ impl Pusher {
 
     /// Consumes the offline-push topic: each record is one webhook call, retried a few times.
     async fn run_offline(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut sub = self.stores.bus.subscribe(topic::TO_OFFLINE_PUSH, "offline_push").await?;
-        loop {
-            let batch = tokio::select! {
-                b = sub.next_batch(self.cfg.batch_size) => b?,
-                () = shutdown.cancelled() => return Ok(()),
-            };
-            let Some(batch) = batch else { return Ok(()) };
-            for record in &batch {
-                self.call_webhook(record).await;
-            }
-            sub.commit().await?;
-        }
+        let bus = self.stores.bus.clone();
+        let batch_size = self.cfg.batch_size;
+        openim_common::bus::consume(
+            &*bus,
+            topic::TO_OFFLINE_PUSH,
+            "offline_push",
+            batch_size,
+            shutdown,
+            |batch| async move {
+                for record in &batch {
+                    self.call_webhook(record).await;
+                }
+            },
+        )
+        .await;
+        Ok(())
     }
 
     async fn call_webhook(&self, record: &openim_storage::BusMessage) {

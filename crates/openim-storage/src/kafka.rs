@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -25,9 +25,52 @@ use tokio::sync::OnceCell;
 use crate::config::KafkaConfig;
 use crate::*;
 
+/// librdkafka reports the same error (e.g. "all brokers down") on every reconnect attempt, many
+/// times a second during an outage: this context logs an error once, then again only when it
+/// changes or 30 s have passed.
+#[derive(Default)]
+pub struct QuietContext {
+    last: parking_lot::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl QuietContext {
+    fn warn_once(&self, text: String) {
+        let mut last = self.last.lock();
+        let repeated = last.as_ref().is_some_and(|(t, at)| *t == text && at.elapsed() < Duration::from_secs(30));
+        if repeated {
+            tracing::debug!(target: "librdkafka", "{text}");
+        } else {
+            tracing::warn!(target: "librdkafka", "{text}");
+            *last = Some((text, std::time::Instant::now()));
+        }
+    }
+}
+
+impl ClientContext for QuietContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning => {
+                // Connection failures repeat per broker thread; the broker address is in the text.
+                let text = message.split(" (after").next().unwrap_or(message);
+                self.warn_once(format!("{fac}: {text}"));
+            }
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac}: {message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let reason = reason.split(" (after").next().unwrap_or(reason);
+        self.warn_once(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for QuietContext {}
+
 pub struct KafkaBus {
     cfg: KafkaConfig,
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     prepared: OnceCell<()>,
     /// Topics known to exist (created at prepare or on first use).
     known: parking_lot::Mutex<std::collections::HashSet<String>>,
@@ -41,7 +84,7 @@ impl KafkaBus {
             .set("compression.type", &cfg.compression)
             .set("linger.ms", cfg.linger_ms.to_string())
             .set("message.timeout.ms", (cfg.publish_timeout_secs * 1000).to_string())
-            .create()
+            .create_with_context(QuietContext::default())
             .map_err(|e| fault(cfg, "create producer", e))?;
         Ok(Self { cfg: cfg.clone(), producer, prepared: OnceCell::new(), known: Default::default() })
     }
@@ -73,8 +116,9 @@ impl KafkaBus {
     }
 
     async fn create_topics(&self, names: &[String]) -> StoreResult<()> {
-        let admin: AdminClient<DefaultClientContext> =
-            client_config(&self.cfg).create().map_err(|e| fault(&self.cfg, "create admin client", e))?;
+        let admin: AdminClient<QuietContext> = client_config(&self.cfg)
+            .create_with_context(QuietContext::default())
+            .map_err(|e| fault(&self.cfg, "create admin client", e))?;
         let topics: Vec<NewTopic<'_>> = names
             .iter()
             .map(|name| NewTopic::new(name, self.cfg.partitions, TopicReplication::Fixed(self.cfg.replication_factor)))
@@ -145,7 +189,7 @@ impl Bus for KafkaBus {
     async fn subscribe(&self, topic: &str, group: &str) -> StoreResult<Box<dyn Subscription>> {
         let name = self.topic(topic).to_owned();
         self.ensure_topic(&name).await?;
-        let consumer: StreamConsumer = client_config(&self.cfg)
+        let consumer: StreamConsumer<QuietContext> = client_config(&self.cfg)
             .set("group.id", format!("{}{group}", self.cfg.group_prefix))
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
@@ -154,7 +198,7 @@ impl Bus for KafkaBus {
             // Also how long a rebalance waits for members that do not rejoin (a consumer that
             // died without leaving): a new consumer gets no partitions until then.
             .set("max.poll.interval.ms", (self.cfg.max_poll_interval_secs * 1000).to_string())
-            .create()
+            .create_with_context(QuietContext::default())
             .map_err(|e| fault(&self.cfg, "create consumer", e))?;
         consumer.subscribe(&[&name]).map_err(|e| fault(&self.cfg, &format!("subscribe to `{name}`"), e))?;
         Ok(Box::new(KafkaSubscription {
@@ -167,7 +211,7 @@ impl Bus for KafkaBus {
 }
 
 struct KafkaSubscription {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<QuietContext>>,
     /// Per partition, the offset after the last record handed out (what a commit stores).
     next_offsets: HashMap<i32, i64>,
     topic: String,

@@ -94,3 +94,65 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Option<()> {
     }
     None
 }
+
+/// A TCP forwarder standing in for a backend server's address, so a test can take the backend
+/// "down" (refuse and cut connections) and bring it back without touching the real server.
+pub struct Proxy {
+    pub port: u16,
+    target: std::net::SocketAddr,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// A proxy for `target` on a free port, down until [`Proxy::up`].
+    pub fn new(target: std::net::SocketAddr) -> Self {
+        Self { port: free_port(), target, accept: None }
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts accepting and forwarding.
+    pub async fn up(&mut self) {
+        self.down();
+        // The previous listener goes away with its aborted task, soon but not at once.
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) if tries < 100 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("bind the proxy port {}: {e}", self.port),
+            }
+        };
+        let target = self.target;
+        self.accept = Some(tokio::spawn(async move {
+            // Dropping the set (when this task is aborted) aborts every forwarding task.
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Stops listening and cuts every forwarded connection.
+    pub fn down(&mut self) {
+        if let Some(task) = self.accept.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

@@ -28,7 +28,7 @@ pub struct Deployment {
     env: Vec<(String, String)>,
     procs: HashMap<String, Child>,
     ports: HashMap<String, u16>,
-    _kafka: Kafka,
+    kafka: Kafka,
 }
 
 impl Drop for Deployment {
@@ -40,11 +40,35 @@ impl Drop for Deployment {
     }
 }
 
+/// Where the deployment finds MySQL and Redis.
+pub struct Backends {
+    pub mysql: String,
+    pub redis: String,
+}
+
+impl Default for Backends {
+    fn default() -> Self {
+        Self { mysql: "127.0.0.1:3306".into(), redis: "127.0.0.1:6379".into() }
+    }
+}
+
+/// The services whose `/readyz` a started deployment waits for (admin ports).
+const READY: [&str; 9] =
+    ["transfer", "push", "ws1", "ws2", "msg-admin", "user-admin", "group-admin", "auth-admin", "api"];
+
 impl Deployment {
     /// Starts the broker and every service (two gateways: `msggateway-1`, `msggateway-2`), and
     /// waits until the services that use backends report ready.
     pub async fn start() -> Self {
-        let kafka = Kafka::start();
+        let mut d = Self::launch(Kafka::start(), Backends::default());
+        for k in READY {
+            d.wait_ready(k).await;
+        }
+        d
+    }
+
+    /// Starts every service against `kafka` and `backends`, without waiting for anything.
+    pub fn launch(kafka: Kafka, backends: Backends) -> Self {
         let unique =
             format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
         let names = ["api", "ws1", "gw1", "ws2", "gw2", "transfer", "push", "cron"];
@@ -57,14 +81,18 @@ impl Deployment {
         let url = |k: &str| format!("http://127.0.0.1:{}", ports[k]);
         let mut env: Vec<(String, String)> = vec![
             ("OPENIM_STORAGE__BACKEND".into(), "production".into()),
-            ("OPENIM_MYSQL__ADDRESS".into(), "[127.0.0.1:3306]".into()),
+            ("OPENIM_MYSQL__ADDRESS".into(), format!("[{}]", backends.mysql)),
+            ("OPENIM_MYSQL__CONNECT_TIMEOUT_SECS".into(), "2".into()),
             ("OPENIM_MYSQL__PASSWORD".into(), String::new()),
             ("OPENIM_MYSQL__DATABASE".into(), format!("openim_e2e_{unique}")),
-            ("OPENIM_REDIS__ADDRESS".into(), "[127.0.0.1:6379]".into()),
+            ("OPENIM_REDIS__ADDRESS".into(), format!("[{}]", backends.redis)),
+            ("OPENIM_REDIS__CONNECT_TIMEOUT_SECS".into(), "2".into()),
+            ("OPENIM_REDIS__RESPONSE_TIMEOUT_MS".into(), "2000".into()),
             ("OPENIM_REDIS__PASSWORD".into(), String::new()),
             ("OPENIM_REDIS__KEY_PREFIX".into(), format!("e2e-{unique}:")),
             ("OPENIM_KAFKA__ADDRESS".into(), format!("[{}]", kafka.address())),
             ("OPENIM_KAFKA__PARTITIONS".into(), "4".into()),
+            ("OPENIM_KAFKA__CONNECT_TIMEOUT_SECS".into(), "2".into()),
             ("OPENIM_KAFKA__SESSION_TIMEOUT_SECS".into(), SESSION_TIMEOUT_SECS.to_string()),
             ("OPENIM_KAFKA__GROUP_PREFIX".into(), format!("e2e-{unique}-")),
             ("OPENIM_LOG__LEVEL".into(), std::env::var("OPENIM_E2E_LOG").unwrap_or_else(|_| "warn".into())),
@@ -80,18 +108,33 @@ impl Deployment {
             env.push((format!("OPENIM_RPC_{key}__ADMIN_LISTEN"), addr(&format!("{svc}-admin"))));
             env.push((format!("OPENIM_SHARE__RPC__{key}"), url(svc)));
         }
-        let mut d = Deployment { env, procs: HashMap::new(), ports, _kafka: kafka };
+        let mut d = Deployment { env, procs: HashMap::new(), ports, kafka };
         for svc in RPCS {
             d.spawn(&format!("rpc-{svc}"));
         }
         for name in ["msgtransfer", "push", "crontask", "msggateway-1", "msggateway-2", "api"] {
             d.spawn(name);
         }
-        // Ready means: the backends each service uses answer (MySQL migrated, Redis, Kafka).
-        for k in ["transfer", "push", "ws1", "ws2", "msg-admin", "user-admin", "group-admin", "auth-admin", "api"] {
-            d.wait_ready(k).await;
-        }
         d
+    }
+
+    pub fn kafka(&mut self) -> &mut Kafka {
+        &mut self.kafka
+    }
+
+    /// `GET /readyz` on admin port `k`: the status and body (`None` while nothing listens).
+    pub async fn readyz(&self, k: &str) -> Option<(u16, String)> {
+        let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.ports[k])).await.ok()?;
+        Some((r.status().as_u16(), r.text().await.unwrap_or_default()))
+    }
+
+    /// Panics if a process has exited.
+    pub fn assert_running(&mut self) {
+        for (name, c) in &mut self.procs {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!("{name} exited: {status}");
+            }
+        }
     }
 
     pub fn port(&self, k: &str) -> u16 {
@@ -142,11 +185,7 @@ impl Deployment {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = String::new();
         while Instant::now() < deadline {
-            for (name, c) in &mut self.procs {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("{name} exited early: {status}");
-                }
-            }
+            self.assert_running();
             match reqwest::get(&url).await {
                 Ok(r) if r.status().is_success() => return,
                 Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
@@ -335,4 +374,121 @@ async fn killing_msgtransfer_mid_stream_loses_and_duplicates_nothing() {
     assert_eq!(pushed_ids.len(), pushed.len(), "no message is pushed twice");
     let gap = seqs.iter().max().unwrap() - TOTAL as i64;
     eprintln!("after SIGKILL: {} stored, {} pushed, seq gap {gap}", stored.len(), pushed.len());
+}
+
+/// gRPC health (`grpc.health.v1`) of the service listening on port `k`.
+async fn grpc_serving(d: &Deployment, k: &str) -> bool {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let Ok(channel) = openim_common::rpc::remote(&format!("http://127.0.0.1:{}", d.port(k))) else {
+        return false;
+    };
+    let mut client = HealthClient::new(channel);
+    let r = client.check(HealthCheckRequest { service: String::new() }).await;
+    r.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}
+
+/// Sends `id` until it is accepted (a clear error while a backend is down is fine: clients
+/// resend), then checks it reaches the receiver's conversation exactly once.
+async fn send_until_accepted(sender: &mut Client, to: &str, id: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = sender.text(to, false, id, id);
+        let ack = sender.call(req::SEND_MSG, m.encode_to_vec()).await;
+        if ack.err_code == 0 {
+            return errors;
+        }
+        assert!(!ack.err_msg.is_empty(), "an error says what went wrong");
+        errors.push(format!("{}: {}", ack.err_code, ack.err_msg));
+        assert!(Instant::now() < deadline, "{id} never accepted: {errors:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing() {
+    let mut mysql = openim_testkit::servers::Proxy::new("127.0.0.1:3306".parse().unwrap());
+    let mut redis = openim_testkit::servers::Proxy::new("127.0.0.1:6379".parse().unwrap());
+    let mut kafka = Kafka::start();
+    kafka.stop();
+    let mut d = Deployment::launch(kafka, Backends { mysql: mysql.address(), redis: redis.address() });
+
+    // Everything starts and stays up, reporting not-ready and naming what it waits for.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        if let Some((status, body)) = d.readyz("transfer").await {
+            assert_eq!(status, 503, "not ready while its backends are down: {body}");
+            break body;
+        }
+        assert!(Instant::now() < deadline, "msgtransfer's admin port never opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for backend in ["sql", "redis", "kafka"] {
+        assert!(body.contains(backend), "readiness names `{backend}`: {body}");
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d.assert_running();
+    assert_eq!(d.readyz("ws1").await.map(|r| r.0), Some(503), "the gateway needs Redis");
+    assert!(!grpc_serving(&d, "msg").await, "rpc-msg's gRPC health says not serving");
+
+    // The backends come up: every service becomes ready by itself.
+    mysql.up().await;
+    redis.up().await;
+    d.kafka().restart();
+    for k in READY {
+        d.wait_ready(k).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !grpc_serving(&d, "msg").await {
+        assert!(Instant::now() < deadline, "rpc-msg's gRPC health never turned serving");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let rest = Rest::admin(d.addr("api")).await;
+    register(&rest, &["s", "r"]).await;
+    let mut sender = connect(&rest, d.addr("ws1"), "s").await;
+    let mut receiver = connect(&rest, d.addr("ws2"), "r").await;
+    send_until_accepted(&mut sender, "r", "before").await;
+    assert_eq!(receiver.next_push().await[0].client_msg_id, "before");
+
+    // Each backend goes away while messages are sent; each message is either accepted and
+    // delivered once the backend is back, or refused with an error and accepted on resend.
+    let mut report = Vec::new();
+    for outage in ["redis", "mysql", "kafka"] {
+        match outage {
+            "redis" => redis.down(),
+            "mysql" => mysql.down(),
+            _ => d.kafka().stop(),
+        }
+        let id = format!("during-{outage}");
+        let m = sender.text("r", false, &id, &id);
+        let send = sender.call(req::SEND_MSG, m.encode_to_vec());
+        let restore = async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match outage {
+                "redis" => redis.up().await,
+                "mysql" => mysql.up().await,
+                _ => d.kafka.restart(),
+            }
+        };
+        let (ack, ()) = tokio::join!(send, restore);
+        let errors = if ack.err_code == 0 { Vec::new() } else { send_until_accepted(&mut sender, "r", &id).await };
+        report.push(format!("{outage}: first ack {} {:?}, then {errors:?}", ack.err_code, ack.err_msg));
+    }
+    eprintln!("outages: {report:#?}");
+
+    // All four messages are stored once each, in order.
+    let conv = "si_r_s";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ids: Vec<String> = loop {
+        let max = max_seq(&mut receiver, conv).await;
+        let got: Vec<String> = pull_all(&mut receiver, conv, max).await.into_iter().map(|m| m.client_msg_id).collect();
+        if got.len() >= 4 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(ids, ["before", "during-redis", "during-mysql", "during-kafka"], "{report:#?}");
+    d.assert_running();
 }
