@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Yaml};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub use openim_storage::config::{KafkaConfig, MysqlConfig, RedisConfig};
+pub use openim_storage::config::{KafkaConfig, MongoConfig, MysqlConfig, RedisConfig};
 
 /// Everything a process may need; each service reads its own section and `share`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -35,6 +35,7 @@ pub struct Config {
     pub mysql: MysqlConfig,
     pub redis: RedisConfig,
     pub kafka: KafkaConfig,
+    pub mongodb: MongoConfig,
 }
 
 /// `share.yml`: settings every service agrees on.
@@ -153,12 +154,23 @@ pub struct StorageConfig {
     pub backend: Backend,
     /// Embedded mode: where the SQLite database and other state live.
     pub data_dir: PathBuf,
+    /// Production mode: where messages are kept.
+    pub message_store: MessageStoreKind,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { backend: Backend::Embedded, data_dir: PathBuf::from("data") }
+        Self { backend: Backend::Embedded, data_dir: PathBuf::from("data"), message_store: MessageStoreKind::Mongodb }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStoreKind {
+    /// MongoDB (`mongodb.yml`), as OpenIM.
+    Mongodb,
+    /// The MySQL database of `mysql.yml`, for operators without MongoDB.
+    Mysql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +317,7 @@ const FILES: &[&str] = &[
     "mysql",
     "redis",
     "kafka",
+    "mongodb",
 ];
 
 /// A configuration error naming the file, key or value at fault.
@@ -346,6 +359,7 @@ impl Config {
             mysql: section(dir, "mysql", d.mysql)?,
             redis: section(dir, "redis", d.redis)?,
             kafka: section(dir, "kafka", d.kafka)?,
+            mongodb: section(dir, "mongodb", d.mongodb)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -401,6 +415,9 @@ impl Config {
         if let Err((key, why)) = self.kafka.check() {
             return bad("kafka", &key, why);
         }
+        if let Err((key, why)) = self.mongodb.check() {
+            return bad("mongodb", &key, why);
+        }
         Ok(())
     }
 }
@@ -453,7 +470,6 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
         let name = name.to_string_lossy();
         if let Some(stem) = name.strip_suffix(".yml").or_else(|| name.strip_suffix(".yaml"))
             && !FILES.contains(&stem)
-            && !RESERVED_FILES.contains(&stem)
         {
             return Err(ConfigError(format!(
                 "config {}: unknown file `{name}` (expected one of: {})",
@@ -464,9 +480,6 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
     }
     Ok(())
 }
-
-/// Files of the production backends, read by the services that use them.
-const RESERVED_FILES: &[&str] = &["mongodb"];
 
 #[cfg(test)]
 mod tests;

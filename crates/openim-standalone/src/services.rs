@@ -1,8 +1,8 @@
 //! One service per process: `openim rpc-msg`, `openim msggateway`, … Each serves its gRPC or HTTP
 //! endpoint on its configured address and reaches the other services at `share.rpc` addresses.
 //!
-//! Backends: with `storage.backend: production`, MySQL, Redis and Kafka (`mysql.yml`,
-//! `redis.yml`, `kafka.yml`); a process starts while they are down and its `/readyz` and gRPC
+//! Backends: with `storage.backend: production`, MySQL, MongoDB, Redis and Kafka (`mysql.yml`,
+//! `mongodb.yml`, `redis.yml`, `kafka.yml`); a process starts while they are down and its `/readyz` and gRPC
 //! health report not-ready until the backends it uses answer. With `embedded` the processes
 //! share the SQLite database in `storage.data_dir` — bus and online registry included — so they
 //! must run on one host.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use openim_common::config::{Backend, Config};
+use openim_common::config::{Backend, Config, MessageStoreKind};
 use openim_common::observe::{self, Health};
 use openim_common::rpc::Clients;
 use openim_storage::{ProductionConfig, Stores};
@@ -51,7 +51,9 @@ async fn stores(cfg: &Config) -> anyhow::Result<Stores> {
             .await
             .with_context(|| format!("open the shared database in {}", cfg.storage.data_dir.display())),
         Backend::Production => {
-            Ok(Stores::production(&ProductionConfig { mysql: &cfg.mysql, redis: &cfg.redis, kafka: &cfg.kafka })?)
+            let mongo = (cfg.storage.message_store == MessageStoreKind::Mongodb).then_some(&cfg.mongodb);
+            let production = ProductionConfig { mysql: &cfg.mysql, redis: &cfg.redis, kafka: &cfg.kafka, mongo };
+            Ok(Stores::production(&production).await?)
         }
     }
 }
@@ -62,13 +64,13 @@ impl Service {
         match self {
             Service::Api => &[],
             Service::Msggateway => &["redis"],
-            Service::Msgtransfer => &["sql", "redis", "kafka"],
+            Service::Msgtransfer => &["sql", "messages", "redis", "kafka"],
             Service::Push => &["sql", "redis", "kafka"],
             Service::RpcAuth => &["sql", "redis"],
             Service::RpcUser => &["sql", "redis"],
             Service::RpcFriend | Service::RpcGroup | Service::RpcConversation => &["sql"],
-            Service::RpcMsg => &["sql", "redis", "kafka"],
-            Service::Crontask => &["sql"],
+            Service::RpcMsg => &["sql", "messages", "redis", "kafka"],
+            Service::Crontask => &["sql", "messages"],
         }
     }
 }

@@ -207,3 +207,66 @@ impl KafkaConfig {
         Ok(())
     }
 }
+
+/// `mongodb.yml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MongoConfig {
+    /// A full `mongodb://` URI; when set, `address` is ignored (credentials still apply).
+    pub uri: String,
+    /// `host:port` of the members (a replica set lists several).
+    pub address: Vec<String>,
+    pub database: String,
+    pub username: String,
+    pub password: String,
+    pub auth_source: String,
+    pub max_pool_size: u32,
+    /// How long an operation waits for a reachable server before failing.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for MongoConfig {
+    fn default() -> Self {
+        Self {
+            uri: String::new(),
+            address: vec!["mongo:27017".into()],
+            database: "openim_v3".into(),
+            username: String::new(),
+            password: String::new(),
+            auth_source: "admin".into(),
+            max_pool_size: 100,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+impl MongoConfig {
+    /// The connection URI (`uri`, or one built from `address`).
+    pub fn uri(&self) -> String {
+        if self.uri.is_empty() { format!("mongodb://{}/", self.address.join(",")) } else { self.uri.clone() }
+    }
+
+    /// The URI without a password, for messages.
+    pub fn redacted_uri(&self) -> String {
+        let uri = self.uri();
+        match (uri.find("://"), uri.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &uri[..scheme + 3], &uri[at..]),
+            _ => uri,
+        }
+    }
+
+    /// The value at fault, named by key, if any.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.uri.is_empty() && self.address.is_empty() {
+            return Err(("address".into(), "must list at least one host:port (or set `uri`)".into()));
+        }
+        let uri = &self.uri;
+        if !(uri.is_empty() || uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+            return Err(("uri".into(), "must start with mongodb:// or mongodb+srv://".into()));
+        }
+        if self.database.is_empty() {
+            return Err(("database".into(), "must not be empty".into()));
+        }
+        Ok(())
+    }
+}

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod kafka;
 pub mod memory;
 pub mod model;
+pub mod mongo;
 pub mod mysql;
 pub mod redis_store;
 mod sql;
@@ -236,7 +237,7 @@ pub trait DedupStore: Send + Sync {
 /// A readiness check of one backend (for `/readyz` and the gRPC health service).
 #[derive(Clone)]
 pub struct Probe {
-    /// `sql`, `messages`, `redis` or `kafka`: what the backend is for.
+    /// `sql`, `messages` (when not in `sql`), `redis` or `kafka`: what the backend is for.
     pub name: &'static str,
     check: Arc<dyn Fn() -> futures::future::BoxFuture<'static, StoreResult<()>> + Send + Sync>,
 }
@@ -277,6 +278,24 @@ pub struct ProductionConfig<'a> {
     pub mysql: &'a config::MysqlConfig,
     pub redis: &'a config::RedisConfig,
     pub kafka: &'a config::KafkaConfig,
+    /// Messages in MongoDB; `None` keeps them in MySQL.
+    pub mongo: Option<&'a config::MongoConfig>,
+}
+
+/// Runs `prepare` in the background until it succeeds (a backend that is down at start).
+fn prepare_in_background<F, Fut>(what: &'static str, prepare: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = StoreResult<()>> + Send,
+{
+    tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(200);
+        while let Err(e) = prepare().await {
+            tracing::warn!(error = %e, "{what} is not ready; retrying in {delay:?}.");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+        }
+    });
 }
 
 impl Stores {
@@ -314,31 +333,45 @@ impl Stores {
         }
     }
 
-    /// MySQL for relational data, seq blocks and messages; Redis in front for seqs, tokens,
-    /// online state, recent messages and push dedup; Kafka as the bus. Nothing is contacted
-    /// here: connections open on first use, and MySQL's schema is brought up to date by a
-    /// background task that retries until the server answers (readiness reports it meanwhile).
-    pub fn production(cfg: &ProductionConfig<'_>) -> StoreResult<Self> {
+    /// MySQL for relational data and seq blocks; messages in MongoDB (or MySQL); Redis in front
+    /// for seqs, tokens, online state, recent messages and push dedup; Kafka as the bus.
+    /// Nothing is contacted here: connections open on first use, and schemas and indexes are
+    /// brought up to date by background tasks that retry until the servers answer (readiness
+    /// reports them meanwhile).
+    pub async fn production(cfg: &ProductionConfig<'_>) -> StoreResult<Self> {
         let mysql = Arc::new(mysql::MySqlStore::connect_lazy(cfg.mysql)?);
         let redis = Arc::new(redis_store::RedisStore::new(cfg.redis)?);
         let kafka = Arc::new(kafka::KafkaBus::new(cfg.kafka)?);
-        let prepare = mysql.clone();
-        tokio::spawn(async move {
-            let mut delay = std::time::Duration::from_millis(200);
-            while let Err(e) = prepare.prepare().await {
-                tracing::warn!(error = %e, "MySQL is not ready; retrying in {delay:?}.");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
+        let m = mysql.clone();
+        prepare_in_background("MySQL", move || {
+            let m = m.clone();
+            async move { m.prepare().await }
         });
+        let mut probes = Vec::new();
+        let durable_messages: Arc<dyn MessageStore> = match cfg.mongo {
+            Some(mongo_cfg) => {
+                let mongo = Arc::new(mongo::MongoMessages::connect_lazy(mongo_cfg).await?);
+                let (p, q) = (mongo.clone(), mongo.clone());
+                prepare_in_background("MongoDB", move || {
+                    let p = p.clone();
+                    async move { p.prepare().await }
+                });
+                probes.push(Probe::new("messages", move || {
+                    let q = q.clone();
+                    async move { q.ping().await }
+                }));
+                mongo
+            }
+            None => mysql.clone(),
+        };
         let messages = Arc::new(redis_store::CachedMessages::new(
             redis.clone(),
-            mysql.clone(),
+            durable_messages,
             std::time::Duration::from_secs(cfg.redis.msg_cache_ttl_secs),
         ));
         let seqs = Arc::new(redis_store::RedisSeqs::new(redis.clone(), mysql.clone(), cfg.redis.seq_block));
         let (m, r, k) = (mysql.clone(), redis.clone(), kafka.clone());
-        let probes = vec![
+        probes.extend([
             Probe::new("sql", move || {
                 let m = m.clone();
                 async move { m.ping().await }
@@ -351,7 +384,7 @@ impl Stores {
                 let k = k.clone();
                 async move { k.ping().await }
             }),
-        ];
+        ]);
         Ok(Self {
             users: mysql.clone(),
             friends: mysql.clone(),

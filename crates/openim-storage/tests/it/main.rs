@@ -6,6 +6,7 @@ use openim_storage::{Stores, contract, memory, sqlite::SqliteStore};
 
 mod backends;
 mod kafka;
+mod mongo;
 mod mysql;
 mod redis;
 

@@ -20,6 +20,11 @@ use super::free_port;
 /// that died without leaving.
 const SESSION_TIMEOUT_SECS: u64 = 6;
 
+/// Messages go to MongoDB when the tests have one (`OPENIM_TEST_MONGO_URL`), else to MySQL.
+fn message_store() -> String {
+    if std::env::var("OPENIM_TEST_MONGO_URL").is_ok() { "mongodb".into() } else { "mysql".into() }
+}
+
 /// The RPC services and where they listen.
 const RPCS: [&str; 6] = ["auth", "user", "friend", "group", "conversation", "msg"];
 
@@ -81,6 +86,9 @@ impl Deployment {
         let url = |k: &str| format!("http://127.0.0.1:{}", ports[k]);
         let mut env: Vec<(String, String)> = vec![
             ("OPENIM_STORAGE__BACKEND".into(), "production".into()),
+            ("OPENIM_STORAGE__MESSAGE_STORE".into(), message_store()),
+            ("OPENIM_MONGODB__URI".into(), std::env::var("OPENIM_TEST_MONGO_URL").unwrap_or_default()),
+            ("OPENIM_MONGODB__DATABASE".into(), format!("openim_e2e_{unique}")),
             ("OPENIM_MYSQL__ADDRESS".into(), format!("[{}]", backends.mysql)),
             ("OPENIM_MYSQL__CONNECT_TIMEOUT_SECS".into(), "2".into()),
             ("OPENIM_MYSQL__PASSWORD".into(), String::new()),

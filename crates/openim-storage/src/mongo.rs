@@ -1,0 +1,227 @@
+//! The MongoDB message store: one document per message in the `msgs` collection, keyed by
+//! conversation and seq, with the indexes the read paths use:
+//! - `(conversation_id, seq)` unique — pulls by seq, ranges, latest;
+//! - `(conversation_id, client_msg_id)` unique — dedup of resent and replayed messages;
+//! - `send_time` — retention clean-up by `openim-crontask`.
+//!
+//! The client connects on first use; [`MongoMessages::prepare`] creates the indexes and is
+//! retried until the server answers.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::TryStreamExt as _;
+use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
+use mongodb::options::{ClientOptions, Credential, FindOptions, IndexOptions, InsertManyOptions};
+use mongodb::{Client, Collection, IndexModel};
+use openim_proto::pb::sdkws::MsgData;
+use prost::Message as _;
+use tokio::sync::OnceCell;
+
+use crate::config::MongoConfig;
+use crate::*;
+
+pub struct MongoMessages {
+    msgs: Collection<Document>,
+    client: Client,
+    database: String,
+    where_: String,
+    prepared: OnceCell<()>,
+}
+
+impl MongoMessages {
+    /// A store whose client connects on first use; nothing is contacted yet.
+    pub async fn connect_lazy(cfg: &MongoConfig) -> StoreResult<Self> {
+        let uri = cfg.uri();
+        let where_ = cfg.redacted_uri();
+        let mut opts = ClientOptions::parse(&uri)
+            .await
+            .map_err(|e| StoreError::Backend(format!("mongodb {where_}: bad address: {e}")))?;
+        if !cfg.username.is_empty() {
+            opts.credential = Some(
+                Credential::builder()
+                    .username(cfg.username.clone())
+                    .password(cfg.password.clone())
+                    .source(cfg.auth_source.clone())
+                    .build(),
+            );
+        }
+        opts.max_pool_size = Some(cfg.max_pool_size);
+        opts.server_selection_timeout = Some(Duration::from_secs(cfg.connect_timeout_secs));
+        opts.connect_timeout = Some(Duration::from_secs(cfg.connect_timeout_secs));
+        opts.app_name = Some("openim-rs".into());
+        let client = Client::with_options(opts).map_err(|e| StoreError::Backend(format!("mongodb {where_}: {e}")))?;
+        let msgs = client.database(&cfg.database).collection::<Document>("msgs");
+        Ok(Self { msgs, client, database: cfg.database.clone(), where_, prepared: OnceCell::new() })
+    }
+
+    /// Creates the indexes (an existing index is left as it is). Done once per process.
+    pub async fn prepare(&self) -> StoreResult<()> {
+        self.prepared
+            .get_or_try_init(|| async {
+                let unique = |keys: Document, name: &str| {
+                    IndexModel::builder()
+                        .keys(keys)
+                        .options(IndexOptions::builder().unique(true).name(name.to_owned()).build())
+                        .build()
+                };
+                let indexes = vec![
+                    unique(doc! { "conversation_id": 1, "seq": 1 }, "conversation_seq"),
+                    unique(doc! { "conversation_id": 1, "client_msg_id": 1 }, "conversation_client_msg_id"),
+                    IndexModel::builder()
+                        .keys(doc! { "send_time": 1 })
+                        .options(IndexOptions::builder().name("send_time".to_owned()).build())
+                        .build(),
+                ];
+                self.msgs.create_indexes(indexes).await.map_err(|e| self.fault("create indexes", e))?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Checks that the server answers (for `/readyz`).
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.prepare().await?;
+        self.client
+            .database(&self.database)
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|e| self.fault("ping", e))?;
+        Ok(())
+    }
+
+    fn fault(&self, what: &str, e: mongodb::error::Error) -> StoreError {
+        StoreError::Backend(format!("mongodb {}: {what}: {e}", self.where_))
+    }
+
+    async fn find(&self, filter: Document, opts: FindOptions) -> StoreResult<Vec<Document>> {
+        self.prepare().await?;
+        let cursor = self.msgs.find(filter).with_options(opts).await.map_err(|e| self.fault("find", e))?;
+        cursor.try_collect().await.map_err(|e| self.fault("read", e))
+    }
+}
+
+fn to_doc(m: &StoredMsg) -> Document {
+    doc! {
+        "conversation_id": &m.conversation_id,
+        "seq": m.msg.seq,
+        "client_msg_id": &m.msg.client_msg_id,
+        "send_time": m.msg.send_time,
+        "data": Binary { subtype: BinarySubtype::Generic, bytes: m.msg.encode_to_vec() },
+    }
+}
+
+fn decode(d: &Document) -> StoreResult<MsgData> {
+    match d.get("data") {
+        Some(Bson::Binary(b)) => crate::sql::decode_msg(&b.bytes),
+        _ => Err(StoreError::Backend("stored message has no `data`".into())),
+    }
+}
+
+/// True if every write error of a bulk insert is a duplicate key (the message is already there).
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        mongodb::error::ErrorKind::InsertMany(failure) => {
+            failure.write_concern_error.is_none()
+                && failure.write_errors.as_ref().is_some_and(|errs| errs.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl MessageStore for MongoMessages {
+    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        self.prepare().await?;
+        let docs: Vec<Document> = msgs.iter().map(to_doc).collect();
+        // Unordered: a message already stored (a retry) fails alone and the rest go in.
+        match self.msgs.insert_many(docs).with_options(InsertManyOptions::builder().ordered(false).build()).await {
+            Ok(_) => Ok(()),
+            Err(e) if only_duplicates(&e) => Ok(()),
+            Err(e) => Err(self.fault("insert", e)),
+        }
+    }
+
+    async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>> {
+        let filter = doc! { "conversation_id": conversation_id, "seq": { "$in": seqs } };
+        let docs = self.find(filter, FindOptions::builder().sort(doc! { "seq": 1 }).build()).await?;
+        docs.iter().map(decode).collect()
+    }
+
+    async fn messages_in_range(
+        &self,
+        conversation_id: &str,
+        begin: i64,
+        end: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<MsgData>> {
+        let filter = doc! { "conversation_id": conversation_id, "seq": { "$gte": begin, "$lte": end } };
+        let opts = FindOptions::builder().sort(doc! { "seq": -1 }).limit(i64::from(limit)).build();
+        let mut out = self.find(filter, opts).await?.iter().map(decode).collect::<StoreResult<Vec<_>>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    async fn latest_messages(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, MsgData>> {
+        let mut out = HashMap::with_capacity(conversation_ids.len());
+        for id in conversation_ids {
+            let opts = FindOptions::builder().sort(doc! { "seq": -1 }).limit(1).build();
+            if let Some(d) = self.find(doc! { "conversation_id": id }, opts).await?.first() {
+                out.insert(id.clone(), decode(d)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn existing_client_msg_ids(
+        &self,
+        conversation_id: &str,
+        client_msg_ids: &[String],
+    ) -> StoreResult<HashMap<String, MsgData>> {
+        let filter = doc! { "conversation_id": conversation_id, "client_msg_id": { "$in": client_msg_ids } };
+        let mut out = HashMap::new();
+        for d in self.find(filter, FindOptions::default()).await? {
+            let m = decode(&d)?;
+            out.insert(m.client_msg_id.clone(), m);
+        }
+        Ok(out)
+    }
+
+    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut by_conv: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (conv, id) in keys {
+            by_conv.entry(conv).or_default().push(id);
+        }
+        let clauses: Vec<Document> = by_conv
+            .into_iter()
+            .map(|(conv, ids)| doc! { "conversation_id": conv, "client_msg_id": { "$in": ids } })
+            .collect();
+        let opts =
+            FindOptions::builder().projection(doc! { "conversation_id": 1, "client_msg_id": 1, "_id": 0 }).build();
+        let docs = self.find(doc! { "$or": clauses }, opts).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some((d.get_str("conversation_id").ok()?.to_owned(), d.get_str("client_msg_id").ok()?.to_owned()))
+            })
+            .collect())
+    }
+
+    async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
+        self.prepare().await?;
+        let done = self
+            .msgs
+            .delete_many(doc! { "send_time": { "$lt": send_time_ms } })
+            .await
+            .map_err(|e| self.fault("delete", e))?;
+        Ok(done.deleted_count)
+    }
+}
