@@ -23,15 +23,21 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
+/// The gateway client `i` connects to: round-robin over `--ws`, so with two gateways every
+/// message crosses from one to the other.
+fn gateway(ws: &[String], i: usize) -> &str {
+    ws[i % ws.len()].trim_end_matches('/')
+}
+
 #[derive(Parser, Clone)]
 #[command(about = "Single-chat throughput and latency benchmark for an OpenIM-compatible server")]
 struct Args {
     /// REST base URL.
     #[arg(long, default_value = "http://127.0.0.1:10002")]
     api: String,
-    /// WebSocket URL.
-    #[arg(long, default_value = "ws://127.0.0.1:10001")]
-    ws: String,
+    /// WebSocket URL; several (comma-separated) spread the clients over several gateways.
+    #[arg(long, default_value = "ws://127.0.0.1:10001", value_delimiter = ',')]
+    ws: Vec<String>,
     /// Connected clients.
     #[arg(long, short = 'n', default_value_t = 1000)]
     clients: usize,
@@ -106,8 +112,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sockets = Vec::with_capacity(users.len());
     for (i, u) in users.iter().enumerate() {
         let token = &tokens[i];
-        let mut url =
-            format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", args.ws.trim_end_matches('/'));
+        let mut url = format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", gateway(&args.ws, i));
         if args.json {
             url.push_str("&sdkType=js");
         }

@@ -41,8 +41,11 @@ impl Client {
         }
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         if encoding == Encoding::Json {
+            // JS SDKs with isMsgResp=true first get OpenIM's ApiResponse saying the login worked.
             let first = socket.next().await.unwrap().unwrap();
-            assert_eq!(first, WsMsg::Text(r#"{"errCode":0,"errDlt":"","errMsg":""}"#.into()));
+            let WsMsg::Text(text) = first else { panic!("expected a text frame first, got {first:?}") };
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v, serde_json::json!({"errCode": 0, "errMsg": "", "errDlt": ""}), "{text}");
         }
         Self { user: user.into(), socket, encoding, gzip, incr: 0 }
     }
