@@ -401,3 +401,44 @@ async fn the_other_sync_requests_answer_over_websocket() {
     assert_eq!((r.req_identifier, r.err_code), (req::LOGOUT, 0));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_online_nowhere_goes_to_the_offline_push_webhook() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let hook = axum::Router::new().route(
+        "/offline",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/offline", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |cfg| cfg.push.offline_webhook = url.clone()).await;
+    s.register(&["online1", "offline1"]).await;
+    let mut sender = s.connect("online1", 1, Encoding::Gob, false).await;
+    let ack = sender.send_text("offline1", "are you there").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let body = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the webhook is called").unwrap();
+    assert_eq!(body["callbackCommand"], "callbackOfflinePushCommand");
+    assert_eq!(body["userIDList"], json!(["offline1"]), "only the receiver who is online nowhere: {body}");
+    assert_eq!(body["sendID"], "online1");
+    assert_eq!(body["seq"], 1);
+
+    // Once the receiver is online, the message is pushed to it and not to the webhook.
+    let mut receiver = s.connect("offline1", 1, Encoding::Gob, false).await;
+    let ack = sender.send_text("offline1", "now you are").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    assert_eq!(receiver.next_push().await[0].seq, 2);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(),
+        "an online receiver is not sent to the webhook"
+    );
+    s.stop().await;
+}
