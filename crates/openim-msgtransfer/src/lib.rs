@@ -59,8 +59,12 @@ impl Transfer {
     pub async fn handle(&self, batch: Vec<BusMessage>) {
         let started = std::time::Instant::now();
         let Prepared { fresh, stored_before } = retry("prepare a batch", || self.prepare(&batch)).await;
+        metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
+            .record(started.elapsed().as_secs_f64());
         if !fresh.is_empty() {
+            let t = std::time::Instant::now();
             retry("store a batch", || self.stores.messages.insert_messages(&fresh)).await;
+            metrics::histogram!("openim_transfer_step_seconds", "step" => "store").record(t.elapsed().as_secs_f64());
         }
         if !stored_before.is_empty() {
             metrics::counter!("openim_transfer_redelivered_total").increment(stored_before.len() as u64);
@@ -76,7 +80,9 @@ impl Transfer {
             })
             .collect();
         if !records.is_empty() {
+            let t = std::time::Instant::now();
             retry("hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone())).await;
+            metrics::histogram!("openim_transfer_step_seconds", "step" => "publish").record(t.elapsed().as_secs_f64());
         }
         metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());

@@ -159,7 +159,7 @@ impl Default for KafkaConfig {
             password: String::new(),
             producer_acks: "all".into(),
             compression: "none".into(),
-            linger_ms: 1,
+            linger_ms: 5,
             publish_timeout_secs: 10,
             partitions: 8,
             replication_factor: 1,

@@ -170,9 +170,12 @@ impl Dialect for MySqlStore {
     }
 
     async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
-        // A row-constructor IN list is a range lookup on the unique index in MySQL and MariaDB.
+        // A row-constructor IN list is a range lookup on the unique index — when the optimizer
+        // picks it: MariaDB prefers the primary key's (conversation_id) prefix and then reads
+        // every message of each conversation, which grows with the conversation.
         let mut qb = QueryBuilder::new(
-            "SELECT conversation_id, client_msg_id FROM messages WHERE (conversation_id, client_msg_id) IN (",
+            "SELECT conversation_id, client_msg_id FROM messages FORCE INDEX (messages_by_client_id) \
+             WHERE (conversation_id, client_msg_id) IN (",
         );
         let mut sep = qb.separated(", ");
         for (conv, id) in keys {
