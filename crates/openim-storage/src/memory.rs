@@ -146,10 +146,16 @@ impl OnlineStore for MemoryOnline {
 }
 
 /// Dedup within one process: enough where a replay can only come from this process's own
-/// memory bus. Entries older than their TTL are dropped as new ones arrive.
+/// memory bus (or a client's resend, seconds later). Entries older than their TTL are dropped as
+/// new ones arrive, and at most [`MemoryDedup::CAPACITY`] are kept — the newest — so memory
+/// stays bounded under sustained load (at 10,000 msg/s that is the last 20 s).
 #[derive(Default)]
 pub struct MemoryDedup {
     seen: parking_lot::Mutex<SeenKeys>,
+}
+
+impl MemoryDedup {
+    pub const CAPACITY: usize = 200_000;
 }
 
 /// Keys with when they were first seen, and the same in arrival order (for expiry).
@@ -165,8 +171,9 @@ impl DedupStore for MemoryDedup {
         let now = std::time::Instant::now();
         let mut guard = self.seen.lock();
         let SeenKeys { at: seen, order } = &mut *guard;
+        // Oldest first: expired ones, then as many as it takes to stay within capacity.
         while let Some((at, _)) = order.front()
-            && now.duration_since(*at) > ttl
+            && (now.duration_since(*at) > ttl || order.len() + keys.len() > Self::CAPACITY)
         {
             let (_, key) = order.pop_front().expect("front exists");
             seen.remove(&key);

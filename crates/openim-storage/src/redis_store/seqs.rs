@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::{StreamExt as _, TryStreamExt as _};
 use redis::Script;
 
 use super::RedisStore;
@@ -55,6 +56,9 @@ const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
+
+/// Reservations in flight at once for one batch.
+const RESERVE_CONCURRENCY: usize = 32;
 
 /// How long a reservation lock lives if its holder dies before releasing it.
 const LOCK_TTL: Duration = Duration::from_secs(3);
@@ -180,9 +184,10 @@ impl SeqStore for RedisSeqs {
             for &i in &pending {
                 *needed.entry(requests[i].0.as_str()).or_default() += requests[i].1;
             }
-            for (conv, count) in needed {
-                self.reserve(conv, count).await?;
-            }
+            // Conversations reserve side by side (each under its own lock): a batch with many
+            // new conversations would otherwise wait for their reservations one after another.
+            let reservations: Vec<_> = needed.into_iter().map(|(conv, count)| self.reserve(conv, count)).collect();
+            futures::stream::iter(reservations).buffer_unordered(RESERVE_CONCURRENCY).try_collect::<Vec<()>>().await?;
             let retry: Vec<(String, i64)> = pending.iter().map(|&i| requests[i].clone()).collect();
             let firsts = self.try_alloc(&retry).await?;
             for (&i, first) in pending.iter().zip(firsts) {

@@ -69,6 +69,18 @@ async fn memory_dedup() {
 }
 
 #[tokio::test]
+async fn memory_dedup_keeps_the_newest_keys_within_its_capacity() {
+    use openim_storage::DedupStore as _;
+    let dedup = memory::MemoryDedup::default();
+    let ttl = std::time::Duration::from_secs(600);
+    let cap = memory::MemoryDedup::CAPACITY;
+    let keys: Vec<String> = (0..cap + 10).map(|i| format!("k{i}")).collect();
+    assert!(dedup.first_time(&keys, ttl).await.unwrap().iter().all(|new| *new));
+    let again = dedup.first_time(&[keys[cap + 9].clone(), keys[0].clone()], ttl).await.unwrap();
+    assert_eq!(again, vec![false, true], "the newest key is remembered, the oldest was let go");
+}
+
+#[tokio::test]
 async fn memory_bus() {
     contract::bus(&memory::MemoryBus::default()).await;
 }

@@ -96,3 +96,18 @@ async fn redis_down_is_a_clear_error_not_a_hang() {
 async fn redis_dedup() {
     contract::dedup(&*redis()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_seqs_for_many_new_conversations_in_one_batch() {
+    let seqs = RedisSeqs::new(redis(), durable().await, 5);
+    let p = backends::unique();
+    // 200 new conversations, each twice (3 then 4 seqs), so every one reserves a block — some
+    // of them two — within one call.
+    let mut requests: Vec<(String, i64)> = (0..200).map(|i| (format!("si_{p}_{i}"), 3)).collect();
+    requests.extend((0..200).map(|i| (format!("si_{p}_{i}"), 4)));
+    let firsts = seqs.allocate_seqs_many(&requests).await.unwrap();
+    assert!(firsts[..200].iter().all(|f| *f == 1), "every new conversation starts at 1");
+    assert!(firsts[200..].iter().all(|f| *f == 4), "a second request continues after the first");
+    let maxes = seqs.max_seqs(&requests[..200].iter().map(|r| r.0.clone()).collect::<Vec<_>>()).await.unwrap();
+    assert!(maxes.values().all(|m| *m == 7), "{maxes:?}");
+}
