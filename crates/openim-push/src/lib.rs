@@ -87,13 +87,32 @@ impl Pusher {
             }
         };
         let before = decoded.len();
-        let msgs: Vec<MsgData> = decoded.into_iter().zip(first).filter(|(_, new)| *new).map(|((_, m), _)| m).collect();
+        let (msgs, marked): (Vec<MsgData>, Vec<String>) =
+            decoded.into_iter().zip(keys).zip(first).filter(|(_, new)| *new).map(|(((_, m), key), _)| (m, key)).unzip();
         if msgs.len() < before {
             metrics::counter!("openim_push_redelivered_total").increment((before - msgs.len()) as u64);
         }
-        if let Err(e) = self.push(msgs).await {
-            // Receivers who missed the push get the messages when they sync by seq.
-            tracing::warn!(error = %e, "Push failed; receivers will sync by seq.");
+        // The lookups (members, online registry) can fail while a backend is away: try again a
+        // few times before giving up on the live push.
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=3 {
+            match self.push(msgs.clone()).await {
+                Ok(()) => return,
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(error = %e, attempt, "Push failed; retrying in {delay:?}.");
+                    tokio::time::sleep(delay).await;
+                    delay *= 4;
+                }
+                Err(e) => {
+                    // The messages are stored: receivers get them when they sync by seq. Unmark
+                    // them so that a redelivery (msgtransfer handing them on again) pushes them.
+                    tracing::error!(error = %e, count = msgs.len(), "Push failed 3 times; receivers will sync by seq.");
+                    metrics::counter!("openim_push_failed_total").increment(msgs.len() as u64);
+                    if let Err(e) = self.stores.dedup.forget(&marked).await {
+                        tracing::warn!(error = %e, "Could not unmark the failed pushes.");
+                    }
+                }
+            }
         }
     }
 

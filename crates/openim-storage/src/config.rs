@@ -165,7 +165,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             fetch_wait_max_ms: 10,
             session_timeout_secs: 10,
-            max_poll_interval_secs: 30,
+            max_poll_interval_secs: 300,
             connect_timeout_secs: 5,
             topics: crate::topic::ALL.iter().map(|t| (t.to_string(), t.to_string())).collect(),
             group_prefix: String::new(),

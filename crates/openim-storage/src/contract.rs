@@ -304,4 +304,6 @@ pub async fn dedup(store: &dyn DedupStore) {
     let again = vec![format!("{p}b"), format!("{p}c")];
     assert_eq!(store.first_time(&again, ttl).await.unwrap(), vec![false, true], "a key is new once");
     assert!(store.first_time(&[], ttl).await.unwrap().is_empty());
+    store.forget(std::slice::from_ref(&keys[0])).await.unwrap();
+    assert_eq!(store.first_time(&keys, ttl).await.unwrap(), vec![true, false], "a forgotten key is new again");
 }

@@ -232,6 +232,8 @@ pub trait Subscription: Send {
 pub trait DedupStore: Send + Sync {
     /// Records `keys`; for each, whether it was not seen within the last `ttl`.
     async fn first_time(&self, keys: &[String], ttl: std::time::Duration) -> StoreResult<Vec<bool>>;
+    /// Forgets `keys` (the work they marked failed and will be done again).
+    async fn forget(&self, keys: &[String]) -> StoreResult<()>;
 }
 
 /// A readiness check of one backend (for `/readyz` and the gRPC health service).

@@ -190,4 +190,14 @@ impl DedupStore for MemoryDedup {
             })
             .collect())
     }
+
+    async fn forget(&self, keys: &[String]) -> StoreResult<()> {
+        let mut guard = self.seen.lock();
+        for k in keys {
+            guard.at.remove(k);
+        }
+        // Their entries in `order` expire by themselves; removing a key that a later call
+        // records again is harmless (`at` decides).
+        Ok(())
+    }
 }

@@ -76,9 +76,10 @@ impl MySqlStore {
     async fn migrate(&self, conn: &mut sqlx::MySqlConnection) -> StoreResult<()> {
         let version: String =
             sqlx::query_scalar("SELECT VERSION()").fetch_one(&mut *conn).await.map_err(|e| self.fault("version", e))?;
-        // IDs compare case-sensitively, as in SQLite and OpenIM's clients. The `_bin` collations
-        // would too, but sqlx takes their columns for VARBINARY and refuses them as strings.
-        let collation = if version.contains("MariaDB") { "utf8mb4_uca1400_as_cs" } else { "utf8mb4_0900_as_cs" };
+        // IDs compare case-sensitively and trailing spaces count, as in SQLite and OpenIM's
+        // clients. The `_bin` collations would too, but sqlx takes their columns for VARBINARY
+        // and refuses them as strings.
+        let collation = if version.contains("MariaDB") { "utf8mb4_uca1400_nopad_as_cs" } else { "utf8mb4_0900_as_cs" };
         sqlx::query(&format!(
             "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE {collation}",
             self.database
@@ -87,6 +88,16 @@ impl MySqlStore {
         .await
         .map_err(|e| self.fault("create database", e))?;
         sqlx::query(&format!("USE `{}`", self.database)).execute(&mut *conn).await.map_err(|e| self.fault("use", e))?;
+        // A database created beforehand keeps its own collation: say so if IDs would then
+        // compare case-insensitively ("alice" and "Alice" as one user).
+        let actual: String = sqlx::query_scalar("SELECT @@collation_database")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.fault("collation", e))?;
+        if actual.ends_with("_ci") {
+            tracing::warn!(database = %self.database, collation = %actual,
+                "The database compares IDs case-insensitively; create it with COLLATE {collation} to match OpenIM.");
+        }
         let lock = format!("openim-migrate-{}", self.database);
         let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 60)")
             .bind(&lock)

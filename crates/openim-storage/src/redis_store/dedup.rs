@@ -20,4 +20,14 @@ impl DedupStore for RedisStore {
         let set: Vec<Option<String>> = pipe.query_async(&mut conn).await.map_err(|e| self.fault(e))?;
         Ok(set.into_iter().map(|s| s.is_some()).collect())
     }
+
+    async fn forget(&self, keys: &[String]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        let marks: Vec<String> = keys.iter().map(|k| self.key(format_args!("done:{k}"))).collect();
+        let _: i64 = redis::cmd("DEL").arg(marks).query_async(&mut conn).await.map_err(|e| self.fault(e))?;
+        Ok(())
+    }
 }
