@@ -56,16 +56,49 @@ impl Transfer {
     /// 1. find messages already stored, create conversations, allocate seqs for the others;
     /// 2. store the new messages (idempotent by conversation and seq);
     /// 3. hand new and already-stored messages to the push topic.
+    ///
+    /// If step 2 stores fewer messages than it was given, some seqs were already taken — by
+    /// another message (seqs handed out twice, e.g. after a Redis failover to a lagging replica)
+    /// or by the same message from a concurrent consumer. The conversations' cached seq state is
+    /// dropped and the batch prepared again: what landed is found by `clientMsgID`, the rest
+    /// gets seqs after everything ever reserved. Nothing is pushed under a seq it does not hold.
     pub async fn handle(&self, batch: Vec<BusMessage>) {
         let started = std::time::Instant::now();
-        let Prepared { fresh, stored_before } = retry("prepare a batch", || self.prepare(&batch)).await;
-        metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
-            .record(started.elapsed().as_secs_f64());
-        if !fresh.is_empty() {
+        let mut attempt = 0;
+        let (fresh, stored_before) = loop {
+            attempt += 1;
+            let Prepared { fresh, stored_before } = retry("prepare a batch", || self.prepare(&batch)).await;
+            metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
+                .record(started.elapsed().as_secs_f64());
+            if fresh.is_empty() {
+                break (fresh, stored_before);
+            }
             let t = std::time::Instant::now();
-            retry("store a batch", || self.stores.messages.insert_messages(&fresh)).await;
+            let inserted = retry("store a batch", || self.stores.messages.insert_messages(&fresh)).await;
             metrics::histogram!("openim_transfer_step_seconds", "step" => "store").record(t.elapsed().as_secs_f64());
-        }
+            if inserted == fresh.len() as u64 || attempt == 5 {
+                if inserted < fresh.len() as u64 {
+                    tracing::error!(
+                        lost_seqs = fresh.len() as u64 - inserted,
+                        "Seqs still collide after 4 resyncs; pushing only what is stored."
+                    );
+                    let landed = retry("check stored seqs", || self.landed(&fresh)).await;
+                    break (landed, stored_before);
+                }
+                break (fresh, stored_before);
+            }
+            metrics::counter!("openim_transfer_seq_collisions_total").increment(fresh.len() as u64 - inserted);
+            let convs: std::collections::BTreeSet<&str> = fresh.iter().map(|m| m.conversation_id.as_str()).collect();
+            tracing::warn!(
+                stored = inserted,
+                given = fresh.len(),
+                "Some seqs were taken already; resyncing {} conversations and preparing again.",
+                convs.len()
+            );
+            for conv in convs {
+                retry("resync seqs", || self.stores.seqs.resync(conv)).await;
+            }
+        };
         if !stored_before.is_empty() {
             metrics::counter!("openim_transfer_redelivered_total").increment(stored_before.len() as u64);
         }
@@ -86,6 +119,25 @@ impl Transfer {
         }
         metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
+    }
+
+    /// The messages of `msgs` stored under their own seq (the same clientMsgID holds it).
+    async fn landed(&self, msgs: &[StoredMsg]) -> StoreResult<Vec<StoredMsg>> {
+        let mut by_conv: HashMap<&str, Vec<i64>> = HashMap::new();
+        for m in msgs {
+            by_conv.entry(m.conversation_id.as_str()).or_default().push(m.msg.seq);
+        }
+        let mut holders: std::collections::HashSet<(String, i64, String)> = std::collections::HashSet::new();
+        for (conv, seqs) in by_conv {
+            for m in self.stores.messages.messages_by_seqs(conv, &seqs).await? {
+                holders.insert((conv.to_owned(), m.seq, m.client_msg_id));
+            }
+        }
+        Ok(msgs
+            .iter()
+            .filter(|m| holders.contains(&(m.conversation_id.clone(), m.msg.seq, m.msg.client_msg_id.clone())))
+            .cloned()
+            .collect())
     }
 
     /// Decodes, sets aside `clientMsgID`s already stored (with their stored seq), creates

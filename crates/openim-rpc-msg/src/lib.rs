@@ -22,6 +22,9 @@ pub use openim_proto::pb::msg::msg_server::MsgServer;
 /// Most messages one pull may return per conversation.
 const MAX_PULL: i64 = 500;
 
+/// Longest clientMsgID accepted (SDKs send 32 hex digits).
+const MAX_CLIENT_MSG_ID: usize = 64;
+
 pub struct MsgService {
     share: Share,
     stores: Stores,
@@ -75,6 +78,10 @@ impl MsgService {
     async fn validate(&self, m: &mut MsgData, op: &str) -> Result<String, Status> {
         if m.client_msg_id.is_empty() {
             return Err(ImError::args("clientMsgID is empty").into());
+        }
+        if m.client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            // Stores index it in a column of this width; a longer one could not be found again.
+            return Err(ImError::args(format!("clientMsgID is longer than {MAX_CLIENT_MSG_ID} bytes")).into());
         }
         if m.send_id.is_empty() {
             return Err(ImError::args("sendID is empty").into());

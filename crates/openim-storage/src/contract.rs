@@ -144,8 +144,14 @@ pub async fn messages(store: &dyn MessageStore) {
     let stored: Vec<StoredMsg> = (1..=10)
         .map(|s| StoredMsg { conversation_id: conv.clone(), msg: msg(s, &format!("{p}c{s}"), 1_000 + s) })
         .collect();
-    store.insert_messages(&stored[..6]).await.unwrap();
-    store.insert_messages(&stored[4..]).await.expect("a retried overlapping batch is accepted");
+    assert_eq!(store.insert_messages(&stored[..6]).await.unwrap(), 6);
+    let new = store.insert_messages(&stored[4..]).await.expect("a retried overlapping batch is accepted");
+    assert_eq!(new, 4, "only seqs 7..=10 are new");
+    // A seq already taken by another message, and a clientMsgID already stored under another
+    // seq: neither is stored, and the count says so.
+    let taken_seq = StoredMsg { conversation_id: conv.clone(), msg: msg(3, &format!("{p}other"), 1_003) };
+    let taken_id = StoredMsg { conversation_id: conv.clone(), msg: msg(11, &format!("{p}c1"), 1_011) };
+    assert_eq!(store.insert_messages(&[taken_seq, taken_id]).await.unwrap(), 0);
 
     let by_seq = store.messages_by_seqs(&conv, &[3, 1, 42]).await.unwrap();
     assert_eq!(by_seq.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 3]);

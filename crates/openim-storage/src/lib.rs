@@ -95,9 +95,9 @@ pub trait ConversationStore: Send + Sync {
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores messages; a (conversation, seq) already stored is left as it is, so a retried batch
-    /// stores nothing twice.
-    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()>;
+    /// Stores messages; a (conversation, seq) or (conversation, clientMsgID) already stored is
+    /// left as it is, so a retried batch stores nothing twice. Returns how many were new.
+    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<u64>;
     /// The messages of `conversation_id` with the given seqs (missing ones are absent).
     async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>>;
     /// Up to `limit` messages with `begin <= seq <= end`, in ascending seq order, taking the
@@ -150,6 +150,12 @@ pub trait SeqStore: Send + Sync {
             out.push(self.allocate_seqs(conv, *count).await?);
         }
         Ok(out)
+    }
+    /// Drops what this store caches about a conversation's seqs, so the next allocation starts
+    /// after everything the durable store ever reserved (after seqs were found handed out
+    /// twice, e.g. by a Redis failover to a replica that lagged). Nothing to do by default.
+    async fn resync(&self, _conversation_id: &str) -> StoreResult<()> {
+        Ok(())
     }
     /// The highest allocated seq of each conversation (0 when none).
     async fn max_seqs(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, i64>>;

@@ -120,30 +120,33 @@ fn decode(d: &Document) -> StoreResult<MsgData> {
     }
 }
 
-/// True if every write error of a bulk insert is a duplicate key (the message is already there).
-fn only_duplicates(e: &mongodb::error::Error) -> bool {
+/// When every write error of a bulk insert is a duplicate key (the message is already there),
+/// how many there were; `None` for any other failure.
+fn duplicates(e: &mongodb::error::Error) -> Option<usize> {
     match &*e.kind {
-        mongodb::error::ErrorKind::InsertMany(failure) => {
-            failure.write_concern_error.is_none()
-                && failure.write_errors.as_ref().is_some_and(|errs| errs.iter().all(|w| w.code == 11000))
+        mongodb::error::ErrorKind::InsertMany(failure) if failure.write_concern_error.is_none() => {
+            let errs = failure.write_errors.as_ref()?;
+            errs.iter().all(|w| w.code == 11000).then_some(errs.len())
         }
-        _ => false,
+        _ => None,
     }
 }
 
 #[async_trait]
 impl MessageStore for MongoMessages {
-    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
+    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<u64> {
         if msgs.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.prepare().await?;
         let docs: Vec<Document> = msgs.iter().map(to_doc).collect();
         // Unordered: a message already stored (a retry) fails alone and the rest go in.
         match self.msgs.insert_many(docs).with_options(InsertManyOptions::builder().ordered(false).build()).await {
-            Ok(_) => Ok(()),
-            Err(e) if only_duplicates(&e) => Ok(()),
-            Err(e) => Err(self.fault("insert", e)),
+            Ok(done) => Ok(done.inserted_ids.len() as u64),
+            Err(e) => match duplicates(&e) {
+                Some(dups) => Ok((msgs.len() - dups) as u64),
+                None => Err(self.fault("insert", e)),
+            },
         }
     }
 

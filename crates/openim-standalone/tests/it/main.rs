@@ -94,6 +94,12 @@ async fn bad_frames_get_errors_and_the_connection_keeps_serving() {
     let r = carol.call(req::SEND_MSG, m.encode_to_vec()).await;
     assert_eq!(r.err_code, 1002, "{}", r.err_msg);
 
+    // A clientMsgID too long to be indexed (and so found again on a resend).
+    let m = carol.text("dave", false, &"x".repeat(65), "long id");
+    let r = carol.call(req::SEND_MSG, m.encode_to_vec()).await;
+    assert_eq!(r.err_code, 1001, "{}", r.err_msg);
+    assert!(r.err_msg.contains("clientMsgID"), "{}", r.err_msg);
+
     // Still serving.
     let ack = carol.send_text("dave", "still here").await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);

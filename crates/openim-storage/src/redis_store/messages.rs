@@ -76,10 +76,13 @@ impl CachedMessages {
 
 #[async_trait]
 impl MessageStore for CachedMessages {
-    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
-        self.inner.insert_messages(msgs).await?;
-        self.cache(msgs).await;
-        Ok(())
+    async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<u64> {
+        let inserted = self.inner.insert_messages(msgs).await?;
+        // Only when all went in: a message that was not stored must not be served from here.
+        if inserted == msgs.len() as u64 {
+            self.cache(msgs).await;
+        }
+        Ok(inserted)
     }
 
     async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>> {

@@ -222,6 +222,13 @@ impl SeqStore for RedisSeqs {
         Ok(out)
     }
 
+    async fn resync(&self, conversation_id: &str) -> StoreResult<()> {
+        let mut conn = self.redis.conn().await?;
+        let key = self.seq_key(conversation_id);
+        let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await.map_err(|e| self.redis.fault(e))?;
+        Ok(())
+    }
+
     async fn set_read_seq(&self, user_id: &str, conversation_id: &str, seq: i64) -> StoreResult<()> {
         self.durable.set_read_seq(user_id, conversation_id, seq).await
     }

@@ -13,13 +13,14 @@ use crate::*;
 for_sql_stores! {
     #[async_trait]
     impl MessageStore for Store {
-        async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<()> {
+        async fn insert_messages(&self, msgs: &[StoredMsg]) -> StoreResult<u64> {
             // Multi-row statements: one round trip per chunk.
             let head = format!(
                 "{} INTO messages (conversation_id, seq, client_msg_id, send_time, data) ",
                 Store::INSERT_IGNORE
             );
             let mut tx = self.writer.begin().await?;
+            let mut inserted = 0;
             for chunk in msgs.chunks(CHUNK / 5) {
                 let mut qb = QueryBuilder::new(&head);
                 qb.push_values(chunk, |mut row, m| {
@@ -29,10 +30,10 @@ for_sql_stores! {
                         .push_bind(m.msg.send_time)
                         .push_bind(m.msg.encode_to_vec());
                 });
-                qb.build().execute(&mut *tx).await?;
+                inserted += qb.build().execute(&mut *tx).await?.rows_affected();
             }
             tx.commit().await?;
-            Ok(())
+            Ok(inserted)
         }
 
         async fn messages_by_seqs(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<Vec<MsgData>> {
