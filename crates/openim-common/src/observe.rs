@@ -39,6 +39,9 @@ mod futures_lite {
     pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 }
 
+/// How long one readiness check may take before it counts as failed.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Named readiness checks of one process.
 #[derive(Clone, Default)]
 pub struct Health {
@@ -52,13 +55,18 @@ impl Health {
     }
 
     /// Runs every check; `Err` lists the ones that failed.
+    /// Runs every check at once, each given [`CHECK_TIMEOUT`]; `Err` lists the ones that
+    /// failed or did not answer in time.
     pub async fn ready(&self) -> Result<(), String> {
-        let mut failures = Vec::new();
-        for (name, check) in &self.checks {
-            if let Err(e) = check().await {
-                failures.push(format!("{name}: {e}"));
+        let results = futures::future::join_all(self.checks.iter().map(|(name, check)| async move {
+            match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{name}: {e}")),
+                Err(_) => Some(format!("{name}: no answer within {CHECK_TIMEOUT:?}")),
             }
-        }
+        }))
+        .await;
+        let failures: Vec<String> = results.into_iter().flatten().collect();
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
 }

@@ -75,13 +75,17 @@ impl Gateway {
         MsgGatewayServer::new(GatewayRpc::new(self.clone()))
     }
 
-    /// Tells the online registry that this instance is alive, every few seconds until
-    /// `shutdown`. A shared registry stops routing pushes to an instance that goes silent. At
-    /// start, entries a previous run of this instance left behind are forgotten.
-    pub async fn heartbeat(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+    /// Forgets the online entries a previous run of this instance left behind. Call it before
+    /// accepting connections, so it cannot erase entries of this run.
+    pub async fn forget_previous_run(&self) {
         if let Err(e) = self.online.clear_gateway(&self.cfg.advertise).await {
             tracing::warn!(error = %e, "Could not clear a previous run's online entries.");
         }
+    }
+
+    /// Tells the online registry that this instance is alive, every few seconds until
+    /// `shutdown`. A shared registry stops routing pushes to an instance that goes silent.
+    pub async fn heartbeat(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         let mut tick = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {

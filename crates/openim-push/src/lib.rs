@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt as _;
 use openim_common::config::PushConfig;
 use openim_common::rpc::{self, Clients};
 use openim_proto::constants::session;
@@ -22,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How long one push call to a gateway may take.
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Offline-push webhook calls in flight at once.
+const WEBHOOK_CONCURRENCY: usize = 32;
+/// The longest one batch of offline-push webhook calls may take.
+const WEBHOOK_BATCH_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a pushed (conversation, seq) is remembered, to drop redeliveries.
 const DEDUP_TTL: Duration = Duration::from_secs(600);
 /// How long a group's member list is reused before it is read again.
@@ -208,8 +213,18 @@ impl Pusher {
             batch_size,
             shutdown,
             |batch| async move {
-                for record in &batch {
-                    self.call_webhook(record).await;
+                // Side by side, and within a deadline: a slow or dead webhook must not hold the
+                // consumer past its poll interval (it would leave its group and the batch would
+                // come back again and again).
+                let calls: Vec<_> = batch.iter().map(|record| self.call_webhook(record)).collect();
+                let calls = futures::stream::iter(calls).buffer_unordered(WEBHOOK_CONCURRENCY).collect::<Vec<()>>();
+                if tokio::time::timeout(WEBHOOK_BATCH_DEADLINE, calls).await.is_err() {
+                    metrics::counter!("openim_push_offline_webhook_total", "result" => "deadline").increment(1);
+                    tracing::error!(
+                        records = batch.len(),
+                        "Offline-push webhook calls of a batch ran past {WEBHOOK_BATCH_DEADLINE:?}; \
+                         the rest are dropped (the messages are stored)."
+                    );
                 }
             },
         )

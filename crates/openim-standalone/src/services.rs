@@ -165,6 +165,9 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             );
             let rpc =
                 tokio::spawn(serve_grpc(cfg.msggateway.rpc_listen, gw.rpc(), None, health.clone(), shutdown.clone()));
+            // With the registry down this is skipped after its error: the heartbeat keeps
+            // trying, and a stale entry of a previous run only costs a failed push call.
+            tokio::time::timeout(std::time::Duration::from_secs(5), gw.forget_previous_run()).await.ok();
             tokio::spawn(gw.clone().heartbeat(shutdown.clone()));
             let router = observe::admin_router(health).merge(gw.router());
             let g = gw.clone();

@@ -166,6 +166,8 @@ impl Dialect for MySqlStore {
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))";
 
+    const DELETE_MESSAGES_BEFORE: &'static str = "DELETE FROM messages WHERE send_time < ? LIMIT ?";
+
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>> {
         // Rows are locked in conversation order so that concurrent batches cannot deadlock
         // each other; a deadlock on new rows' gap locks is still possible and retried.

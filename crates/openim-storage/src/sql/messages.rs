@@ -10,6 +10,9 @@ use sqlx::{QueryBuilder, Row as _};
 use super::{CHUNK, Dialect as _, decode_msg, push_in, seq_totals, split_seq_ranges};
 use crate::*;
 
+/// Messages deleted per statement by the retention clean-up.
+const DELETE_SLICE: i64 = 10_000;
+
 for_sql_stores! {
     #[async_trait]
     impl MessageStore for Store {
@@ -116,11 +119,20 @@ for_sql_stores! {
         }
 
         async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
-            let done = sqlx::query("DELETE FROM messages WHERE send_time < ?")
-                .bind(send_time_ms)
-                .execute(&self.writer)
-                .await?;
-            Ok(done.rows_affected())
+            // In slices, so that neither engine holds one huge transaction (and its locks) for
+            // a whole retention run.
+            let mut deleted = 0;
+            loop {
+                let done = sqlx::query(Store::DELETE_MESSAGES_BEFORE)
+                    .bind(send_time_ms)
+                    .bind(DELETE_SLICE)
+                    .execute(&self.writer)
+                    .await?;
+                deleted += done.rows_affected();
+                if done.rows_affected() < DELETE_SLICE as u64 {
+                    return Ok(deleted);
+                }
+            }
         }
     }
 

@@ -45,6 +45,8 @@ pub(crate) trait Dialect {
     const INSERT_IGNORE: &'static str;
     /// Upserts `(user_id, conversation_id, seq)` into `read_seqs`, keeping the larger seq.
     const UPSERT_READ_SEQ: &'static str;
+    /// Deletes at most `?2` messages sent before `?1`.
+    const DELETE_MESSAGES_BEFORE: &'static str;
 
     /// Adds `total` to each conversation's max seq (creating it at 0) and returns the new maxima.
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>>;

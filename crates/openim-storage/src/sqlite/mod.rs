@@ -70,6 +70,9 @@ impl Dialect for SqliteStore {
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)";
 
+    const DELETE_MESSAGES_BEFORE: &'static str =
+        "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE send_time < ? LIMIT ?)";
+
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>> {
         let mut maxima = HashMap::with_capacity(totals.len());
         let mut tx = self.writer.begin().await?;
