@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 const DRAIN_IDLE: Duration = Duration::from_millis(200);
 
 /// Consumes `topic` as `group` until `shutdown`: each batch goes to `handle`, then is committed
-/// (at-least-once: a batch handled but not committed comes again after a crash). A bus that is
+/// (at-least-once: a batch handled but not committed comes again after a crash). `handle`
+/// returns `false` when it gave up on the batch because of `shutdown`: the batch is then not
+/// committed (it comes again after the restart) and consumption stops. A bus that is
 /// unreachable — at start or later — is logged and retried with backoff, never fatal. After
 /// `shutdown`, what is already queued is drained.
 pub async fn consume<F, Fut>(
@@ -22,7 +24,7 @@ pub async fn consume<F, Fut>(
     mut handle: F,
 ) where
     F: FnMut(Vec<BusMessage>) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = bool>,
 {
     let mut backoff = Backoff::default();
     let mut sub: Box<dyn Subscription> = loop {
@@ -47,7 +49,10 @@ pub async fn consume<F, Fut>(
         match batch {
             Ok(Some(batch)) => {
                 backoff = Backoff::capped(Duration::from_secs(1));
-                handle(batch).await;
+                if !handle(batch).await {
+                    tracing::warn!(topic, group, "Stopping with a batch unfinished; it will be delivered again.");
+                    return;
+                }
                 commit(&mut *sub, topic).await;
             }
             Ok(None) => return,
@@ -60,7 +65,9 @@ pub async fn consume<F, Fut>(
         }
     }
     while let Ok(Ok(Some(batch))) = tokio::time::timeout(DRAIN_IDLE, sub.next_batch(batch_size)).await {
-        handle(batch).await;
+        if !handle(batch).await {
+            return;
+        }
         commit(&mut *sub, topic).await;
     }
 }
@@ -98,5 +105,50 @@ impl Backoff {
             }
             () = shutdown.cancelled() => Err(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use openim_storage::sqlite::SqliteStore;
+
+    use super::*;
+
+    fn rec(v: &str) -> BusMessage {
+        BusMessage { key: "k".into(), payload: Bytes::from(v.to_owned()) }
+    }
+
+    #[tokio::test]
+    async fn a_batch_given_up_at_shutdown_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = SqliteStore::open(dir.path()).await.unwrap();
+        bus.publish("t", vec![rec("a"), rec("b")]).await.unwrap();
+
+        // The handler gives up (as msgtransfer does when stopped during a backend outage).
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        consume(&bus, "t", "g", 10, CancellationToken::new(), |_| {
+            c.fetch_add(1, Ordering::Relaxed);
+            async { false }
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "consumption stops at the unfinished batch");
+
+        // The next run gets the same records again, and commits them once handled.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let stop = CancellationToken::new();
+        let t = stop.clone();
+        consume(&bus, "t", "g", 10, stop, move |batch| {
+            s.lock().unwrap().extend(batch.into_iter().map(|r| r.payload));
+            t.cancel();
+            async { true }
+        })
+        .await;
+        assert_eq!(*seen.lock().unwrap(), vec![Bytes::from("a"), Bytes::from("b")]);
     }
 }

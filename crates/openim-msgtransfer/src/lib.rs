@@ -44,8 +44,10 @@ impl Transfer {
     /// Consumes until `shutdown`, then drains what the bus already holds and returns.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = self.stores.bus.clone();
+        let stop = shutdown.clone();
         openim_common::bus::consume(&*bus, topic::TO_TRANSFER, "msgtransfer", self.batch_size, shutdown, |batch| {
-            self.handle(batch)
+            let stop = stop.clone();
+            async move { self.handle(batch, &stop).await }
         })
         .await;
         Ok(())
@@ -62,19 +64,28 @@ impl Transfer {
     /// or by the same message from a concurrent consumer. The conversations' cached seq state is
     /// dropped and the batch prepared again: what landed is found by `clientMsgID`, the rest
     /// gets seqs after everything ever reserved. Nothing is pushed under a seq it does not hold.
-    pub async fn handle(&self, batch: Vec<BusMessage>) {
+    ///
+    /// Returns `false` if `stop` came while a step was waiting to be retried: the batch is then
+    /// unfinished and must not be committed (it is handled again after the restart).
+    pub async fn handle(&self, batch: Vec<BusMessage>, stop: &CancellationToken) -> bool {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let (fresh, stored_before) = loop {
             attempt += 1;
-            let Prepared { fresh, stored_before } = retry("prepare a batch", || self.prepare(&batch)).await;
+            let Some(Prepared { fresh, stored_before }) = retry(stop, "prepare a batch", || self.prepare(&batch)).await
+            else {
+                return false;
+            };
             metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
                 .record(started.elapsed().as_secs_f64());
             if fresh.is_empty() {
                 break (fresh, stored_before);
             }
             let t = std::time::Instant::now();
-            let inserted = retry("store a batch", || self.stores.messages.insert_messages(&fresh)).await;
+            let Some(inserted) = retry(stop, "store a batch", || self.stores.messages.insert_messages(&fresh)).await
+            else {
+                return false;
+            };
             metrics::histogram!("openim_transfer_step_seconds", "step" => "store").record(t.elapsed().as_secs_f64());
             if inserted == fresh.len() as u64 || attempt == 5 {
                 if inserted < fresh.len() as u64 {
@@ -82,7 +93,9 @@ impl Transfer {
                         lost_seqs = fresh.len() as u64 - inserted,
                         "Seqs still collide after 4 resyncs; pushing only what is stored."
                     );
-                    let landed = retry("check stored seqs", || self.landed(&fresh)).await;
+                    let Some(landed) = retry(stop, "check stored seqs", || self.landed(&fresh)).await else {
+                        return false;
+                    };
                     break (landed, stored_before);
                 }
                 break (fresh, stored_before);
@@ -96,7 +109,9 @@ impl Transfer {
                 convs.len()
             );
             for conv in convs {
-                retry("resync seqs", || self.stores.seqs.resync(conv)).await;
+                if retry(stop, "resync seqs", || self.stores.seqs.resync(conv)).await.is_none() {
+                    return false;
+                }
             }
         };
         if !stored_before.is_empty() {
@@ -114,11 +129,17 @@ impl Transfer {
             .collect();
         if !records.is_empty() {
             let t = std::time::Instant::now();
-            retry("hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone())).await;
+            if retry(stop, "hand a batch to push", || self.stores.bus.publish(topic::TO_PUSH, records.clone()))
+                .await
+                .is_none()
+            {
+                return false;
+            }
             metrics::histogram!("openim_transfer_step_seconds", "step" => "publish").record(t.elapsed().as_secs_f64());
         }
         metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
+        true
     }
 
     /// The messages of `msgs` stored under their own seq (the same clientMsgID holds it).
@@ -256,8 +277,9 @@ impl Transfer {
     }
 }
 
-/// Runs `op` until it succeeds, backing off from 50 ms to 5 s between attempts.
-async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
+/// Runs `op` until it succeeds, backing off from 50 ms to 5 s between attempts; `None` if
+/// `stop` comes while waiting to try again.
+async fn retry<T, F, Fut>(stop: &CancellationToken, what: &str, mut op: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StoreResult<T>>,
@@ -265,10 +287,13 @@ where
     let mut delay = std::time::Duration::from_millis(50);
     loop {
         match op().await {
-            Ok(v) => return v,
+            Ok(v) => return Some(v),
             Err(e) => {
                 tracing::error!(error = %e, "Could not {what}; retrying in {delay:?}.");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return None,
+                }
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }

@@ -43,14 +43,15 @@ async fn seqs_handed_out_twice_are_caught_and_replaced() {
     };
     stores.seqs = Arc::new(RedisSeqs::new(Arc::new(RedisStore::new(&cfg).unwrap()), stores.seqs.clone(), 100));
     let transfer = openim_msgtransfer::Transfer::new(stores.clone(), 100);
+    let stop = tokio_util::sync::CancellationToken::new();
 
-    transfer.handle((0..3).map(record).collect()).await;
+    assert!(transfer.handle((0..3).map(record).collect(), &stop).await);
     // The failover: Redis comes back with `cur` behind what it handed out.
     let client = redis::Client::open(format!("redis://{address}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 =
         redis::cmd("HSET").arg(format!("{prefix}seq:si_a_b")).arg("cur").arg(1).query_async(&mut conn).await.unwrap();
-    transfer.handle((3..5).map(record).collect()).await;
+    assert!(transfer.handle((3..5).map(record).collect(), &stop).await);
 
     let all = stores.messages.messages_in_range("si_a_b", 1, 1_000, 1_000).await.unwrap();
     let got: Vec<(i64, &str)> = all.iter().map(|m| (m.seq, m.client_msg_id.as_str())).collect();

@@ -65,7 +65,8 @@ impl Pusher {
     async fn run_online(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = self.stores.bus.clone();
         openim_common::bus::consume(&*bus, topic::TO_PUSH, "push", self.cfg.batch_size, shutdown, |batch| async move {
-            self.push_batch(&batch).await
+            self.push_batch(&batch).await;
+            true
         })
         .await;
         Ok(())
@@ -226,6 +227,7 @@ impl Pusher {
                          the rest are dropped (the messages are stored)."
                     );
                 }
+                true
             },
         )
         .await;
