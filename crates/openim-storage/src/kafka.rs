@@ -13,36 +13,39 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt as _;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::OnceCell;
 
 use crate::config::KafkaConfig;
 use crate::*;
 
-/// librdkafka reports the same error (e.g. "all brokers down") on every reconnect attempt, many
-/// times a second during an outage: this context logs an error once, then again only when it
-/// changes or 30 s have passed.
+/// librdkafka reports the same errors (a refused connection per broker thread, "all brokers
+/// down") on every reconnect attempt, many times a second during an outage: this context logs
+/// each distinct message once, then again only after 30 s.
 #[derive(Default)]
 pub struct QuietContext {
-    last: parking_lot::Mutex<Option<(String, std::time::Instant)>>,
+    recent: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl QuietContext {
     fn warn_once(&self, text: String) {
-        let mut last = self.last.lock();
-        let repeated = last.as_ref().is_some_and(|(t, at)| *t == text && at.elapsed() < Duration::from_secs(30));
-        if repeated {
+        let mut recent = self.recent.lock();
+        let now = std::time::Instant::now();
+        if recent.get(&text).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(30)) {
             tracing::debug!(target: "librdkafka", "{text}");
-        } else {
-            tracing::warn!(target: "librdkafka", "{text}");
-            *last = Some((text, std::time::Instant::now()));
+            return;
         }
+        tracing::warn!(target: "librdkafka", "{text}");
+        if recent.len() >= 64 {
+            recent.retain(|_, at| now.duration_since(*at) < Duration::from_secs(30));
+        }
+        recent.insert(text, now);
     }
 }
 
@@ -197,6 +200,7 @@ impl Bus for KafkaBus {
         let consumer: StreamConsumer<QuietContext> = client_config(&self.cfg)
             .set("group.id", format!("{}{group}", self.cfg.group_prefix))
             .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", self.cfg.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", (self.cfg.session_timeout_secs * 1000).to_string())
@@ -208,7 +212,7 @@ impl Bus for KafkaBus {
         consumer.subscribe(&[&name]).map_err(|e| fault(&self.cfg, &format!("subscribe to `{name}`"), e))?;
         Ok(Box::new(KafkaSubscription {
             consumer: Arc::new(consumer),
-            next_offsets: HashMap::new(),
+            taken: HashMap::new(),
             topic: name,
             cfg: self.cfg.clone(),
         }))
@@ -217,15 +221,15 @@ impl Bus for KafkaBus {
 
 struct KafkaSubscription {
     consumer: Arc<StreamConsumer<QuietContext>>,
-    /// Per partition, the offset after the last record handed out (what a commit stores).
-    next_offsets: HashMap<i32, i64>,
+    /// Per partition, the offset of the last record handed out and not yet committed.
+    taken: HashMap<i32, i64>,
     topic: String,
     cfg: KafkaConfig,
 }
 
 impl KafkaSubscription {
     fn take(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) -> BusMessage {
-        self.next_offsets.insert(m.partition(), m.offset() + 1);
+        self.taken.insert(m.partition(), m.offset());
         BusMessage {
             key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
             payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
@@ -258,21 +262,28 @@ impl Subscription for KafkaSubscription {
     }
 
     async fn commit(&mut self) -> StoreResult<()> {
-        if self.next_offsets.is_empty() {
+        if self.taken.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
-        for (&partition, &offset) in &self.next_offsets {
-            tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
-                .map_err(|e| fault(&self.cfg, "commit", e))?;
+        // Stored, then committed, through librdkafka's offset store: it refuses offsets of
+        // partitions this consumer no longer owns (revoked in a rebalance), so a late commit
+        // can never move the new owner's position.
+        for (&partition, &offset) in &self.taken {
+            if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+                tracing::debug!(topic = %self.topic, partition, error = %e, "Not committing a partition no longer assigned.");
+            }
         }
+        self.taken.clear();
         let consumer = self.consumer.clone();
         // A synchronous commit blocks its thread until the broker answers.
-        tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+        let done = tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync))
             .await
-            .map_err(|e| StoreError::Backend(format!("kafka commit task: {e}")))?
-            .map_err(|e| fault(&self.cfg, &format!("commit `{}`", self.topic), e))?;
-        self.next_offsets.clear();
-        Ok(())
+            .map_err(|e| StoreError::Backend(format!("kafka commit task: {e}")))?;
+        match done {
+            Ok(()) => Ok(()),
+            // Nothing stored (every partition was revoked): nothing to commit.
+            Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Err(e) => Err(fault(&self.cfg, &format!("commit `{}`", self.topic), e)),
+        }
     }
 }
