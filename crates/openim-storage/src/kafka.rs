@@ -138,10 +138,34 @@ impl KafkaBus {
                 Ok(name) | Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
                     self.known.lock().insert(name);
                 }
+                // Not allowed to create topics (an operator manages them): fine if it exists.
+                Err((
+                    name,
+                    code @ (RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::PolicyViolation),
+                )) => {
+                    if !self.topic_exists(&name).await? {
+                        return Err(fault(&self.cfg, &format!("create topic `{name}` (it does not exist)"), code));
+                    }
+                    self.known.lock().insert(name);
+                }
                 Err((name, code)) => return Err(fault(&self.cfg, &format!("create topic `{name}`"), code)),
             }
         }
         Ok(())
+    }
+
+    /// Whether the brokers know `name` (a metadata request).
+    async fn topic_exists(&self, name: &str) -> StoreResult<bool> {
+        let producer = self.producer.clone();
+        let topic = name.to_owned();
+        let timeout = Duration::from_secs(self.cfg.connect_timeout_secs);
+        let metadata = tokio::task::spawn_blocking(move || producer.client().fetch_metadata(Some(&topic), timeout))
+            .await
+            .map_err(|e| StoreError::Backend(format!("kafka metadata task: {e}")))?
+            .map_err(|e| fault(&self.cfg, "fetch metadata", e))?;
+        Ok(metadata.topics().iter().any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty()))
     }
 
     /// Checks that the brokers answer (for `/readyz`).
