@@ -311,3 +311,14 @@ impl Subscription for KafkaSubscription {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl crate::Backend for KafkaBus {
+    async fn prepare(&self) -> StoreResult<()> {
+        KafkaBus::prepare(self).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        KafkaBus::ping(self).await
+    }
+}

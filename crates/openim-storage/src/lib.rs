@@ -242,25 +242,32 @@ pub trait DedupStore: Send + Sync {
     async fn forget(&self, keys: &[String]) -> StoreResult<()>;
 }
 
+/// A server behind some of the stores: what readiness checks and what is set up once it answers.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Creates what the stores need on the server (schema, indexes, topics); idempotent.
+    async fn prepare(&self) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Checks that the server answers (and is prepared).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
 /// A readiness check of one backend (for `/readyz` and the gRPC health service).
 #[derive(Clone)]
 pub struct Probe {
     /// `sql`, `messages` (when not in `sql`), `redis` or `kafka`: what the backend is for.
     pub name: &'static str,
-    check: Arc<dyn Fn() -> futures::future::BoxFuture<'static, StoreResult<()>> + Send + Sync>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Probe {
-    pub fn new<F, Fut>(name: &'static str, check: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = StoreResult<()>> + Send + 'static,
-    {
-        Self { name, check: Arc::new(move || Box::pin(check())) }
+    pub fn new(name: &'static str, backend: Arc<dyn Backend>) -> Self {
+        Self { name, backend }
     }
 
     pub async fn check(&self) -> StoreResult<()> {
-        (self.check)().await
+        self.backend.ping().await
     }
 }
 
@@ -290,15 +297,11 @@ pub struct ProductionConfig<'a> {
     pub mongo: Option<&'a config::MongoConfig>,
 }
 
-/// Runs `prepare` in the background until it succeeds (a backend that is down at start).
-fn prepare_in_background<F, Fut>(what: &'static str, prepare: F)
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = StoreResult<()>> + Send,
-{
+/// Prepares `backend` in the background, retrying until it succeeds (a server down at start).
+fn prepare_in_background(what: &'static str, backend: Arc<dyn Backend>) {
     tokio::spawn(async move {
         let mut delay = std::time::Duration::from_millis(200);
-        while let Err(e) = prepare().await {
+        while let Err(e) = backend.prepare().await {
             tracing::warn!(error = %e, "{what} is not ready; retrying in {delay:?}.");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_secs(5));
@@ -322,8 +325,8 @@ impl Stores {
 
     /// Durable data in `db`; online registry and bus as given.
     fn sqlite(db: Arc<sqlite::SqliteStore>, online: Arc<dyn OnlineStore>, bus: Arc<dyn Bus>) -> Self {
-        let probe_db = db.clone();
         Self {
+            probes: vec![Probe::new("sql", db.clone())],
             users: db.clone(),
             friends: db.clone(),
             groups: db.clone(),
@@ -334,10 +337,6 @@ impl Stores {
             online,
             bus,
             dedup: Arc::new(memory::MemoryDedup::default()),
-            probes: vec![Probe::new("sql", move || {
-                let db = probe_db.clone();
-                async move { db.ping().await }
-            })],
         }
     }
 
@@ -350,24 +349,17 @@ impl Stores {
         let mysql = Arc::new(mysql::MySqlStore::connect_lazy(cfg.mysql)?);
         let redis = Arc::new(redis_store::RedisStore::new(cfg.redis)?);
         let kafka = Arc::new(kafka::KafkaBus::new(cfg.kafka)?);
-        let m = mysql.clone();
-        prepare_in_background("MySQL", move || {
-            let m = m.clone();
-            async move { m.prepare().await }
-        });
-        let mut probes = Vec::new();
+        prepare_in_background("MySQL", mysql.clone());
+        let mut probes = vec![
+            Probe::new("sql", mysql.clone()),
+            Probe::new("redis", redis.clone()),
+            Probe::new("kafka", kafka.clone()),
+        ];
         let durable_messages: Arc<dyn MessageStore> = match cfg.mongo {
             Some(mongo_cfg) => {
                 let mongo = Arc::new(mongo::MongoMessages::connect_lazy(mongo_cfg).await?);
-                let (p, q) = (mongo.clone(), mongo.clone());
-                prepare_in_background("MongoDB", move || {
-                    let p = p.clone();
-                    async move { p.prepare().await }
-                });
-                probes.push(Probe::new("messages", move || {
-                    let q = q.clone();
-                    async move { q.ping().await }
-                }));
+                prepare_in_background("MongoDB", mongo.clone());
+                probes.push(Probe::new("messages", mongo.clone()));
                 mongo
             }
             None => mysql.clone(),
@@ -378,21 +370,6 @@ impl Stores {
             std::time::Duration::from_secs(cfg.redis.msg_cache_ttl_secs),
         ));
         let seqs = Arc::new(redis_store::RedisSeqs::new(redis.clone(), mysql.clone(), cfg.redis.seq_block));
-        let (m, r, k) = (mysql.clone(), redis.clone(), kafka.clone());
-        probes.extend([
-            Probe::new("sql", move || {
-                let m = m.clone();
-                async move { m.ping().await }
-            }),
-            Probe::new("redis", move || {
-                let r = r.clone();
-                async move { r.ping().await }
-            }),
-            Probe::new("kafka", move || {
-                let k = k.clone();
-                async move { k.ping().await }
-            }),
-        ]);
         Ok(Self {
             users: mysql.clone(),
             friends: mysql.clone(),

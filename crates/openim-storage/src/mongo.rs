@@ -228,3 +228,14 @@ impl MessageStore for MongoMessages {
         Ok(done.deleted_count)
     }
 }
+
+#[async_trait::async_trait]
+impl crate::Backend for MongoMessages {
+    async fn prepare(&self) -> StoreResult<()> {
+        MongoMessages::prepare(self).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        MongoMessages::ping(self).await
+    }
+}

@@ -226,3 +226,14 @@ impl MySqlStore {
         Ok(maxima)
     }
 }
+
+#[async_trait::async_trait]
+impl crate::Backend for MySqlStore {
+    async fn prepare(&self) -> StoreResult<()> {
+        MySqlStore::prepare(self).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        MySqlStore::ping(self).await
+    }
+}

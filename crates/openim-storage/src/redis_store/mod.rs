@@ -98,3 +98,10 @@ impl RedisStore {
         StoreError::Backend(format!("redis {}: {e}", self.where_))
     }
 }
+
+#[async_trait::async_trait]
+impl crate::Backend for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        RedisStore::ping(self).await
+    }
+}

@@ -109,3 +109,10 @@ impl Dialect for SqliteStore {
 }
 
 mod shared;
+
+#[async_trait::async_trait]
+impl crate::Backend for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        SqliteStore::ping(self).await
+    }
+}
