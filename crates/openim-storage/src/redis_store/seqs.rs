@@ -130,6 +130,27 @@ impl RedisSeqs {
             {
                 return Ok(()); // Reserved by the previous lock holder.
             }
+            if v.0.is_none() {
+                // A lost (or new) key starts at everything ever reserved, before the next block
+                // is: `max_seqs` reports that value meanwhile, never a larger one it would later
+                // take back.
+                let durable = self.durable.max_seqs(&[conv.to_owned()]).await?;
+                let start = durable.get(conv).copied().unwrap_or(0);
+                let _: i64 = redis::cmd("HSETNX")
+                    .arg(&key)
+                    .arg("max")
+                    .arg(start)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.redis.fault(e))?;
+                let _: i64 = redis::cmd("HSETNX")
+                    .arg(&key)
+                    .arg("cur")
+                    .arg(start)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.redis.fault(e))?;
+            }
             let size = self.block.max(count);
             let first = self.durable.allocate_seqs(conv, size).await?;
             let _: i64 = self
