@@ -125,6 +125,12 @@ pub async fn conversations(store: &dyn ConversationStore) {
     let some = store.conversations(&owner, Some(&[format!("{p}c2")])).await.unwrap();
     assert_eq!(some, vec![conv("c2", 2)]);
     assert!(store.conversations(&owner, Some(&[])).await.unwrap().is_empty());
+
+    store.set_min_seqs(&owner, &[(format!("{p}c2"), 42), (format!("{p}none"), 7)]).await.unwrap();
+    store.set_min_seqs(&format!("{p}other"), &[(format!("{p}c1"), 9)]).await.unwrap();
+    let all = store.conversations(&owner, None).await.unwrap();
+    assert_eq!(all.iter().map(|c| c.min_seq).collect::<Vec<_>>(), vec![0, 42], "only the owner's own row changes");
+    assert_eq!(all.len(), 2, "no conversation is created by setting a min seq");
 }
 
 fn msg(seq: i64, client: &str, send_time: i64) -> MsgData {
@@ -183,6 +189,48 @@ pub async fn messages(store: &dyn MessageStore) {
     assert!(deleted >= 3, "deleted {deleted}");
     let left = store.messages_in_range(&conv, 1, 100, 100).await.unwrap();
     assert_eq!(left.first().map(|m| m.seq), Some(4));
+}
+
+pub async fn message_marks(store: &dyn MessageStore) {
+    let p = prefix();
+    let conv = format!("sg_{p}marks");
+    // Send times far from the retention test's, which runs on the same database.
+    let stored: Vec<StoredMsg> = (1..=6)
+        .map(|s| StoredMsg { conversation_id: conv.clone(), msg: msg(s, &format!("{p}m{s}"), 9_000_000 + s) })
+        .collect();
+    assert_eq!(store.insert_messages(&stored).await.unwrap(), 6);
+    assert!(store.marks(&conv, 1, 6).await.unwrap().is_empty(), "new messages have no marks");
+
+    let mark = RevokeMark { role: role::OWNER, user_id: format!("{p}owner"), nickname: "Owner".into(), time: 77 };
+    assert!(store.revoke(&conv, 2, &mark).await.unwrap(), "the first revoke marks the message");
+    let again = RevokeMark { user_id: format!("{p}admin"), time: 78, ..mark.clone() };
+    assert!(!store.revoke(&conv, 2, &again).await.unwrap(), "a second revoke changes nothing");
+
+    store.delete_for_user(&conv, &[3, 4, 99], &format!("{p}u1")).await.unwrap();
+    store.delete_for_user(&conv, &[4], &format!("{p}u2")).await.unwrap();
+    store.delete_for_user(&conv, &[4], &format!("{p}u1")).await.expect("deleting twice is accepted");
+
+    let marks = store.marks(&conv, 1, 100).await.unwrap();
+    assert_eq!(marks.keys().copied().collect::<std::collections::BTreeSet<_>>(), [2, 3, 4].into());
+    assert_eq!(marks[&2], MsgMarks { revoke: Some(mark.clone()), deleted_for: vec![] });
+    assert_eq!(marks[&3].deleted_for, vec![format!("{p}u1")]);
+    assert_eq!(marks[&4].deleted_for, vec![format!("{p}u1"), format!("{p}u2")], "one entry per user");
+    assert!(store.marks(&conv, 5, 6).await.unwrap().is_empty(), "the range bounds the answer");
+    assert_eq!(
+        store.messages_by_seqs(&conv, &[2]).await.unwrap()[0],
+        stored[1].msg,
+        "a revoked message is kept as sent"
+    );
+
+    assert_eq!(store.delete_physically(&conv, &[2, 4, 99]).await.unwrap(), 2);
+    let left: Vec<i64> = store.messages_in_range(&conv, 1, 100, 100).await.unwrap().iter().map(|m| m.seq).collect();
+    assert_eq!(left, vec![1, 3, 5, 6]);
+    assert!(store.messages_by_seqs(&conv, &[2, 4]).await.unwrap().is_empty(), "not served from any cache");
+    let marks = store.marks(&conv, 1, 100).await.unwrap();
+    assert_eq!(marks.keys().copied().collect::<Vec<_>>(), vec![3], "marks go with their message");
+    store.delete_for_user(&conv, &[2], &format!("{p}u1")).await.unwrap();
+    assert!(!store.marks(&conv, 2, 2).await.unwrap().contains_key(&2), "no mark for a deleted slot");
+    assert_eq!(store.delete_physically(&conv, &[]).await.unwrap(), 0);
 }
 
 pub async fn seqs(store: Arc<dyn SeqStore>) {

@@ -91,6 +91,9 @@ pub trait ConversationStore: Send + Sync {
     async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()>;
     /// `owner`'s conversations; all of them when `ids` is `None`.
     async fn conversations(&self, owner: &str, ids: Option<&[String]>) -> StoreResult<Vec<Conversation>>;
+    /// Sets the lowest seq `owner` may read in each conversation (after a clear); conversations
+    /// `owner` does not have are skipped.
+    async fn set_min_seqs(&self, owner: &str, min_seqs: &[(String, i64)]) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -132,8 +135,18 @@ pub trait MessageStore: Send + Sync {
         }
         Ok(out)
     }
-    /// Deletes messages sent before `send_time_ms`; returns how many.
+    /// Deletes messages sent before `send_time_ms`, and their marks; returns how many.
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64>;
+    /// Marks the message at `seq` revoked. `false` if it was revoked already (the first mark
+    /// stays). The caller checks that the message exists.
+    async fn revoke(&self, conversation_id: &str, seq: i64, mark: &RevokeMark) -> StoreResult<bool>;
+    /// Deletes messages for `user_id` alone; seqs holding no message are ignored.
+    async fn delete_for_user(&self, conversation_id: &str, seqs: &[i64], user_id: &str) -> StoreResult<()>;
+    /// Deletes messages for everyone, with their marks; returns how many were stored. Their seqs
+    /// stay used (pulls answer them as deleted).
+    async fn delete_physically(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<u64>;
+    /// The marks of the messages with `begin <= seq <= end` that have any.
+    async fn marks(&self, conversation_id: &str, begin: i64, end: i64) -> StoreResult<HashMap<i64, MsgMarks>>;
 }
 
 #[async_trait]

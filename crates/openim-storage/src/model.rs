@@ -135,3 +135,22 @@ pub mod topic {
     /// Every topic, for creating them.
     pub const ALL: &[&str] = &[TO_TRANSFER, TO_MONGO, TO_PUSH, TO_OFFLINE_PUSH];
 }
+
+/// Who revoked a message, and when: kept beside the message, which itself stays unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevokeMark {
+    /// The revoker's role: group role level, or the user's app manager level in a single chat.
+    pub role: i32,
+    pub user_id: String,
+    pub nickname: String,
+    /// Unix milliseconds.
+    pub time: i64,
+}
+
+/// What happened to a stored message after it was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MsgMarks {
+    pub revoke: Option<RevokeMark>,
+    /// Users who deleted the message for themselves (it stays for everyone else).
+    pub deleted_for: Vec<String>,
+}

@@ -227,6 +227,72 @@ impl MessageStore for MongoMessages {
             .map_err(|e| self.fault("delete", e))?;
         Ok(done.deleted_count)
     }
+
+    async fn revoke(&self, conversation_id: &str, seq: i64, mark: &RevokeMark) -> StoreResult<bool> {
+        self.prepare().await?;
+        let done = self
+            .msgs
+            .update_one(
+                doc! { "conversation_id": conversation_id, "seq": seq, "revoke": { "$exists": false } },
+                doc! { "$set": { "revoke": {
+                    "role": mark.role,
+                    "user_id": &mark.user_id,
+                    "nickname": &mark.nickname,
+                    "time": mark.time,
+                } } },
+            )
+            .await
+            .map_err(|e| self.fault("revoke", e))?;
+        Ok(done.modified_count == 1)
+    }
+
+    async fn delete_for_user(&self, conversation_id: &str, seqs: &[i64], user_id: &str) -> StoreResult<()> {
+        self.prepare().await?;
+        self.msgs
+            .update_many(
+                doc! { "conversation_id": conversation_id, "seq": { "$in": seqs } },
+                doc! { "$addToSet": { "del_list": user_id } },
+            )
+            .await
+            .map_err(|e| self.fault("delete for a user", e))?;
+        Ok(())
+    }
+
+    async fn delete_physically(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<u64> {
+        self.prepare().await?;
+        let done = self
+            .msgs
+            .delete_many(doc! { "conversation_id": conversation_id, "seq": { "$in": seqs } })
+            .await
+            .map_err(|e| self.fault("delete", e))?;
+        Ok(done.deleted_count)
+    }
+
+    async fn marks(&self, conversation_id: &str, begin: i64, end: i64) -> StoreResult<HashMap<i64, MsgMarks>> {
+        let filter = doc! {
+            "conversation_id": conversation_id,
+            "seq": { "$gte": begin, "$lte": end },
+            "$or": [ { "revoke": { "$exists": true } }, { "del_list": { "$exists": true } } ],
+        };
+        let opts = FindOptions::builder().projection(doc! { "seq": 1, "revoke": 1, "del_list": 1, "_id": 0 }).build();
+        let mut out = HashMap::new();
+        for d in self.find(filter, opts).await? {
+            let seq = d.get_i64("seq").map_err(|e| StoreError::Backend(format!("stored message without seq: {e}")))?;
+            let revoke = d.get_document("revoke").ok().map(|r| RevokeMark {
+                role: r.get_i32("role").unwrap_or_default(),
+                user_id: r.get_str("user_id").unwrap_or_default().to_owned(),
+                nickname: r.get_str("nickname").unwrap_or_default().to_owned(),
+                time: r.get_i64("time").unwrap_or_default(),
+            });
+            let mut deleted_for: Vec<String> = d
+                .get_array("del_list")
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            deleted_for.sort();
+            out.insert(seq, MsgMarks { revoke, deleted_for });
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait::async_trait]

@@ -143,4 +143,28 @@ impl MessageStore for CachedMessages {
         // Cached entries expire by themselves within the TTL.
         self.inner.delete_messages_before(send_time_ms).await
     }
+
+    // Marks are not cached: readers ask the store for them (see `marks`).
+    async fn revoke(&self, conversation_id: &str, seq: i64, mark: &RevokeMark) -> StoreResult<bool> {
+        self.inner.revoke(conversation_id, seq, mark).await
+    }
+
+    async fn delete_for_user(&self, conversation_id: &str, seqs: &[i64], user_id: &str) -> StoreResult<()> {
+        self.inner.delete_for_user(conversation_id, seqs, user_id).await
+    }
+
+    async fn delete_physically(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<u64> {
+        // Uncached first: a cached copy must not outlive the message. A failure here is an
+        // error, unlike cache writes, because it would bring the message back.
+        if !seqs.is_empty() {
+            let mut conn = self.redis.conn().await?;
+            let keys: Vec<String> = seqs.iter().map(|s| self.msg_key(conversation_id, *s)).collect();
+            redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await.map_err(|e| self.redis.fault(e))?;
+        }
+        self.inner.delete_physically(conversation_id, seqs).await
+    }
+
+    async fn marks(&self, conversation_id: &str, begin: i64, end: i64) -> StoreResult<HashMap<i64, MsgMarks>> {
+        self.inner.marks(conversation_id, begin, end).await
+    }
 }

@@ -53,5 +53,19 @@ for_sql_stores! {
             qb.push(" ORDER BY create_time, conversation_id");
             Ok(qb.build_query_as().fetch_all(&self.pool).await?)
         }
+
+        async fn set_min_seqs(&self, owner: &str, min_seqs: &[(String, i64)]) -> StoreResult<()> {
+            let mut tx = self.writer.begin().await?;
+            for (conv, seq) in min_seqs {
+                sqlx::query("UPDATE conversations SET min_seq = ? WHERE owner_user_id = ? AND conversation_id = ?")
+                    .bind(seq)
+                    .bind(owner)
+                    .bind(conv)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
     }
 }

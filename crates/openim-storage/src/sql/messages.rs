@@ -7,11 +7,14 @@ use openim_proto::pb::sdkws::MsgData;
 use prost::Message as _;
 use sqlx::{QueryBuilder, Row as _};
 
-use super::{CHUNK, Dialect as _, decode_msg, push_in, seq_totals, split_seq_ranges};
+use super::{CHUNK, Dialect as _, decode_msg, push_in, push_in_i64, seq_totals, split_seq_ranges};
 use crate::*;
 
 /// Messages deleted per statement by the retention clean-up.
 const DELETE_SLICE: i64 = 10_000;
+
+/// The tables of revoke and delete marks, keyed by (conversation, seq) like `messages`.
+const MARK_TABLES: [&str; 2] = ["message_revokes", "message_deletes"];
 
 for_sql_stores! {
     #[async_trait]
@@ -130,9 +133,107 @@ for_sql_stores! {
                     .await?;
                 deleted += done.rows_affected();
                 if done.rows_affected() < DELETE_SLICE as u64 {
-                    return Ok(deleted);
+                    break;
                 }
             }
+            if deleted > 0 {
+                for table in MARK_TABLES {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM messages m \
+                         WHERE m.conversation_id = {table}.conversation_id AND m.seq = {table}.seq)"
+                    ))
+                    .execute(&self.writer)
+                    .await?;
+                }
+            }
+            Ok(deleted)
+        }
+
+        async fn revoke(&self, conversation_id: &str, seq: i64, mark: &RevokeMark) -> StoreResult<bool> {
+            let done = sqlx::query(&format!(
+                "{} INTO message_revokes (conversation_id, seq, role, user_id, nickname, revoke_time) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                Store::INSERT_IGNORE
+            ))
+            .bind(conversation_id)
+            .bind(seq)
+            .bind(mark.role)
+            .bind(&mark.user_id)
+            .bind(&mark.nickname)
+            .bind(mark.time)
+            .execute(&self.writer)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn delete_for_user(&self, conversation_id: &str, seqs: &[i64], user_id: &str) -> StoreResult<()> {
+            // Only seqs that hold a message get a mark, so that marks never outlive messages.
+            for chunk in seqs.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new(format!(
+                    "{} INTO message_deletes (conversation_id, seq, user_id) SELECT conversation_id, seq, ",
+                    Store::INSERT_IGNORE
+                ));
+                qb.push_bind(user_id);
+                qb.push(" FROM messages WHERE conversation_id = ");
+                qb.push_bind(conversation_id);
+                qb.push(" AND seq");
+                push_in_i64(&mut qb, chunk);
+                qb.build().execute(&self.writer).await?;
+            }
+            Ok(())
+        }
+
+        async fn delete_physically(&self, conversation_id: &str, seqs: &[i64]) -> StoreResult<u64> {
+            let mut tx = self.writer.begin().await?;
+            let mut deleted = 0;
+            for chunk in seqs.chunks(CHUNK) {
+                for table in ["messages", MARK_TABLES[0], MARK_TABLES[1]] {
+                    let mut qb = QueryBuilder::new(format!("DELETE FROM {table} WHERE conversation_id = "));
+                    qb.push_bind(conversation_id);
+                    qb.push(" AND seq");
+                    push_in_i64(&mut qb, chunk);
+                    let done = qb.build().execute(&mut *tx).await?;
+                    if table == "messages" {
+                        deleted += done.rows_affected();
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        }
+
+        async fn marks(&self, conversation_id: &str, begin: i64, end: i64) -> StoreResult<HashMap<i64, MsgMarks>> {
+            let mut out: HashMap<i64, MsgMarks> = HashMap::new();
+            let revokes = sqlx::query(
+                "SELECT seq, role, user_id, nickname, revoke_time FROM message_revokes \
+                 WHERE conversation_id = ? AND seq BETWEEN ? AND ?",
+            )
+            .bind(conversation_id)
+            .bind(begin)
+            .bind(end)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in revokes {
+                out.entry(r.get(0)).or_default().revoke = Some(RevokeMark {
+                    role: r.get(1),
+                    user_id: r.get(2),
+                    nickname: r.get(3),
+                    time: r.get(4),
+                });
+            }
+            let deletes = sqlx::query(
+                "SELECT seq, user_id FROM message_deletes WHERE conversation_id = ? AND seq BETWEEN ? AND ? \
+                 ORDER BY seq, user_id",
+            )
+            .bind(conversation_id)
+            .bind(begin)
+            .bind(end)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in deletes {
+                out.entry(r.get(0)).or_default().deleted_for.push(r.get(1));
+            }
+            Ok(out)
         }
     }
 

@@ -67,6 +67,19 @@ where
     sep.push_unseparated(")");
 }
 
+/// Appends ` IN (?, ?, …)` with the integers bound.
+pub(crate) fn push_in_i64<'a, DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<'a, DB>, values: &'a [i64])
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    qb.push(" IN (");
+    let mut sep = qb.separated(", ");
+    for v in values {
+        sep.push_bind(*v);
+    }
+    sep.push_unseparated(")");
+}
+
 pub(crate) fn decode_msg(bytes: &[u8]) -> StoreResult<MsgData> {
     MsgData::decode(bytes).map_err(|e| StoreError::Backend(format!("stored message does not decode: {e}")))
 }

@@ -46,6 +46,12 @@ async fn sqlite_messages() {
     contract::messages(&*s).await;
 }
 
+#[tokio::test]
+async fn sqlite_message_marks() {
+    let (_d, s) = sqlite().await;
+    contract::message_marks(&*s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_seqs() {
     let (_d, s) = sqlite().await;

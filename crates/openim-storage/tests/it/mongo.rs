@@ -25,3 +25,10 @@ async fn mongo_messages() {
         contract::messages(&store).await;
     }
 }
+
+#[tokio::test]
+async fn mongo_message_marks() {
+    if let Some(store) = store().await {
+        contract::message_marks(&store).await;
+    }
+}

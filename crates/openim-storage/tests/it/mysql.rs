@@ -40,6 +40,11 @@ async fn mysql_messages() {
     contract::messages(&*store().await).await;
 }
 
+#[tokio::test]
+async fn mysql_message_marks() {
+    contract::message_marks(&*store().await).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_seqs() {
     contract::seqs(store().await).await;

@@ -80,6 +80,14 @@ async fn redis_cached_messages() {
 }
 
 #[tokio::test]
+async fn redis_cached_message_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let cached = CachedMessages::new(redis(), inner, std::time::Duration::from_secs(60));
+    contract::message_marks(&cached).await;
+}
+
+#[tokio::test]
 async fn redis_down_is_a_clear_error_not_a_hang() {
     let mut cfg = backends::redis("down");
     cfg.address = vec!["127.0.0.1:1".into()];
