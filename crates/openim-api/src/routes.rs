@@ -40,6 +40,12 @@ pub fn router(api: Arc<Api>) -> Router {
         "/msg/pull_msg_by_seq" => User, msg.pull_message_by_seqs;
         "/msg/get_conversations_has_read_and_max_seq" => User, msg.get_conversations_has_read_and_max_seq;
         "/msg/mark_conversation_as_read" => User, msg.mark_conversation_as_read;
+        "/msg/revoke_msg" => User, msg.revoke_msg;
+        "/msg/delete_msgs" => User, msg.delete_msgs;
+        "/msg/clear_conversation_msg" => User, msg.clear_conversations_msg;
+        "/msg/user_clear_all_msg" => User, msg.user_clear_all_msg;
+        // Sic: OpenIM's path is spelt this way.
+        "/msg/delete_msg_phsical_by_seq" => User, msg.delete_msg_physical_by_seq;
 
         "/friend/import_friend" => Admin, friend.import_friends;
         "/friend/get_designated_friends" => User, friend.get_designated_friends;

@@ -23,6 +23,7 @@ impl ErrCode {
     pub const NOT_RELATIONSHIP_YET: Self = Self(1303);
     pub const MUTED_IN_GROUP: Self = Self(1402);
     pub const MUTED_GROUP: Self = Self(1403);
+    pub const MSG_ALREADY_REVOKE: Self = Self(1404);
     pub const TOKEN_EXPIRED: Self = Self(1501);
     pub const TOKEN_INVALID: Self = Self(1502);
     pub const TOKEN_MALFORMED: Self = Self(1503);
@@ -54,6 +55,7 @@ impl ErrCode {
             1303 => "NotRelationshipYetError",
             1402 => "MutedInGroup",
             1403 => "MutedGroup",
+            1404 => "MsgAlreadyRevoke",
             1501 => "TokenExpiredError",
             1502 => "TokenInvalidError",
             1503 => "TokenMalformedError",

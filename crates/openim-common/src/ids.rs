@@ -22,6 +22,33 @@ pub fn conversation_id(session_type: i32, send_id: &str, recv_id: &str, group_id
     }
 }
 
+/// Whether a conversation holds notifications (`n_…`) rather than chat messages.
+pub fn is_notification(conversation_id: &str) -> bool {
+    conversation_id.starts_with("n_")
+}
+
+/// The notification conversation that goes with a chat: `si_a_b` → `n_a_b`, `sg_g` → `n_g`.
+pub fn notification_conversation_id(conversation_id: &str) -> Option<String> {
+    let rest = conversation_id.strip_prefix("si_").or_else(|| conversation_id.strip_prefix("sg_"))?;
+    Some(format!("n_{rest}"))
+}
+
+/// A user's own notification conversation, `n_<u>_<u>`.
+pub fn self_notification_conversation_id(user_id: &str) -> String {
+    format!("n_{user_id}_{user_id}")
+}
+
+/// The conversation a message goes to, as OpenIM decides it: like [`conversation_id`], except
+/// that a message whose options set `isNotNotification` to false is a notification and goes to
+/// the `n_…` conversation of the chat.
+pub fn conversation_id_of(m: &openim_proto::pb::sdkws::MsgData) -> Option<String> {
+    let chat = conversation_id(m.session_type, &m.send_id, &m.recv_id, &m.group_id)?;
+    if m.options.get("isNotNotification") == Some(&false) && m.session_type != session::NOTIFICATION_CHAT {
+        return notification_conversation_id(&chat);
+    }
+    Some(chat)
+}
+
 /// The users of a single-chat conversation ID, or the group of a group one.
 pub enum ConversationTarget<'a> {
     Single(&'a str, &'a str),
@@ -30,11 +57,20 @@ pub enum ConversationTarget<'a> {
 
 /// Parses a conversation ID; user IDs with `_` in them are ambiguous in single chats, so the
 /// caller passes the user it knows is a member to split at the right place.
+/// Notification conversations (`n_…`) parse as the chat they go with: a pair of users when
+/// `member` is one of them, a group otherwise.
 pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
     if let Some(group) = id.strip_prefix("sg_") {
         return (!group.is_empty()).then_some(ConversationTarget::Group(group));
     }
-    let rest = id.strip_prefix("si_")?;
+    if let Some(rest) = id.strip_prefix("n_") {
+        return split_pair(rest, member).or_else(|| (!rest.is_empty()).then_some(ConversationTarget::Group(rest)));
+    }
+    split_pair(id.strip_prefix("si_")?, member)
+}
+
+/// `<a>_<b>` split where `member` is `a` or `b`.
+fn split_pair<'a>(rest: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
     if let Some(other) = rest.strip_prefix(member).and_then(|r| r.strip_prefix('_')) {
         return Some(ConversationTarget::Single(&rest[..member.len()], other));
     }

@@ -152,13 +152,16 @@ impl MsgGateway for GatewayRpc {
     }
 }
 
-/// A 2001 push carrying `msgs`, grouped by conversation in the order given.
+/// A 2001 push carrying `msgs`, grouped by conversation in the order given; notifications
+/// (`n_…` conversations) go in `notificationMsgs`, where the SDKs look for them.
 fn push_response(msgs: impl IntoIterator<Item = MsgData>) -> WsResponse {
     let mut by_conv: HashMap<String, PullMsgs> = HashMap::new();
+    let mut notifications: HashMap<String, PullMsgs> = HashMap::new();
     for m in msgs {
-        let conv = ids::conversation_id(m.session_type, &m.send_id, &m.recv_id, &m.group_id).unwrap_or_default();
-        by_conv.entry(conv).or_default().msgs.push(m);
+        let conv = ids::conversation_id_of(&m).unwrap_or_default();
+        let map = if ids::is_notification(&conv) { &mut notifications } else { &mut by_conv };
+        map.entry(conv).or_default().msgs.push(m);
     }
-    let payload = PushMessages { msgs: by_conv, notification_msgs: HashMap::new() }.encode_to_vec();
+    let payload = PushMessages { msgs: by_conv, notification_msgs: notifications }.encode_to_vec();
     WsResponse { req_identifier: req::PUSH_MSG, data: payload.into(), ..Default::default() }
 }

@@ -27,6 +27,14 @@ struct Prepared {
     fresh: Vec<StoredMsg>,
     /// Messages of the batch that were stored before (a replay or a resend).
     stored_before: Vec<StoredMsg>,
+    /// Online-only messages (`history: false`): pushed without a seq, never stored.
+    online_only: Vec<StoredMsg>,
+}
+
+/// Whether a message is pushed to whoever is online and never stored, as OpenIM does with
+/// `history: false` (the REST `isOnlineOnly`, and some notifications).
+fn is_online_only(m: &MsgData) -> bool {
+    m.options.get("history") == Some(&false)
 }
 
 pub struct Transfer {
@@ -70,12 +78,14 @@ impl Transfer {
     pub async fn handle(&self, batch: Vec<BusMessage>, stop: &CancellationToken) -> bool {
         let started = std::time::Instant::now();
         let mut attempt = 0;
+        let mut online_only;
         let (fresh, stored_before) = loop {
             attempt += 1;
-            let Some(Prepared { fresh, stored_before }) = retry(stop, "prepare a batch", || self.prepare(&batch)).await
-            else {
+            let Some(prepared) = retry(stop, "prepare a batch", || self.prepare(&batch)).await else {
                 return false;
             };
+            let Prepared { fresh, stored_before, online_only: live } = prepared;
+            online_only = live;
             metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
                 .record(started.elapsed().as_secs_f64());
             if fresh.is_empty() {
@@ -120,6 +130,7 @@ impl Transfer {
         let records: Vec<BusMessage> = stored_before
             .iter()
             .chain(&fresh)
+            .chain(&online_only)
             .map(|s| BusMessage {
                 key: s.conversation_id.clone(),
                 payload: PushMsgDataToMq { msg_data: Some(s.msg.clone()), conversation_id: s.conversation_id.clone() }
@@ -167,6 +178,7 @@ impl Transfer {
         // Group by conversation, keeping the order of each.
         let mut by_conv: Vec<(String, Vec<MsgData>)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut online_only = Vec::new();
         for record in batch {
             let msg = match MsgData::decode(record.payload.as_ref()) {
                 Ok(m) => m,
@@ -175,6 +187,10 @@ impl Transfer {
                     continue;
                 }
             };
+            if is_online_only(&msg) {
+                online_only.push(StoredMsg { conversation_id: record.key.clone(), msg: MsgData { seq: 0, ..msg } });
+                continue;
+            }
             let i = *index.entry(record.key.as_str()).or_insert_with(|| {
                 by_conv.push((record.key.clone(), Vec::new()));
                 by_conv.len() - 1
@@ -212,7 +228,7 @@ impl Transfer {
             }
         }
         if fresh_by_conv.is_empty() {
-            return Ok(Prepared { fresh: Vec::new(), stored_before });
+            return Ok(Prepared { fresh: Vec::new(), stored_before, online_only });
         }
         self.ensure_conversations(&fresh_by_conv).await?;
         let requests: Vec<(String, i64)> = fresh_by_conv.iter().map(|(c, m)| (c.clone(), m.len() as i64)).collect();
@@ -224,14 +240,15 @@ impl Transfer {
                 fresh.push(StoredMsg { conversation_id: conv.clone(), msg: m });
             }
         }
-        Ok(Prepared { fresh, stored_before })
+        Ok(Prepared { fresh, stored_before, online_only })
     }
 
     /// Creates, in one call, each conversation for every participant the first time it is seen.
     async fn ensure_conversations(&self, batch: &[(String, Vec<MsgData>)]) -> StoreResult<()> {
         let now = now_millis();
         let mut missing = Vec::new();
-        for (conv, msgs) in batch {
+        // Notification conversations (`n_…`) are not listed to their users.
+        for (conv, msgs) in batch.iter().filter(|(conv, _)| !ids::is_notification(conv)) {
             let sample = &msgs[0];
             let owners: Vec<String> = match sample.session_type {
                 session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {

@@ -33,7 +33,23 @@ pub mod content {
     pub const AT_TEXT: i32 = 106;
     /// Notifications live in 1000..=2999 and are never counted as unread.
     pub const NOTIFICATION_BEGIN: i32 = 1000;
+    /// ConversationChangeNotification.
+    pub const CONVERSATION_CHANGE: i32 = 1300;
+    /// ClearConversationNotification.
+    pub const CLEAR_CONVERSATION: i32 = 1703;
+    /// MsgRevokeNotification, also the contentType a revoked message is read back as.
+    pub const REVOKE: i32 = 2101;
+    /// DeleteMsgsNotification.
+    pub const DELETE_MSGS: i32 = 2102;
     pub const NOTIFICATION_END: i32 = 5000;
+}
+
+/// `MsgData.status`.
+pub mod status {
+    pub const SENDING: i32 = 1;
+    pub const SEND_SUCCESS: i32 = 2;
+    /// Deleted (for this reader, or for everyone): the SDK keeps it hidden.
+    pub const DELETED: i32 = 4;
 }
 
 /// `MsgData.msgFrom`.

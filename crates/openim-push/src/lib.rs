@@ -83,7 +83,14 @@ impl Pusher {
                 }
             })
             .collect();
-        let keys: Vec<String> = decoded.iter().map(|(conv, m)| format!("push:{conv}:{}", m.seq)).collect();
+        // Online-only messages have no seq (0): their clientMsgID tells them apart.
+        let keys: Vec<String> = decoded
+            .iter()
+            .map(|(conv, m)| match m.seq {
+                0 => format!("push:{conv}:c:{}", m.client_msg_id),
+                seq => format!("push:{conv}:{seq}"),
+            })
+            .collect();
         let first = match self.stores.dedup.first_time(&keys, DEDUP_TTL).await {
             Ok(first) => first,
             Err(e) => {
@@ -155,7 +162,8 @@ impl Pusher {
         let mut by_gateway: HashMap<&str, Vec<OnlineBatchPushOneMsgReq>> = HashMap::new();
         let mut offline_records = Vec::new();
         for (msg, users) in msgs.into_iter().zip(receivers) {
-            if !self.cfg.offline_webhook.is_empty() {
+            // Notifications and messages sent with `offlinePush: false` are pushed live only.
+            if !self.cfg.offline_webhook.is_empty() && msg.options.get("offlinePush") != Some(&false) {
                 let offline: Vec<String> =
                     users.iter().filter(|u| **u != msg.send_id && !online.contains_key(*u)).cloned().collect();
                 if !offline.is_empty() {

@@ -19,6 +19,9 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::msg::msg_server::MsgServer;
 
+mod marks;
+mod view;
+
 /// Most messages one pull may return per conversation.
 const MAX_PULL: i64 = 500;
 
@@ -64,6 +67,56 @@ impl MsgService {
             }
             None => Ok(self.share.is_admin(user_id)),
         }
+    }
+
+    /// Up to the last `limit` seqs of `begin..=end`, as `viewer` sees them (see [`view::present`]).
+    async fn read_range(
+        &self,
+        viewer: &str,
+        conversation_id: &str,
+        begin: i64,
+        end: i64,
+        limit: i64,
+    ) -> Result<Vec<MsgData>, Status> {
+        let from = begin.max(end - limit + 1).max(1);
+        if from > end {
+            return Ok(Vec::new());
+        }
+        let messages = &self.stores.messages;
+        let found = messages.messages_in_range(conversation_id, from, end, limit as u32).await.map_err(store_status)?;
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let marks = messages.marks(conversation_id, from, end).await.map_err(store_status)?;
+        Ok(view::present(found, &marks, viewer, from..=end))
+    }
+
+    /// The messages at `seqs`, as `viewer` sees them.
+    async fn read_seqs(&self, viewer: &str, conversation_id: &str, seqs: &[i64]) -> Result<Vec<MsgData>, Status> {
+        let mut wanted: Vec<i64> = seqs.iter().copied().filter(|s| *s > 0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else { return Ok(Vec::new()) };
+        let messages = &self.stores.messages;
+        let found = messages.messages_by_seqs(conversation_id, &wanted).await.map_err(store_status)?;
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let marks = messages.marks(conversation_id, first, last).await.map_err(store_status)?;
+        Ok(view::present(found, &marks, viewer, wanted))
+    }
+
+    /// The newest message of each conversation, as `viewer` sees it.
+    async fn read_latest(&self, viewer: &str, conversation_ids: &[String]) -> Result<HashMap<String, MsgData>, Status> {
+        let messages = &self.stores.messages;
+        let mut latest = messages.latest_messages(conversation_ids).await.map_err(store_status)?;
+        for (conv, m) in latest.iter_mut() {
+            let marks = messages.marks(conv, m.seq, m.seq).await.map_err(store_status)?;
+            if let Some(marks) = marks.get(&m.seq) {
+                *m = view::apply(std::mem::take(m), marks, viewer);
+            }
+        }
+        Ok(latest)
     }
 
     /// The user's conversation IDs, or `requested` when given.
@@ -181,9 +234,17 @@ impl Msg for MsgService {
     async fn get_max_seq(&self, req: Request<sdkws::GetMaxSeqReq>) -> Result<Response<sdkws::GetMaxSeqResp>, Status> {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
-        let convs = self.conversation_ids(&user_id, Vec::new()).await?;
+        let owned = self.stores.conversations.conversations(&user_id, None).await.map_err(store_status)?;
+        let mut min_seqs: HashMap<String, i64> = owned.iter().map(|c| (c.conversation_id.clone(), c.min_seq)).collect();
+        let mut convs: Vec<String> = owned.into_iter().map(|c| c.conversation_id).collect();
+        // With each chat, the notification conversation that goes with it, and the user's own.
+        let notifications: Vec<String> = convs.iter().filter_map(|c| ids::notification_conversation_id(c)).collect();
+        convs.extend(notifications);
+        convs.push(ids::self_notification_conversation_id(&user_id));
         let max_seqs = self.stores.seqs.max_seqs(&convs).await.map_err(store_status)?;
-        let min_seqs = convs.iter().map(|c| (c.clone(), 0)).collect();
+        for c in &convs {
+            min_seqs.entry(c.clone()).or_insert(0);
+        }
         Ok(Response::new(sdkws::GetMaxSeqResp { max_seqs, min_seqs }))
     }
 
@@ -196,7 +257,18 @@ impl Msg for MsgService {
         let req = req.into_inner();
         let conv_ids: Vec<String> = req.seq_ranges.iter().map(|r| r.conversation_id.clone()).collect();
         let max_seqs = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_status)?;
+        // Where a clear left the user's history starting.
+        let min_seqs: HashMap<String, i64> = self
+            .stores
+            .conversations
+            .conversations(&user_id, Some(&conv_ids))
+            .await
+            .map_err(store_status)?
+            .into_iter()
+            .map(|c| (c.conversation_id, c.min_seq))
+            .collect();
         let mut msgs = HashMap::new();
+        let mut notification_msgs = HashMap::new();
         for r in req.seq_ranges {
             if r.begin > r.end || r.begin < 0 {
                 return Err(ImError::args(format!(
@@ -211,15 +283,12 @@ impl Msg for MsgService {
             let max = max_seqs.get(&r.conversation_id).copied().unwrap_or(0);
             let limit = if r.num > 0 { r.num.min(MAX_PULL) } else { MAX_PULL };
             let end = r.end.min(max.max(r.begin));
-            let found = self
-                .stores
-                .messages
-                .messages_in_range(&r.conversation_id, r.begin.max(1), end, limit as u32)
-                .await
-                .map_err(store_status)?;
-            msgs.insert(r.conversation_id, pull_msgs(found, end, max));
+            let begin = r.begin.max(min_seqs.get(&r.conversation_id).copied().unwrap_or(0)).max(1);
+            let found = self.read_range(&user_id, &r.conversation_id, begin, end, limit).await?;
+            let into = if ids::is_notification(&r.conversation_id) { &mut notification_msgs } else { &mut msgs };
+            into.insert(r.conversation_id, pull_msgs(found, end, max));
         }
-        Ok(Response::new(sdkws::PullMessageBySeqsResp { msgs, notification_msgs: HashMap::new() }))
+        Ok(Response::new(sdkws::PullMessageBySeqsResp { msgs, notification_msgs }))
     }
 
     async fn get_seq_message(
@@ -230,16 +299,18 @@ impl Msg for MsgService {
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
         let mut msgs = HashMap::new();
+        let mut notification_msgs = HashMap::new();
         for c in req.conversations {
             if !self.can_read(&user_id, &c.conversation_id).await? {
                 continue;
             }
             let seqs: Vec<i64> = c.seqs.into_iter().take(MAX_PULL as usize).collect();
-            let found = self.stores.messages.messages_by_seqs(&c.conversation_id, &seqs).await.map_err(store_status)?;
+            let found = self.read_seqs(&user_id, &c.conversation_id, &seqs).await?;
             let end = found.last().map(|m| m.seq).unwrap_or(0);
-            msgs.insert(c.conversation_id, PullMsgs { msgs: found, is_end: true, end_seq: end });
+            let into = if ids::is_notification(&c.conversation_id) { &mut notification_msgs } else { &mut msgs };
+            into.insert(c.conversation_id, PullMsgs { msgs: found, is_end: true, end_seq: end });
         }
-        Ok(Response::new(msg::GetSeqMessageResp { msgs, notification_msgs: HashMap::new() }))
+        Ok(Response::new(msg::GetSeqMessageResp { msgs, notification_msgs }))
     }
 
     async fn mark_conversation_as_read(
@@ -313,7 +384,58 @@ impl Msg for MsgService {
                 readable.push(c);
             }
         }
-        let msgs = self.stores.messages.latest_messages(&readable).await.map_err(store_status)?;
+        let msgs = self.read_latest(&user_id, &readable).await?;
         Ok(Response::new(msg::GetLastMessageResp { msgs }))
+    }
+
+    async fn revoke_msg(&self, req: Request<msg::RevokeMsgReq>) -> Result<Response<msg::RevokeMsgResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        self.revoke(&op, req.into_inner()).await?;
+        Ok(Response::new(msg::RevokeMsgResp {}))
+    }
+
+    async fn delete_msgs(&self, req: Request<msg::DeleteMsgsReq>) -> Result<Response<msg::DeleteMsgsResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        self.delete(req.into_inner()).await?;
+        Ok(Response::new(msg::DeleteMsgsResp {}))
+    }
+
+    async fn clear_conversations_msg(
+        &self,
+        req: Request<msg::ClearConversationsMsgReq>,
+    ) -> Result<Response<msg::ClearConversationsMsgResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        let req = req.into_inner();
+        self.clear(&user_id, Some(&req.conversation_i_ds), req.delete_sync_opt.unwrap_or_default()).await?;
+        Ok(Response::new(msg::ClearConversationsMsgResp {}))
+    }
+
+    async fn user_clear_all_msg(
+        &self,
+        req: Request<msg::UserClearAllMsgReq>,
+    ) -> Result<Response<msg::UserClearAllMsgResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        self.check_self(&req, &user_id)?;
+        self.clear(&user_id, None, req.into_inner().delete_sync_opt.unwrap_or_default()).await?;
+        Ok(Response::new(msg::UserClearAllMsgResp {}))
+    }
+
+    async fn delete_msg_physical_by_seq(
+        &self,
+        req: Request<msg::DeleteMsgPhysicalBySeqReq>,
+    ) -> Result<Response<msg::DeleteMsgPhysicalBySeqResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        // OpenIM lets any token holder do this to any conversation; only administrators here.
+        if !self.share.is_admin(&op) {
+            return Err(ImError::no_permission("only administrators may delete messages for everyone by seq").into());
+        }
+        let req = req.into_inner();
+        if req.conversation_id.is_empty() {
+            return Err(ImError::args("conversationID is empty").into());
+        }
+        self.stores.messages.delete_physically(&req.conversation_id, &req.seqs).await.map_err(store_status)?;
+        Ok(Response::new(msg::DeleteMsgPhysicalBySeqResp {}))
     }
 }

@@ -128,11 +128,28 @@ impl Client {
     }
 
     pub async fn next_push_within(&mut self, wait: Duration) -> Option<Vec<MsgData>> {
+        let p = self.next_push_messages_within(wait).await?;
+        Some(p.msgs.into_values().flat_map(|m| m.msgs).collect())
+    }
+
+    /// The next push as sent: chat messages and notifications, by conversation.
+    pub async fn next_push_messages_within(&mut self, wait: Duration) -> Option<PushMessages> {
         loop {
             let r = self.recv_within(wait).await?;
             if r.req_identifier == req::PUSH_MSG {
-                let p = PushMessages::decode(r.data.as_ref()).unwrap();
-                return Some(p.msgs.into_values().flat_map(|m| m.msgs).collect());
+                return Some(PushMessages::decode(r.data.as_ref()).unwrap());
+            }
+        }
+    }
+
+    /// The notifications of the next push that carries any, skipping chat messages.
+    pub async fn next_notification(&mut self) -> (String, MsgData) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_messages_within(left).await.expect("a notification within 10 s");
+            if let Some((conv, mut msgs)) = p.notification_msgs.into_iter().next() {
+                return (conv, msgs.msgs.remove(0));
             }
         }
     }

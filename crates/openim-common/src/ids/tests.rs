@@ -27,6 +27,28 @@ fn parse_splits_at_the_known_member() {
     check("sg_g1", "anyone", Some(("group", "g1")));
     check("sg_", "a", None);
     check("xx", "a", None);
+    check("n_a_b", "b", Some(("a", "b")));
+    check("n_a_b", "c", Some(("group", "a_b")));
+    check("n_g1", "a", Some(("group", "g1")));
+    check("n_", "a", None);
+}
+
+#[test]
+fn notifications_go_to_the_n_conversation_of_their_chat() {
+    use openim_proto::pb::sdkws::MsgData;
+    let mut m = MsgData { session_type: 1, send_id: "u2".into(), recv_id: "u1".into(), ..Default::default() };
+    assert_eq!(conversation_id_of(&m).as_deref(), Some("si_u1_u2"), "no options: a chat message");
+    m.options.insert("isNotNotification".into(), true);
+    assert_eq!(conversation_id_of(&m).as_deref(), Some("si_u1_u2"));
+    m.options.insert("isNotNotification".into(), false);
+    assert_eq!(conversation_id_of(&m).as_deref(), Some("n_u1_u2"));
+    m.session_type = 3;
+    m.group_id = "g1".into();
+    assert_eq!(conversation_id_of(&m).as_deref(), Some("n_g1"));
+    assert!(is_notification("n_g1") && !is_notification("sg_g1"));
+    assert_eq!(notification_conversation_id("si_a_b").as_deref(), Some("n_a_b"));
+    assert_eq!(notification_conversation_id("n_a_b"), None);
+    assert_eq!(self_notification_conversation_id("u1"), "n_u1_u1");
 }
 
 #[test]

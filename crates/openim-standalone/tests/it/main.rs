@@ -2,6 +2,7 @@
 
 mod compat;
 mod flows;
+mod marks;
 mod stack;
 
 use bytes::Bytes;
