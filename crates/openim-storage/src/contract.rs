@@ -298,6 +298,16 @@ pub async fn tokens(store: &dyn TokenStore) {
     assert_eq!(store.token_state(&user, 1, "t1").await.unwrap(), Some(TokenState::Kicked));
     assert_eq!(store.token_state(&user, 1, "t2").await.unwrap(), Some(TokenState::Normal));
     assert_eq!(store.token_state(&user, 2, "t3").await.unwrap(), Some(TokenState::Normal));
+
+    // A login drops the platform's expired tokens; live ones, kicked or not, stay.
+    let past = crate::sql::unix_now() - 10;
+    store.add_token(&user, 1, "old", past).await.unwrap();
+    store.add_token(&user, 2, "old2", past).await.unwrap();
+    assert_eq!(store.token_state(&user, 1, "old").await.unwrap(), Some(TokenState::Normal), "not pruned yet");
+    store.add_token(&user, 1, "t4", far).await.unwrap();
+    assert_eq!(store.token_state(&user, 1, "old").await.unwrap(), None, "pruned by the next login");
+    assert_eq!(store.token_state(&user, 1, "t1").await.unwrap(), Some(TokenState::Kicked));
+    assert_eq!(store.token_state(&user, 2, "old2").await.unwrap(), Some(TokenState::Normal), "other platforms wait");
 }
 
 pub async fn online(store: &dyn OnlineStore) {
