@@ -119,6 +119,13 @@ impl MsgService {
         Ok(latest)
     }
 
+    /// Where a clear left the user's history of each conversation starting (absent: 0).
+    async fn min_seqs(&self, user_id: &str, conversation_ids: &[String]) -> Result<HashMap<String, i64>, Status> {
+        let convs =
+            self.stores.conversations.conversations(user_id, Some(conversation_ids)).await.map_err(store_status)?;
+        Ok(convs.into_iter().map(|c| (c.conversation_id, c.min_seq)).collect())
+    }
+
     /// The user's conversation IDs, or `requested` when given.
     async fn conversation_ids(&self, user_id: &str, requested: Vec<String>) -> Result<Vec<String>, Status> {
         if !requested.is_empty() {
@@ -257,16 +264,7 @@ impl Msg for MsgService {
         let req = req.into_inner();
         let conv_ids: Vec<String> = req.seq_ranges.iter().map(|r| r.conversation_id.clone()).collect();
         let max_seqs = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_status)?;
-        // Where a clear left the user's history starting.
-        let min_seqs: HashMap<String, i64> = self
-            .stores
-            .conversations
-            .conversations(&user_id, Some(&conv_ids))
-            .await
-            .map_err(store_status)?
-            .into_iter()
-            .map(|c| (c.conversation_id, c.min_seq))
-            .collect();
+        let min_seqs = self.min_seqs(&user_id, &conv_ids).await?;
         let mut msgs = HashMap::new();
         let mut notification_msgs = HashMap::new();
         for r in req.seq_ranges {
@@ -298,13 +296,16 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
+        let conv_ids: Vec<String> = req.conversations.iter().map(|c| c.conversation_id.clone()).collect();
+        let min_seqs = self.min_seqs(&user_id, &conv_ids).await?;
         let mut msgs = HashMap::new();
         let mut notification_msgs = HashMap::new();
         for c in req.conversations {
             if !self.can_read(&user_id, &c.conversation_id).await? {
                 continue;
             }
-            let seqs: Vec<i64> = c.seqs.into_iter().take(MAX_PULL as usize).collect();
+            let min = min_seqs.get(&c.conversation_id).copied().unwrap_or(0);
+            let seqs: Vec<i64> = c.seqs.into_iter().filter(|s| *s >= min).take(MAX_PULL as usize).collect();
             let found = self.read_seqs(&user_id, &c.conversation_id, &seqs).await?;
             let end = found.last().map(|m| m.seq).unwrap_or(0);
             let into = if ids::is_notification(&c.conversation_id) { &mut notification_msgs } else { &mut msgs };
