@@ -9,6 +9,8 @@ What it proves, in order (each step has its own timeout):
   4. A sends a text with `send_text()`; the 1003 reply is awaited with the CLI's own ack wrapper
      (`openim_cli.notify._invoke_send_with_ack`), because `send_text()` alone never waits for it.
   5. B gets the message through its `on_recv_new_message` push callback (2001).
+  5b. A sends a second message and revokes it over REST (`/msg/revoke_msg`); B's client gets the
+     2101 notification in `notificationMsgs` under the chat's `n_` conversation, with a seq.
   6. Heartbeat: WebSocket pings are answered with pongs (no "heartbeat pong timeout").
   7. A fresh B client runs `sync_once()`: 1001 GetNewestSeq then 1002 PullMsgBySeqList; the message
      comes back through `on_recv_offline_new_message` with seq >= 1.
@@ -181,6 +183,7 @@ class Runner:
             ("ws-connect", self.step_connect),
             ("send-text-1003", self.step_send),
             ("push-2001", self.step_push),
+            ("revoke-2101", self.step_revoke),
             ("heartbeat", self.step_heartbeat),
             ("sync-1001-1002", self.step_sync),
             ("openim-cli", self.step_cli),
@@ -331,6 +334,58 @@ class Runner:
             raise StepFailed("pushed message wrong: " + "; ".join(problems))
         self.push_seq = msg.seq
         return f"conv={msg.conversation_id} seq={msg.seq} text matches"
+
+    def step_revoke(self) -> str:
+        # A revokes over REST (as the Go SDK does); B's client gets the 2101 notification in
+        # PushMessages.notificationMsgs under the chat's n_ conversation, with a seq there.
+        notes: List[WSMessage] = []
+        got = threading.Event()
+
+        def on_note(msg: WSMessage) -> None:
+            self.log(f"B notification: conv={msg.conversation_id} seq={msg.seq} type={msg.content_type}")
+            notes.append(msg)
+            if msg.content_type == 2101:
+                got.set()
+
+        # A second message to revoke, so that the sync step still finds the first one as sent.
+        sdk = self.sdk_a
+        ack = self.call_with_timeout(
+            "send_text", lambda: _invoke_send_with_ack(sdk, lambda: sdk.send_text("to revoke", recv_id=self.user_b)),
+            self.args.timeout + 2)
+        revoked_id = str(ack.get("clientMsgID", ""))
+        deadline = time.monotonic() + self.args.push_timeout
+        while not any(m.client_msg_id == revoked_id for m in self.pushed):
+            if time.monotonic() > deadline:
+                raise StepFailed(f"B got no push of the message to revoke ({revoked_id})")
+            time.sleep(0.05)
+        seq = next(m.seq for m in self.pushed if m.client_msg_id == revoked_id)
+
+        self.sdk_b.on_recv_offline_new_message = on_note
+        body = {"conversationID": self.conv_id, "seq": seq, "userID": self.user_a}
+        self.rest("/msg/revoke_msg", body, token=self.tokens[self.user_a])
+        if not got.wait(self.args.push_timeout):
+            self.check_no_decode_errors("B")
+            raise StepFailed(f"B got no 2101 notification within {self.args.push_timeout:.0f} s "
+                             f"(seen: {[(m.conversation_id, m.content_type) for m in notes]})")
+        note = next(m for m in notes if m.content_type == 2101)
+        want_conv = "n_" + self.conv_id[len("si_"):]
+        try:
+            tips = json.loads(json.loads(note.content)["detail"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StepFailed(f"2101 content is not {{\"detail\": \"<RevokeMsgTips JSON>\"}}: {note.content!r} ({exc})")
+        problems = []
+        if note.conversation_id != want_conv:
+            problems.append(f"conversationID key {note.conversation_id!r} (want {want_conv!r})")
+        if note.seq < 1:
+            problems.append(f"seq {note.seq} (a revoke notification is stored with a seq)")
+        if tips.get("seq") != seq or tips.get("conversationID") != self.conv_id:
+            problems.append(f"tips name seq {tips.get('seq')} of {tips.get('conversationID')} (want {seq})")
+        if tips.get("revokerUserID") != self.user_a or tips.get("clientMsgID") != revoked_id:
+            problems.append(f"tips revoker/clientMsgID {tips.get('revokerUserID')}/{tips.get('clientMsgID')}")
+        if problems:
+            raise StepFailed("revoke notification wrong: " + "; ".join(problems))
+        self.sdk_b.on_recv_offline_new_message = None
+        return f"{note.conversation_id} seq={note.seq} names seq {tips['seq']} of {tips['conversationID']}"
 
     def step_heartbeat(self) -> str:
         # Pings go out every `heartbeat_interval`; a missing pong is detected after 2 intervals

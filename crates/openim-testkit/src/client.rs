@@ -92,9 +92,17 @@ impl Client {
 
     /// Sends a request and waits for its reply (pushes that arrive first are skipped).
     pub async fn call(&mut self, id: i32, data: Vec<u8>) -> WsResponse {
+        self.call_within(id, data, Duration::from_secs(10)).await
+    }
+
+    /// [`Client::call`], waiting up to `wait` for the reply (a server waiting for a backend to
+    /// come back answers late, not never).
+    pub async fn call_within(&mut self, id: i32, data: Vec<u8>, wait: Duration) -> WsResponse {
         let incr = self.send_req(id, data).await;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let r = self.recv().await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = self.recv_within(left).await.unwrap_or_else(|| panic!("a reply to {incr} within {wait:?}"));
             if r.msg_incr == incr {
                 return r;
             }

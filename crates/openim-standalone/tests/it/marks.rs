@@ -222,6 +222,14 @@ async fn deletes_hide_messages_for_one_user_and_clears_move_their_history_start(
     assert_eq!((seqs.max_seqs.get(conv), seqs.min_seqs.get(conv)), (Some(&4), Some(&5)));
     assert_eq!(max_seqs(&mut ann).await.min_seqs.get(conv), Some(&0));
     assert!(pull(&mut ben, conv, 1, 4).await.is_empty());
+    let by_seq = openim_proto::pb::msg::GetSeqMessageReq {
+        user_id: "ben".into(),
+        conversations: vec![openim_proto::pb::msg::ConversationSeqs { conversation_id: conv.into(), seqs: vec![1, 4] }],
+        order: 0,
+    };
+    let r = ben.call(req::PULL_MSG, by_seq.encode_to_vec()).await;
+    let r = openim_proto::pb::msg::GetSeqMessageResp::decode(r.data.as_ref()).unwrap();
+    assert!(r.msgs.get(conv).is_none_or(|m| m.msgs.is_empty()), "nor by seq: {r:?}");
     assert_eq!(pull(&mut ann, conv, 1, 4).await.len(), 4);
     exchange(&mut ann, &mut ben, None, "after the clear").await;
     let after: Vec<i64> = pull(&mut ben, conv, 1, 5).await.iter().map(|m| m.seq).collect();

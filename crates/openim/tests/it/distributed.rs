@@ -304,6 +304,17 @@ async fn users_on_two_gateways_exchange_messages_and_push_targets_only_their_gat
     let calls = |m: &str, gw: &str| counter(m, "openim_push_gateway_calls_total", gw);
     assert!(calls(&after, &gw2) >= calls(&before, &gw2) + 1.0, "gateway two was called:\n{after}");
     assert_eq!(calls(&after, &gw1), calls(&before, &gw1), "gateway one holds neither user and was not called");
+
+    // A revoke across gateways: the mark is stored (MySQL or MongoDB), the notification goes
+    // through Kafka into n_a1_b2 and reaches the receiver on gateway two.
+    let a1_token = rest.ok("/auth/get_user_token", json!({"userID": "a1", "platformID": 3})).await;
+    let a1_token = a1_token["token"].as_str().unwrap();
+    let body = json!({"conversationID": "si_a1_b2", "seq": 1, "userID": "a1"});
+    assert_eq!(rest.raw("/msg/revoke_msg", a1_token, body.to_string()).await["errCode"], 0);
+    let (n_conv, note) = b2.next_notification().await;
+    assert_eq!((n_conv.as_str(), note.content_type, note.seq), ("n_a1_b2", 2101, 1));
+    let pulled = pull_all(&mut b2, "si_a1_b2", 1).await;
+    assert_eq!(pulled.iter().map(|m| (m.seq, m.content_type)).collect::<Vec<_>>(), vec![(1, 2101)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,7 +482,9 @@ async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing(
         }
         let id = format!("during-{outage}");
         let m = sender.text("r", false, &id, &id);
-        let send = sender.call(req::SEND_MSG, m.encode_to_vec());
+        // The reply may wait for the backend: the broker can take seconds to listen again on a
+        // loaded machine, and librdkafka reconnects with backoff.
+        let send = sender.call_within(req::SEND_MSG, m.encode_to_vec(), Duration::from_secs(45));
         let restore = async {
             tokio::time::sleep(Duration::from_secs(2)).await;
             match outage {
