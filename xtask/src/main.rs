@@ -2,6 +2,7 @@
 //! call these instead of carrying shell of their own.
 
 mod ci;
+mod tags;
 
 use clap::{Parser, Subcommand};
 
@@ -16,10 +17,13 @@ struct Cli {
 enum Command {
     /// Formatting, lints and the test suite, as CI runs them.
     Ci(ci::Ci),
+    /// The image tags of this build, from the GitHub Actions context or the local checkout.
+    Tags(tags::Tags),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(cmd) => cmd.run(),
+        Command::Tags(cmd) => cmd.run(),
     }
 }
