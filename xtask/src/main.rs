@@ -2,6 +2,11 @@
 //! call these instead of carrying shell of their own.
 
 mod ci;
+mod image;
+mod oci;
+mod push;
+mod registry;
+mod release;
 mod tags;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +24,17 @@ enum Command {
     Ci(ci::Ci),
     /// The image tags of this build, from the GitHub Actions context or the local checkout.
     Tags(tags::Tags),
+    /// OCI images of every service for each architecture, in an OCI layout under target/.
+    Image(image::Image),
+    /// Push the images to the registries of release.toml under the build's tags.
+    Push(push::Push),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(cmd) => cmd.run(),
         Command::Tags(cmd) => cmd.run(),
+        Command::Image(cmd) => cmd.run(),
+        Command::Push(cmd) => cmd.run(),
     }
 }
