@@ -434,4 +434,4 @@ impl Image {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,7 +3,7 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use super::*;
 
 /// A minimal ELF header for `arch`, followed by some bytes.
-fn fake_binary(arch: ImageArch, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn fake_binary(arch: ImageArch, payload: &[u8]) -> Vec<u8> {
     let mut elf = vec![0u8; 64];
     elf[..4].copy_from_slice(b"\x7fELF");
     elf[4] = 2; // 64-bit

@@ -61,17 +61,6 @@ impl Drop for TestRegistry {
     }
 }
 
-fn fake_binary(arch: ImageArch, payload: &str) -> Vec<u8> {
-    let mut elf = vec![0u8; 64];
-    elf[..4].copy_from_slice(b"\x7fELF");
-    elf[4] = 2;
-    elf[5] = 1;
-    let machine: u16 = if arch == ImageArch::Amd64 { 62 } else { 183 };
-    elf[18..20].copy_from_slice(&machine.to_le_bytes());
-    elf.extend_from_slice(payload.repeat(5000).as_bytes());
-    elf
-}
-
 /// Assembles every service for both arches into `dir`, tagged `tag`, with binaries whose
 /// content depends on `flavour`.
 fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
@@ -79,7 +68,8 @@ fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
         .iter()
         .map(|a| {
             let p = dir.join(format!("bin-{flavour}-{}", a.name()));
-            std::fs::write(&p, fake_binary(*a, &format!("{flavour}{}", a.name()))).unwrap();
+            let payload = format!("{flavour}{}", a.name()).repeat(5000);
+            std::fs::write(&p, image::tests::fake_binary(*a, payload.as_bytes())).unwrap();
             (*a, p)
         })
         .collect();
