@@ -14,7 +14,7 @@ pub(crate) fn fake_binary(arch: ImageArch, payload: &[u8]) -> Vec<u8> {
     elf
 }
 
-fn meta() -> Meta {
+pub(crate) fn meta() -> Meta {
     Meta {
         version: "1.2.3".into(),
         revision: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::image::{self, ImageArch, Meta};
+use crate::image::{self, ImageArch};
 
 const USER: &str = "pusher";
 const PASSWORD: &str = "s3cret-pass";
@@ -73,14 +73,7 @@ fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
             (*a, p)
         })
         .collect();
-    let meta = Meta {
-        version: "1.2.3".into(),
-        revision: "860c1904a1ce19322e91ac35af1ab07466440c37".into(),
-        created: 1_700_000_000,
-        source: "https://example.com/openim-rs".into(),
-        licenses: "Apache-2.0".into(),
-        image_prefix: "openim-".into(),
-    };
+    let meta = image::tests::meta();
     let layout = Layout::create(&dir.join(format!("oci-{flavour}"))).unwrap();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config");
     image::assemble(&layout, &bins, &config, &meta, tag).unwrap();
