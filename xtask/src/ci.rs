@@ -1,29 +1,66 @@
 //! `cargo xtask ci`: the checks a pull request must pass, in the order that fails fastest.
+//!
+//! Before the test suite it cross-builds the `openim` binary for both architectures (profile
+//! `smoke`: unoptimised, so it builds fast) and hands the binaries to the image smoke tests
+//! (`smoke.rs`: reproducible images, the amd64 image in podman, the arm64 binary under qemu),
+//! which a plain `cargo nextest run` leaves out as ignored.
 
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
+
+use crate::build::{Build, Builder};
+use crate::image::ImageArch;
 
 #[derive(clap::Args)]
 pub struct Ci {
     /// Skip `cargo fmt --check` and clippy (tests only).
     #[arg(long)]
     tests_only: bool,
+    /// Skip the cross-builds and the image smoke tests that need them.
+    #[arg(long)]
+    no_cross: bool,
 }
 
 impl Ci {
     pub fn run(self) -> anyhow::Result<()> {
         if !self.tests_only {
-            step("format", &["fmt", "--all", "--", "--check"])?;
-            step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+            step("format", &["fmt", "--all", "--", "--check"], &[])?;
+            step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
         }
-        step("tests", &["nextest", "run", "--workspace", "--no-fail-fast"])
+        let mut env = Vec::new();
+        let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
+        if !self.no_cross {
+            eprintln!("==> cross-build: cargo xtask build --profile smoke (both arches, for the image smoke tests)");
+            let built =
+                Build { arch: ImageArch::ALL.to_vec(), builder: Builder::Zigbuild, profile: "smoke".into() }.build()?;
+            for b in built {
+                eprintln!(
+                    "    {}: {} ({:.1} MB) in {:.0} s",
+                    b.arch.name(),
+                    b.path.display(),
+                    b.bytes as f64 / 1e6,
+                    b.seconds
+                );
+                let var = match b.arch {
+                    ImageArch::Amd64 => crate::smoke_vars::AMD64,
+                    ImageArch::Arm64 => crate::smoke_vars::ARM64,
+                };
+                env.push((var, b.path));
+            }
+            args.extend(["--run-ignored", "all"]);
+        }
+        step("tests", &args, &env)
     }
 }
 
-fn step(name: &str, args: &[&str]) -> anyhow::Result<()> {
+fn step(name: &str, args: &[&str], env: &[(&str, std::path::PathBuf)]) -> anyhow::Result<()> {
     eprintln!("==> {name}: cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO")).args(args).status().with_context(|| format!("run cargo {name}"))?;
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .with_context(|| format!("run cargo {name}"))?;
     if !status.success() {
         bail!("{name} failed ({status})");
     }

@@ -375,8 +375,11 @@ pub struct Image {
     /// Architectures to assemble.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = ImageArch::ALL)]
     arch: Vec<ImageArch>,
-    /// Use this binary for an architecture instead of target/<triple>/release/openim
-    /// (`amd64=PATH`).
+    /// The Cargo profile `cargo xtask build` used: binaries come from
+    /// target/<triple>/<profile>/openim.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Use this binary for an architecture instead of the profile's (`amd64=PATH`).
     #[arg(long = "binary", value_parser = parse_binary)]
     binaries: Vec<(ImageArch, PathBuf)>,
     /// The OCI layout to write (default: <target dir>/oci).
@@ -409,7 +412,7 @@ impl Image {
                 .iter()
                 .find(|(a, _)| a == arch)
                 .map(|(_, p)| p.clone())
-                .unwrap_or_else(|| target_dir().join(arch.triple()).join("release/openim"));
+                .unwrap_or_else(|| crate::build::binary_path(*arch, &self.profile));
             binaries.insert(*arch, path);
         }
         let out = self.out.unwrap_or_else(|| target_dir().join("oci"));

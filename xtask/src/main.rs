@@ -1,13 +1,25 @@
 //! `cargo xtask`: the project's automation, one module per subcommand. CI and the GitHub workflows
 //! call these instead of carrying shell of their own.
 
+mod artifact;
+mod build;
 mod ci;
 mod image;
 mod oci;
 mod push;
 mod registry;
 mod release;
+#[cfg(test)]
+mod smoke;
 mod tags;
+#[cfg(test)]
+mod testing;
+
+/// The variables naming the cross-built binaries of the image smoke tests (`smoke.rs`).
+mod smoke_vars {
+    pub const AMD64: &str = "OPENIM_SMOKE_AMD64";
+    pub const ARM64: &str = "OPENIM_SMOKE_ARM64";
+}
 
 use clap::{Parser, Subcommand};
 
@@ -22,10 +34,14 @@ struct Cli {
 enum Command {
     /// Formatting, lints and the test suite, as CI runs them.
     Ci(ci::Ci),
+    /// The static `openim` binary for linux/amd64 and linux/arm64.
+    Build(build::Build),
     /// The image tags of this build, from the GitHub Actions context or the local checkout.
     Tags(tags::Tags),
     /// OCI images of every service for each architecture, in an OCI layout under target/.
     Image(image::Image),
+    /// Decide from the git context what to publish, build, and publish it (or --dry-run).
+    Release(release::Release),
     /// Push the images to the registries of release.toml under the build's tags.
     Push(push::Push),
 }
@@ -33,8 +49,10 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(cmd) => cmd.run(),
+        Command::Build(cmd) => cmd.run(),
         Command::Tags(cmd) => cmd.run(),
         Command::Image(cmd) => cmd.run(),
         Command::Push(cmd) => cmd.run(),
+        Command::Release(cmd) => cmd.run(),
     }
 }

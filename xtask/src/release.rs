@@ -1,11 +1,31 @@
-//! The release configuration (`release.toml`) and what every release step shares.
+//! `cargo xtask release`: what a CI run publishes, decided from the git context alone.
+//!
+//! | trigger | what happens |
+//! | --- | --- |
+//! | pull request | build and test only: binaries and images are made, nothing is pushed |
+//! | push to `main` | the images under the edge tags (`main`, `sha-…`) |
+//! | `v*` tag (SemVer) | the images under the version tags, and the Helm chart and compose bundle of that version |
+//! | push to `release-vX.Y` | the images under the branch tags plus `X.Y.P-dev.N`, and the chart and bundle of that version |
+//! | schedule | the images under `nightly` (and the branch and `sha-` tags) |
+//! | any other branch or tag | build only |
+//!
+//! `X.Y.P-dev.N` is the next patch after the newest `vX.Y.*` release and the number of commits
+//! since it: it grows along the branch, so Helm orders the builds, and is a SemVer 2
+//! pre-release, so it sorts below the release it leads to.
+//!
+//! `--dry-run` builds and assembles everything (digests are real) and prints the plan as a
+//! table, writes it as JSON and, under GitHub Actions, adds it to the job summary; it pushes
+//! nothing. This file also reads the release configuration (`release.toml`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use serde::Serialize;
 
-use crate::image::Meta;
-use crate::tags::{GitContext, TagSet};
+use crate::artifact::{self, Artifact};
+use crate::image::{ImageArch, Meta};
+use crate::oci::Layout;
+use crate::tags::{Event, GitContext, TagSet};
 
 /// `release.toml`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -71,3 +91,360 @@ pub fn meta(ctx: &GitContext, tags: &TagSet) -> anyhow::Result<Meta> {
         image_prefix: cfg.image_prefix,
     })
 }
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Build and test only.
+    Test,
+    /// `main`: the edge tags.
+    Edge,
+    /// A scheduled run: `nightly`.
+    Nightly,
+    /// A `v*` tag or a `release-v*` branch: versioned images, chart and compose bundle.
+    Release,
+}
+
+/// The decision for one git context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub mode: Mode,
+    pub why: String,
+    /// The tags the images get (empty in `Test`).
+    pub image_tags: Vec<String>,
+    /// The version of the chart and compose bundle (`Release` only).
+    pub version: Option<String>,
+    /// The image tag the chart and compose bundle refer to.
+    pub image_tag: String,
+}
+
+/// Decides what the run for `ctx` publishes. `commits_since(tag)` counts the commits from
+/// `tag` (or from the root, for `None`) to the build's commit.
+pub fn decide(
+    ctx: &GitContext,
+    tags: &TagSet,
+    commits_since: &dyn Fn(Option<&str>) -> anyhow::Result<u64>,
+) -> anyhow::Result<Decision> {
+    let publish = |mode, why: String, version: Option<String>, extra: Option<String>| {
+        let mut image_tags = tags.tags.clone();
+        if let Some(t) = extra
+            && !image_tags.contains(&t)
+        {
+            image_tags.push(t);
+        }
+        let image_tag = version.clone().unwrap_or_else(|| tags.tags[0].clone());
+        Decision { mode, why, image_tags, version, image_tag }
+    };
+    let test = |why: String| Decision {
+        mode: Mode::Test,
+        why,
+        image_tags: Vec::new(),
+        version: None,
+        image_tag: tags.tags[0].clone(),
+    };
+    if ctx.event == Event::PullRequest {
+        return Ok(test(format!("pull request ({}): build and test only", ctx.git_ref)));
+    }
+    if ctx.event == Event::Schedule {
+        return Ok(publish(Mode::Nightly, "scheduled run".into(), None, None));
+    }
+    if let Some(tag) = ctx.git_ref.strip_prefix("refs/tags/") {
+        return Ok(match crate::tags::parse_semver(tag) {
+            Some(_) if tag.starts_with('v') => {
+                publish(Mode::Release, format!("release tag {tag}"), Some(tags.version.clone()), None)
+            }
+            _ => test(format!("tag {tag} is not a release tag (v<SemVer>): build only")),
+        });
+    }
+    let branch = ctx.git_ref.strip_prefix("refs/heads/").unwrap_or(&ctx.git_ref);
+    if branch == "main" {
+        return Ok(publish(Mode::Edge, "push to main".into(), None, None));
+    }
+    if let Some(line) = branch.strip_prefix("release-v") {
+        let (major, minor) = line
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+            .with_context(|| format!("release branch `{branch}` is not release-v<MAJOR>.<MINOR>"))?;
+        let last = ctx
+            .repo_tags
+            .iter()
+            .filter(|t| t.starts_with('v'))
+            .filter_map(|t| Some((crate::tags::parse_semver(t)?, t)))
+            .filter(|(v, _)| v.major == major && v.minor == minor && v.pre.is_empty())
+            .max_by(|a, b| a.0.cmp(&b.0));
+        let (patch, since) = match last {
+            Some((v, t)) => (v.patch + 1, commits_since(Some(t))?),
+            None => (0, commits_since(None)?),
+        };
+        let version = format!("{major}.{minor}.{patch}-dev.{since}");
+        return Ok(publish(
+            Mode::Release,
+            format!("push to release branch {branch}"),
+            Some(version.clone()),
+            Some(version),
+        ));
+    }
+    Ok(test(format!("branch {branch} is not published (only main, release-v* and v* tags are)")))
+}
+
+/// `git rev-list --count [TAG..]HEAD`.
+fn git_commits_since(tag: Option<&str>) -> anyhow::Result<u64> {
+    let range = tag.map(|t| format!("{t}..HEAD")).unwrap_or_else(|| "HEAD".into());
+    let out = std::process::Command::new("git").args(["rev-list", "--count", &range]).output().context("run git")?;
+    if !out.status.success() {
+        bail!("git rev-list --count {range}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8(out.stdout)?;
+    text.trim().parse().with_context(|| format!("git rev-list --count {range}: `{}`", text.trim()))
+}
+
+/// One line of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub image: String,
+    /// `amd64`, `arm64`, `index` (the multi-arch index), `chart` or `compose`.
+    pub arch: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub registries: Vec<String>,
+    pub action: String,
+}
+
+/// The whole plan, as `--dry-run` prints it and writes it as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub context: GitContext,
+    pub decision: Decision,
+    pub dry_run: bool,
+    pub rows: Vec<Row>,
+}
+
+/// The plan's rows for assembled images and packaged artifacts.
+pub fn rows(
+    decision: &Decision,
+    cfg: &ReleaseConfig,
+    only: &[String],
+    assembled: &crate::image::Assembled,
+    artifacts: &[Artifact],
+) -> Vec<Row> {
+    let registries: Vec<String> = if decision.mode == Mode::Test {
+        Vec::new()
+    } else {
+        cfg.registries
+            .iter()
+            .filter(|r| only.is_empty() || only.contains(&r.name))
+            .map(|r| r.repository.clone())
+            .collect()
+    };
+    let action = |what: &str| if decision.mode == Mode::Test { "build only".to_owned() } else { what.to_owned() };
+    let mut out = Vec::new();
+    for (svc, index) in &assembled.indexes {
+        let image = format!("{}{svc}", cfg.image_prefix);
+        for (arch, digest) in assembled.manifests.get(svc).into_iter().flatten() {
+            let row = Row {
+                image: image.clone(),
+                arch: arch.clone(),
+                digest: digest.clone(),
+                tags: Vec::new(),
+                registries: registries.clone(),
+                action: action("push manifest"),
+            };
+            out.push(row);
+        }
+        out.push(Row {
+            image,
+            arch: "index".into(),
+            digest: index.clone(),
+            tags: decision.image_tags.clone(),
+            registries: registries.clone(),
+            action: action("push index, tag"),
+        });
+    }
+    for a in artifacts {
+        out.push(Row {
+            image: a.repository.clone(),
+            arch: match a.kind {
+                artifact::Kind::Chart => "chart".into(),
+                artifact::Kind::Compose => "compose".into(),
+            },
+            digest: a.digest.clone(),
+            tags: vec![a.tag.clone()],
+            registries: registries.clone(),
+            action: action("push artifact"),
+        });
+    }
+    out
+}
+
+impl Plan {
+    /// The plan as a Markdown table (also readable in a terminal).
+    pub fn table(&self) -> String {
+        let d = &self.decision;
+        let mut s = format!(
+            "{} at {} ({}): {:?}: {}\n\n",
+            self.context.git_ref,
+            &self.context.sha[..self.context.sha.len().min(12)],
+            if self.dry_run { "dry run" } else { "run" },
+            d.mode,
+            d.why
+        );
+        if let Some(v) = &d.version {
+            s.push_str(&format!(
+                "Release version {v}; the chart and compose bundle use images tagged {}.\n\n",
+                d.image_tag
+            ));
+        }
+        s.push_str("| image | arch | digest | tags | registries | action |\n| --- | --- | --- | --- | --- | --- |\n");
+        for r in &self.rows {
+            let short = r.digest.strip_prefix("sha256:").map(|h| &h[..12]).unwrap_or(&r.digest);
+            s.push_str(&format!(
+                "| {} | {} | {short} | {} | {} | {} |\n",
+                r.image,
+                r.arch,
+                if r.tags.is_empty() { "-".into() } else { r.tags.join(" ") },
+                if r.registries.is_empty() { "-".into() } else { r.registries.join(" ") },
+                r.action
+            ));
+        }
+        s
+    }
+}
+
+/// `cargo xtask release`.
+#[derive(clap::Args)]
+pub struct Release {
+    /// Build and assemble, print and write the plan, push nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Use the binaries `cargo xtask build` already made instead of building.
+    #[arg(long)]
+    skip_build: bool,
+    /// Cargo profile of the binaries.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// Only these registries (names from release.toml).
+    #[arg(long = "registry")]
+    registries: Vec<String>,
+    /// Move a release tag that points at another digest.
+    #[arg(long)]
+    force: bool,
+    /// The release configuration.
+    #[arg(long, default_value = "release.toml")]
+    config: PathBuf,
+    /// Where to write the plan as JSON (default: <target dir>/publish/plan.json).
+    #[arg(long)]
+    plan: Option<PathBuf>,
+}
+
+impl Release {
+    pub fn run(self) -> anyhow::Result<()> {
+        let ctx = crate::tags::context_from_env()?;
+        let tags = crate::tags::compute(&ctx)?;
+        let decision = decide(&ctx, &tags, &git_commits_since)?;
+        eprintln!("==> {}: {:?} ({})", ctx.git_ref, decision.mode, decision.why);
+        let cfg = ReleaseConfig::load(&self.config)?;
+        if !self.skip_build {
+            crate::build::Build {
+                arch: ImageArch::ALL.to_vec(),
+                builder: crate::build::Builder::Zigbuild,
+                profile: self.profile.clone(),
+            }
+            .run()?;
+        }
+        let mut meta = meta(&ctx, &tags)?;
+        if let Some(v) = &decision.version {
+            meta.version = v.clone();
+        }
+        let out_dir = crate::image::target_dir().join("publish");
+        std::fs::create_dir_all(&out_dir).with_context(|| format!("create {}", out_dir.display()))?;
+        let layout = Layout::create(&out_dir.join("oci"))?;
+        let binaries = ImageArch::ALL.iter().map(|a| (*a, crate::build::binary_path(*a, &self.profile))).collect();
+        let assembled = crate::image::assemble(&layout, &binaries, Path::new("config"), &meta, &decision.image_tag)?;
+        let artifacts = match &decision.version {
+            Some(version) => release_artifacts(Path::new("."), &cfg, &meta, version, &decision.image_tag, &out_dir)?,
+            None => Vec::new(),
+        };
+        let plan = Plan {
+            rows: rows(&decision, &cfg, &self.registries, &assembled, &artifacts),
+            context: ctx,
+            decision,
+            dry_run: self.dry_run,
+        };
+        self.report(&plan, &out_dir)?;
+        if self.dry_run || plan.decision.mode == Mode::Test {
+            return Ok(());
+        }
+        let pushed = crate::push::push_all(
+            &layout,
+            &cfg,
+            &self.registries,
+            &plan.decision.image_tag,
+            &plan.decision.image_tags,
+            self.force,
+            &crate::push::credentials_from_env,
+        )?;
+        for p in &pushed {
+            eprintln!("    {}: {:.1} MB uploaded", p.registry, p.stats.bytes_uploaded as f64 / 1e6);
+        }
+        push_artifacts(&cfg, &self.registries, &artifacts, &crate::push::credentials_from_env)
+    }
+
+    fn report(&self, plan: &Plan, out_dir: &Path) -> anyhow::Result<()> {
+        let table = plan.table();
+        println!("{table}");
+        let json = self.plan.clone().unwrap_or_else(|| out_dir.join("plan.json"));
+        std::fs::write(&json, serde_json::to_vec_pretty(plan)?).with_context(|| format!("write {}", json.display()))?;
+        eprintln!("==> plan written to {}", json.display());
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&summary)?;
+            writeln!(f, "## Release plan\n\n{table}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The chart and the compose bundle of `version` from the checkout at `root`, also written to
+/// `out_dir` as files.
+pub fn release_artifacts(
+    root: &Path,
+    cfg: &ReleaseConfig,
+    meta: &Meta,
+    version: &str,
+    image_tag: &str,
+    out_dir: &Path,
+) -> anyhow::Result<Vec<Artifact>> {
+    let mtime = u64::try_from(meta.created).context("commit time before 1970")?;
+    let registry = cfg.registries.first().map(|r| r.repository.as_str()).context("release.toml has no registry")?;
+    let chart = artifact::package_chart(&root.join("charts/openim"), version, image_tag, mtime)?;
+    let compose =
+        artifact::compose_bundle(&root.join("compose"), &root.join("config"), version, registry, image_tag, mtime)?;
+    for a in [&chart, &compose] {
+        let file = out_dir.join(&a.file_name);
+        std::fs::write(&file, &a.package).with_context(|| format!("write {}", file.display()))?;
+        eprintln!("    {} ({} bytes, {})", file.display(), a.package.len(), a.digest);
+    }
+    Ok(vec![chart, compose])
+}
+
+/// Pushes the artifacts to every registry of `cfg` (or those in `only`).
+pub fn push_artifacts(
+    cfg: &ReleaseConfig,
+    only: &[String],
+    artifacts: &[Artifact],
+    credentials: crate::push::Credentials<'_>,
+) -> anyhow::Result<()> {
+    for r in cfg.registries.iter().filter(|r| only.is_empty() || only.contains(&r.name)) {
+        let (host, namespace) = r.repository.split_once('/').context("repository is host/namespace")?;
+        let mut reg = crate::registry::Registry::new(host, credentials(r)?, r.insecure)?;
+        for a in artifacts {
+            a.push(&mut reg, namespace).with_context(|| format!("push {} to {}", a.file_name, r.name))?;
+            eprintln!("    {}/{}:{} -> {}", r.repository, a.repository, a.tag, a.digest);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,63 +3,11 @@
 //! skopeo (the independent check) and htpasswd.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use super::*;
 use crate::image::{self, ImageArch};
-
-const USER: &str = "pusher";
-const PASSWORD: &str = "s3cret-pass";
-
-/// A registry process on a free port, with basic auth, removed on drop.
-struct TestRegistry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl TestRegistry {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", USER, PASSWORD])
-            .output()
-            .expect("htpasswd (Debian apache2-utils; .ci/run installs it)");
-        std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {root}\n\
-             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n",
-            root = dir.path().join("data").display(),
-            htpasswd = dir.path().join("htpasswd").display(),
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .args(["serve", &dir.path().join("config.yml").to_string_lossy()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package; .ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the registry never listened on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, port, _dir: dir }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::testing::{PASSWORD, TestRegistry, USER, config, creds};
 
 /// Assembles every service for both arches into `dir`, tagged `tag`, with binaries whose
 /// content depends on `flavour`.
@@ -78,29 +26,6 @@ fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config");
     image::assemble(&layout, &bins, &config, &meta, tag).unwrap();
     layout
-}
-
-fn config(registries: &[&TestRegistry]) -> ReleaseConfig {
-    ReleaseConfig {
-        source: "https://example.com/openim-rs".into(),
-        licenses: "Apache-2.0".into(),
-        image_prefix: "openim-".into(),
-        registries: registries
-            .iter()
-            .enumerate()
-            .map(|(i, r)| release::Registry {
-                name: format!("provider{i}"),
-                repository: format!("{}/openimsdk", r.host()),
-                username_env: "UNUSED_USER".into(),
-                password_env: "UNUSED_PASSWORD".into(),
-                insecure: true,
-            })
-            .collect(),
-    }
-}
-
-fn creds(_: &release::Registry) -> anyhow::Result<Option<(String, String)>> {
-    Ok(Some((USER.into(), PASSWORD.into())))
 }
 
 fn tags() -> Vec<String> {

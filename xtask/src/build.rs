@@ -1,0 +1,297 @@
+//! `cargo xtask build`: the static (musl) `openim` binary for linux/amd64 and linux/arm64.
+//!
+//! Three builders:
+//! - `zigbuild` (default): cargo-zigbuild, with zig as the C compiler and linker for every
+//!   target, so no container engine and no cross toolchain is needed. librdkafka's own
+//!   `./configure` reads only plain `CC`/`CXX` (not cc-rs' `CC_<target>`): without them it would
+//!   silently compile librdkafka with the host's gcc against glibc. So each target gets two small
+//!   wrapper scripts (`zig cc -target <arch>-linux-musl`) as `CC` and `CXX`.
+//! - `cross`: `cross build` in cross-rs' containers, for machines with Docker or podman and
+//!   access to its images. `Cross.toml` passes the same `CC`/`CXX` through.
+//! - `cargo`: plain cargo, for the host's own architecture only, with `musl-gcc` as C compiler.
+//!
+//! Every build is checked: an ELF for the target's machine, with no program interpreter (static).
+//! Paths of the checkout and of Cargo's home are remapped so that two checkouts of one commit
+//! build the same bytes.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+use crate::image::{ImageArch, check_elf, target_dir};
+
+/// The package and binary every image runs.
+pub const PACKAGE: &str = "openim";
+pub const BINARY: &str = "openim";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builder {
+    Zigbuild,
+    Cross,
+    Cargo,
+}
+
+/// `cargo xtask build`.
+#[derive(clap::Args)]
+pub struct Build {
+    /// Architectures to build.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ImageArch::ALL)]
+    pub arch: Vec<ImageArch>,
+    /// How to compile.
+    #[arg(long, value_enum, default_value_t = Builder::Zigbuild)]
+    pub builder: Builder,
+    /// Cargo profile (`release`; CI's smoke test uses `smoke`, an unoptimised build without
+    /// debug info).
+    #[arg(long, default_value = "release")]
+    pub profile: String,
+}
+
+/// What one build produced.
+#[derive(Debug)]
+pub struct Built {
+    pub arch: ImageArch,
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl Build {
+    pub fn run(self) -> anyhow::Result<()> {
+        let built = self.build()?;
+        for b in &built {
+            eprintln!(
+                "  {:<5} {} ({:.1} MB, static) in {:.0} s",
+                b.arch.name(),
+                b.path.display(),
+                b.bytes as f64 / 1e6,
+                b.seconds
+            );
+        }
+        Ok(())
+    }
+
+    /// Builds every requested architecture, one cargo invocation per target.
+    pub fn build(&self) -> anyhow::Result<Vec<Built>> {
+        let root = workspace_root()?;
+        let mut out = Vec::new();
+        for (i, arch) in self.arch.iter().enumerate() {
+            eprintln!(
+                "==> [{}/{}] {PACKAGE} for linux/{} ({}, {:?}, profile {})",
+                i + 1,
+                self.arch.len(),
+                arch.name(),
+                arch.triple(),
+                self.builder,
+                self.profile
+            );
+            let started = Instant::now();
+            let mut cmd = match self.builder {
+                Builder::Zigbuild => zigbuild(*arch, &root)?,
+                Builder::Cross => cross(*arch)?,
+                Builder::Cargo => plain_cargo(*arch)?,
+            };
+            cmd.args(["--target", arch.triple(), "--profile", &self.profile, "-p", PACKAGE, "--bin", BINARY])
+                .args(["--message-format", "json-render-diagnostics"])
+                .env(rustflags_var(*arch), remap_flags(&root));
+            let path = run_cargo(cmd, *arch)?;
+            let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+            check_elf(&data, *arch).with_context(|| path.display().to_string())?;
+            check_static(&data).with_context(|| path.display().to_string())?;
+            out.push(Built { arch: *arch, path, bytes: data.len() as u64, seconds: started.elapsed().as_secs_f64() });
+        }
+        Ok(out)
+    }
+}
+
+/// Where `cargo xtask build --profile P` leaves the binary of `arch`.
+pub fn binary_path(arch: ImageArch, profile: &str) -> PathBuf {
+    let dir = if profile == "dev" { "debug" } else { profile };
+    target_dir().join(arch.triple()).join(dir).join(BINARY)
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?;
+    Ok(dir.to_path_buf())
+}
+
+/// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`: only the target's code, not build scripts, gets them.
+fn rustflags_var(arch: ImageArch) -> String {
+    format!("CARGO_TARGET_{}_RUSTFLAGS", arch.triple().to_uppercase().replace('-', "_"))
+}
+
+/// Remaps the checkout and Cargo's home, which end up in panic messages, to fixed names.
+fn remap_flags(root: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags = format!("--remap-path-prefix={}=/openim", root.display());
+    if let Some(home) = cargo_home {
+        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags
+}
+
+/// `cargo zigbuild` with zig wrappers as the plain `CC`/`CXX` for librdkafka's configure.
+fn zigbuild(arch: ImageArch, root: &Path) -> anyhow::Result<Command> {
+    let (zigbuild, path) = find_tool("cargo-zigbuild", "pip install ziglang cargo-zigbuild")?;
+    let zig_target = match arch {
+        ImageArch::Amd64 => "x86_64-linux-musl",
+        ImageArch::Arm64 => "aarch64-linux-musl",
+    };
+    let wrappers = target_dir().join("xtask/zig-cc").join(arch.name());
+    let wrappers = if wrappers.is_absolute() { wrappers } else { root.join(wrappers) };
+    std::fs::create_dir_all(&wrappers).with_context(|| format!("create {}", wrappers.display()))?;
+    let mut tools = Vec::new();
+    for (name, zig_cmd) in [("cc", "cc"), ("c++", "c++")] {
+        let file = wrappers.join(name);
+        // UBSan is zig's default for C without -O; librdkafka is built with -O2 anyway, and the
+        // sanitizer runtime is not linked, so keep it off.
+        let script = format!(
+            "#!/bin/sh\nexec \"{}\" zig {zig_cmd} -- -target {zig_target} -fno-sanitize=all \"$@\"\n",
+            zigbuild.display()
+        );
+        write_executable(&file, &script)?;
+        tools.push(file);
+    }
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("zigbuild")
+        .env("PATH", path)
+        .env("CC", &tools[0])
+        .env("CXX", &tools[1])
+        // Host build scripts keep the host compiler.
+        .env("HOST_CC", "cc")
+        .env("HOST_CXX", "c++")
+        // lld refuses librdkafka.so's version script without this.
+        .env("LDFLAGS", "-Wl,--undefined-version");
+    Ok(cmd)
+}
+
+/// `cross build`; its containers carry `<arch>-linux-musl-gcc`, passed to librdkafka's
+/// configure through `Cross.toml`.
+fn cross(arch: ImageArch) -> anyhow::Result<Command> {
+    let (cross, path) = find_tool("cross", "cargo install cross --locked (and a Docker or podman engine)")?;
+    let gcc = match arch {
+        ImageArch::Amd64 => "x86_64-linux-musl",
+        ImageArch::Arm64 => "aarch64-linux-musl",
+    };
+    let mut cmd = Command::new(cross);
+    cmd.arg("build").env("PATH", path).env("CC", format!("{gcc}-gcc")).env("CXX", format!("{gcc}-g++"));
+    Ok(cmd)
+}
+
+/// Plain cargo for the host's architecture, with Debian's `musl-gcc` (package musl-tools).
+fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
+    let host = match std::env::consts::ARCH {
+        "x86_64" => ImageArch::Amd64,
+        "aarch64" => ImageArch::Arm64,
+        other => bail!("plain cargo builds only for the host, and {other} is not amd64 or arm64"),
+    };
+    if arch != host {
+        bail!("plain cargo builds only for the host ({}); use --builder zigbuild for {}", host.name(), arch.name());
+    }
+    find_tool("musl-gcc", "apt-get install musl-tools")?;
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("build").env("CC", "musl-gcc").env(format!("CC_{}", arch.triple().replace('-', "_")), "musl-gcc");
+    Ok(cmd)
+}
+
+/// Finds `name` on PATH or in the tool cache `.ci/run` installs into (`~/.cache/tools/zig/bin`);
+/// returns it and the PATH to run it with.
+fn find_tool(name: &str, install: &str) -> anyhow::Result<(PathBuf, std::ffi::OsString)> {
+    let mut dirs: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cache/tools/zig/bin"));
+    }
+    let found = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
+    let Some(tool) = found else {
+        bail!("`{name}` is not on PATH (nor in ~/.cache/tools/zig/bin): install it with `{install}`");
+    };
+    // Its own directory first: a pip-installed cargo-zigbuild finds zig through that Python.
+    let mut path = vec![tool.parent().unwrap_or(Path::new("/")).to_path_buf()];
+    path.extend(dirs);
+    Ok((tool, std::env::join_paths(path)?))
+}
+
+fn write_executable(file: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if std::fs::read_to_string(file).ok().as_deref() != Some(text) {
+        std::fs::write(file, text).with_context(|| format!("write {}", file.display()))?;
+    }
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("chmod {}", file.display()))
+}
+
+/// Runs a cargo build with JSON messages on stdout (cargo's own progress stays on stderr) and
+/// returns the path of the binary it reports.
+fn run_cargo(mut cmd: Command, arch: ImageArch) -> anyhow::Result<PathBuf> {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("run {cmd:?}"))?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let mut executable = None;
+    let mut units = 0usize;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if msg["reason"] == "compiler-artifact" {
+            units += 1;
+            if msg["fresh"] == false {
+                eprintln!(
+                    "    [{}] {units} units, built {}",
+                    arch.name(),
+                    msg["target"]["name"].as_str().unwrap_or("?")
+                );
+            }
+            if msg["target"]["name"] == BINARY
+                && let Some(exe) = msg["executable"].as_str()
+            {
+                executable = Some(PathBuf::from(exe));
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("building {PACKAGE} for {} failed ({status})", arch.triple());
+    }
+    executable.with_context(|| format!("cargo reported no `{BINARY}` executable for {}", arch.triple()))
+}
+
+/// Fails unless the ELF has no program interpreter (`PT_INTERP`), i.e. is statically linked.
+pub fn check_static(data: &[u8]) -> anyhow::Result<()> {
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+        bail!("truncated ELF header");
+    };
+    for i in 0..usize::from(phnum) {
+        let at = usize::try_from(phoff)? + i * usize::from(phentsize);
+        let ty = data.get(at..at + 4).context("truncated program header")?;
+        if u32::from_le_bytes([ty[0], ty[1], ty[2], ty[3]]) == 3 {
+            bail!("dynamically linked (it has a program interpreter); the images have no libc");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_binary_has_no_interpreter_and_a_dynamic_one_is_refused() {
+        // The test binary itself is dynamically linked against glibc.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let err = check_static(&me).unwrap_err().to_string();
+        assert!(err.contains("dynamically linked"), "{err}");
+        let fake = crate::image::tests::fake_binary(ImageArch::Amd64, b"");
+        check_static(&fake).unwrap();
+    }
+
+    #[test]
+    fn rustflags_go_to_the_target_only() {
+        assert_eq!(rustflags_var(ImageArch::Arm64), "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS");
+        assert_eq!(binary_path(ImageArch::Amd64, "dev"), target_dir().join("x86_64-unknown-linux-musl/debug/openim"));
+    }
+}

@@ -1,0 +1,130 @@
+use super::*;
+use crate::image::tests::meta;
+
+const SHA: &str = "860c1904a1ce19322e91ac35af1ab07466440c37";
+
+fn ctx(event: Event, git_ref: &str, repo_tags: &[&str]) -> GitContext {
+    GitContext {
+        event,
+        git_ref: git_ref.into(),
+        sha: SHA.into(),
+        repo_tags: repo_tags.iter().map(|t| (*t).to_owned()).collect(),
+    }
+}
+
+/// Decides with a fake history: 7 commits since any tag, 42 from the root.
+fn decision(event: Event, git_ref: &str, repo_tags: &[&str]) -> anyhow::Result<Decision> {
+    let c = ctx(event, git_ref, repo_tags);
+    let tags = crate::tags::compute(&c)?;
+    decide(&c, &tags, &|tag| Ok(if tag.is_some() { 7 } else { 42 }))
+}
+
+#[test]
+fn each_trigger_gets_its_mode_tags_and_version() {
+    let d = decision(Event::PullRequest, "refs/pull/12/merge", &[]).unwrap();
+    assert_eq!((d.mode, d.image_tags.len(), d.version), (Mode::Test, 0, None));
+
+    let d = decision(Event::Push, "refs/heads/main", &["v1.2.3"]).unwrap();
+    assert_eq!(d.mode, Mode::Edge);
+    assert_eq!(d.image_tags, ["main", "sha-860c190"]);
+    assert_eq!(d.version, None);
+
+    let d = decision(Event::Schedule, "refs/heads/main", &[]).unwrap();
+    assert_eq!(d.mode, Mode::Nightly);
+    assert_eq!(d.image_tags, ["nightly", "main", "sha-860c190"]);
+
+    let d = decision(Event::Push, "refs/tags/v1.2.3", &["v1.2.3", "v1.1.0"]).unwrap();
+    assert_eq!(d.mode, Mode::Release);
+    assert_eq!(d.image_tags, ["1.2.3", "v1.2.3", "1.2", "1", "sha-860c190", "latest"]);
+    assert_eq!((d.version.as_deref(), d.image_tag.as_str()), (Some("1.2.3"), "1.2.3"));
+
+    let d = decision(Event::Push, "refs/tags/v2.0.0-rc.1", &["v2.0.0-rc.1"]).unwrap();
+    assert_eq!((d.mode, d.version.as_deref()), (Mode::Release, Some("2.0.0-rc.1")));
+    assert_eq!(d.image_tags, ["2.0.0-rc.1", "v2.0.0-rc.1", "sha-860c190"]);
+}
+
+#[test]
+fn release_branches_get_the_next_patch_as_a_dev_pre_release() {
+    let tags = ["v1.2.0", "v1.2.3", "v1.2.4-rc.1", "v1.3.0", "v0.9.0"];
+    let d = decision(Event::Push, "refs/heads/release-v1.2", &tags).unwrap();
+    assert_eq!(d.mode, Mode::Release);
+    assert_eq!(d.version.as_deref(), Some("1.2.4-dev.7"));
+    assert_eq!(d.image_tag, "1.2.4-dev.7");
+    assert_eq!(d.image_tags, ["release-v1.2", "sha-860c190", "1.2.4-dev.7"]);
+    // A version line with no release yet counts from the root.
+    let d = decision(Event::Push, "refs/heads/release-v2.0", &tags).unwrap();
+    assert_eq!(d.version.as_deref(), Some("2.0.0-dev.42"));
+    // The dev version sorts below the release it leads to, and never moves (a release tag).
+    assert!(semver::Version::parse("1.2.4-dev.7").unwrap() < semver::Version::parse("1.2.4").unwrap());
+    assert!(crate::push::is_release_tag("1.2.4-dev.7"));
+
+    let err = decision(Event::Push, "refs/heads/release-vnext", &tags).unwrap_err().to_string();
+    assert!(err.contains("release-vnext"), "{err}");
+}
+
+#[test]
+fn other_branches_and_tags_only_build() {
+    for (event, r) in [
+        (Event::Push, "refs/heads/feature/x"),
+        (Event::Push, "refs/tags/nightly-2026"),
+        (Event::Push, "refs/tags/1.2.3"),
+        (Event::WorkflowDispatch, "refs/heads/dev"),
+    ] {
+        let d = decision(event, r, &[]).unwrap();
+        assert_eq!(d.mode, Mode::Test, "{r}");
+        assert!(d.image_tags.is_empty(), "{r}");
+    }
+    let d = decision(Event::WorkflowDispatch, "refs/heads/main", &[]).unwrap();
+    assert_eq!(d.mode, Mode::Edge);
+}
+
+/// The plan of a release lists every service's per-arch manifests and index, the chart and the
+/// compose bundle, and the chart, bundle and image tags agree.
+#[test]
+fn a_release_plan_lists_everything_with_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bins = ImageArch::ALL
+        .iter()
+        .map(|a| {
+            let p = dir.path().join(a.name());
+            std::fs::write(&p, crate::image::tests::fake_binary(*a, a.name().as_bytes())).unwrap();
+            (*a, p)
+        })
+        .collect();
+    let d = decision(Event::Push, "refs/tags/v1.2.3", &["v1.2.3"]).unwrap();
+    let cfg = ReleaseConfig::load(&root.join("release.toml")).unwrap();
+    let layout = Layout::create(&dir.path().join("oci")).unwrap();
+    let assembled = crate::image::assemble(&layout, &bins, &root.join("config"), &meta(), &d.image_tag).unwrap();
+    let artifacts = release_artifacts(&root, &cfg, &meta(), "1.2.3", &d.image_tag, dir.path()).unwrap();
+    let plan = Plan {
+        rows: rows(&d, &cfg, &[], &assembled, &artifacts),
+        context: ctx(Event::Push, "refs/tags/v1.2.3", &[]),
+        decision: d,
+        dry_run: true,
+    };
+
+    let n = crate::image::SERVICES.len();
+    assert_eq!(plan.rows.len(), n * 3 + 2);
+    for svc in crate::image::SERVICES {
+        let image = format!("openim-{}", svc.name);
+        let arches: Vec<&str> = plan.rows.iter().filter(|r| r.image == image).map(|r| r.arch.as_str()).collect();
+        assert_eq!(arches, ["amd64", "arm64", "index"], "{image}");
+    }
+    let index = plan.rows.iter().find(|r| r.arch == "index").unwrap();
+    assert_eq!(
+        index.registries,
+        ["docker.io/openim", "registry.cn-hangzhou.aliyuncs.com/openimsdk", "ghcr.io/openimsdk"]
+    );
+    assert!(index.tags.contains(&"1.2.3".to_owned()));
+    let chart = plan.rows.iter().find(|r| r.arch == "chart").unwrap();
+    assert_eq!((chart.image.as_str(), chart.tags.as_slice()), ("openim", ["1.2.3".to_owned()].as_slice()));
+    assert!(plan.rows.iter().any(|r| r.arch == "compose" && r.tags == ["1.2.3"]));
+    // The JSON the workflow summary reads, and the table.
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["decision"]["mode"], "release");
+    assert_eq!(json["rows"].as_array().unwrap().len(), n * 3 + 2);
+    let table = plan.table();
+    assert!(table.contains("| openim-api | index |"), "{table}");
+    assert!(table.contains("Release version 1.2.3"), "{table}");
+}

@@ -1,0 +1,159 @@
+//! The images of really cross-built binaries: reproducible, runnable in a container engine
+//! (amd64, podman) and under emulation (arm64, `qemu-aarch64-static`).
+//!
+//! These tests need the static binaries `cargo xtask build --profile smoke` makes, named by
+//! `OPENIM_SMOKE_AMD64` and `OPENIM_SMOKE_ARM64`. `cargo xtask ci` builds them and runs these
+//! tests; a plain `cargo nextest run` skips them as ignored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::image::{self, ImageArch};
+use crate::oci::Layout;
+
+use crate::smoke_vars::{AMD64 as AMD64_VAR, ARM64 as ARM64_VAR};
+
+fn binary(arch: ImageArch) -> PathBuf {
+    let var = if arch == ImageArch::Amd64 { AMD64_VAR } else { ARM64_VAR };
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{var} names no cross-built binary: run these tests through `cargo xtask ci`"));
+    assert!(path.is_file(), "{var}={} does not exist", path.display());
+    path
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn assemble(dir: &Path, arches: &[ImageArch], tag: &str) -> (Layout, image::Assembled) {
+    let binaries: BTreeMap<_, _> = arches.iter().map(|a| (*a, binary(*a))).collect();
+    let layout = Layout::create(dir).unwrap();
+    let assembled = image::assemble(&layout, &binaries, &root().join("config"), &image::tests::meta(), tag).unwrap();
+    (layout, assembled)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn check(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what}: {}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Polls `http://127.0.0.1:<port>/healthz` until it answers 200, or panics after `limit`.
+fn wait_healthy(port: u16, limit: Duration, child: &mut impl FnMut() -> Option<String>) {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(resp) = client.get(format!("http://127.0.0.1:{port}/healthz")).send()
+            && resp.status().is_success()
+        {
+            return;
+        }
+        if let Some(why) = child() {
+            panic!("the server exited before it was healthy: {why}");
+        }
+        assert!(Instant::now() < deadline, "no healthy /healthz on {port} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The same binaries give the same digests, assembled twice into separate layouts; the
+/// binaries are static ELF files of their arch.
+#[test]
+#[ignore = "needs cross-built binaries: run through `cargo xtask ci`"]
+fn cross_built_images_are_reproducible() {
+    for arch in ImageArch::ALL {
+        let data = std::fs::read(binary(arch)).unwrap();
+        image::check_elf(&data, arch).unwrap();
+        crate::build::check_static(&data).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, a) = assemble(&dir.path().join("a"), &ImageArch::ALL, "1.2.3");
+    let (_, b) = assemble(&dir.path().join("b"), &ImageArch::ALL, "1.2.3");
+    assert_eq!(a.indexes, b.indexes);
+    assert_eq!(a.manifests, b.manifests);
+    assert_eq!(a.indexes.len(), image::SERVICES.len());
+}
+
+/// The amd64 standalone image, copied into podman's storage with skopeo, prints its version and
+/// answers its health check; it runs as the non-root user.
+#[test]
+#[ignore = "needs cross-built binaries and podman: run through `cargo xtask ci`"]
+fn the_amd64_image_runs_in_podman() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, _) = assemble(&dir.path().join("oci"), &[ImageArch::Amd64], "smoke");
+    // podman needs no rlimits it may not set on these machines (see ENVIRONMENT.md).
+    let conf = dir.path().join("containers.conf");
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+    let podman = |args: &[&str]| Command::new("podman").env("CONTAINERS_CONF", &conf).args(args).output().unwrap();
+    let image = format!("localhost/openim-standalone-smoke:{}", std::process::id());
+    let copy = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:openim-standalone:smoke", layout.dir.display()))
+        .arg(format!("containers-storage:{image}"))
+        .output()
+        .unwrap();
+    check("skopeo copy into containers-storage", &copy);
+
+    let version = check("podman run --version", &podman(&["run", "--rm", &image, "--version"]));
+    assert!(version.starts_with("openim "), "{version}");
+
+    let user = check("podman inspect", &podman(&["image", "inspect", "--format", "{{.Config.User}}", &image]));
+    assert_eq!(user.trim(), "65532:65532");
+
+    let port = free_port();
+    let name = format!("openim-smoke-{}", std::process::id());
+    // The image's own entrypoint (`openim standalone --config /etc/openim/config`), REST
+    // published on a free port, as the image's non-root user with its own data directory.
+    let run = podman(&["run", "-d", "--name", &name, "-p", &format!("127.0.0.1:{port}:10002"), &image]);
+    check("podman run -d", &run);
+    let mut exited = || {
+        let state = podman(&["inspect", "--format", "{{.State.Status}}", &name]);
+        let state = String::from_utf8_lossy(&state.stdout).trim().to_owned();
+        (state == "exited").then(|| {
+            let logs = podman(&["logs", &name]);
+            format!("{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr))
+        })
+    };
+    wait_healthy(port, Duration::from_secs(60), &mut exited);
+    let stop = podman(&["stop", "-t", "10", &name]);
+    let exit = podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]);
+    podman(&["rm", "-f", &name]);
+    podman(&["rmi", "-f", &image]);
+    check("podman stop", &stop);
+    assert_eq!(String::from_utf8_lossy(&exit.stdout).trim(), "0", "SIGTERM stops the server cleanly");
+}
+
+/// The arm64 binary prints its version and serves the standalone server under qemu.
+#[test]
+#[ignore = "needs cross-built binaries and qemu-user-static: run through `cargo xtask ci`"]
+fn the_arm64_binary_runs_under_qemu() {
+    let bin = binary(ImageArch::Arm64);
+    let out = Command::new("qemu-aarch64-static").arg(&bin).arg("--version").output().unwrap();
+    let version = check("qemu-aarch64-static openim --version", &out);
+    assert!(version.starts_with("openim "), "{version}");
+
+    let data = tempfile::tempdir().unwrap();
+    let (api, ws) = (free_port(), free_port());
+    let mut child: Child = Command::new("qemu-aarch64-static")
+        .arg(&bin)
+        .args(["standalone", "--config"])
+        .arg(root().join("config"))
+        .env("OPENIM_API__LISTEN", format!("127.0.0.1:{api}"))
+        .env("OPENIM_MSGGATEWAY__LISTEN", format!("127.0.0.1:{ws}"))
+        .env("OPENIM_STORAGE__DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exited = || child.try_wait().ok().flatten().map(|s| s.to_string());
+    wait_healthy(api, Duration::from_secs(120), &mut exited);
+    let _ = child.kill();
+    let _ = child.wait();
+}
