@@ -73,34 +73,42 @@ impl Build {
         Ok(())
     }
 
-    /// Builds every requested architecture, one cargo invocation per target.
+    /// Builds every requested architecture: one cargo invocation for all targets with zigbuild
+    /// (they share the host's build scripts and keep both cores busy), one per target otherwise.
     pub fn build(&self) -> anyhow::Result<Vec<Built>> {
         let root = workspace_root()?;
+        let groups: Vec<Vec<ImageArch>> = match self.builder {
+            Builder::Zigbuild => vec![self.arch.clone()],
+            Builder::Cross | Builder::Cargo => self.arch.iter().map(|a| vec![*a]).collect(),
+        };
         let mut out = Vec::new();
-        for (i, arch) in self.arch.iter().enumerate() {
+        for arches in groups {
+            let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
             eprintln!(
-                "==> [{}/{}] {PACKAGE} for linux/{} ({}, {:?}, profile {})",
-                i + 1,
-                self.arch.len(),
-                arch.name(),
-                arch.triple(),
+                "==> {PACKAGE} for linux/{} ({:?}, profile {})",
+                names.join(", linux/"),
                 self.builder,
                 self.profile
             );
             let started = Instant::now();
             let mut cmd = match self.builder {
-                Builder::Zigbuild => zigbuild(*arch, &root)?,
-                Builder::Cross => cross(*arch)?,
-                Builder::Cargo => plain_cargo(*arch)?,
+                Builder::Zigbuild => zigbuild(&root)?,
+                Builder::Cross => cross(arches[0])?,
+                Builder::Cargo => plain_cargo(arches[0])?,
             };
-            cmd.args(["--target", arch.triple(), "--profile", &self.profile, "-p", PACKAGE, "--bin", BINARY])
-                .args(["--message-format", "json-render-diagnostics"])
-                .env(rustflags_var(*arch), remap_flags(&root));
-            let path = run_cargo(cmd, *arch)?;
-            let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-            check_elf(&data, *arch).with_context(|| path.display().to_string())?;
-            check_static(&data).with_context(|| path.display().to_string())?;
-            out.push(Built { arch: *arch, path, bytes: data.len() as u64, seconds: started.elapsed().as_secs_f64() });
+            for arch in &arches {
+                cmd.args(["--target", arch.triple()]).env(rustflags_var(*arch), remap_flags(&root));
+            }
+            cmd.args(["--profile", &self.profile, "-p", PACKAGE, "--bin", BINARY])
+                .args(["--message-format", "json-render-diagnostics"]);
+            let executables = run_cargo(cmd, &arches)?;
+            let seconds = started.elapsed().as_secs_f64();
+            for (arch, path) in executables {
+                let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                check_elf(&data, arch).with_context(|| path.display().to_string())?;
+                check_static(&data).with_context(|| path.display().to_string())?;
+                out.push(Built { arch, path, bytes: data.len() as u64, seconds });
+            }
         }
         Ok(out)
     }
@@ -134,23 +142,27 @@ fn remap_flags(root: &Path) -> String {
     flags
 }
 
-/// `cargo zigbuild` with zig wrappers as the plain `CC`/`CXX` for librdkafka's configure.
-fn zigbuild(arch: ImageArch, root: &Path) -> anyhow::Result<Command> {
+/// `cargo zigbuild` with zig wrappers as the plain `CC`/`CXX` for librdkafka's configure. Build
+/// scripts run with `TARGET` set, and so does the configure they start: the wrapper picks zig's
+/// target from it (and hands anything else to the host's compiler).
+fn zigbuild(root: &Path) -> anyhow::Result<Command> {
     let (zigbuild, path) = find_tool("cargo-zigbuild", "pip install ziglang cargo-zigbuild")?;
-    let zig_target = match arch {
-        ImageArch::Amd64 => "x86_64-linux-musl",
-        ImageArch::Arm64 => "aarch64-linux-musl",
-    };
-    let wrappers = target_dir().join("xtask/zig-cc").join(arch.name());
+    let wrappers = target_dir().join("xtask/zig-cc");
     let wrappers = if wrappers.is_absolute() { wrappers } else { root.join(wrappers) };
     std::fs::create_dir_all(&wrappers).with_context(|| format!("create {}", wrappers.display()))?;
     let mut tools = Vec::new();
-    for (name, zig_cmd) in [("cc", "cc"), ("c++", "c++")] {
+    for (name, host) in [("cc", "cc"), ("c++", "c++")] {
         let file = wrappers.join(name);
-        // UBSan is zig's default for C without -O; librdkafka is built with -O2 anyway, and the
-        // sanitizer runtime is not linked, so keep it off.
+        let mut cases = String::new();
+        for arch in ImageArch::ALL {
+            let zig_target = arch.triple().replace("-unknown-", "-");
+            cases.push_str(&format!("  {}) t={zig_target} ;;\n", arch.triple()));
+        }
+        // UBSan is zig's default for C without -O; its runtime is not linked, so keep it off.
         let script = format!(
-            "#!/bin/sh\nexec \"{}\" zig {zig_cmd} -- -target {zig_target} -fno-sanitize=all \"$@\"\n",
+            "#!/bin/sh\n# Written by cargo xtask build: zig as {name} for the build script's TARGET.\n\
+             case \"$TARGET\" in\n{cases}  *) exec {host} \"$@\" ;;\nesac\n\
+             exec \"{}\" zig {name} -- -target \"$t\" -fno-sanitize=all \"$@\"\n",
             zigbuild.display()
         );
         write_executable(&file, &script)?;
@@ -226,36 +238,44 @@ fn write_executable(file: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Runs a cargo build with JSON messages on stdout (cargo's own progress stays on stderr) and
-/// returns the path of the binary it reports.
-fn run_cargo(mut cmd: Command, arch: ImageArch) -> anyhow::Result<PathBuf> {
+/// returns the binary it reports for each of `arches`.
+fn run_cargo(mut cmd: Command, arches: &[ImageArch]) -> anyhow::Result<Vec<(ImageArch, PathBuf)>> {
     let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("run {cmd:?}"))?;
     let stdout = child.stdout.take().context("cargo's stdout")?;
-    let mut executable = None;
-    let mut units = 0usize;
+    let mut executables = Vec::new();
+    let (mut units, mut built) = (0usize, 0usize);
+    let started = Instant::now();
     for line in BufReader::new(stdout).lines() {
         let line = line?;
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        if msg["reason"] == "compiler-artifact" {
-            units += 1;
-            if msg["fresh"] == false {
-                eprintln!(
-                    "    [{}] {units} units, built {}",
-                    arch.name(),
-                    msg["target"]["name"].as_str().unwrap_or("?")
-                );
+        if msg["reason"] != "compiler-artifact" {
+            continue;
+        }
+        units += 1;
+        if msg["fresh"] == false {
+            built += 1;
+            if built % 25 == 0 {
+                eprintln!("    [{:>4.0} s] {built} units built, {units} done", started.elapsed().as_secs_f64());
             }
-            if msg["target"]["name"] == BINARY
-                && let Some(exe) = msg["executable"].as_str()
-            {
-                executable = Some(PathBuf::from(exe));
-            }
+        }
+        if msg["target"]["name"] == BINARY
+            && let Some(exe) = msg["executable"].as_str()
+        {
+            let arch = arches.iter().find(|a| exe.contains(&format!("/{}/", a.triple())));
+            let arch = arch.with_context(|| format!("cargo built {exe}, for none of the targets asked"))?;
+            executables.push((*arch, PathBuf::from(exe)));
         }
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("building {PACKAGE} for {} failed ({status})", arch.triple());
+        bail!("building {PACKAGE} failed ({status})");
     }
-    executable.with_context(|| format!("cargo reported no `{BINARY}` executable for {}", arch.triple()))
+    for arch in arches {
+        if !executables.iter().any(|(a, _)| a == arch) {
+            bail!("cargo reported no `{BINARY}` executable for {}", arch.triple());
+        }
+    }
+    Ok(executables)
 }
 
 /// Fails unless the ELF has no program interpreter (`PT_INTERP`), i.e. is statically linked.

@@ -12,7 +12,7 @@ use openim_common::config::Config;
 use openim_standalone::services::Service;
 
 #[derive(Parser)]
-#[command(name = "openim", version, about = "OpenIM-compatible instant-messaging server")]
+#[command(name = "openim", version, propagate_version = true, about = "OpenIM-compatible instant-messaging server")]
 struct Cli {
     /// Configuration directory (one YAML file per service; see README).
     #[arg(long, global = true, default_value = "config")]
