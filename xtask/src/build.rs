@@ -4,8 +4,8 @@
 //! - `zigbuild` (default): cargo-zigbuild, with zig as the C compiler and linker for every
 //!   target, so no container engine and no cross toolchain is needed. librdkafka's own
 //!   `./configure` reads only plain `CC`/`CXX` (not cc-rs' `CC_<target>`): without them it would
-//!   silently compile librdkafka with the host's gcc against glibc. So each target gets two small
-//!   wrapper scripts (`zig cc -target <arch>-linux-musl`) as `CC` and `CXX`.
+//!   silently compile librdkafka with the host's gcc against glibc. So they are set to
+//!   `xtask/zig-cc.sh`, which runs zig for the build script's musl `TARGET`.
 //! - `cross`: `cross build` in cross-rs' containers, for machines with Docker or podman and
 //!   access to its images. `Cross.toml` passes the same `CC`/`CXX` through.
 //! - `cargo`: plain cargo, for the host's own architecture only, with `musl-gcc` as C compiler.
@@ -76,7 +76,6 @@ impl Build {
     /// Builds every requested architecture: one cargo invocation for all targets with zigbuild
     /// (they share the host's build scripts and keep both cores busy), one per target otherwise.
     pub fn build(&self) -> anyhow::Result<Vec<Built>> {
-        let root = workspace_root()?;
         let groups: Vec<Vec<ImageArch>> = match self.builder {
             Builder::Zigbuild => vec![self.arch.clone()],
             Builder::Cross | Builder::Cargo => self.arch.iter().map(|a| vec![*a]).collect(),
@@ -92,12 +91,12 @@ impl Build {
             );
             let started = Instant::now();
             let mut cmd = match self.builder {
-                Builder::Zigbuild => zigbuild(&root)?,
+                Builder::Zigbuild => zigbuild()?,
                 Builder::Cross => cross(arches[0])?,
                 Builder::Cargo => plain_cargo(arches[0])?,
             };
             for arch in &arches {
-                cmd.args(["--target", arch.triple()]).env(rustflags_var(*arch), remap_flags(&root));
+                cmd.args(["--target", arch.triple()]).env(rustflags_var(*arch), remap_flags());
             }
             cmd.args(["--profile", &self.profile, "-p", PACKAGE, "--bin", BINARY])
                 .args(["--message-format", "json-render-diagnostics"]);
@@ -120,65 +119,55 @@ pub fn binary_path(arch: ImageArch, profile: &str) -> PathBuf {
     target_dir().join(arch.triple()).join(dir).join(BINARY)
 }
 
-fn workspace_root() -> anyhow::Result<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?;
-    Ok(dir.to_path_buf())
-}
-
 /// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`: only the target's code, not build scripts, gets them.
 fn rustflags_var(arch: ImageArch) -> String {
     format!("CARGO_TARGET_{}_RUSTFLAGS", arch.triple().to_uppercase().replace('-', "_"))
 }
 
-/// Remaps the checkout and Cargo's home, which end up in panic messages, to fixed names.
-fn remap_flags(root: &Path) -> String {
+/// Remaps Cargo's home and the target directory (where registry sources and generated code live)
+/// to fixed names. Workspace sources are already passed to rustc relative to the workspace root,
+/// so the checkout's own path is not in the binary, nor in these flags: a checkout elsewhere
+/// reuses the same build.
+fn remap_flags() -> String {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let mut flags = format!("--remap-path-prefix={}=/openim", root.display());
+    let mut flags = Vec::new();
     if let Some(home) = cargo_home {
-        flags.push_str(&format!(" --remap-path-prefix={}=/cargo", home.display()));
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
-    flags
+    if let Ok(target) = std::path::absolute(target_dir()) {
+        flags.push(format!("--remap-path-prefix={}=/target", target.display()));
+    }
+    flags.join(" ")
 }
 
-/// `cargo zigbuild` with zig wrappers as the plain `CC`/`CXX` for librdkafka's configure. Build
-/// scripts run with `TARGET` set, and so does the configure they start: the wrapper picks zig's
-/// target from it (and hands anything else to the host's compiler).
-fn zigbuild(root: &Path) -> anyhow::Result<Command> {
-    let (zigbuild, path) = find_tool("cargo-zigbuild", "pip install ziglang cargo-zigbuild")?;
-    let wrappers = target_dir().join("xtask/zig-cc");
-    let wrappers = if wrappers.is_absolute() { wrappers } else { root.join(wrappers) };
-    std::fs::create_dir_all(&wrappers).with_context(|| format!("create {}", wrappers.display()))?;
-    let mut tools = Vec::new();
-    for (name, host) in [("cc", "cc"), ("c++", "c++")] {
-        let file = wrappers.join(name);
-        let mut cases = String::new();
-        for arch in ImageArch::ALL {
-            let zig_target = arch.triple().replace("-unknown-", "-");
-            cases.push_str(&format!("  {}) t={zig_target} ;;\n", arch.triple()));
-        }
-        // UBSan is zig's default for C without -O; its runtime is not linked, so keep it off.
-        let script = format!(
-            "#!/bin/sh\n# Written by cargo xtask build: zig as {name} for the build script's TARGET.\n\
-             case \"$TARGET\" in\n{cases}  *) exec {host} \"$@\" ;;\nesac\n\
-             exec \"{}\" zig {name} -- -target \"$t\" -fno-sanitize=all \"$@\"\n",
-            zigbuild.display()
-        );
-        write_executable(&file, &script)?;
-        tools.push(file);
-    }
+/// `cargo zigbuild`, with `xtask/zig-cc.sh` as the plain `CC`/`CXX` that librdkafka's configure
+/// reads (copied into the target directory, whose path does not change with the checkout), and
+/// cargo-zigbuild's directory first on PATH (the script runs zig through it).
+fn zigbuild() -> anyhow::Result<Command> {
+    let (_, path) = find_tool("cargo-zigbuild", "bash .ci/release-tools.sh cross")?;
+    let [cc, cxx] = compiler_wrappers()?;
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("zigbuild")
-        .env("PATH", path)
-        .env("CC", &tools[0])
-        .env("CXX", &tools[1])
-        // Host build scripts keep the host compiler.
-        .env("HOST_CC", "cc")
-        .env("HOST_CXX", "c++")
-        // lld refuses librdkafka.so's version script without this.
-        .env("LDFLAGS", "-Wl,--undefined-version");
+    cmd.arg("zigbuild").env("PATH", path).env("CC", cc).env("CXX", cxx);
     Ok(cmd)
+}
+
+/// Writes `xtask/zig-cc.sh` as `cc` and `c++` under `<target dir>/xtask/zig-cc`.
+pub fn compiler_wrappers() -> anyhow::Result<[PathBuf; 2]> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::path::absolute(target_dir().join("xtask/zig-cc"))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let script = include_str!("../zig-cc.sh");
+    let files = [dir.join("cc"), dir.join("c++")];
+    for file in &files {
+        if std::fs::read_to_string(file).ok().as_deref() != Some(script) {
+            std::fs::write(file, script).with_context(|| format!("write {}", file.display()))?;
+        }
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod {}", file.display()))?;
+    }
+    Ok(files)
 }
 
 /// `cross build`; its containers carry `<arch>-linux-musl-gcc`, passed to librdkafka's
@@ -226,15 +215,6 @@ fn find_tool(name: &str, install: &str) -> anyhow::Result<(PathBuf, std::ffi::Os
     let mut path = vec![tool.parent().unwrap_or(Path::new("/")).to_path_buf()];
     path.extend(dirs);
     Ok((tool, std::env::join_paths(path)?))
-}
-
-fn write_executable(file: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    if std::fs::read_to_string(file).ok().as_deref() != Some(text) {
-        std::fs::write(file, text).with_context(|| format!("write {}", file.display()))?;
-    }
-    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("chmod {}", file.display()))
 }
 
 /// Runs a cargo build with JSON messages on stdout (cargo's own progress stays on stderr) and
