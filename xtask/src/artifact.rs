@@ -81,9 +81,24 @@ impl Artifact {
         Ok(Self { kind, repository, tag, file_name, package, config, manifest, digest })
     }
 
-    /// Pushes the artifact to `namespace/<repository>:<tag>` and reads the tag back.
-    pub fn push(&self, reg: &mut Registry, namespace: &str) -> anyhow::Result<()> {
+    /// Pushes the artifact to `namespace/<repository>:<tag>` and reads the tag back. A version
+    /// already pushed with other content is refused unless `force`: a release never changes.
+    pub fn push(&self, reg: &mut Registry, namespace: &str, force: bool) -> anyhow::Result<()> {
         let repo = format!("{namespace}/{}", self.repository);
+        if let Some(existing) = reg.manifest_digest(&repo, &self.tag)?
+            && existing != self.digest
+        {
+            if !force {
+                bail!(
+                    "{}/{repo}:{} already is {existing}, not {}: a released version never changes \
+                     (rebuild the same commit, or pass --force)",
+                    reg.host(),
+                    self.tag,
+                    self.digest
+                );
+            }
+            eprintln!("    {}/{repo}:{}: replacing {existing} (--force)", reg.host(), self.tag);
+        }
         for blob in [&self.config, &self.package] {
             reg.ensure_blob(&repo, &oci::sha256(blob), &|| Ok(blob.clone()), None)?;
         }
@@ -189,24 +204,26 @@ pub fn compose_bundle(
     Artifact::new(Kind::Compose, format!("{root}-{version}.tar.gz"), package, None, annotations)
 }
 
-/// `.env` with `OPENIM_REGISTRY` and `OPENIM_VERSION` set; other lines kept.
+/// `.env` with `OPENIM_REGISTRY`, `OPENIM_VERSION` and `OPENIM_CONFIG` (the bundle's `./config`)
+/// set; other lines kept.
 fn stamp_env(text: &str, registry: &str, image_tag: &str) -> anyhow::Result<String> {
-    let mut seen = (false, false);
+    let values = [("OPENIM_REGISTRY", registry), ("OPENIM_VERSION", image_tag), ("OPENIM_CONFIG", "./config")];
+    let mut seen = [false; 3];
     let mut out = String::new();
     for line in text.lines() {
-        if line.starts_with("OPENIM_REGISTRY=") {
-            out.push_str(&format!("OPENIM_REGISTRY={registry}\n"));
-            seen.0 = true;
-        } else if line.starts_with("OPENIM_VERSION=") {
-            out.push_str(&format!("OPENIM_VERSION={image_tag}\n"));
-            seen.1 = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
+        match values.iter().position(|(key, _)| line.strip_prefix(key).is_some_and(|rest| rest.starts_with('='))) {
+            Some(i) => {
+                out.push_str(&format!("{}={}\n", values[i].0, values[i].1));
+                seen[i] = true;
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
-    if seen != (true, true) {
-        bail!("needs both OPENIM_REGISTRY= and OPENIM_VERSION= lines");
+    if let Some(i) = seen.iter().position(|s| !s) {
+        bail!("no {}= line to stamp", values[i].0);
     }
     Ok(out)
 }

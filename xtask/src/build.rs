@@ -179,7 +179,13 @@ fn cross(arch: ImageArch) -> anyhow::Result<Command> {
         ImageArch::Arm64 => "aarch64-linux-musl",
     };
     let mut cmd = Command::new(cross);
-    cmd.arg("build").env("PATH", path).env("CC", format!("{gcc}-gcc")).env("CXX", format!("{gcc}-g++"));
+    // Host build scripts keep the host compiler (cc-rs would fall back to CC).
+    cmd.arg("build")
+        .env("PATH", path)
+        .env("CC", format!("{gcc}-gcc"))
+        .env("CXX", format!("{gcc}-g++"))
+        .env("HOST_CC", "cc")
+        .env("HOST_CXX", "c++");
     Ok(cmd)
 }
 
@@ -195,7 +201,7 @@ fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
     }
     find_tool("musl-gcc", "apt-get install musl-tools")?;
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build").env("CC", "musl-gcc").env(format!("CC_{}", arch.triple().replace('-', "_")), "musl-gcc");
+    cmd.arg("build").env("CC", "musl-gcc").env("HOST_CC", "cc").env("HOST_CXX", "c++");
     Ok(cmd)
 }
 
@@ -266,8 +272,11 @@ pub fn check_static(data: &[u8]) -> anyhow::Result<()> {
         bail!("truncated ELF header");
     };
     for i in 0..usize::from(phnum) {
-        let at = usize::try_from(phoff)? + i * usize::from(phentsize);
-        let ty = data.get(at..at + 4).context("truncated program header")?;
+        let at = usize::from(phentsize)
+            .checked_mul(i)
+            .and_then(|off| usize::try_from(phoff).ok()?.checked_add(off))
+            .context("program header offset overflows")?;
+        let ty = data.get(at..at.saturating_add(4)).context("truncated program header")?;
         if u32::from_le_bytes([ty[0], ty[1], ty[2], ty[3]]) == 3 {
             bail!("dynamically linked (it has a program interpreter); the images have no libc");
         }
@@ -279,14 +288,32 @@ pub fn check_static(data: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    /// An ELF header and program headers of the given types (PT_LOAD = 1, PT_INTERP = 3).
+    fn elf_with_segments(types: &[u32]) -> Vec<u8> {
+        let mut elf = crate::image::tests::fake_binary(ImageArch::Amd64, b"");
+        elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes()); // e_phoff: right after the header
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        elf[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes()); // e_phnum
+        for ty in types {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&ty.to_le_bytes());
+            elf.extend_from_slice(&ph);
+        }
+        elf
+    }
+
     #[test]
     fn a_static_binary_has_no_interpreter_and_a_dynamic_one_is_refused() {
         // The test binary itself is dynamically linked against glibc.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let err = check_static(&me).unwrap_err().to_string();
         assert!(err.contains("dynamically linked"), "{err}");
-        let fake = crate::image::tests::fake_binary(ImageArch::Amd64, b"");
-        check_static(&fake).unwrap();
+        check_static(&elf_with_segments(&[1, 1, 6])).unwrap();
+        let err = check_static(&elf_with_segments(&[6, 3, 1])).unwrap_err().to_string();
+        assert!(err.contains("dynamically linked"), "{err}");
+        let mut truncated = elf_with_segments(&[1, 3]);
+        truncated.truncate(64 + 56 + 2);
+        assert!(check_static(&truncated).unwrap_err().to_string().contains("truncated"));
     }
 
     #[test]

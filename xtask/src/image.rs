@@ -404,7 +404,8 @@ impl Image {
         let started = Instant::now();
         let ctx = crate::tags::context_from_env()?;
         let tags = crate::tags::compute(&ctx)?;
-        let meta = crate::release::meta(&ctx, &tags)?;
+        let cfg = crate::release::ReleaseConfig::load(Path::new("release.toml"))?;
+        let meta = crate::release::meta(&ctx, &tags, &cfg)?;
         let mut binaries = BTreeMap::new();
         for arch in &self.arch {
             let path = self

@@ -80,15 +80,14 @@ pub fn commit_time(sha: &str) -> anyhow::Result<i64> {
 }
 
 /// The labels' values for a build of `ctx`.
-pub fn meta(ctx: &GitContext, tags: &TagSet) -> anyhow::Result<Meta> {
-    let cfg = ReleaseConfig::load(Path::new("release.toml"))?;
+pub fn meta(ctx: &GitContext, tags: &TagSet, cfg: &ReleaseConfig) -> anyhow::Result<Meta> {
     Ok(Meta {
         version: tags.version.clone(),
         revision: ctx.sha.clone(),
         created: commit_time(&ctx.sha)?,
-        source: cfg.source,
-        licenses: cfg.licenses,
-        image_prefix: cfg.image_prefix,
+        source: cfg.source.clone(),
+        licenses: cfg.licenses.clone(),
+        image_prefix: cfg.image_prefix.clone(),
     })
 }
 
@@ -162,22 +161,27 @@ pub fn decide(
         return Ok(publish(Mode::Edge, "push to main".into(), None, None));
     }
     if let Some(line) = branch.strip_prefix("release-v") {
-        let (major, minor) = line
-            .split_once('.')
-            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
-            .with_context(|| format!("release branch `{branch}` is not release-v<MAJOR>.<MINOR>"))?;
+        let Some((major, minor)) =
+            line.split_once('.').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        else {
+            return Ok(test(format!("branch {branch} is not release-v<MAJOR>.<MINOR>: build only")));
+        };
+        // The newest `vX.Y.*` tag, pre-releases included: after `v1.2.4-rc.1` the branch builds
+        // `1.2.4-rc.1.dev.N`, which sorts above that rc and below `1.2.4`.
         let last = ctx
             .repo_tags
             .iter()
             .filter(|t| t.starts_with('v'))
             .filter_map(|t| Some((crate::tags::parse_semver(t)?, t)))
-            .filter(|(v, _)| v.major == major && v.minor == minor && v.pre.is_empty())
+            .filter(|(v, _)| v.major == major && v.minor == minor)
             .max_by(|a, b| a.0.cmp(&b.0));
-        let (patch, since) = match last {
-            Some((v, t)) => (v.patch + 1, commits_since(Some(t))?),
-            None => (0, commits_since(None)?),
+        let version = match last {
+            Some((v, t)) if v.pre.is_empty() => {
+                format!("{major}.{minor}.{}-dev.{}", v.patch + 1, commits_since(Some(t))?)
+            }
+            Some((v, t)) => format!("{major}.{minor}.{}-{}.dev.{}", v.patch, v.pre, commits_since(Some(t))?),
+            None => format!("{major}.{minor}.0-dev.{}", commits_since(None)?),
         };
-        let version = format!("{major}.{minor}.{patch}-dev.{since}");
         return Ok(publish(
             Mode::Release,
             format!("push to release branch {branch}"),
@@ -352,17 +356,25 @@ impl Release {
             }
             .run()?;
         }
-        let mut meta = meta(&ctx, &tags)?;
-        if let Some(v) = &decision.version {
-            meta.version = v.clone();
-        }
+        let mut meta = meta(&ctx, &tags, &cfg)?;
+        // The release version, else the commit: a nightly and a push to main of one commit then
+        // make the same images, and their common `sha-` tag names one digest.
+        meta.version = decision.version.clone().unwrap_or_else(|| format!("sha-{}", &ctx.sha[..7]));
         let out_dir = crate::image::target_dir().join("publish");
         std::fs::create_dir_all(&out_dir).with_context(|| format!("create {}", out_dir.display()))?;
         let layout = Layout::create(&out_dir.join("oci"))?;
         let binaries = ImageArch::ALL.iter().map(|a| (*a, crate::build::binary_path(*a, &self.profile))).collect();
         let assembled = crate::image::assemble(&layout, &binaries, Path::new("config"), &meta, &decision.image_tag)?;
         let artifacts = match &decision.version {
-            Some(version) => release_artifacts(Path::new("."), &cfg, &meta, version, &decision.image_tag, &out_dir)?,
+            Some(version) => release_artifacts(
+                Path::new("."),
+                &cfg,
+                &self.registries,
+                &meta,
+                version,
+                &decision.image_tag,
+                &out_dir,
+            )?,
             None => Vec::new(),
         };
         let plan = Plan {
@@ -387,7 +399,7 @@ impl Release {
         for p in &pushed {
             eprintln!("    {}: {:.1} MB uploaded", p.registry, p.stats.bytes_uploaded as f64 / 1e6);
         }
-        push_artifacts(&cfg, &self.registries, &artifacts, &crate::push::credentials_from_env)
+        push_artifacts(&cfg, &self.registries, &artifacts, self.force, &crate::push::credentials_from_env)
     }
 
     fn report(&self, plan: &Plan, out_dir: &Path) -> anyhow::Result<()> {
@@ -410,13 +422,20 @@ impl Release {
 pub fn release_artifacts(
     root: &Path,
     cfg: &ReleaseConfig,
+    only: &[String],
     meta: &Meta,
     version: &str,
     image_tag: &str,
     out_dir: &Path,
 ) -> anyhow::Result<Vec<Artifact>> {
     let mtime = u64::try_from(meta.created).context("commit time before 1970")?;
-    let registry = cfg.registries.first().map(|r| r.repository.as_str()).context("release.toml has no registry")?;
+    // The bundle names the first registry this run pushes to.
+    let registry = cfg
+        .registries
+        .iter()
+        .find(|r| only.is_empty() || only.contains(&r.name))
+        .map(|r| r.repository.as_str())
+        .context("no registry of release.toml is selected")?;
     let chart = artifact::package_chart(&root.join("charts/openim"), version, image_tag, mtime)?;
     let compose =
         artifact::compose_bundle(&root.join("compose"), &root.join("config"), version, registry, image_tag, mtime)?;
@@ -433,13 +452,14 @@ pub fn push_artifacts(
     cfg: &ReleaseConfig,
     only: &[String],
     artifacts: &[Artifact],
+    force: bool,
     credentials: crate::push::Credentials<'_>,
 ) -> anyhow::Result<()> {
     for r in cfg.registries.iter().filter(|r| only.is_empty() || only.contains(&r.name)) {
         let (host, namespace) = r.repository.split_once('/').context("repository is host/namespace")?;
         let mut reg = crate::registry::Registry::new(host, credentials(r)?, r.insecure)?;
         for a in artifacts {
-            a.push(&mut reg, namespace).with_context(|| format!("push {} to {}", a.file_name, r.name))?;
+            a.push(&mut reg, namespace, force).with_context(|| format!("push {} to {}", a.file_name, r.name))?;
             eprintln!("    {}/{}:{} -> {}", r.repository, a.repository, a.tag, a.digest);
         }
     }

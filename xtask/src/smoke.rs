@@ -74,10 +74,20 @@ fn wait_healthy(port: u16, limit: Duration, child: &mut impl FnMut() -> Option<S
 #[test]
 #[ignore = "needs cross-built binaries: run through `cargo xtask ci`"]
 fn cross_built_images_are_reproducible() {
+    // Nothing in the binaries depends on where the checkout, Cargo's home or the target
+    // directory are, so another checkout of the commit builds the same bytes.
+    let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+    let target = std::path::absolute(image::target_dir()).unwrap();
+    let checkout = std::fs::canonicalize(root()).unwrap();
     for arch in ImageArch::ALL {
         let data = std::fs::read(binary(arch)).unwrap();
         image::check_elf(&data, arch).unwrap();
         crate::build::check_static(&data).unwrap();
+        for path in [home.clone(), target.display().to_string(), checkout.display().to_string()] {
+            let needle = path.as_bytes();
+            let hits = (0..data.len()).filter(|&i| data[i] == b'/' && data[i..].starts_with(needle)).count();
+            assert_eq!(hits, 0, "the {} binary names {path} {hits} times", arch.name());
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let (_, a) = assemble(&dir.path().join("a"), &ImageArch::ALL, "1.2.3");

@@ -52,7 +52,7 @@ fn the_chart_is_stamped_and_reproducible() {
 fn stamping_names_what_is_missing() {
     let err = stamp_chart("apiVersion: v2\nname: x\nversion: 1.0.0\n", "1.2.3", "1.2.3").unwrap_err();
     assert!(err.to_string().contains("appVersion"), "{err}");
-    let err = stamp_env("OPENIM_VERSION=main\n", "r", "t").unwrap_err();
+    let err = stamp_env("OPENIM_VERSION=main\nOPENIM_CONFIG=x\n", "r", "t").unwrap_err();
     assert!(err.to_string().contains("OPENIM_REGISTRY"), "{err}");
     // Indented keys (of a nested map) are not the chart's own.
     let err = stamp_chart("dependencies:\n  - version: 1.0.0\nappVersion: x\n", "1.2.3", "1.2.3").unwrap_err();
@@ -76,6 +76,7 @@ fn the_compose_bundle_names_the_release_images() {
         env.contains("OPENIM_REGISTRY=ghcr.io/openimsdk\n") && env.contains("OPENIM_VERSION=1.2.4-dev.7\n"),
         "{env}"
     );
+    assert!(env.contains("OPENIM_CONFIG=./config\n"), "{env}");
     assert!(files.contains_key("openim-compose/docker-compose.yml"));
     assert!(files.contains_key("openim-compose/config/share.yml"));
     let manifest: serde_json::Value = serde_json::from_slice(&a.manifest).unwrap();
@@ -107,10 +108,16 @@ fn helm_pulls_and_renders_the_pushed_chart() {
     let reg = TestRegistry::start();
     let chart = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
     let mut r = Registry::new(&reg.host(), Some((USER.into(), PASSWORD.into())), true).unwrap();
-    chart.push(&mut r, "openimsdk").unwrap();
+    chart.push(&mut r, "openimsdk", false).unwrap();
     assert_eq!(r.stats.blobs_uploaded, 2);
-    chart.push(&mut r, "openimsdk").unwrap();
+    chart.push(&mut r, "openimsdk", false).unwrap();
     assert_eq!(r.stats.blobs_uploaded, 2, "a second push uploads no blob");
+    // The same version with other content is refused, unless forced.
+    let changed = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_001).unwrap();
+    let err = changed.push(&mut r, "openimsdk", false).unwrap_err().to_string();
+    assert!(err.contains("never changes"), "{err}");
+    changed.push(&mut r, "openimsdk", true).unwrap();
+    chart.push(&mut r, "openimsdk", true).unwrap();
 
     let (helm, home) = helm();
     let login = helm_cmd(&helm, &home)

@@ -45,7 +45,7 @@ fn each_trigger_gets_its_mode_tags_and_version() {
 
 #[test]
 fn release_branches_get_the_next_patch_as_a_dev_pre_release() {
-    let tags = ["v1.2.0", "v1.2.3", "v1.2.4-rc.1", "v1.3.0", "v0.9.0"];
+    let tags = ["v1.2.0", "v1.2.3", "v1.2.2-rc.1", "v1.3.0", "v0.9.0"];
     let d = decision(Event::Push, "refs/heads/release-v1.2", &tags).unwrap();
     assert_eq!(d.mode, Mode::Release);
     assert_eq!(d.version.as_deref(), Some("1.2.4-dev.7"));
@@ -58,8 +58,15 @@ fn release_branches_get_the_next_patch_as_a_dev_pre_release() {
     assert!(semver::Version::parse("1.2.4-dev.7").unwrap() < semver::Version::parse("1.2.4").unwrap());
     assert!(crate::push::is_release_tag("1.2.4-dev.7"));
 
-    let err = decision(Event::Push, "refs/heads/release-vnext", &tags).unwrap_err().to_string();
-    assert!(err.contains("release-vnext"), "{err}");
+    // After a release candidate, the builds sort above it and below the release.
+    let d = decision(Event::Push, "refs/heads/release-v1.2", &["v1.2.3", "v1.2.4-rc.1"]).unwrap();
+    assert_eq!(d.version.as_deref(), Some("1.2.4-rc.1.dev.7"));
+    let v = semver::Version::parse("1.2.4-rc.1.dev.7").unwrap();
+    assert!(semver::Version::parse("1.2.4-rc.1").unwrap() < v && v < semver::Version::parse("1.2.4").unwrap());
+    // A branch that only looks like a release branch is built, not published.
+    let d = decision(Event::Push, "refs/heads/release-v1.2-hotfix", &tags).unwrap();
+    assert_eq!(d.mode, Mode::Test);
+    assert!(d.why.contains("release-v1.2-hotfix"), "{}", d.why);
 }
 
 #[test]
@@ -96,7 +103,7 @@ fn a_release_plan_lists_everything_with_one_version() {
     let cfg = ReleaseConfig::load(&root.join("release.toml")).unwrap();
     let layout = Layout::create(&dir.path().join("oci")).unwrap();
     let assembled = crate::image::assemble(&layout, &bins, &root.join("config"), &meta(), &d.image_tag).unwrap();
-    let artifacts = release_artifacts(&root, &cfg, &meta(), "1.2.3", &d.image_tag, dir.path()).unwrap();
+    let artifacts = release_artifacts(&root, &cfg, &[], &meta(), "1.2.3", &d.image_tag, dir.path()).unwrap();
     let plan = Plan {
         rows: rows(&d, &cfg, &[], &assembled, &artifacts),
         context: ctx(Event::Push, "refs/tags/v1.2.3", &[]),
