@@ -58,17 +58,17 @@ pub struct Built {
     pub seconds: f64,
 }
 
+impl std::fmt::Display for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (arch, path, mb) = (self.arch.name(), self.path.display(), self.bytes as f64 / 1e6);
+        write!(f, "{arch:<5} {path} ({mb:.1} MB, static) in {:.0} s", self.seconds)
+    }
+}
+
 impl Build {
     pub fn run(self) -> anyhow::Result<()> {
-        let built = self.build()?;
-        for b in &built {
-            eprintln!(
-                "  {:<5} {} ({:.1} MB, static) in {:.0} s",
-                b.arch.name(),
-                b.path.display(),
-                b.bytes as f64 / 1e6,
-                b.seconds
-            );
+        for b in self.build()? {
+            eprintln!("  {b}");
         }
         Ok(())
     }

@@ -35,13 +35,7 @@ impl Ci {
             let built =
                 Build { arch: ImageArch::ALL.to_vec(), builder: Builder::Zigbuild, profile: "smoke".into() }.build()?;
             for b in built {
-                eprintln!(
-                    "    {}: {} ({:.1} MB) in {:.0} s",
-                    b.arch.name(),
-                    b.path.display(),
-                    b.bytes as f64 / 1e6,
-                    b.seconds
-                );
+                eprintln!("    {b}");
                 let var = match b.arch {
                     ImageArch::Amd64 => crate::smoke_vars::AMD64,
                     ImageArch::Arm64 => crate::smoke_vars::ARM64,
