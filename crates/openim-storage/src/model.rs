@@ -3,16 +3,42 @@
 
 use openim_proto::pb::sdkws::MsgData;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct User {
-    pub user_id: String,
-    pub nickname: String,
-    pub face_url: String,
-    pub ex: String,
-    pub app_manger_level: i32,
-    pub global_recv_msg_opt: i32,
-    /// Unix milliseconds.
-    pub create_time: i64,
+/// A record the SQL stores read rows into: the struct, and `sqlx::FromRow` taking each field from
+/// the column of its name, for any sqlx database whose types decode the fields. This is what
+/// `#[derive(sqlx::FromRow)]` generates; a declarative macro keeps sqlx's proc-macro crate, and
+/// the host build of every sqlx driver it drags in, out of the build (see `sql/migrations.rs`).
+macro_rules! sql_record {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)* }
+    ) => {
+        $(#[$meta])*
+        pub struct $name { $($(#[$field_meta])* pub $field: $ty,)* }
+
+        impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for $name
+        where
+            &'r str: sqlx::ColumnIndex<R>,
+            $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+                Ok(Self { $($field: row.try_get(stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
+sql_record! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct User {
+        pub user_id: String,
+        pub nickname: String,
+        pub face_url: String,
+        pub ex: String,
+        pub app_manger_level: i32,
+        pub global_recv_msg_opt: i32,
+        /// Unix milliseconds.
+        pub create_time: i64,
+    }
 }
 
 /// A partial update: `None` leaves a field unchanged.
@@ -25,33 +51,37 @@ pub struct UserPatch {
     pub global_recv_msg_opt: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Friend {
-    pub owner_user_id: String,
-    pub friend_user_id: String,
-    pub remark: String,
-    pub create_time: i64,
-    pub add_source: i32,
-    pub operator_user_id: String,
-    pub ex: String,
+sql_record! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Friend {
+        pub owner_user_id: String,
+        pub friend_user_id: String,
+        pub remark: String,
+        pub create_time: i64,
+        pub add_source: i32,
+        pub operator_user_id: String,
+        pub ex: String,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Group {
-    pub group_id: String,
-    pub group_name: String,
-    pub notification: String,
-    pub introduction: String,
-    pub face_url: String,
-    pub owner_user_id: String,
-    pub creator_user_id: String,
-    pub create_time: i64,
-    pub ex: String,
-    pub status: i32,
-    pub group_type: i32,
-    pub need_verification: i32,
-    pub look_member_info: i32,
-    pub apply_member_friend: i32,
+sql_record! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Group {
+        pub group_id: String,
+        pub group_name: String,
+        pub notification: String,
+        pub introduction: String,
+        pub face_url: String,
+        pub owner_user_id: String,
+        pub creator_user_id: String,
+        pub create_time: i64,
+        pub ex: String,
+        pub status: i32,
+        pub group_type: i32,
+        pub need_verification: i32,
+        pub look_member_info: i32,
+        pub apply_member_friend: i32,
+    }
 }
 
 /// Role levels as OpenIM numbers them.
@@ -61,38 +91,42 @@ pub mod role {
     pub const OWNER: i32 = 100;
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct GroupMember {
-    pub group_id: String,
-    pub user_id: String,
-    pub role_level: i32,
-    pub join_time: i64,
-    pub nickname: String,
-    pub face_url: String,
-    pub join_source: i32,
-    pub inviter_user_id: String,
-    pub operator_user_id: String,
-    pub mute_end_time: i64,
-    pub ex: String,
+sql_record! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct GroupMember {
+        pub group_id: String,
+        pub user_id: String,
+        pub role_level: i32,
+        pub join_time: i64,
+        pub nickname: String,
+        pub face_url: String,
+        pub join_source: i32,
+        pub inviter_user_id: String,
+        pub operator_user_id: String,
+        pub mute_end_time: i64,
+        pub ex: String,
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
-pub struct Conversation {
-    pub owner_user_id: String,
-    pub conversation_id: String,
-    pub conversation_type: i32,
-    /// The peer of a single chat.
-    pub user_id: String,
-    pub group_id: String,
-    pub recv_msg_opt: i32,
-    pub is_pinned: bool,
-    pub is_private_chat: bool,
-    pub burn_duration: i32,
-    pub group_at_type: i32,
-    pub attached_info: String,
-    pub ex: String,
-    pub min_seq: i64,
-    pub create_time: i64,
+sql_record! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Conversation {
+        pub owner_user_id: String,
+        pub conversation_id: String,
+        pub conversation_type: i32,
+        /// The peer of a single chat.
+        pub user_id: String,
+        pub group_id: String,
+        pub recv_msg_opt: i32,
+        pub is_pinned: bool,
+        pub is_private_chat: bool,
+        pub burn_duration: i32,
+        pub group_at_type: i32,
+        pub attached_info: String,
+        pub ex: String,
+        pub min_seq: i64,
+        pub create_time: i64,
+    }
 }
 
 /// A message with the conversation and seq it was stored under.

@@ -110,7 +110,7 @@ impl MySqlStore {
                 self.where_()
             )));
         }
-        let mut migrator = sqlx::migrate!("./migrations/mysql");
+        let mut migrator = crate::sql::migrations::MYSQL.migrator().await?;
         migrator.set_locking(false);
         let result = migrator
             .run_direct(&mut *conn)

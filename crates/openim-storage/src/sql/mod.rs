@@ -8,7 +8,8 @@
 //! higher-ranked bounds (`for<'c> &'c mut DB::Connection: Executor<'c>`, `&str: Encode<DB>` …)
 //! that Rust does not infer from a trait, for the same result.
 //!
-//! Rows map straight onto the model types (`sqlx::FromRow` on them), so there are no row structs.
+//! Rows map straight onto the model types (`sqlx::FromRow` on them, see `sql_record!`), so there
+//! are no row structs.
 
 use std::collections::{HashMap, HashSet};
 
@@ -137,5 +138,6 @@ pub(crate) fn split_seq_ranges(
 mod conversations;
 mod groups;
 mod messages;
+pub(crate) mod migrations;
 mod tokens;
 mod users;

@@ -43,7 +43,9 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "10000")
             .pragma("journal_size_limit", "67108864");
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite")
+        crate::sql::migrations::SQLITE
+            .migrator()
+            .await?
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("migrate {}: {e}", path.display())))?;
