@@ -58,7 +58,7 @@ if [[ $want == *dist* ]]; then
   # The version dist-workspace.toml names as cargo-dist-version.
   version=$(sed -n 's/^cargo-dist-version = "\(.*\)"/\1/p' "$(dirname "$0")/../dist-workspace.toml")
   dist="$tools/dist/bin/dist"
-  if [ "$("$dist" --version 2>/dev/null)" != "cargo-dist $version" ] && [ "$("$dist" --version 2>/dev/null)" != "dist $version" ]; then
+  if [ "$("$dist" --version 2>/dev/null)" != "cargo-dist $version" ]; then
     echo "installing cargo-dist $version into $tools/dist (crates.io)" >&2
     cargo install cargo-dist --version "$version" --locked --debug --root "$tools/dist" 2>&1 \
       | grep -E '^\s*(Installing|Installed|error)' >&2 || true

@@ -19,7 +19,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use sha2::Digest as _;
 
 use crate::build::{BINARY, PACKAGE};
 
@@ -180,7 +179,7 @@ pub fn verify(archive: &Path, checksum_file: &Path, target: &str) -> anyhow::Res
     let data = std::fs::read(archive).with_context(|| format!("read {}", archive.display()))?;
     let listed = std::fs::read_to_string(checksum_file).with_context(|| format!("read {}", checksum_file.display()))?;
     let listed = listed.split_whitespace().next().unwrap_or_default();
-    let actual = hex(&sha2::Sha256::digest(&data));
+    let actual = crate::oci::sha256_hex(&data);
     if listed != actual {
         bail!("{}: says {listed}, but {} hashes to {actual}", checksum_file.display(), archive.display());
     }
@@ -238,10 +237,6 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("openim-dist-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     Ok(dir)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

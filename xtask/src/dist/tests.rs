@@ -30,7 +30,7 @@ fn tar_gz(dir_name: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
 fn write_release(dir: &Path, data: &[u8], checksum: Option<&str>) -> (PathBuf, PathBuf) {
     let archive = dir.join("openim-riscv64gc-unknown-linux-gnu.tar.gz");
     std::fs::write(&archive, data).unwrap();
-    let sum = checksum.map(str::to_owned).unwrap_or_else(|| hex(&sha2::Sha256::digest(data)));
+    let sum = checksum.map(str::to_owned).unwrap_or_else(|| crate::oci::sha256_hex(data));
     let checksum_file = dir.join("openim-riscv64gc-unknown-linux-gnu.tar.gz.sha256");
     std::fs::write(&checksum_file, format!("{sum}  openim-riscv64gc-unknown-linux-gnu.tar.gz\n")).unwrap();
     (archive, checksum_file)
