@@ -2,6 +2,7 @@
 //! other through the same generated gRPC clients as in a distributed deployment, over in-process
 //! channels (see `openim_common::rpc::local`), and share one bus and one online registry.
 
+pub mod healthcheck;
 pub mod services;
 
 use std::net::SocketAddr;

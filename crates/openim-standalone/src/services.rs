@@ -19,7 +19,7 @@ use openim_storage::{ProductionConfig, Stores};
 use tokio_util::sync::CancellationToken;
 
 /// The services that can run as their own process (each an `openim` subcommand).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand, clap::ValueEnum)]
 pub enum Service {
     /// REST API.
     Api,

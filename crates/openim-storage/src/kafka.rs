@@ -16,7 +16,7 @@ use futures::FutureExt as _;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -69,7 +69,27 @@ impl ClientContext for QuietContext {
     }
 }
 
-impl ConsumerContext for QuietContext {}
+/// Partition assignments are logged: after a rebalance, which partitions this consumer reads
+/// tells an operator why a topic is (or is not) being consumed.
+impl ConsumerContext for QuietContext {
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &rdkafka::TopicPartitionList| {
+            let mut parts: Vec<String> =
+                list.elements().iter().map(|e| format!("{}[{}]", e.topic(), e.partition())).collect();
+            parts.sort();
+            parts.join(", ")
+        };
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(target: "librdkafka", "Partitions assigned: {}.", partitions(list))
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(target: "librdkafka", "Partitions revoked: {}.", partitions(list))
+            }
+            Rebalance::Error(e) => self.warn_once(format!("rebalance: {e}")),
+        }
+    }
+}
 
 pub struct KafkaBus {
     cfg: KafkaConfig,

@@ -54,14 +54,24 @@ impl Kafka {
         self.stop();
         let bin = tansu_bin();
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        // `OPENIM_TEST_BROKER_LOG=<dir>`: each broker's output goes to `<dir>/tansu-<port>.log`
+        // (appended across restarts), for diagnosing a test; otherwise it is discarded.
+        let log = || match std::env::var_os("OPENIM_TEST_BROKER_LOG") {
+            Some(dir) => {
+                let path = PathBuf::from(dir).join(format!("tansu-{}.log", self.port));
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+                Stdio::from(file.unwrap_or_else(|e| panic!("open the broker log {}: {e}", path.display())))
+            }
+            None => Stdio::null(),
+        };
         // tansu reads `.env` from its working directory and resolves the database path
         // relative to it: run it in its own directory.
         let child = Command::new(&bin)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log())
+            .stderr(log())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("start the Kafka-protocol broker {} (install: see .ci/run): {e}", bin.display())

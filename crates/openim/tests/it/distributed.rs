@@ -407,6 +407,18 @@ async fn grpc_serving(d: &Deployment, k: &str) -> bool {
     r.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
 }
 
+/// The clientMsgIDs stored in `conv`, once there are `n` or at `deadline`.
+async fn stored_ids(c: &mut Client, conv: &str, n: usize, deadline: Instant) -> Vec<String> {
+    loop {
+        let max = max_seq(c, conv).await;
+        let got: Vec<String> = pull_all(c, conv, max).await.into_iter().map(|m| m.client_msg_id).collect();
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Sends `id` until it is accepted (a clear error while a backend is down is fine: clients
 /// resend), then checks it reaches the receiver's conversation exactly once.
 async fn send_until_accepted(sender: &mut Client, to: &str, id: &str) -> Vec<String> {
@@ -450,6 +462,16 @@ async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing(
     d.assert_running();
     assert_eq!(d.readyz("ws1").await.map(|r| r.0), Some(503), "the gateway needs Redis");
     assert!(!grpc_serving(&d, "msg").await, "rpc-msg's gRPC health says not serving");
+    // So does `openim healthcheck` (a container's health check), while the process is alive.
+    let env = || d.env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let (healthy, said) = super::healthcheck(env(), "msgtransfer", false);
+    assert!(!healthy && said.contains("not ready") && said.contains("kafka"), "{said}");
+    // Without its admin port, an RPC service is asked through the gRPC health service.
+    let grpc_only = || env().filter(|(k, _)| *k != "OPENIM_RPC_MSG__ADMIN_LISTEN");
+    let (healthy, said) = super::healthcheck(grpc_only(), "rpc-msg", false);
+    assert!(!healthy && said.contains("gRPC health") && said.contains("NOT_SERVING"), "{said}");
+    let (alive, said) = super::healthcheck(env(), "msgtransfer", true);
+    assert!(alive, "{said}");
 
     // The backends come up: every service becomes ready by itself.
     mysql.up().await;
@@ -501,15 +523,17 @@ async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing(
 
     // All four messages are stored once each, in order.
     let conv = "si_r_s";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ids: Vec<String> = loop {
-        let max = max_seq(&mut receiver, conv).await;
-        let got: Vec<String> = pull_all(&mut receiver, conv, max).await.into_iter().map(|m| m.client_msg_id).collect();
-        if got.len() >= 4 || Instant::now() > deadline {
-            break got;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    assert_eq!(ids, ["before", "during-redis", "during-mysql", "during-kafka"], "{report:#?}");
+    let expected = ["before", "during-redis", "during-mysql", "during-kafka"];
+    let started = Instant::now();
+    let ids = stored_ids(&mut receiver, conv, expected.len(), started + Duration::from_secs(60)).await;
+    if ids != expected {
+        // Late or lost? Wait longer, and say which, with what msgtransfer has stored.
+        let later = stored_ids(&mut receiver, conv, expected.len(), started + Duration::from_secs(180)).await;
+        let transfer = d.metrics("transfer").await;
+        panic!(
+            "stored within 60 s: {ids:?}; within 180 s: {later:?}; msgtransfer stored {} records; {report:#?}",
+            counter(&transfer, "openim_transfer_stored_total", "")
+        );
+    }
     d.assert_running();
 }

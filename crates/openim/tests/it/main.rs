@@ -30,6 +30,23 @@ impl Drop for Cluster {
     }
 }
 
+/// `openim healthcheck [--live] <service>` with `env`: whether it exited 0, and what it printed.
+fn healthcheck<'a>(env: impl IntoIterator<Item = (&'a str, &'a str)>, service: &str, live: bool) -> (bool, String) {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_openim"));
+    cmd.args(["--config", config, "healthcheck", service]).envs(env);
+    if live {
+        cmd.arg("--live");
+    }
+    let out = cmd.output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    match out.status.code() {
+        Some(0) => (true, said),
+        Some(1) => (false, said),
+        other => panic!("healthcheck {service} exited with {other:?} (0 or 1 expected): {said}"),
+    }
+}
+
 fn wait_for_http(url: &str, cluster: &mut Cluster) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
@@ -104,6 +121,36 @@ async fn services_as_separate_processes_deliver_messages() {
         wait_for_http(&addr(k), &mut cluster);
     }
 
+    // `openim healthcheck` finds each service from the same configuration: HTTP on the REST,
+    // WebSocket and admin ports, the gRPC health service on the RPC services' gRPC ports.
+    let env_ref = || env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (name, _) in &cluster.0 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (healthy, said) = healthcheck(env_ref(), name, false);
+            if healthy {
+                assert!(said.starts_with("healthy: "), "{name}: {said}");
+                let port = match name.as_str() {
+                    "msggateway" => ports["ws"],
+                    "msgtransfer" => ports["transfer"],
+                    "crontask" => ports["cron"],
+                    other => ports[other.trim_start_matches("rpc-")],
+                };
+                assert!(said.contains(&format!(":{port}")), "{name} checked on its own port {port}: {said}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} never healthy: {said}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let nothing = free_port().to_string();
+    let elsewhere = format!("127.0.0.1:{nothing}");
+    let (healthy, said) = healthcheck(env_ref().chain([("OPENIM_RPC_USER__LISTEN", &*elsewhere)]), "rpc-user", true);
+    assert!(!healthy && said.contains("unhealthy") && said.contains(&nothing), "{said}");
+    let wrong = Command::new(env!("CARGO_BIN_EXE_openim")).args(["healthcheck", "rpc-nothing"]).output().unwrap();
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success() && said.contains("not a service: \"rpc-nothing\""), "{said}");
+
     let rest = Rest::admin(format!("127.0.0.1:{}", ports["api"]).parse().unwrap()).await;
     rest.ok(
         "/user/user_register",
@@ -146,6 +193,8 @@ fn standalone_stops_cleanly_on_sigterm_and_a_bad_config_names_the_key() {
         .unwrap();
     let mut cluster = Cluster(Vec::new());
     wait_for_http(&format!("127.0.0.1:{api}"), &mut cluster);
+    let (healthy, said) = healthcheck([("OPENIM_API__LISTEN", &*format!("127.0.0.1:{api}"))], "standalone", false);
+    assert!(healthy, "{said}");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(15);
