@@ -131,6 +131,11 @@ pub struct KafkaConfig {
     pub linger_ms: u64,
     /// A record not acknowledged within this fails its publish.
     pub publish_timeout_secs: u64,
+    /// The idempotent producer (with `producer_acks: all`): retries after a broker failure
+    /// neither duplicate nor reorder records. Off only for a broker that cannot recover
+    /// idempotent producers; then one request per connection is in flight (order is kept) and a
+    /// retry may duplicate a record, which msgtransfer stores once (by clientMsgID).
+    pub idempotence: bool,
     /// Partitions of the topics created at start (existing topics keep theirs).
     pub partitions: i32,
     pub replication_factor: i32,
@@ -161,6 +166,7 @@ impl Default for KafkaConfig {
             compression: "none".into(),
             linger_ms: 5,
             publish_timeout_secs: 10,
+            idempotence: true,
             partitions: 8,
             replication_factor: 1,
             fetch_wait_max_ms: 10,

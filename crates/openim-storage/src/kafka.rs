@@ -102,18 +102,21 @@ pub struct KafkaBus {
 impl KafkaBus {
     /// A bus whose connections open on first use; nothing is contacted yet.
     pub fn new(cfg: &KafkaConfig) -> StoreResult<Self> {
-        let producer = client_config(cfg)
+        let idempotent = cfg.idempotence && (cfg.producer_acks == "all" || cfg.producer_acks == "-1");
+        let mut producer = client_config(cfg);
+        producer
             .set("acks", &cfg.producer_acks)
             // Retries never reorder or duplicate records within a partition (a conversation).
-            .set(
-                "enable.idempotence",
-                if cfg.producer_acks == "all" || cfg.producer_acks == "-1" { "true" } else { "false" },
-            )
+            .set("enable.idempotence", idempotent.to_string())
             .set("compression.type", &cfg.compression)
             .set("linger.ms", cfg.linger_ms.to_string())
-            .set("message.timeout.ms", (cfg.publish_timeout_secs * 1000).to_string())
-            .create_with_context(QuietContext::default())
-            .map_err(|e| fault(cfg, "create producer", e))?;
+            .set("message.timeout.ms", (cfg.publish_timeout_secs * 1000).to_string());
+        if !cfg.idempotence {
+            // Without idempotence a retried request could overtake a later one.
+            producer.set("max.in.flight.requests.per.connection", "1");
+        }
+        let producer =
+            producer.create_with_context(QuietContext::default()).map_err(|e| fault(cfg, "create producer", e))?;
         Ok(Self { cfg: cfg.clone(), producer, prepared: OnceCell::new(), known: Default::default() })
     }
 

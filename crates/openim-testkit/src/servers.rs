@@ -110,13 +110,28 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Option<()> {
 pub struct Proxy {
     pub port: u16,
     target: std::net::SocketAddr,
+    /// Bound, never listening, for the proxy's whole life: while the proxy is down, connections
+    /// to its port are refused, and the port cannot become some other socket's ephemeral port
+    /// (which a port merely found free and released can, and then `up` could not bind it).
+    _reserved: tokio::net::TcpSocket,
     accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A socket that may share its port with the proxy's other sockets (`SO_REUSEPORT`).
+fn shared_port_socket() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("create a socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.set_reuseport(true).expect("SO_REUSEPORT");
+    socket
 }
 
 impl Proxy {
     /// A proxy for `target` on a free port, down until [`Proxy::up`].
     pub fn new(target: std::net::SocketAddr) -> Self {
-        Self { port: free_port(), target, accept: None }
+        let reserved = shared_port_socket();
+        reserved.bind(([127, 0, 0, 1], 0).into()).expect("bind a free port for the proxy");
+        let port = reserved.local_addr().expect("the proxy's port").port();
+        Self { port, target, _reserved: reserved, accept: None }
     }
 
     pub fn address(&self) -> String {
@@ -126,19 +141,11 @@ impl Proxy {
     /// Starts accepting and forwarding.
     pub async fn up(&mut self) {
         self.down();
-        // The previous listener goes away with its aborted task, soon but not at once.
-        let mut tries = 0;
-        let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(l) => break l,
-                Err(e) if tries < 100 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("bind the proxy port {}: {e}", self.port),
-            }
-        };
+        let socket = shared_port_socket();
+        socket
+            .bind(([127, 0, 0, 1], self.port).into())
+            .unwrap_or_else(|e| panic!("bind the proxy port {}: {e}", self.port));
+        let listener = socket.listen(1024).unwrap_or_else(|e| panic!("listen on the proxy port {}: {e}", self.port));
         let target = self.target;
         self.accept = Some(tokio::spawn(async move {
             // Dropping the set (when this task is aborted) aborts every forwarding task.
