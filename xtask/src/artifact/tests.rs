@@ -84,6 +84,93 @@ fn the_compose_bundle_names_the_release_images() {
     assert_eq!(a.file_name, "openim-compose-1.2.4-dev.7.tar.gz");
 }
 
+/// `docker compose config` of `file` in `dir` (the real Compose v2, which validates and
+/// interpolates with `dir/.env`), as JSON.
+fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    let (compose, path) =
+        crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").expect("docker compose");
+    let mut cmd = Command::new(compose);
+    cmd.args(["-f", file, "config", "--format", "json"]).current_dir(dir).env("PATH", path);
+    // Variables of the environment win over .env: keep ours out.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("OPENIM_") || k.ends_with("_PASSWORD")) {
+        cmd.env_remove(key);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "docker compose -f {file} config: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The compose files of a release bundle follow the Compose specification (its JSON schema, and
+/// the real `docker compose config`), run exactly the images the release pushes under the
+/// bundle's registry and tag, pin every third-party image, and check the health of every
+/// long-running container, which starts only once what it needs is healthy.
+#[test]
+fn the_compose_files_are_valid_and_run_exactly_the_released_images() {
+    let (registry, tag) = ("ghcr.io/openimsdk", "1.2.4-dev.7");
+    let bundle =
+        compose_bundle(&root().join("compose"), &root().join("config"), "1.2.4-dev.7", registry, tag, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&bundle.package[..])).unpack(dir.path()).unwrap();
+    let dir = dir.path().join("openim-compose");
+
+    let (check, path) =
+        crate::build::find_tool("check-jsonschema", ".ci/release-tools.sh compose").expect("check-jsonschema");
+    let files = ["docker-compose.yml", "standalone.yml"];
+    let out = Command::new(check)
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .args(files)
+        .current_dir(&dir)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the Compose schema: {}", String::from_utf8_lossy(&out.stdout));
+
+    let released = |svc: &str| format!("{registry}/openim-{svc}:{tag}");
+    for (file, expected) in [
+        ("docker-compose.yml", crate::image::SERVICES.iter().filter(|s| s.name != "standalone").collect::<Vec<_>>()),
+        ("standalone.yml", crate::image::SERVICES.iter().filter(|s| s.name == "standalone").collect()),
+    ] {
+        let config = compose_config(&dir, file);
+        let services = config["services"].as_object().unwrap();
+        let mut ours: Vec<&str> = Vec::new();
+        for (name, svc) in services {
+            let image = svc["image"].as_str().unwrap();
+            if let Some(rest) = image.strip_prefix(&format!("{registry}/")) {
+                assert!(expected.iter().any(|s| image == released(s.name)), "{file}: {name} runs {image}");
+                ours.push(rest);
+            } else {
+                let pinned = image.rsplit_once(':').is_some_and(|(_, t)| t != "latest" && !t.contains('/'));
+                assert!(pinned, "{file}: {name} runs {image}: pin a tag");
+            }
+            if svc["restart"] == "no" {
+                continue; // a one-shot job (kafka-init)
+            }
+            assert!(svc["healthcheck"]["test"].is_array(), "{file}: {name} has no health check");
+            for (dep, how) in svc["depends_on"].as_object().into_iter().flatten() {
+                let condition = how["condition"].as_str().unwrap();
+                assert!(
+                    ["service_healthy", "service_completed_successfully"].contains(&condition),
+                    "{file}: {name} waits for {dep} only to start ({condition})"
+                );
+            }
+        }
+        ours.sort();
+        let mut want: Vec<String> = expected.iter().map(|s| format!("openim-{}:{tag}", s.name)).collect();
+        want.sort();
+        assert_eq!(ours, want, "{file} runs every released service image once");
+        // The bundle's own configuration is mounted read-only.
+        let openim = services.iter().find(|(_, s)| s["image"].as_str().unwrap().starts_with(registry)).unwrap().1;
+        let config_mount = openim["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["target"] == "/etc/openim/config")
+            .expect("config/ mounted");
+        assert_eq!(config_mount["read_only"], true);
+        assert_eq!(PathBuf::from(config_mount["source"].as_str().unwrap()), dir.join("config"));
+    }
+}
+
 fn helm() -> (PathBuf, tempfile::TempDir) {
     let helm = std::env::var_os("OPENIM_HELM")
         .map(PathBuf::from)
