@@ -4,6 +4,7 @@
 mod artifact;
 mod build;
 mod ci;
+mod compose;
 mod dist;
 mod image;
 mod oci;
@@ -47,6 +48,8 @@ enum Command {
     Dist(dist::Dist),
     /// Push the images to the registries of release.toml under the build's tags.
     Push(push::Push),
+    /// Run a compose file of compose/ with the images of target/oci, until all are healthy.
+    ComposeUp(compose::ComposeUp),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,5 +61,6 @@ fn main() -> anyhow::Result<()> {
         Command::Push(cmd) => cmd.run(),
         Command::Dist(cmd) => cmd.run(),
         Command::Release(cmd) => cmd.run(),
+        Command::ComposeUp(cmd) => cmd.run(),
     }
 }

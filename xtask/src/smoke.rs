@@ -173,24 +173,18 @@ fn the_arm64_binary_runs_under_qemu() {
     let _ = child.wait();
 }
 
-/// `compose/standalone.yml`, the smallest trial, run by the real Docker Compose v2 against
-/// podman's Docker-compatible API with the amd64 image: `up --wait` returns once the container's
-/// health check (`openim healthcheck standalone`, the binary checking itself) passes.
+/// `compose/standalone.yml`, the smallest trial, run by `cargo xtask compose-up` (the real
+/// Docker Compose v2 against podman's Docker-compatible API) with the amd64 image: `up --wait`
+/// returns once the container's health check (`openim healthcheck standalone`, the binary
+/// checking itself) passes, and REST answers on the published port.
 #[test]
 #[ignore = "needs cross-built binaries, podman and docker compose: run through `cargo xtask ci`"]
 fn the_standalone_compose_file_starts_healthy_in_podman() {
     let dir = tempfile::tempdir().unwrap();
-    let (layout, _) = assemble(&dir.path().join("oci"), &[ImageArch::Amd64], "smoke");
+    let (layout, _) = assemble(&dir.path().join("oci"), &[ImageArch::Amd64], &format!("smoke-{}", std::process::id()));
     let conf = dir.path().join("containers.conf");
     std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
-    let tag = format!("smoke-{}", std::process::id());
-    let copy = Command::new("skopeo")
-        .args(["copy", "--quiet"])
-        .arg(format!("oci:{}:openim-standalone:smoke", layout.dir.display()))
-        .arg(format!("containers-storage:localhost/openim/openim-standalone:{tag}"))
-        .output()
-        .unwrap();
-    check("skopeo copy into containers-storage", &copy);
+    let podman = |args: &[&str]| Command::new("podman").env("CONTAINERS_CONF", &conf).args(args).output().unwrap();
 
     // podman's Docker API, for Compose.
     let socket = dir.path().join("podman.sock");
@@ -225,44 +219,44 @@ fn the_standalone_compose_file_starts_healthy_in_podman() {
         })
     };
 
-    let (compose, path) = crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").unwrap();
     let api = free_port();
-    let compose_cmd = |args: &[&str]| {
-        Command::new(&compose)
-            .current_dir(root().join("compose"))
-            .env("PATH", &path)
-            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-            .env("OPENIM_REGISTRY", "localhost/openim")
-            .env("OPENIM_VERSION", &tag)
-            .env("OPENIM_CONFIG", root().join("config"))
-            .env("OPENIM_API_PORT", api.to_string())
-            .env("OPENIM_WS_PORT", free_port().to_string())
-            .args(["-f", "standalone.yml", "-p", &project])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let up = compose_cmd(&["up", "-d", "--wait", "--wait-timeout", "120"]);
-    let health = Command::new("podman")
-        .env("CONTAINERS_CONF", &conf)
-        .args(["inspect", "--format", "{{.State.Health.Status}}", &container])
-        .output()
-        .unwrap();
-    let logs = Command::new("podman").env("CONTAINERS_CONF", &conf).args(["logs", &container]).output().unwrap();
+    let up = crate::compose::ComposeUp {
+        dir: root().join("compose"),
+        file: "standalone.yml".into(),
+        layout: Some(layout.dir.clone()),
+        transport: "containers-storage".into(),
+        project: project.clone(),
+        timeout: 120,
+        docker_host: Some(format!("unix://{}", socket.display())),
+        env: vec![
+            ("OPENIM_CONFIG".into(), root().join("config").display().to_string()),
+            ("OPENIM_API_PORT".into(), api.to_string()),
+            ("OPENIM_WS_PORT".into(), free_port().to_string()),
+        ],
+    }
+    .run();
+    let health = podman(&["inspect", "--format", "{{.State.Health.Status}}", &container]);
+    let logs = podman(&["logs", &container]);
     let api_health = reqwest::blocking::get(format!("http://127.0.0.1:{api}/healthz")).map(|r| r.status().as_u16());
 
-    let down = compose_cmd(&["down", "-v", "--timeout", "10"]);
+    let (compose, path) = crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").unwrap();
+    let down = Command::new(compose)
+        .current_dir(root().join("compose"))
+        .env("PATH", path)
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .args(["-f", "standalone.yml", "-p", &project, "down", "-v", "--timeout", "10"])
+        .output()
+        .unwrap();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     prober.join().unwrap();
-    let _ = Command::new("podman")
-        .env("CONTAINERS_CONF", &conf)
-        .args(["rmi", "-f", &format!("localhost/openim/openim-standalone:{tag}")])
-        .output();
+    for r in crate::compose::layout_refs(&layout.dir).unwrap() {
+        podman(&["rmi", "-f", &format!("{}/{r}", crate::compose::LOCAL_REGISTRY)]);
+    }
     let _ = service.kill();
     let _ = service.wait();
 
     let logs = format!("{}{}", String::from_utf8_lossy(&logs.stdout), String::from_utf8_lossy(&logs.stderr));
-    check(&format!("docker compose up --wait (container log: {logs})"), &up);
+    up.unwrap_or_else(|e| panic!("cargo xtask compose-up: {e:#}\ncontainer log: {logs}"));
     assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "healthy", "{logs}");
     assert_eq!(api_health.ok(), Some(200), "REST on the published port");
     check("docker compose down -v", &down);

@@ -75,6 +75,10 @@ struct Args {
     /// Administrator secret.
     #[arg(long, default_value = "openIM123")]
     secret: String,
+    /// A smoke test of a deployment: fail (exit 1) unless messages were acknowledged without
+    /// errors and every one was delivered.
+    #[arg(long)]
+    check: bool,
 }
 
 struct Stats {
@@ -224,6 +228,13 @@ async fn main() -> anyhow::Result<()> {
     let expected = (sent - stats.errors.load(Ordering::Relaxed)) * fanout;
     if received < expected {
         println!("lost={} deliveries (not delivered within 2 s after the run)", expected - received);
+    }
+    if args.check {
+        let (acked, errors) = (stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
+        if acked == 0 || errors > 0 || received < expected {
+            bail!("check failed: {acked} acknowledged, {errors} refused, {received} of {expected} delivered");
+        }
+        println!("check passed: {acked} acknowledged, all {received} delivered");
     }
     Ok(())
 }
