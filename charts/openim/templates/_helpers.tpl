@@ -1,12 +1,67 @@
+{{/* The image of a service: `<registry>/<prefix><service>:<tag>`, the tag defaulting to the
+chart's appVersion (which the release pipeline stamps in every chart of this umbrella). */}}
 {{- define "openim.image" -}}
-{{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
-{{ printf "%s/%s%s:%s" .root.Values.image.registry .root.Values.image.prefix .service $tag }}
+{{- $image := .root.Values.global.image -}}
+{{- $tag := $image.tag | default .root.Chart.AppVersion -}}
+{{ printf "%s/%s%s:%s" $image.registry $image.prefix .service $tag }}
+{{- end -}}
+
+{{- define "openim.selector" -}}
+app.kubernetes.io/name: {{ .service }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
 {{- define "openim.labels" -}}
-app.kubernetes.io/name: {{ .service }}
-app.kubernetes.io/instance: {{ .root.Release.Name }}
-app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+{{ include "openim.selector" . }}
+app.kubernetes.io/version: {{ .root.Values.global.image.tag | default .root.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: openim
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* What differs between the services: kind, ports (the first serves /healthz, /readyz and
+/metrics), and whether several replicas may scale on CPU. RPC services get an admin port for
+HTTP health and metrics beside their gRPC port. */}}
+{{- define "openim.specs" -}}
+api: { kind: Deployment, scalable: true, ports: [{ name: http, port: 10002 }] }
+msggateway: { kind: StatefulSet, scalable: false, ports: [{ name: ws, port: 10001 }, { name: grpc, port: 10140 }] }
+msgtransfer: { kind: Deployment, scalable: true, ports: [{ name: admin, port: 12020 }] }
+push: { kind: Deployment, scalable: true, ports: [{ name: admin, port: 12170 }] }
+crontask: { kind: Deployment, scalable: false, ports: [{ name: admin, port: 12240 }] }
+rpc-auth: { kind: Deployment, scalable: true, admin: OPENIM_RPC_AUTH__ADMIN_LISTEN, ports: [{ name: admin, port: 12200 }, { name: grpc, port: 10200 }] }
+rpc-user: { kind: Deployment, scalable: true, admin: OPENIM_RPC_USER__ADMIN_LISTEN, ports: [{ name: admin, port: 12110 }, { name: grpc, port: 10110 }] }
+rpc-friend: { kind: Deployment, scalable: true, admin: OPENIM_RPC_FRIEND__ADMIN_LISTEN, ports: [{ name: admin, port: 12120 }, { name: grpc, port: 10120 }] }
+rpc-group: { kind: Deployment, scalable: true, admin: OPENIM_RPC_GROUP__ADMIN_LISTEN, ports: [{ name: admin, port: 12150 }, { name: grpc, port: 10150 }] }
+rpc-conversation: { kind: Deployment, scalable: true, admin: OPENIM_RPC_CONVERSATION__ADMIN_LISTEN, ports: [{ name: admin, port: 12180 }, { name: grpc, port: 10180 }] }
+rpc-msg: { kind: Deployment, scalable: true, admin: OPENIM_RPC_MSG__ADMIN_LISTEN, ports: [{ name: admin, port: 12130 }, { name: grpc, port: 10130 }] }
+{{- end -}}
+
+{{/* `share.rpc`: every service by its Service DNS name; each gateway pod by its name under the
+headless Service, as push reaches the gateway holding a user. */}}
+{{- define "openim.rpc" -}}
+{{- $r := .Release.Name -}}
+auth: http://{{ $r }}-rpc-auth:10200
+user: http://{{ $r }}-rpc-user:10110
+friend: http://{{ $r }}-rpc-friend:10120
+group: http://{{ $r }}-rpc-group:10150
+conversation: http://{{ $r }}-rpc-conversation:10180
+msg: http://{{ $r }}-rpc-msg:10130
+msggateway:
+{{- range $i := until (int .Values.global.msggatewayReplicas) }}
+  - http://{{ $r }}-msggateway-{{ $i }}.{{ $r }}-msggateway-headless:10140
+{{- end }}
+{{- end -}}
+
+{{/* The configuration files (`<name>.yml` → content): `global.config`, with `share.rpc` set from
+the Service names. Only `.Release` and `.Values.global` are read, so every subchart renders the
+same (for the pods' checksum annotation). */}}
+{{- define "openim.config" -}}
+{{- $files := deepCopy .Values.global.config -}}
+{{- $share := get $files "share" | default dict -}}
+{{- $_ := set $share "rpc" (fromYaml (include "openim.rpc" .)) -}}
+{{- $_ := set $files "share" $share -}}
+{{- range $file, $content := $files }}
+{{ $file }}.yml: |
+  {{- toYaml $content | nindent 2 }}
+{{- end }}
 {{- end -}}

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use serde::Deserialize as _;
+
 use super::*;
 use crate::testing::{PASSWORD, TestRegistry, USER};
 
@@ -11,7 +13,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn unpack(gz: &[u8]) -> BTreeMap<String, String> {
+pub(crate) fn unpack(gz: &[u8]) -> BTreeMap<String, String> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(gz));
     let mut out = BTreeMap::new();
     for e in tar.entries().unwrap() {
@@ -171,7 +173,7 @@ fn the_compose_files_are_valid_and_run_exactly_the_released_images() {
     }
 }
 
-fn helm() -> (PathBuf, tempfile::TempDir) {
+pub(crate) fn helm() -> (PathBuf, tempfile::TempDir) {
     let helm = std::env::var_os("OPENIM_HELM")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tools/helm/helm/helm")))
@@ -180,7 +182,7 @@ fn helm() -> (PathBuf, tempfile::TempDir) {
     (helm, tempfile::tempdir().unwrap())
 }
 
-fn helm_cmd(helm: &PathBuf, home: &tempfile::TempDir) -> Command {
+pub(crate) fn helm_cmd(helm: &PathBuf, home: &tempfile::TempDir) -> Command {
     let mut c = Command::new(helm);
     for (var, sub) in [("HELM_CONFIG_HOME", "config"), ("HELM_CACHE_HOME", "cache"), ("HELM_DATA_HOME", "data")] {
         c.env(var, home.path().join(sub));
@@ -222,5 +224,154 @@ fn helm_pulls_and_renders_the_pushed_chart() {
         helm_cmd(&helm, &home).args(["template", "im", &url, "--version", "1.2.3", "--plain-http"]).output().unwrap();
     let rendered = String::from_utf8_lossy(&render.stdout);
     assert!(render.status.success(), "helm template: {}", String::from_utf8_lossy(&render.stderr));
-    assert!(rendered.contains("image: docker.io/openim/openim-standalone:1.2.3"), "{rendered}");
+    // Every service's image carries the stamped tag: the subcharts were stamped too.
+    let images = rendered_images(&rendered);
+    assert_eq!(images.len(), crate::image::SERVICES.len() - 1, "{images:?}");
+    for svc in crate::image::SERVICES.iter().filter(|s| s.name != "standalone") {
+        let want = format!("docker.io/openim/openim-{}:1.2.3", svc.name);
+        assert!(images.contains(&want), "{want} not in {images:?}");
+    }
+}
+
+/// The `image:` values of rendered manifests, sorted and deduplicated.
+pub(crate) fn rendered_images(rendered: &str) -> Vec<String> {
+    let mut images: Vec<String> = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("image: "))
+        .map(|i| i.trim_matches('"').to_owned())
+        .collect();
+    images.sort();
+    images.dedup();
+    images
+}
+
+/// `helm template` of the chart in the checkout with `args`: stdout, or stderr as the error.
+fn template(args: &[&str]) -> Result<String, String> {
+    let (helm, home) = helm();
+    let out =
+        helm_cmd(&helm, &home).args(["template", "im"]).arg(root().join("charts/openim")).args(args).output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+const ALL_FEATURES: &str = "ci/all-features-values.yaml";
+
+/// The umbrella chart passes `helm lint --strict` with its defaults and with non-default values
+/// (ingress, TLS, autoscaling, ServiceMonitors, an existing Secret, a disabled service), and
+/// what it renders validates against the Kubernetes 1.30 schemas (kubernetes-validate, strict:
+/// unknown fields are errors; the ServiceMonitor CRD has no schema there and is only named).
+#[test]
+fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
+    let (helm, home) = helm();
+    let (validate, path) =
+        crate::build::find_tool("kubernetes-validate", ".ci/release-tools.sh helm").expect("kubernetes-validate");
+    let chart = root().join("charts/openim");
+    let dir = tempfile::tempdir().unwrap();
+    for values in [None, Some(chart.join(ALL_FEATURES))] {
+        let mut lint = helm_cmd(&helm, &home);
+        lint.args(["lint", "--strict"]).arg(&chart);
+        let mut args: Vec<String> = Vec::new();
+        if let Some(v) = &values {
+            lint.arg("-f").arg(v);
+            args = vec!["-f".into(), v.display().to_string()];
+        }
+        let out = lint.output().unwrap();
+        assert!(out.status.success(), "helm lint {values:?}: {}", String::from_utf8_lossy(&out.stdout));
+
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rendered = template(&args).unwrap_or_else(|e| panic!("helm template {values:?}: {e}"));
+        let file = dir.path().join("rendered.yaml");
+        std::fs::write(&file, &rendered).unwrap();
+        let out = Command::new(&validate)
+            .args(["--strict", "--quiet", "-k", "1.30.0"])
+            .arg(&file)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && !report.contains("ERROR"), "kubernetes-validate {values:?}: {report}");
+        let kinds = |kind: &str| rendered.matches(&format!("\nkind: {kind}\n")).count();
+        assert_eq!(kinds("StatefulSet"), 1, "the gateway is a StatefulSet");
+        match values {
+            None => {
+                assert_eq!((kinds("Deployment"), kinds("HorizontalPodAutoscaler"), kinds("Ingress")), (10, 0, 0));
+                assert_eq!(kinds("PodDisruptionBudget"), 11);
+            }
+            Some(_) => {
+                assert_eq!(kinds("Deployment"), 9, "rpc-friend disabled");
+                assert_eq!(kinds("HorizontalPodAutoscaler"), 8, "stateless services only");
+                assert_eq!((kinds("Ingress"), kinds("ServiceMonitor"), kinds("Secret")), (1, 10, 0));
+                assert!(rendered.contains("image: registry.example.com/im/openim-api:1.2.3"), "{rendered}");
+                assert!(rendered.contains("http://im-msggateway-2.im-msggateway-headless:10140"), "{rendered}");
+            }
+        }
+    }
+}
+
+/// `values.schema.json` refuses values of the wrong type or range, naming the key.
+#[test]
+fn the_chart_schema_rejects_wrong_values() {
+    for (set, key) in [
+        ("global.msggatewayReplicas=two", "/global/msggatewayReplicas"),
+        ("api.replicaCount=-1", "/api/replicaCount"),
+        ("global.image.pullPolicy=Sometimes", "/global/image/pullPolicy"),
+        ("ingress.enabled=yes", "/ingress/enabled"),
+        ("rpc-user.replicas=2", "/rpc-user"),
+        ("global.config.nosuchfile.key=1", "/global/config"),
+    ] {
+        let err = template(&["--set", set]).expect_err(set);
+        assert!(err.contains(key), "--set {set}: {err}");
+    }
+    // The right types pass.
+    template(&["--set", "global.msggatewayReplicas=3", "--set", "api.replicaCount=0"]).unwrap();
+}
+
+/// The configuration the chart renders uses only files and keys of config/ (the services refuse
+/// unknown keys at start), and points every service at the others' Service names.
+#[test]
+fn the_chart_config_has_the_keys_of_config() {
+    fn keys_exist(rendered: &serde_yaml::Value, reference: &serde_yaml::Value, at: &str) {
+        let serde_yaml::Value::Mapping(map) = rendered else { return };
+        for (k, v) in map {
+            let k = k.as_str().unwrap();
+            let r = reference.get(k).unwrap_or_else(|| panic!("`{at}{k}` is not a key of config/"));
+            keys_exist(v, r, &format!("{at}{k}."));
+        }
+    }
+    for values in [vec![], vec!["-f", ALL_FEATURES]] {
+        let values: Vec<String> = values
+            .iter()
+            .map(|v| {
+                if v.ends_with(".yaml") {
+                    root().join("charts/openim").join(v).display().to_string()
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect();
+        let args: Vec<&str> = values.iter().map(String::as_str).collect();
+        let rendered = template(&args).unwrap();
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&rendered)
+            .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+            .filter(|d| d["kind"] == "ConfigMap")
+            .collect();
+        assert_eq!(docs.len(), 1);
+        let data = docs[0]["data"].as_mapping().unwrap();
+        assert!(data.len() >= 7, "{data:?}");
+        for (file, content) in data {
+            let file = file.as_str().unwrap();
+            let path = root().join("config").join(file);
+            let reference: serde_yaml::Value = serde_yaml::from_str(
+                &std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{file} is not a file of config/")),
+            )
+            .unwrap();
+            let content: serde_yaml::Value = serde_yaml::from_str(content.as_str().unwrap()).unwrap();
+            keys_exist(&content, &reference, &format!("{file}: "));
+        }
+        let share: serde_yaml::Value = serde_yaml::from_str(data["share.yml"].as_str().unwrap()).unwrap();
+        assert_eq!(share["rpc"]["user"], "http://im-rpc-user:10110");
+    }
 }

@@ -134,4 +134,28 @@ fn a_release_plan_lists_everything_with_one_version() {
     let table = plan.table();
     assert!(table.contains("| openim-api | index |"), "{table}");
     assert!(table.contains("Release version 1.2.3"), "{table}");
+
+    // The chart renders exactly the images the plan pushes, under a tag the plan gives them.
+    let tag = &plan.decision.image_tag;
+    let chart = artifacts.iter().find(|a| a.kind == artifact::Kind::Chart).unwrap();
+    let (helm, home) = crate::artifact::tests::helm();
+    let out = crate::artifact::tests::helm_cmd(&helm, &home)
+        .args(["template", "im"])
+        .arg(dir.path().join(&chart.file_name))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let images = crate::artifact::tests::rendered_images(&String::from_utf8_lossy(&out.stdout));
+    let pushed: Vec<String> = plan
+        .rows
+        .iter()
+        .filter(|r| r.arch == "index" && r.tags.contains(tag) && r.image != "openim-standalone")
+        .map(|r| format!("{}/{}:{tag}", cfg.registries[0].repository, r.image))
+        .collect();
+    assert_eq!(images, pushed, "the chart's images are the plan's");
+    // The compose bundle names the same registry and tag.
+    let compose = artifacts.iter().find(|a| a.kind == artifact::Kind::Compose).unwrap();
+    let env = &crate::artifact::tests::unpack(&compose.package)["openim-compose/.env"];
+    assert!(env.contains(&format!("\nOPENIM_VERSION={tag}\n")), "{env}");
+    assert!(env.contains(&format!("OPENIM_REGISTRY={}\n", cfg.registries[0].repository)), "{env}");
 }
