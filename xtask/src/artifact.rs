@@ -214,7 +214,7 @@ pub fn compose_bundle(
 
 /// `.env` with `OPENIM_REGISTRY`, `OPENIM_VERSION` and `OPENIM_CONFIG` (the bundle's `./config`)
 /// set; other lines kept.
-fn stamp_env(text: &str, registry: &str, image_tag: &str) -> anyhow::Result<String> {
+pub(crate) fn stamp_env(text: &str, registry: &str, image_tag: &str) -> anyhow::Result<String> {
     let values = [("OPENIM_REGISTRY", registry), ("OPENIM_VERSION", image_tag), ("OPENIM_CONFIG", "./config")];
     let mut seen = [false; 3];
     let mut out = String::new();
@@ -237,7 +237,7 @@ fn stamp_env(text: &str, registry: &str, image_tag: &str) -> anyhow::Result<Stri
 }
 
 /// Every file under `dir` as (relative path, bytes), sorted.
-fn files(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn files(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

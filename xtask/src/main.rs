@@ -3,6 +3,7 @@
 
 mod artifact;
 mod build;
+mod bundle;
 mod ci;
 mod compose;
 mod dist;
@@ -50,6 +51,9 @@ enum Command {
     Push(push::Push),
     /// Run a compose file of compose/ with the images of target/oci, until all are healthy.
     ComposeUp(compose::ComposeUp),
+    /// The offline bundle: every image of target/oci (an OCI archive), compose files, config,
+    /// and a script that loads the images without registry access.
+    Bundle(bundle::Bundle),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Dist(cmd) => cmd.run(),
         Command::Release(cmd) => cmd.run(),
         Command::ComposeUp(cmd) => cmd.run(),
+        Command::Bundle(cmd) => cmd.run(),
     }
 }

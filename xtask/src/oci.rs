@@ -58,7 +58,17 @@ pub struct Layer {
 
 /// Builds a layer from `entries` (sorted here by path), all owned by root unless a directory
 /// says otherwise, all with modification time `mtime` (seconds).
-pub fn layer(mut entries: Vec<Entry>, mtime: u64) -> anyhow::Result<Layer> {
+pub fn layer(entries: Vec<Entry>, mtime: u64) -> anyhow::Result<Layer> {
+    let raw = tar(entries, mtime)?;
+    let diff_id = sha256(&raw);
+    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw)?;
+    Ok(Layer { diff_id, gz: gz.finish()? })
+}
+
+/// A reproducible tar of `entries` (sorted here by path), all owned by root unless a directory
+/// says otherwise, all with modification time `mtime` (seconds).
+pub fn tar(mut entries: Vec<Entry>, mtime: u64) -> anyhow::Result<Vec<u8>> {
     entries.sort_by(|a, b| a.path().cmp(b.path()));
     let mut tar = tar::Builder::new(Vec::new());
     tar.mode(tar::HeaderMode::Deterministic);
@@ -84,11 +94,7 @@ pub fn layer(mut entries: Vec<Entry>, mtime: u64) -> anyhow::Result<Layer> {
             }
         }
     }
-    let raw = tar.into_inner()?;
-    let diff_id = sha256(&raw);
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
-    gz.write_all(&raw)?;
-    Ok(Layer { diff_id, gz: gz.finish()? })
+    Ok(tar.into_inner()?)
 }
 
 /// An OCI image layout on disk.

@@ -1,0 +1,158 @@
+//! `cargo xtask bundle`: the offline bundle, for hosts with no registry access. One tar holds
+//! - `images.tar`: every service image for both arches, as an OCI archive (a tar of an OCI image
+//!   layout: what `skopeo copy oci-archive:images.tar:openim-api:<tag> …` reads);
+//! - the compose files and `config/`, with `.env` naming the images as `load.sh` loads them;
+//! - `load.sh` (skopeo into Docker, podman or a registry) and `README.txt`.
+//!
+//! Reproducible like the images: sorted entries, the commit time, only the blobs the images use.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+use crate::oci::{self, Entry, Layout};
+
+#[derive(clap::Args)]
+pub struct Bundle {
+    /// The OCI layout holding the images (`cargo xtask image`; default: <target dir>/oci).
+    #[arg(long)]
+    layout: Option<PathBuf>,
+    /// Where to write the bundle (default: <target dir>/bundle/openim-offline-<tag>.tar).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Bundle {
+    pub fn run(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let layout = Layout { dir: self.layout.unwrap_or_else(|| crate::image::target_dir().join("oci")) };
+        let ctx = crate::tags::context_from_env()?;
+        let mtime = u64::try_from(crate::release::commit_time(&ctx.sha)?).context("commit time before 1970")?;
+        let (name, data) = bundle(&layout, Path::new("compose"), Path::new("config"), mtime)?;
+        let out = self.out.unwrap_or_else(|| crate::image::target_dir().join("bundle").join(format!("{name}.tar")));
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        std::fs::write(&out, &data).with_context(|| format!("write {}", out.display()))?;
+        eprintln!(
+            "==> {} ({:.1} MB, {}) in {:.1} s",
+            out.display(),
+            data.len() as f64 / 1e6,
+            oci::sha256(&data),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+/// The bundle of the images in `layout` (all of one tag): its name (`openim-offline-<tag>`) and
+/// the tar.
+pub fn bundle(layout: &Layout, compose_dir: &Path, config_dir: &Path, mtime: u64) -> anyhow::Result<(String, Vec<u8>)> {
+    let refs: Vec<String> = layout.refs()?.into_keys().collect();
+    let tags: BTreeSet<&str> = refs.iter().filter_map(|r| r.rsplit_once(':').map(|(_, t)| t)).collect();
+    let [tag] = tags.into_iter().collect::<Vec<_>>()[..] else {
+        bail!("{}: the images must have one tag, not {refs:?}", layout.dir.display());
+    };
+    let name = format!("openim-offline-{tag}");
+
+    // The OCI archive: the layout's index and every blob an image of it uses.
+    let mut images = vec![
+        Entry::File { path: "oci-layout".into(), mode: 0o644, data: read(&layout.dir.join("oci-layout"))? },
+        Entry::File { path: "index.json".into(), mode: 0o644, data: read(&layout.dir.join("index.json"))? },
+    ];
+    for digest in reachable(layout)? {
+        let path = layout.blob_path(&digest);
+        let hex = digest.strip_prefix("sha256:").context("a sha256 digest")?;
+        images.push(Entry::File { path: format!("blobs/sha256/{hex}"), mode: 0o644, data: read(&path)? });
+    }
+
+    let mut entries = vec![
+        Entry::File { path: format!("{name}/images.tar"), mode: 0o644, data: oci::tar(images, mtime)? },
+        Entry::File { path: format!("{name}/load.sh"), mode: 0o755, data: load_script(&refs).into_bytes() },
+        Entry::File { path: format!("{name}/README.txt"), mode: 0o644, data: readme(tag).into_bytes() },
+    ];
+    for (rel, data) in crate::artifact::files(compose_dir)? {
+        let data = if rel == ".env" {
+            let text = String::from_utf8(data).context("compose/.env is not UTF-8")?;
+            crate::artifact::stamp_env(&text, crate::compose::LOCAL_REGISTRY, tag)
+                .with_context(|| compose_dir.join(".env").display().to_string())?
+                .into_bytes()
+        } else {
+            data
+        };
+        entries.push(Entry::File { path: format!("{name}/{rel}"), mode: 0o644, data });
+    }
+    for (rel, data) in crate::artifact::files(config_dir)? {
+        entries.push(Entry::File { path: format!("{name}/config/{rel}"), mode: 0o644, data });
+    }
+    Ok((name.clone(), oci::tar(entries, mtime)?))
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("read {}", path.display()))
+}
+
+/// Every blob the layout's images use: indexes, manifests, configs and layers.
+fn reachable(layout: &Layout) -> anyhow::Result<BTreeSet<String>> {
+    let mut todo: Vec<String> = layout.refs()?.values().map(|d| d.digest().to_string()).collect();
+    let mut seen = BTreeSet::new();
+    while let Some(digest) = todo.pop() {
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let path = layout.blob_path(&digest);
+        let data = read(&path)?;
+        // Indexes and manifests are JSON naming more blobs; layers are not.
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&data) else { continue };
+        let named =
+            doc["manifests"].as_array().into_iter().flatten().chain(doc["layers"].as_array().into_iter().flatten());
+        todo.extend(named.chain([&doc["config"]]).filter_map(|d| d["digest"].as_str().map(str::to_owned)));
+    }
+    Ok(seen)
+}
+
+fn load_script(refs: &[String]) -> String {
+    format!(
+        r#"#!/bin/sh
+# Loads the images of images.tar (every OpenIM service, linux/amd64 and linux/arm64) with skopeo.
+#   ./load.sh                         into Docker, as localhost/openim/<image> (what .env names)
+#   ./load.sh podman                  into podman's storage, the same names
+#   ./load.sh docker://HOST/NAMESPACE [skopeo copy options, e.g. --dest-creds USER:PASS]
+#                                     into a registry, both arches; then set OPENIM_REGISTRY=HOST/NAMESPACE in .env
+set -eu
+cd "$(dirname "$0")"
+dest="${{1:-docker}}"
+[ $# -gt 0 ] && shift
+for ref in {refs}; do
+  echo "loading $ref" >&2
+  case "$dest" in
+    docker) skopeo copy "$@" "oci-archive:images.tar:$ref" "docker-daemon:localhost/openim/$ref" ;;
+    podman) skopeo copy "$@" "oci-archive:images.tar:$ref" "containers-storage:localhost/openim/$ref" ;;
+    *) skopeo copy --all "$@" "oci-archive:images.tar:$ref" "$dest/$ref" ;;
+  esac
+done
+"#,
+        refs = refs.join(" ")
+    )
+}
+
+fn readme(tag: &str) -> String {
+    format!(
+        "OpenIM {tag}, offline bundle: every service image for linux/amd64 and linux/arm64, the\n\
+         compose files and the configuration, for hosts with no registry access.\n\n\
+         Needs skopeo and Docker (with its compose plugin) or podman.\n\n\
+         1. Load the images:    ./load.sh            (podman: ./load.sh podman)\n\
+         2. Trial, one process: docker compose -f standalone.yml up -d --wait\n   \
+            or everything:      docker compose up -d --wait\n\
+            (the full deployment also pulls mariadb, mongo, redis and apache/kafka: load those\n\
+            into the host beforehand when it cannot reach Docker Hub)\n\n\
+         A private registry instead: ./load.sh docker://registry.example.com/openim, then set\n\
+         OPENIM_REGISTRY=registry.example.com/openim in .env. Change the passwords in .env\n\
+         before the first start. REST: port 10002, WebSocket: port 10001.\n"
+    )
+}
+
+#[cfg(test)]
+mod tests;
