@@ -6,7 +6,7 @@
 //!
 //! Reproducible like the images: sorted entries, the commit time, only the blobs the images use.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,6 +22,12 @@ pub struct Bundle {
     /// Where to write the bundle (default: <target dir>/bundle/openim-offline-<tag>.tar).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The images of this tag (needed when the layout holds several).
+    #[arg(long, conflicts_with = "plan")]
+    tag: Option<String>,
+    /// The images of the tag a release plan (`cargo xtask release`'s plan.json) pushed.
+    #[arg(long)]
+    plan: Option<PathBuf>,
 }
 
 impl Bundle {
@@ -30,7 +36,21 @@ impl Bundle {
         let layout = Layout { dir: self.layout.unwrap_or_else(|| crate::image::target_dir().join("oci")) };
         let ctx = crate::tags::context_from_env()?;
         let mtime = u64::try_from(crate::release::commit_time(&ctx.sha)?).context("commit time before 1970")?;
-        let (name, data) = bundle(&layout, Path::new("compose"), Path::new("config"), mtime)?;
+        let tag = match (&self.tag, &self.plan) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(plan)) => {
+                let text = std::fs::read_to_string(plan).with_context(|| format!("read {}", plan.display()))?;
+                let plan: serde_json::Value =
+                    serde_json::from_str(&text).with_context(|| plan.display().to_string())?;
+                let tag = plan["decision"]["image_tag"].as_str();
+                Some(
+                    tag.with_context(|| format!("{}: no decision.image_tag", self.plan.as_ref().unwrap().display()))?
+                        .to_owned(),
+                )
+            }
+            (None, None) => None,
+        };
+        let (name, data) = bundle(&layout, Path::new("compose"), Path::new("config"), mtime, tag.as_deref())?;
         let out = self.out.unwrap_or_else(|| crate::image::target_dir().join("bundle").join(format!("{name}.tar")));
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -47,22 +67,35 @@ impl Bundle {
     }
 }
 
-/// The bundle of the images in `layout` (all of one tag): its name (`openim-offline-<tag>`) and
-/// the tar.
-pub fn bundle(layout: &Layout, compose_dir: &Path, config_dir: &Path, mtime: u64) -> anyhow::Result<(String, Vec<u8>)> {
-    let refs: Vec<String> = layout.refs()?.into_keys().collect();
-    let tags: BTreeSet<&str> = refs.iter().filter_map(|r| r.rsplit_once(':').map(|(_, t)| t)).collect();
-    let [tag] = tags.into_iter().collect::<Vec<_>>()[..] else {
-        bail!("{}: the images must have one tag, not {refs:?}", layout.dir.display());
+/// The bundle of the images in `layout` of `tag` (or of the one tag there is): its name
+/// (`openim-offline-<tag>`) and the tar.
+pub fn bundle(
+    layout: &Layout,
+    compose_dir: &Path,
+    config_dir: &Path,
+    mtime: u64,
+    tag: Option<&str>,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let all = layout.refs()?;
+    let tag_of = |r: &str| r.rsplit_once(':').map_or("", |(_, t)| t).to_owned();
+    let tags: BTreeSet<String> = all.keys().map(|r| tag_of(r)).collect();
+    let tag = match tag {
+        Some(t) if tags.contains(t) => t.to_owned(),
+        Some(t) => bail!("{}: no images tagged {t} (there are: {tags:?})", layout.dir.display()),
+        None if tags.len() == 1 => tags.into_iter().next().unwrap_or_default(),
+        None => bail!("{}: images of more than one tag ({tags:?}): say which with --tag", layout.dir.display()),
     };
+    let refs: BTreeMap<String, oci_spec::image::Descriptor> =
+        all.into_iter().filter(|(r, _)| tag_of(r) == tag).collect();
+    let tag = tag.as_str();
     let name = format!("openim-offline-{tag}");
 
-    // The OCI archive: the layout's index and every blob an image of it uses.
+    // The OCI archive: an index of these images, and every blob they use.
     let mut images = vec![
         Entry::File { path: "oci-layout".into(), mode: 0o644, data: read(&layout.dir.join("oci-layout"))? },
-        Entry::File { path: "index.json".into(), mode: 0o644, data: read(&layout.dir.join("index.json"))? },
+        Entry::File { path: "index.json".into(), mode: 0o644, data: oci::index_json(&refs)? },
     ];
-    for digest in reachable(layout)? {
+    for digest in reachable(layout, &refs)? {
         let path = layout.blob_path(&digest);
         let hex = digest.strip_prefix("sha256:").context("a sha256 digest")?;
         images.push(Entry::File { path: format!("blobs/sha256/{hex}"), mode: 0o644, data: read(&path)? });
@@ -70,7 +103,11 @@ pub fn bundle(layout: &Layout, compose_dir: &Path, config_dir: &Path, mtime: u64
 
     let mut entries = vec![
         Entry::File { path: format!("{name}/images.tar"), mode: 0o644, data: oci::tar(images, mtime)? },
-        Entry::File { path: format!("{name}/load.sh"), mode: 0o755, data: load_script(&refs).into_bytes() },
+        Entry::File {
+            path: format!("{name}/load.sh"),
+            mode: 0o755,
+            data: load_script(&refs.keys().cloned().collect::<Vec<_>>()).into_bytes(),
+        },
         Entry::File { path: format!("{name}/README.txt"), mode: 0o644, data: readme(tag).into_bytes() },
     ];
     for (rel, data) in crate::artifact::files(compose_dir)? {
@@ -94,9 +131,12 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("read {}", path.display()))
 }
 
-/// Every blob the layout's images use: indexes, manifests, configs and layers.
-fn reachable(layout: &Layout) -> anyhow::Result<BTreeSet<String>> {
-    let mut todo: Vec<String> = layout.refs()?.values().map(|d| d.digest().to_string()).collect();
+/// Every blob the images `refs` use: indexes, manifests, configs and layers.
+fn reachable(
+    layout: &Layout,
+    refs: &BTreeMap<String, oci_spec::image::Descriptor>,
+) -> anyhow::Result<BTreeSet<String>> {
+    let mut todo: Vec<String> = refs.values().map(|d| d.digest().to_string()).collect();
     let mut seen = BTreeSet::new();
     while let Some(digest) = todo.pop() {
         if !seen.insert(digest.clone()) {

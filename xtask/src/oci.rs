@@ -134,22 +134,7 @@ impl Layout {
 
     /// Writes `index.json`, listing `refs` (reference name → descriptor), sorted by name.
     pub fn write_index(&self, refs: &BTreeMap<String, Descriptor>) -> anyhow::Result<()> {
-        let manifests: Vec<Descriptor> = refs
-            .iter()
-            .map(|(name, d)| {
-                let mut d = d.clone();
-                let mut ann = d.annotations().clone().unwrap_or_default();
-                ann.insert("org.opencontainers.image.ref.name".into(), name.clone());
-                d.set_annotations(Some(ann));
-                d
-            })
-            .collect();
-        let index: ImageIndex = ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(manifests)
-            .build()?;
-        std::fs::write(self.dir.join("index.json"), canonical_json(&index)?)?;
+        std::fs::write(self.dir.join("index.json"), index_json(refs)?)?;
         Ok(())
     }
 
@@ -165,6 +150,26 @@ impl Layout {
         }
         Ok(out)
     }
+}
+
+/// The `index.json` of a layout listing `refs` (reference name → descriptor), sorted by name.
+pub fn index_json(refs: &BTreeMap<String, Descriptor>) -> anyhow::Result<Vec<u8>> {
+    let manifests: Vec<Descriptor> = refs
+        .iter()
+        .map(|(name, d)| {
+            let mut d = d.clone();
+            let mut ann = d.annotations().clone().unwrap_or_default();
+            ann.insert("org.opencontainers.image.ref.name".into(), name.clone());
+            d.set_annotations(Some(ann));
+            d
+        })
+        .collect();
+    let index: ImageIndex = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()?;
+    canonical_json(&index)
 }
 
 pub fn descriptor(media_type: MediaType, size: u64, digest: &str) -> anyhow::Result<Descriptor> {
