@@ -7,6 +7,7 @@ mod bundle;
 mod ci;
 mod compose;
 mod dist;
+mod hooks;
 mod image;
 mod oci;
 mod push;
@@ -54,6 +55,12 @@ enum Command {
     /// The offline bundle: every image of target/oci (an OCI archive), compose files, config,
     /// and a script that loads the images without registry access.
     Bundle(bundle::Bundle),
+    /// Run a git hook's checks (what .githooks/<name> calls).
+    Hook(hooks::Hook),
+    /// Install or uninstall the git hooks of .githooks/ for this clone.
+    Hooks(hooks::Hooks),
+    /// Check the commit messages of a range and a pull request title (CI).
+    Commits(hooks::Commits),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,5 +74,8 @@ fn main() -> anyhow::Result<()> {
         Command::Release(cmd) => cmd.run(),
         Command::ComposeUp(cmd) => cmd.run(),
         Command::Bundle(cmd) => cmd.run(),
+        Command::Hook(cmd) => cmd.run(),
+        Command::Hooks(cmd) => cmd.run(),
+        Command::Commits(cmd) => cmd.run(),
     }
 }
