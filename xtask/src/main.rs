@@ -4,6 +4,7 @@
 mod artifact;
 mod build;
 mod bundle;
+mod changelog;
 mod ci;
 mod compose;
 mod dist;
@@ -61,6 +62,8 @@ enum Command {
     Hooks(hooks::Hooks),
     /// Check the commit messages of a range and a pull request title (CI).
     Commits(hooks::Commits),
+    /// Write CHANGELOG.md from the Conventional Commits between release tags.
+    Changelog(changelog::Changelog),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,5 +80,6 @@ fn main() -> anyhow::Result<()> {
         Command::Hook(cmd) => cmd.run(),
         Command::Hooks(cmd) => cmd.run(),
         Command::Commits(cmd) => cmd.run(),
+        Command::Changelog(cmd) => cmd.run(),
     }
 }
