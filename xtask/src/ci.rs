@@ -20,6 +20,12 @@ pub struct Ci {
     /// Skip the cross-builds and the image smoke tests that need them.
     #[arg(long)]
     no_cross: bool,
+    /// Test only this package (default: the workspace).
+    #[arg(long, short)]
+    package: Option<String>,
+    /// Only the tests this nextest filter expression selects (e.g. `test(/^mysql::/)`).
+    #[arg(long, short = 'E')]
+    filter: Option<String>,
 }
 
 impl Ci {
@@ -29,7 +35,14 @@ impl Ci {
             step("clippy", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
         }
         let mut env = Vec::new();
-        let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
+        let mut args = vec!["nextest", "run", "--no-fail-fast"];
+        match &self.package {
+            Some(p) => args.extend(["--package", p]),
+            None => args.push("--workspace"),
+        }
+        if let Some(f) = &self.filter {
+            args.extend(["-E", f]);
+        }
         if !self.no_cross {
             eprintln!("==> cross-build: cargo xtask build --profile smoke (both arches, for the image smoke tests)");
             let built = Build {

@@ -19,6 +19,8 @@ mod smoke;
 mod tags;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod workflows;
 
 /// The variables naming the cross-built binaries of the image smoke tests (`smoke.rs`).
 mod smoke_vars {
