@@ -14,6 +14,7 @@ mod oci;
 mod push;
 mod registry;
 mod release;
+mod report;
 #[cfg(test)]
 mod smoke;
 mod tags;
@@ -66,6 +67,8 @@ enum Command {
     Commits(hooks::Commits),
     /// Write CHANGELOG.md from the Conventional Commits between release tags.
     Changelog(changelog::Changelog),
+    /// Open (or comment on) the issue that tracks failed release runs.
+    ReportFailure(report::ReportFailure),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,5 +86,6 @@ fn main() -> anyhow::Result<()> {
         Command::Hooks(cmd) => cmd.run(),
         Command::Commits(cmd) => cmd.run(),
         Command::Changelog(cmd) => cmd.run(),
+        Command::ReportFailure(cmd) => cmd.run(),
     }
 }
