@@ -1,4 +1,6 @@
-//! The bus contract against a real Kafka-protocol broker (tansu, started per test).
+//! The bus contract against a real Kafka-protocol broker: Apache Kafka at
+//! `OPENIM_TEST_KAFKA_ADDRESS` when set (the CI workflow's service container), else tansu,
+//! started per test. The outage test always uses tansu: it stops and restarts its broker.
 
 use std::time::Duration;
 
@@ -8,8 +10,34 @@ use openim_storage::kafka::KafkaBus;
 use openim_storage::{Bus as _, BusMessage, contract};
 use openim_testkit::servers::Kafka;
 
-fn config(broker: &Kafka) -> KafkaConfig {
-    KafkaConfig { address: vec![broker.address()], partitions: 4, ..Default::default() }
+/// A broker for one test: an external one, or a tansu of its own (stopped when dropped).
+enum Broker {
+    External(String),
+    Tansu(Kafka),
+}
+
+impl Broker {
+    fn start() -> Self {
+        match std::env::var("OPENIM_TEST_KAFKA_ADDRESS") {
+            Ok(address) if !address.is_empty() => Broker::External(address),
+            _ => Broker::Tansu(Kafka::start()),
+        }
+    }
+
+    fn address(&self) -> String {
+        match self {
+            Broker::External(a) => a.clone(),
+            Broker::Tansu(k) => k.address(),
+        }
+    }
+}
+
+/// Topics and groups unique to this run, so tests sharing an external broker do not meet.
+fn config(address: String) -> KafkaConfig {
+    let run = format!("t{}-{:?}-", std::process::id(), std::time::SystemTime::now());
+    let run: String = run.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let topics = openim_storage::topic::ALL.iter().map(|t| (t.to_string(), format!("{run}{t}"))).collect();
+    KafkaConfig { address: vec![address], partitions: 4, group_prefix: run, topics, ..Default::default() }
 }
 
 fn rec(key: &str, v: u32) -> BusMessage {
@@ -22,18 +50,20 @@ fn value(r: &BusMessage) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_bus() {
-    let broker = Kafka::start();
-    contract::bus(&KafkaBus::new(&config(&broker)).unwrap()).await;
+    let broker = Broker::start();
+    contract::bus(&KafkaBus::new(&config(broker.address())).unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_redelivers_what_was_not_committed() {
-    let broker = Kafka::start();
-    let bus = KafkaBus::new(&config(&broker)).unwrap();
-    bus.publish("redeliver", (0..20).map(|i| rec("k", i)).collect()).await.unwrap();
+    let broker = Broker::start();
+    let cfg = config(broker.address());
+    let topic = format!("{}redeliver", cfg.group_prefix);
+    let bus = KafkaBus::new(&cfg).unwrap();
+    bus.publish(&topic, (0..20).map(|i| rec("k", i)).collect()).await.unwrap();
     let mut seen = Vec::new();
     {
-        let mut sub = bus.subscribe("redeliver", "g").await.unwrap();
+        let mut sub = bus.subscribe(&topic, "g").await.unwrap();
         while seen.len() < 10 {
             let batch = tokio::time::timeout(Duration::from_secs(20), sub.next_batch(10 - seen.len()))
                 .await
@@ -48,7 +78,7 @@ async fn kafka_redelivers_what_was_not_committed() {
         assert!(!more.is_empty());
     }
     assert_eq!(seen, (0..10).collect::<Vec<_>>());
-    let mut sub = bus.subscribe("redeliver", "g").await.unwrap();
+    let mut sub = bus.subscribe(&topic, "g").await.unwrap();
     let mut rest = Vec::new();
     while rest.len() < 10 {
         let batch = tokio::time::timeout(Duration::from_secs(30), sub.next_batch(100))
@@ -65,7 +95,7 @@ async fn kafka_redelivers_what_was_not_committed() {
 async fn kafka_down_is_an_error_until_the_broker_comes_up() {
     let mut broker = Kafka::start();
     broker.stop();
-    let mut cfg = config(&broker);
+    let mut cfg = config(broker.address());
     cfg.connect_timeout_secs = 1;
     let bus = KafkaBus::new(&cfg).expect("creating the bus contacts nothing");
     let err = tokio::time::timeout(Duration::from_secs(15), bus.ping())
