@@ -8,13 +8,13 @@ mod changelog;
 mod ci;
 mod compose;
 mod dist;
+mod github;
 mod hooks;
 mod image;
 mod oci;
 mod push;
 mod registry;
 mod release;
-mod report;
 #[cfg(test)]
 mod smoke;
 mod tags;
@@ -68,7 +68,9 @@ enum Command {
     /// Write CHANGELOG.md from the Conventional Commits between release tags.
     Changelog(changelog::Changelog),
     /// Open (or comment on) the issue that tracks failed release runs.
-    ReportFailure(report::ReportFailure),
+    ReportFailure(github::ReportFailure),
+    /// Open a pull request that brings a regenerated CHANGELOG.md to main (after a release).
+    ChangelogPr(github::ChangelogPr),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,5 +89,6 @@ fn main() -> anyhow::Result<()> {
         Command::Commits(cmd) => cmd.run(),
         Command::Changelog(cmd) => cmd.run(),
         Command::ReportFailure(cmd) => cmd.run(),
+        Command::ChangelogPr(cmd) => cmd.run(),
     }
 }
