@@ -90,7 +90,30 @@ fn health(service: Service, stores: &Stores) -> Health {
 }
 
 async fn serve_http(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))?;
+    serve_listener(bind(addr).await?, router, shutdown).await
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind {addr}"))
+}
+
+/// Serves the admin endpoints beside the service's own work: bound here, so a taken port stops
+/// the process with an error naming the address instead of leaving it without health checks.
+async fn spawn_admin(addr: SocketAddr, health: Health, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = bind(addr).await.context("the admin port (admin_listen)")?;
+    tokio::spawn(async move {
+        if let Err(e) = serve_listener(listener, observe::admin_router(health), shutdown).await {
+            tracing::error!(error = format!("{e:#}"), "Admin server stopped.");
+        }
+    });
+    Ok(())
+}
+
+async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "Serving HTTP.");
     axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
     Ok(())
@@ -116,7 +139,7 @@ where
     S::Future: Send + 'static,
 {
     if let Some(admin) = admin {
-        tokio::spawn(serve_http(admin, observe::admin_router(health.clone()), shutdown.clone()));
+        spawn_admin(admin, health.clone(), shutdown.clone()).await?;
     }
     // The standard gRPC health service, following the same readiness checks.
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -180,15 +203,15 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             rpc.await?
         }
         Service::Msgtransfer => {
-            tokio::spawn(serve_http(cfg.msgtransfer.admin_listen, observe::admin_router(health), shutdown.clone()));
+            spawn_admin(cfg.msgtransfer.admin_listen, health, shutdown.clone()).await?;
             openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size).run(shutdown).await
         }
         Service::Push => {
-            tokio::spawn(serve_http(cfg.push.admin_listen, observe::admin_router(health), shutdown.clone()));
+            spawn_admin(cfg.push.admin_listen, health, shutdown.clone()).await?;
             openim_push::Pusher::new(stores, clients, cfg.push.clone()).run(shutdown).await
         }
         Service::Crontask => {
-            tokio::spawn(serve_http(cfg.crontask.admin_listen, observe::admin_router(health), shutdown.clone()));
+            spawn_admin(cfg.crontask.admin_listen, health, shutdown.clone()).await?;
             openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
         }
         Service::RpcAuth => {

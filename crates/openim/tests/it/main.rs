@@ -13,10 +13,7 @@ use prost::Message as _;
 
 mod distributed;
 
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use openim_testkit::servers::free_port;
 
 /// Child processes, killed when dropped.
 struct Cluster(Vec<(String, Child)>);
@@ -216,4 +213,36 @@ fn standalone_stops_cleanly_on_sigterm_and_a_bad_config_names_the_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_message_bytes"), "{err}");
+}
+
+#[test]
+fn a_taken_admin_port_stops_the_service_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openim"))
+        .args(["--config", config, "msgtransfer"])
+        .env("OPENIM_STORAGE__DATA_DIR", dir.path())
+        .env("OPENIM_MSGTRANSFER__ADMIN_LISTEN", &addr)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("msgtransfer kept running without its admin port");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("admin port") && err.contains(&addr), "{err}");
+    drop(taken);
 }
