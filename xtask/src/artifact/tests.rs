@@ -258,9 +258,11 @@ fn template(args: &[&str]) -> Result<String, String> {
 }
 
 const ALL_FEATURES: &str = "ci/all-features-values.yaml";
+const STANDALONE: &str = "ci/standalone-values.yaml";
 
 /// The umbrella chart passes `helm lint --strict` with its defaults and with non-default values
-/// (ingress, TLS, autoscaling, ServiceMonitors, an existing Secret, a disabled service), and
+/// (ingress, TLS, autoscaling, ServiceMonitors, an existing Secret, a disabled service; and the
+/// standalone trial behind the Ingress), and
 /// what it renders validates against the Kubernetes 1.30 schemas (kubernetes-validate, strict:
 /// unknown fields are errors; the ServiceMonitor CRD has no schema there and is only named).
 #[test]
@@ -270,7 +272,7 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
         crate::build::find_tool("kubernetes-validate", ".ci/release-tools.sh helm").expect("kubernetes-validate");
     let chart = root().join("charts/openim");
     let dir = tempfile::tempdir().unwrap();
-    for values in [None, Some(chart.join(ALL_FEATURES))] {
+    for values in [None, Some(chart.join(ALL_FEATURES)), Some(chart.join(STANDALONE))] {
         let mut lint = helm_cmd(&helm, &home);
         lint.args(["lint", "--strict"]).arg(&chart);
         let mut args: Vec<String> = Vec::new();
@@ -294,6 +296,11 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
         let report = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && !report.contains("ERROR"), "kubernetes-validate {values:?}: {report}");
         let kinds = |kind: &str| rendered.matches(&format!("\nkind: {kind}\n")).count();
+        if values.as_ref().is_some_and(|v| v.ends_with(STANDALONE)) {
+            assert_eq!((kinds("Deployment"), kinds("StatefulSet"), kinds("PersistentVolumeClaim")), (1, 0, 1));
+            assert!(rendered.contains("service: { name: im-standalone, port: { name: api } }"), "{rendered}");
+            continue;
+        }
         assert_eq!(kinds("StatefulSet"), 1, "the gateway is a StatefulSet");
         match values {
             None => {
