@@ -7,7 +7,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+
+use crate::tags::git;
 
 /// Headings, in order, of the commit types that appear in the changelog.
 const GROUPS: &[(&str, &str)] = &[
@@ -73,14 +75,6 @@ pub struct Release {
     pub date: String,
     pub previous: Option<String>,
     pub entries: Vec<Entry>,
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("git").current_dir(dir).args(args).output().context("run git")?;
-    if !out.status.success() {
-        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// The releases of the repository at `dir`, newest first, `Unreleased` (if any commit is) on top.

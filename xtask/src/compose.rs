@@ -63,7 +63,7 @@ pub fn layout_refs(layout: &Path) -> anyhow::Result<Vec<String>> {
 
 /// `docker compose` as the machine has it: the standalone `docker-compose` binary, or the
 /// Docker CLI's plugin.
-fn compose_command() -> Command {
+pub fn compose_command() -> Command {
     match crate::build::find_tool("docker-compose", "bash .ci/release-tools.sh compose") {
         Ok((bin, path)) => {
             let mut c = Command::new(bin);

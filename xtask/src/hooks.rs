@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 
+use crate::tags::git;
+
 /// The commit types the project uses.
 pub const TYPES: &[&str] =
     &["build", "chore", "ci", "docs", "feat", "fix", "perf", "refactor", "revert", "style", "test"];
@@ -158,14 +160,6 @@ pub fn check_range(dir: &Path, range: &str) -> anyhow::Result<Vec<String>> {
             check_message(message, Strictness::PullRequest).err().map(|e| format!("{sha}: {e:#}"))
         })
         .collect())
-}
-
-fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("git").current_dir(dir).args(args).output().context("run git")?;
-    if !out.status.success() {
-        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn git_root(dir: &Path) -> anyhow::Result<PathBuf> {

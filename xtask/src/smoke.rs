@@ -239,10 +239,8 @@ fn the_standalone_compose_file_starts_healthy_in_podman() {
     let logs = podman(&["logs", &container]);
     let api_health = reqwest::blocking::get(format!("http://127.0.0.1:{api}/healthz")).map(|r| r.status().as_u16());
 
-    let (compose, path) = crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").unwrap();
-    let down = Command::new(compose)
+    let down = crate::compose::compose_command()
         .current_dir(root().join("compose"))
-        .env("PATH", path)
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .args(["-f", "standalone.yml", "-p", &project, "down", "-v", "--timeout", "10"])
         .output()

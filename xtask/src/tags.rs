@@ -167,18 +167,18 @@ fn is_highest_release(v: &semver::Version, repo_tags: &[String]) -> bool {
 
 /// The context from GitHub Actions' variables when they are set, else from the local checkout.
 pub fn context_from_env() -> anyhow::Result<GitContext> {
-    let repo_tags = git(&["tag", "--list"])?.lines().map(str::to_owned).collect();
+    let repo_tags = git(std::path::Path::new("."), &["tag", "--list"])?.lines().map(str::to_owned).collect();
     if let (Ok(event), Ok(git_ref), Ok(sha)) =
         (std::env::var("GITHUB_EVENT_NAME"), std::env::var("GITHUB_REF"), std::env::var("GITHUB_SHA"))
     {
         return Ok(GitContext { event: Event::parse(&event)?, git_ref, sha, repo_tags });
     }
-    let sha = git(&["rev-parse", "HEAD"])?.trim().to_owned();
+    let sha = git(std::path::Path::new("."), &["rev-parse", "HEAD"])?.trim().to_owned();
     // A checkout of a tag builds that tag; otherwise the current branch.
-    let git_ref = match git(&["describe", "--tags", "--exact-match", "HEAD"]) {
+    let git_ref = match git(std::path::Path::new("."), &["describe", "--tags", "--exact-match", "HEAD"]) {
         Ok(t) if !t.trim().is_empty() => format!("refs/tags/{}", t.trim()),
         _ => {
-            let b = git(&["symbolic-ref", "-q", "HEAD"])
+            let b = git(std::path::Path::new("."), &["symbolic-ref", "-q", "HEAD"])
                 .context("HEAD is detached and not on a tag; set GITHUB_REF to say what to build")?;
             b.trim().to_owned()
         }
@@ -186,12 +186,13 @@ pub fn context_from_env() -> anyhow::Result<GitContext> {
     Ok(GitContext { event: Event::Push, git_ref, sha, repo_tags })
 }
 
-fn git(args: &[&str]) -> anyhow::Result<String> {
-    let out = std::process::Command::new("git").args(args).output().context("run git")?;
+/// `git <args>` in `dir`: its standard output, or an error with git's own message.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
+    let out = std::process::Command::new("git").current_dir(dir).args(args).output().context("run git")?;
     if !out.status.success() {
         bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
-    Ok(String::from_utf8(out.stdout)?)
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `cargo xtask tags`: prints the tags of the current context, one per line (or as JSON).
