@@ -15,13 +15,22 @@ use openim_common::config::Share;
 use openim_common::rpc::Clients;
 
 pub use envelope::Envelope;
+pub use routes::paths;
 
 pub struct Api {
     share: Share,
     clients: Clients,
 }
 
-/// The REST router.
+/// The REST router. It answers CORS as OpenIM's API does (any origin, method and header; no
+/// credentials), since web apps call it from their own origin: a browser otherwise refuses every
+/// call. Tokens travel in a header, never in cookies, so allowing any origin exposes nothing.
 pub fn router(share: Share, clients: Clients) -> Router {
-    routes::router(Arc::new(Api { share, clients }))
+    use tower_http::cors::{Any, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(172_800));
+    routes::router(Arc::new(Api { share, clients })).layer(cors)
 }

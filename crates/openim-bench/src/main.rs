@@ -281,6 +281,7 @@ async fn client(
     let warmup = Duration::from_secs(args.warmup);
     let reader_stats = stats.clone();
     let reader_window = window.clone();
+    let reader_me = me.clone();
     let reader = tokio::spawn(async move {
         while let Some(Ok(frame)) = stream.next().await {
             let WsMsg::Binary(b) = frame else { continue };
@@ -300,7 +301,9 @@ async fn client(
                     let now = epoch.elapsed().as_micros() as u64;
                     let warmup_us = warmup.as_micros() as u64;
                     let mut h = reader_stats.latency_us.lock().await;
-                    for m in push.msgs.values().flat_map(|p| &p.msgs) {
+                    // The sender's own connection gets its messages back (as OpenIM does); only
+                    // deliveries to other users count.
+                    for m in push.msgs.values().flat_map(|p| &p.msgs).filter(|m| m.send_id != reader_me) {
                         if let Ok(sent_at) = m.ex.parse::<u64>()
                             && sent_at >= warmup_us
                         {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::{SinkExt as _, StreamExt as _};
 use openim_common::rpc;
 use openim_common::{ErrCode, ImError};
-use openim_proto::constants::req;
+use openim_proto::constants::{platform, req};
 use openim_proto::pb::auth::ParseTokenReq;
 use openim_proto::pb::msg::{GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq, GetSeqMessageReq, SendMsgReq};
 use openim_proto::pb::sdkws::{GetMaxSeqReq, MsgData, PullMessageBySeqsReq, UserSendMsgResp};
@@ -171,8 +171,11 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
                         }
                     }
                     Outbound::Close(code, reason) => {
+                        // After the client's close frame this send is refused, but the flush
+                        // still writes the reply tungstenite queued when it read that frame.
                         let close = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
                         let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close)).await;
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.flush()).await;
                         break 'outer;
                     }
                 }
@@ -190,12 +193,27 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
     });
 
     let deadline = Duration::from_secs(gw.cfg.read_deadline_secs);
+    // A browser cannot send WebSocket pings, so the server pings web clients (as OpenIM does, at
+    // 9/10 of the read deadline); the browser's automatic pong keeps the connection alive.
+    let ping_every = (p.platform_id == platform::WEB).then(|| deadline * 9 / 10);
+    let mut last_read = tokio::time::Instant::now();
     loop {
+        let wait = match ping_every {
+            Some(ping) => ping.min(deadline.saturating_sub(last_read.elapsed())),
+            None => deadline,
+        };
         let next = tokio::select! {
             () = kill.cancelled() => break,
-            next = tokio::time::timeout(deadline, stream.next()) => next,
+            next = tokio::time::timeout(wait, stream.next()) => next,
         };
         let frame = match next {
+            Err(_) if last_read.elapsed() < deadline => {
+                if tx.try_send(Outbound::Frame(Message::Ping(Bytes::new()))).is_err() {
+                    kill.cancel();
+                    break;
+                }
+                continue;
+            }
             Err(_) => {
                 handle.close(1000, "read deadline exceeded");
                 break;
@@ -213,17 +231,24 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
             }
             Ok(Some(Ok(m))) => m,
         };
+        last_read = tokio::time::Instant::now();
+        let mut logout = false;
         let reply = match frame {
             // Boxed: the request's future (RPC calls included) is large, and inline it would
             // make every idle connection's task that large too.
-            Message::Binary(data) => Box::pin(handle_frame(&gw, &p, &data))
-                .await
-                .map(|resp| Message::Binary(encode(p.encoding, p.gzip, &resp))),
+            Message::Binary(data) => Box::pin(handle_frame(&gw, &p, &data)).await.map(|resp| {
+                logout = resp.req_identifier == req::LOGOUT && resp.err_code == 0;
+                Message::Binary(encode(p.encoding, p.gzip, &resp))
+            }),
             Message::Text(text) if text.as_str().contains("\"ping\"") => {
                 Some(Message::Text(r#"{"type":"pong"}"#.into()))
             }
             Message::Ping(payload) => Some(Message::Pong(payload)),
-            Message::Close(_) => break,
+            Message::Close(_) => {
+                // Answer the close handshake, so the client sees a clean close (not 1006).
+                handle.close(1000, "");
+                break;
+            }
             Message::Text(_) | Message::Pong(_) => None,
         };
         if let Some(reply) = reply
@@ -231,6 +256,11 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         {
             // The client does not read its replies: too slow to keep.
             kill.cancel();
+            break;
+        }
+        if logout {
+            // As OpenIM: a logout is answered, then the connection is closed (cleanly).
+            handle.close(1000, "logged out");
             break;
         }
     }

@@ -35,13 +35,14 @@ impl GatewayRpc {
         // Connection id → (connection, indexes of its messages, in batch order).
         let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>)> = HashMap::new();
         for (i, push) in pushes.iter().enumerate() {
-            let Some(msg) = &msgs[i] else { continue };
+            if msgs[i].is_none() {
+                continue;
+            }
             for user in &push.push_to_user_i_ds {
                 let Some(conns) = self.gw.conns.get(user) else { continue };
+                // The sender's own connections too: that push is where the sending device
+                // learns the seq of what it sent (OpenIM pushes to every connection).
                 for c in conns.iter() {
-                    if *user == msg.send_id && c.platform_id == msg.sender_platform_id {
-                        continue; // the sending device has the message already
-                    }
                     per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new())).1.push(i);
                 }
             }
@@ -77,7 +78,6 @@ impl GatewayRpc {
         req: msggateway::OnlineBatchPushOneMsgReq,
     ) -> Result<(msggateway::OnlineBatchPushOneMsgResp, u64), Status> {
         let msg = req.msg_data.ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
-        let (sender, sender_platform) = (msg.send_id.clone(), msg.sender_platform_id);
         let resp = push_response(std::iter::once(msg));
         // Each (envelope, gzip) variant is encoded once, however many connections use it.
         let mut frames: HashMap<(Encoding, bool), bytes::Bytes> = HashMap::new();
@@ -87,9 +87,6 @@ impl GatewayRpc {
             let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
             let mut platforms = Vec::new();
             for c in conns {
-                if user == sender && c.platform_id == sender_platform {
-                    continue; // the sending device has the message already
-                }
                 let frame =
                     frames.entry((c.encoding, c.gzip)).or_insert_with(|| encode(c.encoding, c.gzip, &resp)).clone();
                 let code = match c.tx.try_send(Outbound::Frame(Message::Binary(frame))) {
@@ -163,5 +160,20 @@ fn push_response(msgs: impl IntoIterator<Item = MsgData>) -> WsResponse {
         map.entry(conv).or_default().msgs.push(m);
     }
     let payload = PushMessages { msgs: by_conv, notification_msgs: notifications }.encode_to_vec();
-    WsResponse { req_identifier: req::PUSH_MSG, data: payload.into(), ..Default::default() }
+    // The official SDK builds the context of its follow-up calls from the push's operationID
+    // and refuses an empty one.
+    WsResponse {
+        req_identifier: req::PUSH_MSG,
+        operation_id: push_operation_id(),
+        data: payload.into(),
+        ..Default::default()
+    }
+}
+
+/// A fresh operationID for a push frame: this process's random prefix and a counter (cheaper
+/// than a random ID per frame, and as unique).
+fn push_operation_id() -> String {
+    static PREFIX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ids::new_id()[..12].to_owned());
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("push-{}-{}", *PREFIX, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }

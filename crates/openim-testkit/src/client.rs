@@ -135,9 +135,34 @@ impl Client {
         self.next_push_within(Duration::from_secs(10)).await.expect("a push within 10 s")
     }
 
+    /// The chat messages of the next push that carries any from other users. The user's own
+    /// messages come back to every connection it has (that is how the sending device learns
+    /// their seqs); [`Client::next_own_push_within`] reads those.
     pub async fn next_push_within(&mut self, wait: Duration) -> Option<Vec<MsgData>> {
-        let p = self.next_push_messages_within(wait).await?;
-        Some(p.msgs.into_values().flat_map(|m| m.msgs).collect())
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_messages_within(left).await?;
+            let others: Vec<MsgData> =
+                p.msgs.into_values().flat_map(|m| m.msgs).filter(|m| m.send_id != self.user).collect();
+            if !others.is_empty() {
+                return Some(others);
+            }
+        }
+    }
+
+    /// The user's own chat messages in the next push that carries any.
+    pub async fn next_own_push_within(&mut self, wait: Duration) -> Option<Vec<MsgData>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_messages_within(left).await?;
+            let own: Vec<MsgData> =
+                p.msgs.into_values().flat_map(|m| m.msgs).filter(|m| m.send_id == self.user).collect();
+            if !own.is_empty() {
+                return Some(own);
+            }
+        }
     }
 
     /// The next push as sent: chat messages and notifications, by conversation.
@@ -145,6 +170,8 @@ impl Client {
         loop {
             let r = self.recv_within(wait).await?;
             if r.req_identifier == req::PUSH_MSG {
+                // The official SDK refuses to act on a push without an operationID.
+                assert!(!r.operation_id.is_empty(), "a push without an operationID");
                 return Some(PushMessages::decode(r.data.as_ref()).unwrap());
             }
         }

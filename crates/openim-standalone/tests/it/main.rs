@@ -2,8 +2,11 @@
 
 mod compat;
 mod flows;
+mod gateway;
 mod marks;
 mod stack;
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::SinkExt as _;
@@ -34,6 +37,9 @@ async fn two_users_exchange_messages_in_both_envelopes() {
     assert_eq!(got[0].content, text_content("hello bob"));
     assert_eq!(got[0].seq, 1);
     assert_eq!(got[0].send_id, "alice");
+    // The sending connection gets its own message back too: that is where it learns the seq.
+    let own = alice.next_own_push_within(Duration::from_secs(10)).await.expect("the sender's own copy");
+    assert_eq!((own[0].client_msg_id.as_str(), own[0].seq), (ack.client_msg_id.as_str(), 1));
 
     let ack = bob.send_text("alice", "hi alice").await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
