@@ -12,11 +12,13 @@ use bytes::Bytes;
 use crate::Api;
 use crate::envelope::{Access, forward};
 
-/// Declares `POST path` routes that forward the JSON body to `service.method`.
+/// Declares `POST path` routes that forward the JSON body to `service.method`; also lists each
+/// path in `$paths`.
 macro_rules! forward_routes {
-    ($router:expr; $($path:literal => $access:ident, $service:ident . $method:ident;)*) => {{
+    ($router:expr, $paths:ident; $($path:literal => $access:ident, $service:ident . $method:ident;)*) => {{
         let mut router = $router;
         $(
+            $paths.push($path);
             router = router.route($path, post(|State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes| async move {
                 forward(&api, &headers, &body, Access::$access, |c, r| async move { c.$service.clone().$method(r).await }).await
             }));
@@ -25,8 +27,19 @@ macro_rules! forward_routes {
     }};
 }
 
+/// Every path the router serves.
+pub fn paths() -> Vec<&'static str> {
+    table().1
+}
+
 pub fn router(api: Arc<Api>) -> Router {
-    let router = forward_routes!(Router::new();
+    table().0.with_state(api)
+}
+
+/// The route table: the router and the list of its paths, built together so they cannot differ.
+fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
+    let mut paths = Vec::new();
+    let router = forward_routes!(Router::new(), paths;
         "/auth/get_admin_token" => Public, auth.get_admin_token;
         "/auth/get_user_token" => Admin, auth.get_user_token;
         "/auth/parse_token" => Public, auth.parse_token;
@@ -54,6 +67,21 @@ pub fn router(api: Arc<Api>) -> Router {
         "/friend/is_friend" => User, friend.is_friend;
         "/friend/get_incremental_friends" => User, friend.get_incremental_friends;
         "/friend/get_full_friend_user_ids" => User, friend.get_full_friend_user_i_ds;
+        "/friend/add_friend" => User, friend.apply_to_add_friend;
+        "/friend/add_friend_response" => User, friend.respond_friend_apply;
+        "/friend/get_friend_apply_list" => User, friend.get_pagination_friends_apply_to;
+        "/friend/get_self_friend_apply_list" => User, friend.get_pagination_friends_apply_from;
+        "/friend/get_designated_friend_apply" => User, friend.get_designated_friends_apply;
+        "/friend/get_self_unhandled_apply_count" => User, friend.get_self_unhandled_apply_count;
+        "/friend/delete_friend" => User, friend.delete_friend;
+        "/friend/update_friends" => User, friend.update_friends;
+        "/friend/set_friend_remark" => User, friend.set_friend_remark;
+        "/friend/get_specified_friends_info" => User, friend.get_specified_friends_info;
+        "/friend/add_black" => User, friend.add_black;
+        "/friend/remove_black" => User, friend.remove_black;
+        "/friend/get_black_list" => User, friend.get_pagination_blacks;
+        "/friend/get_specified_blacks" => User, friend.get_specified_blacks;
+        "/friend/get_incremental_blacks" => User, friend.get_incremental_blacks;
 
         "/group/create_group" => User, group.create_group;
         "/group/invite_user_to_group" => User, group.invite_user_to_group;
@@ -76,12 +104,18 @@ pub fn router(api: Arc<Api>) -> Router {
         "/conversation/get_not_notify_conversation_ids" => User, conversation.get_not_notify_conversation_i_ds;
         "/conversation/get_pinned_conversation_ids" => User, conversation.get_pinned_conversation_i_ds;
     );
-    router
-        .route("/msg/send_msg", post(send_msg))
-        .route("/user/get_users_online_status", post(online_status))
-        .route("/jssdk/get_conversations", post(crate::jssdk::get_conversations))
-        .route("/jssdk/get_active_conversations", post(crate::jssdk::get_active_conversations))
-        .with_state(api)
+    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 4] = [
+        ("/msg/send_msg", post(send_msg)),
+        ("/user/get_users_online_status", post(online_status)),
+        ("/jssdk/get_conversations", post(crate::jssdk::get_conversations)),
+        ("/jssdk/get_active_conversations", post(crate::jssdk::get_active_conversations)),
+    ];
+    let mut router = router;
+    for (path, handler) in own {
+        paths.push(path);
+        router = router.route(path, handler);
+    }
+    (router, paths)
 }
 
 async fn send_msg(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -91,3 +125,6 @@ async fn send_msg(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) 
 async fn online_status(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
     crate::send::online_status(&api, &headers, &body).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -19,8 +19,16 @@ impl ErrCode {
     pub const GROUP_ID_EXISTED: Self = Self(1202);
     pub const NOT_IN_GROUP_YET: Self = Self(1203);
     pub const DISMISSED_ALREADY: Self = Self(1204);
-    pub const RELATIONSHIP_ALREADY: Self = Self(1302);
-    pub const NOT_RELATIONSHIP_YET: Self = Self(1303);
+    pub const GROUP_TYPE_NOT_SUPPORT: Self = Self(1205);
+    pub const GROUP_REQUEST_HANDLED: Self = Self(1206);
+    pub const CAN_NOT_ADD_YOURSELF: Self = Self(1301);
+    /// The receiver has the sender on its blacklist.
+    pub const BLOCKED_BY_PEER: Self = Self(1302);
+    /// Friend verification is on and the sender is not the receiver's friend.
+    pub const NOT_PEERS_FRIEND: Self = Self(1303);
+    pub const RELATIONSHIP_ALREADY: Self = Self(1304);
+    pub const FRIEND_REQUEST_HANDLED: Self = Self(1305);
+    pub const MESSAGE_HAS_READ_DISABLE: Self = Self(1401);
     pub const MUTED_IN_GROUP: Self = Self(1402);
     pub const MUTED_GROUP: Self = Self(1403);
     pub const MSG_ALREADY_REVOKE: Self = Self(1404);
@@ -51,8 +59,14 @@ impl ErrCode {
             1202 => "GroupIDExisted",
             1203 => "NotInGroupYetError",
             1204 => "DismissedAlreadyError",
-            1302 => "RelationshipAlreadyError",
-            1303 => "NotRelationshipYetError",
+            1205 => "GroupTypeNotSupport",
+            1206 => "GroupRequestHandled",
+            1301 => "CanNotAddYourselfError",
+            1302 => "BlockedByPeer",
+            1303 => "NotPeersFriend",
+            1304 => "RelationshipAlreadyError",
+            1305 => "FriendRequestHandled",
+            1401 => "MessageHasReadDisable",
             1402 => "MutedInGroup",
             1403 => "MutedGroup",
             1404 => "MsgAlreadyRevoke",

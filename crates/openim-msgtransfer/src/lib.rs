@@ -247,10 +247,19 @@ impl Transfer {
     async fn ensure_conversations(&self, batch: &[(String, Vec<MsgData>)]) -> StoreResult<()> {
         let now = now_millis();
         let mut missing = Vec::new();
-        // Notification conversations (`n_…`) are not listed to their users.
-        for (conv, msgs) in batch.iter().filter(|(conv, _)| !ids::is_notification(conv)) {
+        // A group's notifications (`n_<group>`) are found from its chat (`sg_<group>`). Those
+        // between two users (`n_<a>_<b>`: friend applications, for instance) may come before any
+        // chat, so they get their own entries, as in OpenIM: that is how sync finds their seqs.
+        // Clients are not shown them (see rpc-conversation).
+        for (conv, msgs) in batch.iter() {
             let sample = &msgs[0];
+            if ids::is_notification(conv) && sample.session_type != session::SINGLE_CHAT {
+                continue;
+            }
             let owners: Vec<String> = match sample.session_type {
+                session::SINGLE_CHAT | session::NOTIFICATION_CHAT if sample.send_id == sample.recv_id => {
+                    vec![sample.send_id.clone()]
+                }
                 session::SINGLE_CHAT | session::NOTIFICATION_CHAT => {
                     vec![sample.send_id.clone(), sample.recv_id.clone()]
                 }

@@ -46,9 +46,18 @@ impl ConversationService {
         Self { share, stores }
     }
 
+    /// The owner's conversations as clients list them (all, or the given IDs). The stored
+    /// notification conversations (`n_…`, kept so that sync finds their seqs) are not listed,
+    /// as OpenIM's SDK keeps them out of the conversation list.
+    async fn listed(&self, owner: &str, ids: Option<&[String]>) -> Result<Vec<openim_storage::Conversation>, Status> {
+        let mut convs = self.stores.conversations.conversations(owner, ids).await.map_err(store_status)?;
+        convs.retain(|c| !ids::is_notification(&c.conversation_id));
+        Ok(convs)
+    }
+
     /// The owner's conversations (all, or the given IDs) with their max seqs filled in.
     pub async fn with_seqs(&self, owner: &str, ids: Option<&[String]>) -> Result<Vec<pb::Conversation>, Status> {
-        let convs = self.stores.conversations.conversations(owner, ids).await.map_err(store_status)?;
+        let convs = self.listed(owner, ids).await?;
         let conv_ids: Vec<String> = convs.iter().map(|c| c.conversation_id.clone()).collect();
         let max = self.stores.seqs.max_seqs(&conv_ids).await.map_err(store_status)?;
         Ok(convs
@@ -198,7 +207,7 @@ impl ConversationRpc for ConversationService {
     ) -> Result<Response<pb::GetConversationIDsResp>, Status> {
         let user = req.get_ref().user_id.clone();
         self.check(&req, &user)?;
-        let convs = self.stores.conversations.conversations(&user, None).await.map_err(store_status)?;
+        let convs = self.listed(&user, None).await?;
         Ok(Response::new(pb::GetConversationIDsResp {
             conversation_i_ds: convs.into_iter().map(|c| c.conversation_id).collect(),
         }))
@@ -210,7 +219,7 @@ impl ConversationRpc for ConversationService {
     ) -> Result<Response<pb::GetFullOwnerConversationIDsResp>, Status> {
         let user = req.get_ref().user_id.clone();
         self.check(&req, &user)?;
-        let convs = self.stores.conversations.conversations(&user, None).await.map_err(store_status)?;
+        let convs = self.listed(&user, None).await?;
         let conv_ids: Vec<String> = convs.into_iter().map(|c| c.conversation_id).collect();
         let hash = ids::id_hash(&conv_ids);
         let equal = hash == req.get_ref().id_hash;
@@ -246,7 +255,7 @@ impl ConversationRpc for ConversationService {
     ) -> Result<Response<pb::GetNotNotifyConversationIDsResp>, Status> {
         let user = req.get_ref().user_id.clone();
         self.check(&req, &user)?;
-        let convs = self.stores.conversations.conversations(&user, None).await.map_err(store_status)?;
+        let convs = self.listed(&user, None).await?;
         let conversation_i_ds =
             convs.into_iter().filter(|c| NOT_NOTIFY.contains(&c.recv_msg_opt)).map(|c| c.conversation_id).collect();
         Ok(Response::new(pb::GetNotNotifyConversationIDsResp { conversation_i_ds }))
@@ -258,7 +267,7 @@ impl ConversationRpc for ConversationService {
     ) -> Result<Response<pb::GetPinnedConversationIDsResp>, Status> {
         let user = req.get_ref().user_id.clone();
         self.check(&req, &user)?;
-        let convs = self.stores.conversations.conversations(&user, None).await.map_err(store_status)?;
+        let convs = self.listed(&user, None).await?;
         let conversation_i_ds = convs.into_iter().filter(|c| c.is_pinned).map(|c| c.conversation_id).collect();
         Ok(Response::new(pb::GetPinnedConversationIDsResp { conversation_i_ds }))
     }

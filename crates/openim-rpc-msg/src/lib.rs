@@ -7,6 +7,7 @@ use dashmap::DashSet;
 use openim_common::config::Share;
 use openim_common::error::store_status;
 use openim_common::ids::{self, ConversationTarget};
+use openim_common::notify::Notifier;
 use openim_common::rpc;
 use openim_common::token::now_millis;
 use openim_common::{ErrCode, ImError};
@@ -33,11 +34,13 @@ pub struct MsgService {
     stores: Stores,
     /// Users known to exist (users are never deleted, so a positive answer can be kept).
     known_users: DashSet<String>,
+    notifier: Notifier,
 }
 
 impl MsgService {
     pub fn new(share: Share, stores: Stores) -> Self {
-        Self { share, stores, known_users: DashSet::new() }
+        let notifier = Notifier::new(stores.bus.clone());
+        Self { share, stores, known_users: DashSet::new(), notifier }
     }
 
     async fn user_exists(&self, user_id: &str) -> Result<bool, Status> {
@@ -135,6 +138,12 @@ impl MsgService {
         Ok(convs.into_iter().map(|c| c.conversation_id).collect())
     }
 
+    /// Whether `owner` has `user` on its blacklist.
+    async fn blocked(&self, owner: &str, user: &str) -> Result<bool, Status> {
+        let found = self.stores.blacks.blacks(owner, Some(&[user.to_owned()])).await.map_err(store_status)?;
+        Ok(!found.is_empty())
+    }
+
     async fn validate(&self, m: &mut MsgData, op: &str) -> Result<String, Status> {
         if m.client_msg_id.is_empty() {
             return Err(ImError::args("clientMsgID is empty").into());
@@ -157,6 +166,13 @@ impl MsgService {
                         format!("receiver {} is not registered", m.recv_id),
                     )
                     .into());
+                }
+                if !self.share.is_admin(op) && self.blocked(&m.recv_id, &m.send_id).await? {
+                    // Says no more than OpenIM does: the sender learns it cannot send, not who
+                    // set what.
+                    return Err(
+                        ImError::new(ErrCode::BLOCKED_BY_PEER, "the receiver does not accept your messages").into()
+                    );
                 }
                 ids::single_conversation_id(&m.send_id, &m.recv_id)
             }

@@ -2,26 +2,19 @@
 //! stored unchanged and gets a mark that reads apply per user; the other devices and parties
 //! learn of it from a notification in the chat's `n_…` conversation.
 
-use std::collections::HashMap;
-
 use openim_common::error::store_status;
 use openim_common::ids::{self, ConversationTarget};
+use openim_common::notify;
 use openim_common::token::now_millis;
 use openim_common::{ErrCode, ImError};
-use openim_proto::constants::{content, msg_from, session};
+use openim_proto::constants::{content, session};
 use openim_proto::pb::msg;
-use openim_proto::pb::sdkws::{
-    ClearConversationTips, ConversationUpdateTips, DeleteMsgsTips, MsgData, OfflinePushInfo, RevokeMsgTips,
-};
-use openim_storage::{BusMessage, RevokeMark, role, topic};
-use prost::Message as _;
+use openim_proto::pb::sdkws::{ClearConversationTips, ConversationUpdateTips, DeleteMsgsTips, MsgData, RevokeMsgTips};
+use openim_storage::{RevokeMark, role};
 use tonic::Status;
 
-use crate::{MsgService, view};
+use crate::MsgService;
 
-/// The options OpenIM gives revoke and delete notifications: stored with a seq in the
-/// notification conversation, synced to the sender's other devices, never counted as unread and
-/// never pushed offline.
 /// What kind of notification to send.
 struct Note {
     content_type: i32,
@@ -38,25 +31,6 @@ impl Note {
     fn online(content_type: i32, session_type: i32) -> Self {
         Self { content_type, session_type, online_only: true }
     }
-}
-
-fn notification_options() -> HashMap<String, bool> {
-    [
-        ("history", true),
-        ("persistent", true),
-        ("senderSync", true),
-        ("isSendMsg", false),
-        ("offlinePush", false),
-        ("unreadCount", false),
-        ("conversationUpdate", false),
-        ("senderConversationUpdate", false),
-        ("notPrivate", false),
-        ("reactionFromCache", false),
-        ("isNotNotification", false),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
 }
 
 impl MsgService {
@@ -270,36 +244,18 @@ impl MsgService {
     }
 
     /// Sends a notification from `send_id` through the normal pipeline: in the `n_…`
-    /// conversation, stored with a seq unless it is online-only, and pushed. What it reports is
-    /// already stored, so a failure is logged, not returned: clients see it when they pull.
+    /// conversation, stored with a seq unless it is online-only, and pushed.
     async fn notify<T: serde::Serialize>(&self, send_id: &str, recv_id: &str, group_id: &str, note: Note, tips: &T) {
         let Note { content_type, session_type, online_only } = note;
-        let mut options = notification_options();
-        if online_only {
-            options.insert("history".into(), false);
-            options.insert("persistent".into(), false);
-        }
-        let now = now_millis();
-        let m = MsgData {
+        let note = notify::Note {
+            content_type,
+            session_type,
             send_id: send_id.to_owned(),
             recv_id: recv_id.to_owned(),
             group_id: group_id.to_owned(),
-            client_msg_id: ids::new_id(),
-            server_msg_id: ids::new_id(),
-            session_type,
-            msg_from: msg_from::SYSTEM,
-            content_type,
-            content: view::notification_content(tips),
-            send_time: now,
-            create_time: now,
-            options,
-            offline_push_info: Some(OfflinePushInfo::default()),
-            ..Default::default()
+            online_only,
+            show: false,
         };
-        let Some(conversation_id) = ids::conversation_id_of(&m) else { return };
-        let record = BusMessage { key: conversation_id, payload: m.encode_to_vec().into() };
-        if let Err(e) = self.stores.bus.publish(topic::TO_TRANSFER, vec![record]).await {
-            tracing::error!(error = %e, content_type, "Could not send a notification; clients see the change when they pull.");
-        }
+        self.notifier.send(note, tips).await;
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use openim_proto::constants::{content, status};
-use openim_proto::pb::sdkws::{MessageRevokedContent, MsgData, NotificationElem};
+use openim_proto::pb::sdkws::{MessageRevokedContent, MsgData};
 use openim_storage::MsgMarks;
 
 /// `found` (ascending seqs of one conversation, as read) as `viewer` sees them.
@@ -60,10 +60,7 @@ pub fn apply(mut m: MsgData, marks: &MsgMarks, viewer: &str) -> MsgData {
 }
 
 /// A notification's `content`: `{"detail": "<JSON of the tips>"}`.
-pub fn notification_content<T: serde::Serialize>(tips: &T) -> Vec<u8> {
-    let detail = serde_json::to_string(tips).unwrap_or_default();
-    serde_json::to_vec(&NotificationElem { detail }).unwrap_or_default()
-}
+pub use openim_common::notify::content as notification_content;
 
 #[cfg(test)]
 mod tests {

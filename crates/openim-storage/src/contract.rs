@@ -71,6 +71,106 @@ pub async fn friends(store: &dyn FriendStore) {
     assert!(store.friends(&format!("{p}b"), None).await.unwrap().is_empty(), "friendship is one-directional");
     store.remove_friend(&format!("{p}a"), &format!("{p}b")).await.unwrap();
     assert_eq!(store.friends(&format!("{p}a"), None).await.unwrap(), vec![f("a", "c")]);
+
+    // A patch sets only the fields it has, on the owner's entries that exist.
+    let pin = FriendPatch { is_pinned: Some(true), remark: Some("Cee".into()), ..Default::default() };
+    let found = store.update_friends(&format!("{p}a"), &[format!("{p}c"), format!("{p}z")], &pin).await.unwrap();
+    assert_eq!(found, 1, "only existing entries count");
+    let found = store.update_friends(&format!("{p}a"), &[format!("{p}c")], &pin).await.unwrap();
+    assert_eq!(found, 1, "an unchanged entry is still found");
+    let ex = FriendPatch { ex: Some("x".into()), ..Default::default() };
+    store.update_friends(&format!("{p}a"), &[format!("{p}c")], &ex).await.unwrap();
+    let got = store.friends(&format!("{p}a"), None).await.unwrap();
+    assert_eq!(got, vec![Friend { remark: "Cee".into(), is_pinned: true, ex: "x".into(), ..f("a", "c") }]);
+}
+
+pub async fn friend_requests(store: &dyn FriendRequestStore, friends: &dyn FriendStore) {
+    let p = prefix();
+    let (a, b, c) = (format!("{p}a"), format!("{p}b"), format!("{p}c"));
+    let apply = |from: &str, to: &str, t: i64| FriendRequest {
+        from_user_id: from.to_owned(),
+        to_user_id: to.to_owned(),
+        req_msg: format!("hi from {from}"),
+        create_time: t,
+        ..Default::default()
+    };
+    store.put_friend_request(&apply(&a, &b, 10)).await.unwrap();
+    store.put_friend_request(&apply(&c, &b, 20)).await.unwrap();
+    assert_eq!(store.friend_request(&a, &b).await.unwrap(), Some(apply(&a, &b, 10)));
+    assert_eq!(store.friend_request(&b, &a).await.unwrap(), None, "applications are directed");
+
+    let (got, total) = store.friend_requests(&b, true, &[], 0, 10).await.unwrap();
+    assert_eq!((got, total), (vec![apply(&c, &b, 20), apply(&a, &b, 10)], 2), "received, newest first");
+    let (got, total) = store.friend_requests(&b, true, &[], 1, 1).await.unwrap();
+    assert_eq!((got, total), (vec![apply(&a, &b, 10)], 2), "paged");
+    let (got, _) = store.friend_requests(&a, false, &[], 0, 10).await.unwrap();
+    assert_eq!(got, vec![apply(&a, &b, 10)], "sent");
+    assert_eq!(store.unhandled_friend_requests(&b, 0).await.unwrap(), 2);
+    assert_eq!(store.unhandled_friend_requests(&b, 15).await.unwrap(), 1, "only those after `since`");
+
+    // Accepting marks the application and adds both friend entries at once.
+    let handled = FriendRequest {
+        handle_result: handle_result::ACCEPTED,
+        handler_user_id: b.clone(),
+        handle_msg: "welcome".into(),
+        handle_time: 30,
+        ..apply(&a, &b, 10)
+    };
+    let pair = |x: &str, y: &str| Friend {
+        owner_user_id: x.to_owned(),
+        friend_user_id: y.to_owned(),
+        create_time: 30,
+        ..Default::default()
+    };
+    store.put_friend_request(&apply(&b, &a, 25)).await.unwrap();
+    store.handle_friend_request(&handled, &[pair(&a, &b), pair(&b, &a)]).await.unwrap();
+    assert_eq!(store.friend_request(&a, &b).await.unwrap(), Some(handled.clone()));
+    let reverse = store.friend_request(&b, &a).await.unwrap().unwrap();
+    assert_eq!(
+        (reverse.handle_result, reverse.handler_user_id.as_str(), reverse.handle_time),
+        (handle_result::ACCEPTED, b.as_str(), 30),
+        "accepting settles the reverse application too"
+    );
+    assert_eq!(friends.friends(&a, None).await.unwrap(), vec![pair(&a, &b)]);
+    assert_eq!(friends.friends(&b, None).await.unwrap(), vec![pair(&b, &a)]);
+    let again = store.handle_friend_request(&handled, &[pair(&a, &c)]).await.unwrap_err();
+    assert!(matches!(again, StoreError::NotFound(_)), "a handled application cannot be handled again: {again:?}");
+    assert!(friends.friends(&a, Some(std::slice::from_ref(&c))).await.unwrap().is_empty(), "nothing added");
+    let none = FriendRequest { from_user_id: format!("{p}nobody"), ..handled.clone() };
+    assert!(matches!(store.handle_friend_request(&none, &[]).await, Err(StoreError::NotFound(_))));
+
+    let (pending, total) = store.friend_requests(&b, true, &[handle_result::PENDING], 0, 10).await.unwrap();
+    assert_eq!((pending, total), (vec![apply(&c, &b, 20)], 1), "filtered by handle result");
+    assert_eq!(store.unhandled_friend_requests(&b, 0).await.unwrap(), 1);
+
+    // A new application replaces the handled one, pending again.
+    store.put_friend_request(&apply(&a, &b, 40)).await.unwrap();
+    assert_eq!(store.friend_request(&a, &b).await.unwrap(), Some(apply(&a, &b, 40)));
+    assert_eq!(store.friend_requests(&b, true, &[], 0, 10).await.unwrap().1, 2, "still one per pair");
+}
+
+pub async fn blacks(store: &dyn BlackStore) {
+    let p = prefix();
+    let (a, b, c) = (format!("{p}a"), format!("{p}b"), format!("{p}c"));
+    let black = |o: &str, x: &str, t: i64| Black {
+        owner_user_id: o.to_owned(),
+        block_user_id: x.to_owned(),
+        create_time: t,
+        ..Default::default()
+    };
+    store.add_blacks(&[black(&a, &b, 1), black(&a, &c, 2)]).await.unwrap();
+    store.add_blacks(&[black(&a, &b, 9)]).await.expect("adding twice is not an error");
+    assert_eq!(
+        store.blacks(&a, None).await.unwrap(),
+        vec![black(&a, &b, 1), black(&a, &c, 2)],
+        "the first entry stays"
+    );
+    assert_eq!(store.blacks(&a, Some(std::slice::from_ref(&c))).await.unwrap(), vec![black(&a, &c, 2)]);
+    assert!(store.blacks(&a, Some(&[])).await.unwrap().is_empty());
+    assert!(store.blacks(&b, None).await.unwrap().is_empty(), "blacklists are one-directional");
+    assert!(store.remove_black(&a, &b).await.unwrap());
+    assert!(!store.remove_black(&a, &b).await.unwrap(), "removing twice says it was not there");
+    assert_eq!(store.blacks(&a, None).await.unwrap(), vec![black(&a, &c, 2)]);
 }
 
 pub async fn groups(store: &dyn GroupStore) {

@@ -68,6 +68,45 @@ pub trait FriendStore: Send + Sync {
     async fn remove_friend(&self, owner: &str, friend: &str) -> StoreResult<()>;
     /// `owner`'s friends; all of them when `friend_ids` is `None`.
     async fn friends(&self, owner: &str, friend_ids: Option<&[String]>) -> StoreResult<Vec<Friend>>;
+    /// Applies the set fields of `patch` to `owner`'s entries for `friend_ids`; IDs that are not
+    /// `owner`'s friends are skipped. Returns how many entries were found.
+    async fn update_friends(&self, owner: &str, friend_ids: &[String], patch: &FriendPatch) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait FriendRequestStore: Send + Sync {
+    /// Records a pending application, replacing an earlier one from the same applicant to the
+    /// same user (OpenIM keeps one per ordered pair).
+    async fn put_friend_request(&self, request: &FriendRequest) -> StoreResult<()>;
+    /// Marks the pending application `handled.from_user_id` → `handled.to_user_id` with the
+    /// handle fields of `handled` and adds `friends` (both directions when accepted), all in one
+    /// transaction; accepting also accepts a pending application the other way. `NotFound` when
+    /// no such application is pending (none, or handled already).
+    async fn handle_friend_request(&self, handled: &FriendRequest, friends: &[Friend]) -> StoreResult<()>;
+    /// The application from `from` to `to`, if any.
+    async fn friend_request(&self, from: &str, to: &str) -> StoreResult<Option<FriendRequest>>;
+    /// Applications received by `user` (`received`) or sent by it, newest first, with the
+    /// total; only those whose handle result is in `handle_results` unless that is empty.
+    async fn friend_requests(
+        &self,
+        user: &str,
+        received: bool,
+        handle_results: &[i32],
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(Vec<FriendRequest>, u64)>;
+    /// How many pending applications `user` received after `since` (unix milliseconds).
+    async fn unhandled_friend_requests(&self, user: &str, since: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait BlackStore: Send + Sync {
+    /// Adds entries; ones already there are left as they are.
+    async fn add_blacks(&self, blacks: &[Black]) -> StoreResult<()>;
+    /// Removes `block` from `owner`'s blacklist; `false` if it was not there.
+    async fn remove_black(&self, owner: &str, block: &str) -> StoreResult<bool>;
+    /// `owner`'s blacklist, oldest first; all of it when `block_ids` is `None`.
+    async fn blacks(&self, owner: &str, block_ids: Option<&[String]>) -> StoreResult<Vec<Black>>;
 }
 
 #[async_trait]
@@ -289,6 +328,8 @@ impl Probe {
 pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub friends: Arc<dyn FriendStore>,
+    pub friend_requests: Arc<dyn FriendRequestStore>,
+    pub blacks: Arc<dyn BlackStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageStore>,
@@ -342,6 +383,8 @@ impl Stores {
             probes: vec![Probe::new("sql", db.clone())],
             users: db.clone(),
             friends: db.clone(),
+            friend_requests: db.clone(),
+            blacks: db.clone(),
             groups: db.clone(),
             conversations: db.clone(),
             messages: db.clone(),
@@ -386,6 +429,8 @@ impl Stores {
         Ok(Self {
             users: mysql.clone(),
             friends: mysql.clone(),
+            friend_requests: mysql.clone(),
+            blacks: mysql.clone(),
             groups: mysql.clone(),
             conversations: mysql.clone(),
             messages,

@@ -61,6 +61,56 @@ sql_record! {
         pub add_source: i32,
         pub operator_user_id: String,
         pub ex: String,
+        pub is_pinned: bool,
+    }
+}
+
+/// A partial update of friend entries: `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FriendPatch {
+    pub remark: Option<String>,
+    pub is_pinned: Option<bool>,
+    pub ex: Option<String>,
+}
+
+sql_record! {
+    /// An application to become friends, from `from_user_id` to `to_user_id`; one per ordered pair
+    /// (a new application replaces a handled one).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct FriendRequest {
+        pub from_user_id: String,
+        pub to_user_id: String,
+        /// [`handle_result`]: pending, accepted or refused.
+        pub handle_result: i32,
+        pub req_msg: String,
+        /// Unix milliseconds.
+        pub create_time: i64,
+        pub handler_user_id: String,
+        pub handle_msg: String,
+        /// Unix milliseconds; 0 while pending.
+        pub handle_time: i64,
+        pub ex: String,
+    }
+}
+
+/// `FriendRequest::handle_result` values, as OpenIM numbers them.
+pub mod handle_result {
+    pub const PENDING: i32 = 0;
+    pub const ACCEPTED: i32 = 1;
+    pub const REFUSED: i32 = -1;
+}
+
+sql_record! {
+    /// `block_user_id` is on `owner_user_id`'s blacklist.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct Black {
+        pub owner_user_id: String,
+        pub block_user_id: String,
+        /// Unix milliseconds.
+        pub create_time: i64,
+        pub add_source: i32,
+        pub operator_user_id: String,
+        pub ex: String,
     }
 }
 

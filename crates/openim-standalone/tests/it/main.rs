@@ -2,6 +2,7 @@
 
 mod compat;
 mod flows;
+mod friends;
 mod gateway;
 mod marks;
 mod stack;

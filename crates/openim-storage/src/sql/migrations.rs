@@ -22,12 +22,17 @@ pub(crate) struct Embedded(pub &'static [(&'static str, &'static str)]);
 pub(crate) const MYSQL: Embedded = Embedded(&[
     ("0001_initial.sql", include_str!("../../migrations/mysql/0001_initial.sql")),
     ("0002_message_marks.sql", include_str!("../../migrations/mysql/0002_message_marks.sql")),
+    ("0003_friend_requests_and_blacks.sql", include_str!("../../migrations/mysql/0003_friend_requests_and_blacks.sql")),
 ]);
 
 pub(crate) const SQLITE: Embedded = Embedded(&[
     ("0001_initial.sql", include_str!("../../migrations/sqlite/0001_initial.sql")),
     ("0002_shared_bus_and_online.sql", include_str!("../../migrations/sqlite/0002_shared_bus_and_online.sql")),
     ("0003_message_marks.sql", include_str!("../../migrations/sqlite/0003_message_marks.sql")),
+    (
+        "0004_friend_requests_and_blacks.sql",
+        include_str!("../../migrations/sqlite/0004_friend_requests_and_blacks.sql"),
+    ),
 ]);
 
 impl Embedded {

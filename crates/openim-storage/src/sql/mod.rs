@@ -139,5 +139,6 @@ mod conversations;
 mod groups;
 mod messages;
 pub(crate) mod migrations;
+mod relations;
 mod tokens;
 mod users;

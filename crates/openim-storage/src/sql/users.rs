@@ -74,8 +74,8 @@ for_sql_stores! {
     impl FriendStore for Store {
         async fn add_friend(&self, f: &Friend) -> StoreResult<()> {
             sqlx::query(&format!(
-                "{} INTO friends (owner_user_id, friend_user_id, remark, create_time, add_source, operator_user_id, ex) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "{} INTO friends (owner_user_id, friend_user_id, remark, create_time, add_source, operator_user_id, ex, \
+                 is_pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 Store::INSERT_IGNORE
             ))
             .bind(&f.owner_user_id)
@@ -85,6 +85,7 @@ for_sql_stores! {
             .bind(f.add_source)
             .bind(&f.operator_user_id)
             .bind(&f.ex)
+            .bind(f.is_pinned)
             .execute(&self.writer)
             .await?;
             Ok(())
@@ -111,6 +112,31 @@ for_sql_stores! {
             }
             qb.push(" ORDER BY create_time, friend_user_id");
             Ok(qb.build_query_as().fetch_all(&self.pool).await?)
+        }
+
+        async fn update_friends(&self, owner: &str, friend_ids: &[String], p: &FriendPatch) -> StoreResult<u64> {
+            let mut found = 0;
+            for chunk in friend_ids.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("UPDATE friends SET remark = COALESCE(");
+                qb.push_bind(p.remark.as_deref());
+                qb.push(", remark), is_pinned = COALESCE(");
+                qb.push_bind(p.is_pinned);
+                qb.push(", is_pinned), ex = COALESCE(");
+                qb.push_bind(p.ex.as_deref());
+                qb.push(", ex) WHERE owner_user_id = ");
+                qb.push_bind(owner);
+                qb.push(" AND friend_user_id");
+                push_in(&mut qb, chunk);
+                qb.build().execute(&self.writer).await?;
+                // MySQL counts changed rows, not matched ones: count the entries instead.
+                let mut count = QueryBuilder::new("SELECT COUNT(*) FROM friends WHERE owner_user_id = ");
+                count.push_bind(owner);
+                count.push(" AND friend_user_id");
+                push_in(&mut count, chunk);
+                let n: i64 = count.build_query_scalar().fetch_one(&self.writer).await?;
+                found += n as u64;
+            }
+            Ok(found)
         }
     }
 }

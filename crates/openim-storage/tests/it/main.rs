@@ -29,6 +29,18 @@ async fn sqlite_friends() {
 }
 
 #[tokio::test]
+async fn sqlite_friend_requests() {
+    let (_d, s) = sqlite().await;
+    contract::friend_requests(&*s, &*s).await;
+}
+
+#[tokio::test]
+async fn sqlite_blacks() {
+    let (_d, s) = sqlite().await;
+    contract::blacks(&*s).await;
+}
+
+#[tokio::test]
 async fn sqlite_groups() {
     let (_d, s) = sqlite().await;
     contract::groups(&*s).await;

@@ -26,6 +26,17 @@ async fn mysql_friends() {
 }
 
 #[tokio::test]
+async fn mysql_friend_requests() {
+    let s = store().await;
+    contract::friend_requests(&*s, &*s).await;
+}
+
+#[tokio::test]
+async fn mysql_blacks() {
+    contract::blacks(&*store().await).await;
+}
+
+#[tokio::test]
 async fn mysql_groups() {
     contract::groups(&*store().await).await;
 }

@@ -1,0 +1,26 @@
+-- Embedded schema, version 4: friend applications, blacklists, and pinned friends.
+ALTER TABLE friends ADD COLUMN is_pinned BOOLEAN NOT NULL DEFAULT FALSE;
+
+CREATE TABLE friend_requests (
+    from_user_id TEXT NOT NULL,
+    to_user_id TEXT NOT NULL,
+    handle_result INTEGER NOT NULL DEFAULT 0,
+    req_msg TEXT NOT NULL DEFAULT '',
+    create_time INTEGER NOT NULL,
+    handler_user_id TEXT NOT NULL DEFAULT '',
+    handle_msg TEXT NOT NULL DEFAULT '',
+    handle_time INTEGER NOT NULL DEFAULT 0,
+    ex TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (from_user_id, to_user_id)
+);
+CREATE INDEX friend_requests_to ON friend_requests (to_user_id, create_time);
+
+CREATE TABLE blacks (
+    owner_user_id TEXT NOT NULL,
+    block_user_id TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    add_source INTEGER NOT NULL DEFAULT 0,
+    operator_user_id TEXT NOT NULL DEFAULT '',
+    ex TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (owner_user_id, block_user_id)
+);
