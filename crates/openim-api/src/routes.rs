@@ -103,6 +103,9 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/conversation/get_full_conversation_ids" => User, conversation.get_full_owner_conversation_i_ds;
         "/conversation/get_not_notify_conversation_ids" => User, conversation.get_not_notify_conversation_i_ds;
         "/conversation/get_pinned_conversation_ids" => User, conversation.get_pinned_conversation_i_ds;
+        "/conversation/set_conversations" => User, conversation.set_conversations;
+        "/conversation/get_owner_conversation" => User, conversation.get_owner_conversation;
+        "/conversation/get_conversation_offline_push_user_ids" => Admin, conversation.get_conversation_offline_push_user_i_ds;
     );
     let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 4] = [
         ("/msg/send_msg", post(send_msg)),

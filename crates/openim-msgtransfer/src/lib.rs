@@ -288,6 +288,7 @@ impl Transfer {
                     user_id,
                     group_id,
                     create_time: now,
+                    msg_destruct_time: openim_storage::DEFAULT_MSG_DESTRUCT_SECS,
                     ..Default::default()
                 });
             }

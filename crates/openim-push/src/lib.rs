@@ -164,8 +164,15 @@ impl Pusher {
         for (msg, users) in msgs.into_iter().zip(receivers) {
             // Notifications and messages sent with `offlinePush: false` are pushed live only.
             if !self.cfg.offline_webhook.is_empty() && msg.options.get("offlinePush") != Some(&false) {
-                let offline: Vec<String> =
+                let mut offline: Vec<String> =
                     users.iter().filter(|u| **u != msg.send_id && !online.contains_key(*u)).cloned().collect();
+                // Receivers who set do-not-disturb (recvMsgOpt 1 or 2) on the chat get no
+                // offline push.
+                if !offline.is_empty()
+                    && let Some(conv) = openim_common::ids::conversation_id_of(&msg)
+                {
+                    offline = self.stores.conversations.receiving_owners(&conv, &offline).await?;
+                }
                 if !offline.is_empty() {
                     offline_records.push(offline_record(&msg, offline));
                 }

@@ -1,10 +1,13 @@
 //! `openim-rpc-conversation`: each user's conversations with their settings, seqs and the sorted
 //! list (latest message, unread count) that clients show.
 
+mod settings;
+
 use std::collections::HashMap;
 
 use openim_common::config::Share;
 use openim_common::error::store_status;
+use openim_common::notify::Notifier;
 use openim_common::rpc;
 use openim_common::{ImError, ids};
 use openim_proto::pb::conversation::{self as pb, conversation_server::Conversation as ConversationRpc};
@@ -19,6 +22,7 @@ const NOT_NOTIFY: [i32; 2] = [1, 2];
 pub struct ConversationService {
     share: Share,
     stores: Stores,
+    notifier: Notifier,
 }
 
 pub fn to_pb(c: Conversation, max_seq: i64) -> pb::Conversation {
@@ -37,13 +41,16 @@ pub fn to_pb(c: Conversation, max_seq: i64) -> pb::Conversation {
         burn_duration: c.burn_duration,
         min_seq: c.min_seq,
         max_seq,
+        msg_destruct_time: c.msg_destruct_time,
+        is_msg_destruct: c.is_msg_destruct,
         ..Default::default()
     }
 }
 
 impl ConversationService {
     pub fn new(share: Share, stores: Stores) -> Self {
-        Self { share, stores }
+        let notifier = Notifier::new(stores.bus.clone());
+        Self { share, stores, notifier }
     }
 
     /// The owner's conversations as clients list them (all, or the given IDs). The stored
@@ -270,5 +277,34 @@ impl ConversationRpc for ConversationService {
         let convs = self.listed(&user, None).await?;
         let conversation_i_ds = convs.into_iter().filter(|c| c.is_pinned).map(|c| c.conversation_id).collect();
         Ok(Response::new(pb::GetPinnedConversationIDsResp { conversation_i_ds }))
+    }
+
+    async fn set_conversations(
+        &self,
+        req: Request<pb::SetConversationsReq>,
+    ) -> Result<Response<pb::SetConversationsResp>, Status> {
+        ConversationService::set_conversations(self, req).await?;
+        Ok(Response::new(pb::SetConversationsResp {}))
+    }
+
+    async fn get_owner_conversation(
+        &self,
+        req: Request<pb::GetOwnerConversationReq>,
+    ) -> Result<Response<pb::GetOwnerConversationResp>, Status> {
+        let user = req.get_ref().user_id.clone();
+        rpc::check_self_or_admin(&req, &self.share, &user)?;
+        let (offset, limit) = rpc::page(req.get_ref().pagination.as_ref());
+        let all = self.with_seqs(&user, None).await?;
+        let total = all.len() as i64;
+        let conversations = all.into_iter().skip(offset as usize).take(limit as usize).collect();
+        Ok(Response::new(pb::GetOwnerConversationResp { total, conversations }))
+    }
+
+    async fn get_conversation_offline_push_user_i_ds(
+        &self,
+        req: Request<pb::GetConversationOfflinePushUserIDsReq>,
+    ) -> Result<Response<pb::GetConversationOfflinePushUserIDsResp>, Status> {
+        let user_i_ds = self.offline_push_user_ids(req).await?;
+        Ok(Response::new(pb::GetConversationOfflinePushUserIDsResp { user_i_ds }))
     }
 }

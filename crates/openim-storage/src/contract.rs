@@ -231,6 +231,51 @@ pub async fn conversations(store: &dyn ConversationStore) {
     let all = store.conversations(&owner, None).await.unwrap();
     assert_eq!(all.iter().map(|c| c.min_seq).collect::<Vec<_>>(), vec![0, 42], "only the owner's own row changes");
     assert_eq!(all.len(), 2, "no conversation is created by setting a min seq");
+
+    // Settings: set fields change, others stay; owners without the conversation get it.
+    let newcomer = format!("{p}n");
+    let base = Conversation {
+        conversation_id: format!("{p}c1"),
+        conversation_type: 1,
+        user_id: "peer".into(),
+        create_time: 5,
+        ..Default::default()
+    };
+    let patch = ConversationPatch { is_pinned: Some(true), recv_msg_opt: Some(2), ..Default::default() };
+    store.set_conversations(&[owner.clone(), newcomer.clone()], &base, &patch).await.unwrap();
+    let mine = store.conversations(&owner, Some(&[format!("{p}c1")])).await.unwrap().remove(0);
+    assert_eq!(
+        (mine.is_pinned, mine.recv_msg_opt, mine.create_time, mine.user_id.as_str()),
+        (true, 2, 1, ""),
+        "set fields only"
+    );
+    assert!(!patch.changes(&mine), "applied");
+    let theirs = store.conversations(&newcomer, None).await.unwrap();
+    assert_eq!(theirs.len(), 1, "created for an owner who did not have it");
+    assert_eq!(
+        (theirs[0].is_pinned, theirs[0].user_id.as_str(), theirs[0].msg_destruct_time),
+        (true, "peer", DEFAULT_MSG_DESTRUCT_SECS)
+    );
+    let unpin = ConversationPatch {
+        is_pinned: Some(false),
+        ex: Some("x".into()),
+        is_msg_destruct: Some(true),
+        msg_destruct_time: Some(60),
+        ..Default::default()
+    };
+    assert!(unpin.changes(&mine));
+    store.set_conversations(std::slice::from_ref(&owner), &base, &unpin).await.unwrap();
+    let mine = store.conversations(&owner, Some(&[format!("{p}c1")])).await.unwrap().remove(0);
+    assert_eq!(
+        (mine.is_pinned, mine.recv_msg_opt, mine.ex.as_str(), mine.is_msg_destruct, mine.msg_destruct_time),
+        (false, 2, "x", true, 60)
+    );
+
+    // Offline push goes to owners who receive normally, or have no entry yet.
+    let stranger = format!("{p}s");
+    let receiving =
+        store.receiving_owners(&format!("{p}c1"), &[owner.clone(), newcomer.clone(), stranger.clone()]).await.unwrap();
+    assert_eq!(receiving, vec![stranger], "recvMsgOpt 2 (no notify) gets no offline push");
 }
 
 fn msg(seq: i64, client: &str, send_time: i64) -> MsgData {

@@ -130,6 +130,17 @@ pub trait ConversationStore: Send + Sync {
     async fn ensure_conversations(&self, convs: &[Conversation]) -> StoreResult<()>;
     /// `owner`'s conversations; all of them when `ids` is `None`.
     async fn conversations(&self, owner: &str, ids: Option<&[String]>) -> StoreResult<Vec<Conversation>>;
+    /// Applies `patch` to the conversation `base.conversation_id` of each of `owners`, creating it
+    /// (from `base`: type, peer, group) for owners who do not have it yet; one transaction.
+    async fn set_conversations(
+        &self,
+        owners: &[String],
+        base: &Conversation,
+        patch: &ConversationPatch,
+    ) -> StoreResult<()>;
+    /// Which of `owners` receive the conversation's messages normally (`recvMsgOpt` 0, or no
+    /// entry yet): those to push offline.
+    async fn receiving_owners(&self, conversation_id: &str, owners: &[String]) -> StoreResult<Vec<String>>;
     /// Sets the lowest seq `owner` may read in each conversation (after a clear); conversations
     /// `owner` does not have are skipped.
     async fn set_min_seqs(&self, owner: &str, min_seqs: &[(String, i64)]) -> StoreResult<()>;

@@ -176,6 +176,45 @@ sql_record! {
         pub ex: String,
         pub min_seq: i64,
         pub create_time: i64,
+        /// Seconds a message lives when `is_msg_destruct` (OpenIM's default: 7 days).
+        pub msg_destruct_time: i64,
+        pub is_msg_destruct: bool,
+    }
+}
+
+/// How long messages live in a conversation with message destruction on, unless set: 7 days,
+/// OpenIM's default.
+pub const DEFAULT_MSG_DESTRUCT_SECS: i64 = 604_800;
+
+/// A partial update of a conversation's settings: `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationPatch {
+    pub recv_msg_opt: Option<i32>,
+    pub is_pinned: Option<bool>,
+    pub is_private_chat: Option<bool>,
+    pub burn_duration: Option<i32>,
+    pub group_at_type: Option<i32>,
+    pub attached_info: Option<String>,
+    pub ex: Option<String>,
+    pub msg_destruct_time: Option<i64>,
+    pub is_msg_destruct: Option<bool>,
+}
+
+impl ConversationPatch {
+    /// Whether applying the patch would change `c`.
+    pub fn changes(&self, c: &Conversation) -> bool {
+        fn differs<T: PartialEq>(new: &Option<T>, old: &T) -> bool {
+            new.as_ref().is_some_and(|n| n != old)
+        }
+        differs(&self.recv_msg_opt, &c.recv_msg_opt)
+            || differs(&self.is_pinned, &c.is_pinned)
+            || differs(&self.is_private_chat, &c.is_private_chat)
+            || differs(&self.burn_duration, &c.burn_duration)
+            || differs(&self.group_at_type, &c.group_at_type)
+            || differs(&self.attached_info, &c.attached_info)
+            || differs(&self.ex, &c.ex)
+            || differs(&self.msg_destruct_time, &c.msg_destruct_time)
+            || differs(&self.is_msg_destruct, &c.is_msg_destruct)
     }
 }
 

@@ -440,5 +440,19 @@ async fn a_receiver_online_nowhere_goes_to_the_offline_push_webhook() {
         tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(),
         "an online receiver is not sent to the webhook"
     );
+
+    // Do-not-disturb on the chat: once offline again, no offline push either.
+    let token = s.token("offline1", 3).await;
+    let dnd =
+        json!({"userIDs": ["offline1"], "conversation": {"conversationID": "si_offline1_online1", "recvMsgOpt": 2}});
+    s.rest.ok_as(&token, "/conversation/set_conversations", dnd).await;
+    drop(receiver);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack = sender.send_text("offline1", "quiet please").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), rx.recv()).await.is_err(),
+        "a receiver with do-not-disturb gets no offline push"
+    );
     s.stop().await;
 }

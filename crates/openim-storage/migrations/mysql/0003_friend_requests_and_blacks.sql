@@ -1,4 +1,5 @@
--- Production schema, version 3: friend applications, blacklists, and pinned friends.
+-- Production schema, version 3: friend applications, blacklists, pinned friends, and
+-- conversations' message-destruction settings.
 ALTER TABLE friends ADD COLUMN is_pinned BOOLEAN NOT NULL DEFAULT FALSE;
 
 CREATE TABLE IF NOT EXISTS friend_requests (
@@ -24,3 +25,6 @@ CREATE TABLE IF NOT EXISTS blacks (
     ex VARCHAR(2048) NOT NULL DEFAULT '',
     PRIMARY KEY (owner_user_id, block_user_id)
 ) ENGINE = InnoDB;
+
+ALTER TABLE conversations ADD COLUMN msg_destruct_time BIGINT NOT NULL DEFAULT 604800;
+ALTER TABLE conversations ADD COLUMN is_msg_destruct BOOLEAN NOT NULL DEFAULT FALSE;

@@ -1,4 +1,5 @@
--- Embedded schema, version 4: friend applications, blacklists, and pinned friends.
+-- Embedded schema, version 4: friend applications, blacklists, pinned friends, and
+-- conversations' message-destruction settings.
 ALTER TABLE friends ADD COLUMN is_pinned BOOLEAN NOT NULL DEFAULT FALSE;
 
 CREATE TABLE friend_requests (
@@ -24,3 +25,6 @@ CREATE TABLE blacks (
     ex TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (owner_user_id, block_user_id)
 );
+
+ALTER TABLE conversations ADD COLUMN msg_destruct_time INTEGER NOT NULL DEFAULT 604800;
+ALTER TABLE conversations ADD COLUMN is_msg_destruct BOOLEAN NOT NULL DEFAULT FALSE;
