@@ -48,6 +48,11 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/user/user_register" => Admin, user.user_register;
         "/user/get_users_info" => User, user.get_designate_users;
         "/user/update_user_info_ex" => User, user.update_user_info_ex;
+        "/user/update_user_info" => User, user.update_user_info;
+        "/user/set_global_msg_recv_opt" => User, user.set_global_recv_message_opt;
+        "/user/account_check" => Admin, user.account_check;
+        "/user/get_all_users_uid" => Admin, user.get_all_user_id;
+        "/user/get_users" => Admin, user.get_pagination_users;
 
         "/msg/newest_seq" => User, msg.get_max_seq;
         "/msg/pull_msg_by_seq" => User, msg.pull_message_by_seqs;

@@ -85,6 +85,13 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// A version number for a list that changes whenever the list does: its [`id_hash`] cut to
+/// 53 bits. The official SDK keeps versions in a JavaScript store (sql.js in the browser), where
+/// a larger integer loses precision and would never match again.
+pub fn list_version(ids: &[String]) -> u64 {
+    id_hash(ids) & ((1 << 53) - 1)
+}
+
 /// OpenIM's hash of an ID list, used by the "full IDs" sync endpoints to tell a client its list is
 /// current: the first 8 bytes (big-endian) of the MD5 of the list as JSON; 0 for an empty list.
 pub fn id_hash(ids: &[String]) -> u64 {

@@ -231,6 +231,7 @@ impl ConversationRpc for ConversationService {
         let hash = ids::id_hash(&conv_ids);
         let equal = hash == req.get_ref().id_hash;
         Ok(Response::new(pb::GetFullOwnerConversationIDsResp {
+            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
             version: hash,
             version_id: format!("conversations-{user}"),
             equal,
@@ -247,7 +248,7 @@ impl ConversationRpc for ConversationService {
         let convs = self.with_seqs(&user, None).await?;
         let conv_ids: Vec<String> = convs.iter().map(|c| c.conversation_id.clone()).collect();
         Ok(Response::new(pb::GetIncrementalConversationResp {
-            version: ids::id_hash(&conv_ids),
+            version: ids::list_version(&conv_ids),
             version_id: format!("conversations-{user}"),
             full: true,
             delete: Vec::new(),

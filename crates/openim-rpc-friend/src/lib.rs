@@ -219,7 +219,7 @@ impl FriendRpc for FriendService {
         let ids: Vec<String> = all.iter().map(|f| f.friend_user_id.clone()).collect();
         // Always a full answer: the client replaces its list (see ARCHITECTURE.md, sync).
         Ok(Response::new(relation::GetIncrementalFriendsResp {
-            version: ids::id_hash(&ids),
+            version: ids::list_version(&ids),
             version_id: format!("friends-{user}"),
             full: true,
             delete: Vec::new(),
@@ -239,6 +239,7 @@ impl FriendRpc for FriendService {
         let hash = ids::id_hash(&ids);
         let equal = hash == req.get_ref().id_hash;
         Ok(Response::new(relation::GetFullFriendUserIDsResp {
+            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
             version: hash,
             version_id: format!("friends-{user}"),
             equal,
@@ -372,7 +373,7 @@ impl FriendRpc for FriendService {
             all.iter().filter_map(|b| b.black_user_info.as_ref().map(|u| u.user_id.clone())).collect();
         // Always a full answer: the client replaces its list (see ARCHITECTURE.md, sync).
         Ok(Response::new(relation::GetIncrementalBlacksResp {
-            version: ids::id_hash(&ids),
+            version: ids::list_version(&ids),
             version_id: format!("blacks-{user}"),
             full: true,
             delete: Vec::new(),

@@ -82,7 +82,7 @@ impl GroupService {
     fn full_member_sync(&self, group: GroupInfo, members: Vec<GroupMember>) -> group::GetIncrementalGroupMemberResp {
         let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
         group::GetIncrementalGroupMemberResp {
-            version: ids::id_hash(&ids),
+            version: ids::list_version(&ids),
             version_id: format!("group-{}", group.group_id),
             full: true,
             delete: Vec::new(),
@@ -331,7 +331,7 @@ impl GroupRpc for GroupService {
         let ids = self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?;
         let groups = self.stores.groups.get_groups(&ids).await.map_err(store_status)?;
         Ok(Response::new(group::GetIncrementalJoinGroupResp {
-            version: ids::id_hash(&ids),
+            version: ids::list_version(&ids),
             version_id: format!("joined-{user_id}"),
             full: true,
             delete: Vec::new(),
@@ -350,6 +350,7 @@ impl GroupRpc for GroupService {
         let hash = ids::id_hash(&ids);
         let equal = hash == req.id_hash;
         Ok(Response::new(group::GetFullGroupMemberUserIDsResp {
+            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
             version: hash,
             version_id: format!("group-{}", req.group_id),
             equal,
@@ -368,6 +369,7 @@ impl GroupRpc for GroupService {
         let hash = ids::id_hash(&ids);
         let equal = hash == req.id_hash;
         Ok(Response::new(group::GetFullJoinGroupIDsResp {
+            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
             version: hash,
             version_id: format!("joined-{user_id}"),
             equal,

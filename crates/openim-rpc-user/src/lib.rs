@@ -1,14 +1,14 @@
 //! `openim-rpc-user`: registration, profiles and online status.
 
-use std::sync::Arc;
-
 use openim_common::config::Share;
+use openim_common::notify::{Note, Notifier};
 use openim_common::rpc;
 use openim_common::token::now_millis;
 use openim_common::{ErrCode, ImError};
 use openim_proto::pb::sdkws::UserInfo;
+use openim_proto::pb::sdkws::UserInfoUpdatedTips;
 use openim_proto::pb::user::{self, user_server::User as UserRpc};
-use openim_storage::{OnlineStore, StoreError, User, UserPatch, UserStore};
+use openim_storage::{StoreError, Stores, User, UserPatch};
 use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::user::user_server::UserServer;
@@ -16,15 +16,64 @@ pub use openim_proto::pb::user::user_server::UserServer;
 /// Longest user ID accepted (OpenIM's column is 64 characters).
 const MAX_USER_ID: usize = 64;
 
+/// `UserInfoUpdatedNotification`, to the user's own devices.
+const USER_INFO_UPDATED: i32 = 1303;
+/// `FriendInfoUpdatedNotification`, to everyone who has the user as a friend.
+const FRIEND_INFO_UPDATED: i32 = 1209;
+/// Longest nickname, face URL and ex accepted (the columns' widths).
+const MAX_NICKNAME: usize = 255;
+const MAX_FACE_URL: usize = 1024;
+const MAX_EX: usize = 2048;
+
 pub struct UserService {
     share: Share,
-    users: Arc<dyn UserStore>,
-    online: Arc<dyn OnlineStore>,
+    stores: Stores,
+    notifier: Notifier,
 }
 
 impl UserService {
-    pub fn new(share: Share, users: Arc<dyn UserStore>, online: Arc<dyn OnlineStore>) -> Self {
-        Self { share, users, online }
+    pub fn new(share: Share, stores: Stores) -> Self {
+        let notifier = Notifier::new(stores.bus.clone());
+        Self { share, stores, notifier }
+    }
+
+    /// Applies a profile change the caller may make, then tells the user's devices (1303) and
+    /// everyone who has the user as a friend (1209), as OpenIM does.
+    async fn update(&self, op: &str, patch: UserPatch) -> Result<(), Status> {
+        if op != patch.user_id && !self.share.is_admin(op) {
+            return Err(ImError::no_permission("a user may only change their own profile").into());
+        }
+        for (field, value, max) in [
+            ("nickname", &patch.nickname, MAX_NICKNAME),
+            ("faceURL", &patch.face_url, MAX_FACE_URL),
+            ("ex", &patch.ex, MAX_EX),
+        ] {
+            if let Some(v) = value
+                && v.chars().count() > max
+            {
+                return Err(ImError::args(format!("{field} is longer than {max} characters")).into());
+            }
+        }
+        if patch.global_recv_msg_opt.is_some_and(|o| !(0..=2).contains(&o)) {
+            return Err(ImError::args("globalRecvMsgOpt must be 0, 1 or 2").into());
+        }
+        self.stores.users.update_user(&patch).await.map_err(store_err)?;
+        let user = patch.user_id;
+        let tips = openim_common::notify::content(&UserInfoUpdatedTips { user_id: user.clone() });
+        let mut notes = vec![(Note::single(USER_INFO_UPDATED, &user, &user), tips.clone())];
+        let friends_of = self.stores.friends.owners_of(&user).await.map_err(store_err)?;
+        notes.extend(friends_of.iter().map(|f| (Note::single(FRIEND_INFO_UPDATED, &user, f), tips.clone())));
+        self.notifier.send_all(notes).await;
+        Ok(())
+    }
+
+    fn check_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let op = rpc::op_user_id(req);
+        if self.share.is_admin(&op) {
+            Ok(())
+        } else {
+            Err(ImError::no_permission("only an administrator may list users").into())
+        }
     }
 }
 
@@ -65,7 +114,7 @@ impl UserRpc for UserService {
         if ids.is_empty() {
             return Err(ImError::args("userIDs is empty").into());
         }
-        let mut users = self.users.get_users(&ids).await.map_err(store_err)?;
+        let mut users = self.stores.users.get_users(&ids).await.map_err(store_err)?;
         // Answer in the order asked, as OpenIM does.
         users.sort_by_key(|u| ids.iter().position(|i| *i == u.user_id));
         Ok(Response::new(user::GetDesignateUsersResp { users_info: users.into_iter().map(to_pb).collect() }))
@@ -77,9 +126,6 @@ impl UserRpc for UserService {
     ) -> Result<Response<user::UpdateUserInfoExResp>, Status> {
         let op = rpc::op_user_id(&req);
         let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
-        if op != info.user_id && !self.share.is_admin(&op) {
-            return Err(ImError::no_permission("a user may only change their own profile").into());
-        }
         let patch = UserPatch {
             user_id: info.user_id,
             nickname: info.nickname.map(|v| v.value),
@@ -87,7 +133,7 @@ impl UserRpc for UserService {
             ex: info.ex.map(|v| v.value),
             global_recv_msg_opt: info.global_recv_msg_opt.map(|v| v.value),
         };
-        self.users.update_user(&patch).await.map_err(store_err)?;
+        self.update(&op, patch).await?;
         Ok(Response::new(user::UpdateUserInfoExResp {}))
     }
 
@@ -124,7 +170,7 @@ impl UserRpc for UserService {
                 create_time: now,
             });
         }
-        self.users.create_users(&records).await.map_err(store_err)?;
+        self.stores.users.create_users(&records).await.map_err(store_err)?;
         Ok(Response::new(user::UserRegisterResp {}))
     }
 
@@ -133,7 +179,7 @@ impl UserRpc for UserService {
         req: Request<user::GetUserStatusReq>,
     ) -> Result<Response<user::GetUserStatusResp>, Status> {
         let ids = req.into_inner().user_i_ds;
-        let online = self.online.online(&ids).await.map_err(store_err)?;
+        let online = self.stores.online.online(&ids).await.map_err(store_err)?;
         let status_list = ids
             .into_iter()
             .map(|id| {
@@ -145,5 +191,90 @@ impl UserRpc for UserService {
             })
             .collect();
         Ok(Response::new(user::GetUserStatusResp { status_list }))
+    }
+
+    /// The older form of `update_user_info_ex`: empty strings mean "unchanged", as in OpenIM.
+    async fn update_user_info(
+        &self,
+        req: Request<user::UpdateUserInfoReq>,
+    ) -> Result<Response<user::UpdateUserInfoResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
+        let set = |v: String| (!v.is_empty()).then_some(v);
+        let patch = UserPatch {
+            user_id: info.user_id,
+            nickname: set(info.nickname),
+            face_url: set(info.face_url),
+            ex: set(info.ex),
+            global_recv_msg_opt: None,
+        };
+        self.update(&op, patch).await?;
+        Ok(Response::new(user::UpdateUserInfoResp {}))
+    }
+
+    async fn set_global_recv_message_opt(
+        &self,
+        req: Request<user::SetGlobalRecvMessageOptReq>,
+    ) -> Result<Response<user::SetGlobalRecvMessageOptResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        let r = req.into_inner();
+        let patch =
+            UserPatch { user_id: r.user_id, global_recv_msg_opt: Some(r.global_recv_msg_opt), ..Default::default() };
+        self.update(&op, patch).await?;
+        Ok(Response::new(user::SetGlobalRecvMessageOptResp {}))
+    }
+
+    async fn account_check(
+        &self,
+        req: Request<user::AccountCheckReq>,
+    ) -> Result<Response<user::AccountCheckResp>, Status> {
+        self.check_admin(&req)?;
+        let ids = req.into_inner().check_user_i_ds;
+        if ids.is_empty() || ids.len() > 1000 {
+            return Err(ImError::args(format!("checkUserIDs has {} entries; 1 to 1000 are allowed", ids.len())).into());
+        }
+        let found = self.stores.users.get_users(&ids).await.map_err(store_err)?;
+        let results = ids
+            .into_iter()
+            .map(|id| user::account_check_resp::SingleUserStatus {
+                account_status: i32::from(found.iter().any(|u| u.user_id == id)),
+                user_id: id,
+            })
+            .collect();
+        Ok(Response::new(user::AccountCheckResp { results }))
+    }
+
+    async fn get_all_user_id(
+        &self,
+        req: Request<user::GetAllUserIdReq>,
+    ) -> Result<Response<user::GetAllUserIdResp>, Status> {
+        self.check_admin(&req)?;
+        let (offset, limit) = rpc::page(req.get_ref().pagination.as_ref());
+        let (users, total) = self.stores.users.page_users(offset, limit).await.map_err(store_err)?;
+        Ok(Response::new(user::GetAllUserIdResp {
+            total: total as i32,
+            user_i_ds: users.into_iter().map(|u| u.user_id).collect(),
+        }))
+    }
+
+    async fn get_pagination_users(
+        &self,
+        req: Request<user::GetPaginationUsersReq>,
+    ) -> Result<Response<user::GetPaginationUsersResp>, Status> {
+        self.check_admin(&req)?;
+        let r = req.into_inner();
+        if !r.user_id.is_empty() {
+            let found = self.stores.users.get_users(std::slice::from_ref(&r.user_id)).await.map_err(store_err)?;
+            return Ok(Response::new(user::GetPaginationUsersResp {
+                total: found.len() as i32,
+                users: found.into_iter().map(to_pb).collect(),
+            }));
+        }
+        let (offset, limit) = rpc::page(r.pagination.as_ref());
+        let (users, total) = self.stores.users.page_users(offset, limit).await.map_err(store_err)?;
+        Ok(Response::new(user::GetPaginationUsersResp {
+            total: total as i32,
+            users: users.into_iter().map(to_pb).collect(),
+        }))
     }
 }

@@ -47,7 +47,7 @@ impl Standalone {
         let shutdown = CancellationToken::new();
 
         let auth = Arc::new(AuthService::new(cfg.share.clone(), stores.tokens.clone(), stores.users.clone()));
-        let user = Arc::new(UserService::new(cfg.share.clone(), stores.users.clone(), stores.online.clone()));
+        let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
         let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone()));

@@ -227,7 +227,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcUser => {
-            let svc = openim_rpc_user::UserService::new(share, stores.users.clone(), stores.online.clone());
+            let svc = openim_rpc_user::UserService::new(share, stores.clone());
             serve_grpc(
                 cfg.rpc_user.listen,
                 openim_rpc_user::UserServer::new(svc),

@@ -69,6 +69,8 @@ pub async fn friends(store: &dyn FriendStore) {
     let some = store.friends(&format!("{p}a"), Some(&[format!("{p}c"), format!("{p}z")])).await.unwrap();
     assert_eq!(some, vec![f("a", "c")]);
     assert!(store.friends(&format!("{p}b"), None).await.unwrap().is_empty(), "friendship is one-directional");
+    assert_eq!(store.owners_of(&format!("{p}b")).await.unwrap(), vec![format!("{p}a")]);
+    assert!(store.owners_of(&format!("{p}a")).await.unwrap().is_empty());
     store.remove_friend(&format!("{p}a"), &format!("{p}b")).await.unwrap();
     assert_eq!(store.friends(&format!("{p}a"), None).await.unwrap(), vec![f("a", "c")]);
 

@@ -71,6 +71,8 @@ pub trait FriendStore: Send + Sync {
     /// Applies the set fields of `patch` to `owner`'s entries for `friend_ids`; IDs that are not
     /// `owner`'s friends are skipped. Returns how many entries were found.
     async fn update_friends(&self, owner: &str, friend_ids: &[String], patch: &FriendPatch) -> StoreResult<u64>;
+    /// The users who have `friend` in their friend list.
+    async fn owners_of(&self, friend: &str) -> StoreResult<Vec<String>>;
 }
 
 #[async_trait]

@@ -177,6 +177,21 @@ impl Client {
         }
     }
 
+    /// The next notification of `content_type`, from whichever conversation, skipping others.
+    pub async fn next_notification_of(&mut self, content_type: i32) -> (String, MsgData) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_messages_within(left).await;
+            let p = p.unwrap_or_else(|| panic!("{} got no {content_type} notification within 10 s", self.user));
+            for (conv, msgs) in p.notification_msgs {
+                if let Some(m) = msgs.msgs.into_iter().find(|m| m.content_type == content_type) {
+                    return (conv, m);
+                }
+            }
+        }
+    }
+
     /// The notifications of the next push that carries any, skipping chat messages.
     pub async fn next_notification(&mut self) -> (String, MsgData) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -67,3 +67,11 @@ fn id_hash_matches_openims_definition() {
     assert_eq!(id_hash(&["a".into(), "b".into()]), 0xe53f04d1bcc1428d);
     assert_ne!(id_hash(&["a".into(), "b".into()]), id_hash(&["b".into(), "a".into()]));
 }
+
+#[test]
+fn list_versions_fit_a_javascript_number() {
+    let ids: Vec<String> = (0..50).map(|i| format!("user{i}")).collect();
+    assert!(list_version(&ids) < (1 << 53));
+    assert_eq!(list_version(&ids), id_hash(&ids) & ((1 << 53) - 1));
+    assert_ne!(list_version(&ids), list_version(&ids[1..]));
+}

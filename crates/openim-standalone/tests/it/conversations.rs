@@ -28,12 +28,7 @@ async fn pin_and_do_not_disturb_reach_the_user_s_other_device_and_nobody_else() 
     s.rest
         .ok_as(&amy, "/conversation/set_conversations", set("amy", conv, json!({"isPinned": true, "recvMsgOpt": 2})))
         .await;
-    let (n_conv, note) = loop {
-        let (n_conv, note) = amy_desktop.next_notification().await;
-        if note.content_type == 1300 {
-            break (n_conv, note);
-        }
-    };
+    let (n_conv, note) = amy_desktop.next_notification_of(1300).await;
     assert_eq!(n_conv, "n_amy_amy", "the user's own notification conversation");
     let elem: Value = serde_json::from_slice(&note.content).unwrap();
     let tips: Value = serde_json::from_str(elem["detail"].as_str().unwrap()).unwrap();

@@ -7,6 +7,7 @@ mod friends;
 mod gateway;
 mod marks;
 mod stack;
+mod users;
 
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 -- conversations' message-destruction settings.
 ALTER TABLE friends ADD COLUMN is_pinned BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- Who has a user as a friend (their lists show the user's profile).
+ALTER TABLE friends ADD INDEX friends_by_friend (friend_user_id);
+
 CREATE TABLE IF NOT EXISTS friend_requests (
     from_user_id VARCHAR(64) NOT NULL,
     to_user_id VARCHAR(64) NOT NULL,

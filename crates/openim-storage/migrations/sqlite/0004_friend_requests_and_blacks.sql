@@ -2,6 +2,9 @@
 -- conversations' message-destruction settings.
 ALTER TABLE friends ADD COLUMN is_pinned BOOLEAN NOT NULL DEFAULT FALSE;
 
+-- Who has a user as a friend (their lists show the user's profile).
+CREATE INDEX friends_by_friend ON friends (friend_user_id);
+
 CREATE TABLE friend_requests (
     from_user_id TEXT NOT NULL,
     to_user_id TEXT NOT NULL,

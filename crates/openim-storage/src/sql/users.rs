@@ -114,6 +114,13 @@ for_sql_stores! {
             Ok(qb.build_query_as().fetch_all(&self.pool).await?)
         }
 
+        async fn owners_of(&self, friend: &str) -> StoreResult<Vec<String>> {
+            Ok(sqlx::query_scalar("SELECT owner_user_id FROM friends WHERE friend_user_id = ? ORDER BY owner_user_id")
+                .bind(friend)
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
         async fn update_friends(&self, owner: &str, friend_ids: &[String], p: &FriendPatch) -> StoreResult<u64> {
             let mut found = 0;
             for chunk in friend_ids.chunks(CHUNK) {
