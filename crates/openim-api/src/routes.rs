@@ -58,6 +58,8 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/msg/pull_msg_by_seq" => User, msg.pull_message_by_seqs;
         "/msg/get_conversations_has_read_and_max_seq" => User, msg.get_conversations_has_read_and_max_seq;
         "/msg/mark_conversation_as_read" => User, msg.mark_conversation_as_read;
+        "/msg/mark_msgs_as_read" => User, msg.mark_msgs_as_read;
+        "/msg/set_conversation_has_read_seq" => User, msg.set_conversation_has_read_seq;
         "/msg/revoke_msg" => User, msg.revoke_msg;
         "/msg/delete_msgs" => User, msg.delete_msgs;
         "/msg/clear_conversation_msg" => User, msg.clear_conversations_msg;

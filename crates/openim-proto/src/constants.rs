@@ -39,6 +39,8 @@ pub mod content {
     pub const CLEAR_CONVERSATION: i32 = 1703;
     /// MsgRevokeNotification, also the contentType a revoked message is read back as.
     pub const REVOKE: i32 = 2101;
+    /// `HasReadReceipt`: who read up to where (`MarkAsReadTips`).
+    pub const HAS_READ_RECEIPT: i32 = 2200;
     /// DeleteMsgsNotification.
     pub const DELETE_MSGS: i32 = 2102;
     pub const NOTIFICATION_END: i32 = 5000;

@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 pub use openim_proto::pb::msg::msg_server::MsgServer;
 
 mod marks;
+mod read;
 mod view;
 
 /// Most messages one pull may return per conversation.
@@ -334,28 +335,24 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::MarkConversationAsReadReq>,
     ) -> Result<Response<msg::MarkConversationAsReadResp>, Status> {
-        let user_id = req.get_ref().user_id.clone();
-        self.check_self(&req, &user_id)?;
-        let req = req.into_inner();
-        if req.has_read_seq < 0 {
-            return Err(ImError::args(format!("hasReadSeq {} is negative", req.has_read_seq)).into());
-        }
-        if !self.can_read(&user_id, &req.conversation_id).await? {
-            return Err(
-                ImError::no_permission(format!("{user_id} is not in conversation {}", req.conversation_id)).into()
-            );
-        }
-        let max = self.stores.seqs.max_seqs(std::slice::from_ref(&req.conversation_id)).await.map_err(store_status)?;
-        let max = max.get(&req.conversation_id).copied().unwrap_or(0);
-        if req.has_read_seq > max {
-            return Err(ImError::args(format!(
-                "hasReadSeq {} is beyond the conversation's max seq {max}",
-                req.has_read_seq
-            ))
-            .into());
-        }
-        self.stores.seqs.set_read_seq(&user_id, &req.conversation_id, req.has_read_seq).await.map_err(store_status)?;
+        self.mark_conversation_read(req).await?;
         Ok(Response::new(msg::MarkConversationAsReadResp {}))
+    }
+
+    async fn mark_msgs_as_read(
+        &self,
+        req: Request<msg::MarkMsgsAsReadReq>,
+    ) -> Result<Response<msg::MarkMsgsAsReadResp>, Status> {
+        self.mark_msgs_read(req).await?;
+        Ok(Response::new(msg::MarkMsgsAsReadResp {}))
+    }
+
+    async fn set_conversation_has_read_seq(
+        &self,
+        req: Request<msg::SetConversationHasReadSeqReq>,
+    ) -> Result<Response<msg::SetConversationHasReadSeqResp>, Status> {
+        self.set_has_read_seq(req).await?;
+        Ok(Response::new(msg::SetConversationHasReadSeqResp {}))
     }
 
     async fn get_conversations_has_read_and_max_seq(

@@ -6,6 +6,7 @@ mod flows;
 mod friends;
 mod gateway;
 mod marks;
+mod read;
 mod stack;
 mod users;
 
