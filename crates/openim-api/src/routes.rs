@@ -53,6 +53,7 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/user/account_check" => Admin, user.account_check;
         "/user/get_all_users_uid" => Admin, user.get_all_user_id;
         "/user/get_users" => Admin, user.get_pagination_users;
+        "/user/get_users_status" => User, user.get_user_status;
 
         "/msg/newest_seq" => User, msg.get_max_seq;
         "/msg/pull_msg_by_seq" => User, msg.pull_message_by_seqs;
@@ -60,6 +61,7 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/msg/mark_conversation_as_read" => User, msg.mark_conversation_as_read;
         "/msg/mark_msgs_as_read" => User, msg.mark_msgs_as_read;
         "/msg/set_conversation_has_read_seq" => User, msg.set_conversation_has_read_seq;
+        "/msg/get_server_time" => User, msg.get_server_time;
         "/msg/revoke_msg" => User, msg.revoke_msg;
         "/msg/delete_msgs" => User, msg.delete_msgs;
         "/msg/clear_conversation_msg" => User, msg.clear_conversations_msg;

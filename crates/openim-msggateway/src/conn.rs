@@ -22,6 +22,7 @@ use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::presence::Watching;
 use crate::{ConnHandle, Gateway};
 
 /// Frames queued for one connection before it counts as too slow and is closed.
@@ -149,6 +150,8 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         return;
     }
     register(&gw, &p.send_id, handle.clone()).await;
+    gw.status_changed(&p.send_id).await;
+    let mut watching = Watching::default();
     gw.open.fetch_add(1, Ordering::Relaxed);
     metrics::gauge!("openim_gateway_connections").increment(1.0);
 
@@ -236,7 +239,7 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         let reply = match frame {
             // Boxed: the request's future (RPC calls included) is large, and inline it would
             // make every idle connection's task that large too.
-            Message::Binary(data) => Box::pin(handle_frame(&gw, &p, &data)).await.map(|resp| {
+            Message::Binary(data) => Box::pin(handle_frame(&gw, &p, &handle, &mut watching, &data)).await.map(|resp| {
                 logout = resp.req_identifier == req::LOGOUT && resp.err_code == 0;
                 Message::Binary(encode(p.encoding, p.gzip, &resp))
             }),
@@ -270,6 +273,8 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         kill.cancel();
     }
     unregister(&gw, &p.send_id, id, p.platform_id).await;
+    gw.unsubscribe_all(id, watching);
+    gw.status_changed(&p.send_id).await;
     gw.open.fetch_sub(1, Ordering::Relaxed);
     metrics::gauge!("openim_gateway_connections").decrement(1.0);
 }
@@ -345,7 +350,13 @@ fn error_response(req: &WsRequest, e: &ImError) -> WsResponse {
 }
 
 /// Decodes and answers one binary frame. Bad frames get a 3001 answer and the connection stays.
-async fn handle_frame(gw: &Gateway, p: &ConnectParams, data: &[u8]) -> Option<WsResponse> {
+async fn handle_frame(
+    gw: &Gateway,
+    p: &ConnectParams,
+    conn: &ConnHandle,
+    watching: &mut Watching,
+    data: &[u8],
+) -> Option<WsResponse> {
     let plain;
     let data = if p.gzip {
         match ws::gunzip(data, gw.cfg.max_message_bytes) {
@@ -370,7 +381,14 @@ async fn handle_frame(gw: &Gateway, p: &ConnectParams, data: &[u8]) -> Option<Ws
         return Some(error_response(&request, &e));
     }
     let started = std::time::Instant::now();
-    let result = dispatch(gw, p, &request).await;
+    let result = if request.req_identifier == req::SUB_USER_ONLINE_STATUS {
+        match decode(&request.data) {
+            Ok(sub) => gw.subscribe(conn, watching, sub).await.map(Bytes::from),
+            Err(e) => Err(e),
+        }
+    } else {
+        dispatch(gw, p, &request).await
+    };
     metrics::histogram!("openim_gateway_request_seconds", "req" => request.req_identifier.to_string())
         .record(started.elapsed().as_secs_f64());
     Some(match result {
@@ -458,8 +476,8 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
                 .encode_to_vec()
         }
         // Acknowledged with no data. Logout (2003) would drop the device's offline-push token;
-        // background state and status subscriptions have no server-side effect yet.
-        req::LOGOUT | req::SET_BACKGROUND_STATUS | req::SUB_USER_ONLINE_STATUS => Vec::new(),
+        // background state has no server-side effect yet. (2005 is answered in handle_frame.)
+        req::LOGOUT | req::SET_BACKGROUND_STATUS => Vec::new(),
         other => {
             return Err(ImError::args(format!("reqIdentifier {other} is not supported")));
         }

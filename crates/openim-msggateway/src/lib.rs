@@ -3,6 +3,7 @@
 //! requests go to the RPC services, and online state goes to the online registry.
 
 mod conn;
+mod presence;
 mod push;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Gateway {
     clients: Clients,
     online: Arc<dyn OnlineStore>,
     conns: DashMap<String, Vec<ConnHandle>>,
+    /// Connections watching each user's online status (2005 subscriptions).
+    watchers: DashMap<String, Vec<ConnHandle>>,
     next_id: AtomicU64,
     open: AtomicUsize,
 }
@@ -60,6 +63,7 @@ impl Gateway {
             clients,
             online,
             conns: DashMap::new(),
+            watchers: DashMap::new(),
             next_id: AtomicU64::new(1),
             open: AtomicUsize::new(0),
         })

@@ -147,6 +147,15 @@ impl MsgGateway for GatewayRpc {
         }
         Ok(Response::new(msggateway::KickUserOfflineResp {}))
     }
+
+    async fn user_status_changed(
+        &self,
+        req: Request<msggateway::UserStatusChangedReq>,
+    ) -> Result<Response<msggateway::UserStatusChangedResp>, Status> {
+        let r = req.into_inner();
+        self.gw.push_status(&r.user_id, &r.platform_i_ds);
+        Ok(Response::new(msggateway::UserStatusChangedResp {}))
+    }
 }
 
 /// A 2001 push carrying `msgs`, grouped by conversation in the order given; notifications
@@ -172,7 +181,7 @@ fn push_response(msgs: impl IntoIterator<Item = MsgData>) -> WsResponse {
 
 /// A fresh operationID for a push frame: this process's random prefix and a counter (cheaper
 /// than a random ID per frame, and as unique).
-fn push_operation_id() -> String {
+pub(crate) fn push_operation_id() -> String {
     static PREFIX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ids::new_id()[..12].to_owned());
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     format!("push-{}-{}", *PREFIX, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))

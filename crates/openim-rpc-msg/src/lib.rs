@@ -114,6 +114,9 @@ impl MsgService {
     async fn read_latest(&self, viewer: &str, conversation_ids: &[String]) -> Result<HashMap<String, MsgData>, Status> {
         let messages = &self.stores.messages;
         let mut latest = messages.latest_messages(conversation_ids).await.map_err(store_status)?;
+        // A message below where the viewer cleared the chat is not theirs to see any more.
+        let min_seqs = self.min_seqs(viewer, conversation_ids).await?;
+        latest.retain(|conv, m| m.seq >= min_seqs.get(conv).copied().unwrap_or(0));
         for (conv, m) in latest.iter_mut() {
             let marks = messages.marks(conv, m.seq, m.seq).await.map_err(store_status)?;
             if let Some(marks) = marks.get(&m.seq) {
@@ -339,6 +342,13 @@ impl Msg for MsgService {
         Ok(Response::new(msg::MarkConversationAsReadResp {}))
     }
 
+    async fn get_server_time(
+        &self,
+        _req: Request<msg::GetServerTimeReq>,
+    ) -> Result<Response<msg::GetServerTimeResp>, Status> {
+        Ok(Response::new(msg::GetServerTimeResp { server_time: now_millis() }))
+    }
+
     async fn mark_msgs_as_read(
         &self,
         req: Request<msg::MarkMsgsAsReadReq>,
@@ -422,7 +432,7 @@ impl Msg for MsgService {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
-        self.clear(&user_id, Some(&req.conversation_i_ds), req.delete_sync_opt.unwrap_or_default()).await?;
+        self.clear(&user_id, Some(&req.conversation_i_ds), req.delete_sync_opt.unwrap_or_else(sync_self)).await?;
         Ok(Response::new(msg::ClearConversationsMsgResp {}))
     }
 
@@ -432,7 +442,7 @@ impl Msg for MsgService {
     ) -> Result<Response<msg::UserClearAllMsgResp>, Status> {
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
-        self.clear(&user_id, None, req.into_inner().delete_sync_opt.unwrap_or_default()).await?;
+        self.clear(&user_id, None, req.into_inner().delete_sync_opt.unwrap_or_else(sync_self)).await?;
         Ok(Response::new(msg::UserClearAllMsgResp {}))
     }
 
@@ -452,4 +462,11 @@ impl Msg for MsgService {
         self.stores.messages.delete_physically(&req.conversation_id, &req.seqs).await.map_err(store_status)?;
         Ok(Response::new(msg::DeleteMsgPhysicalBySeqResp {}))
     }
+}
+
+/// A clear without a `deleteSyncOpt` (what the official SDK sends) is synced to the user's own
+/// other devices, so the chat stays cleared there. OpenIM then tells no device; the SDK core
+/// clears the local copy when told (1703).
+fn sync_self() -> msg::DeleteSyncOpt {
+    msg::DeleteSyncOpt { is_sync_self: true, is_sync_other: false }
 }

@@ -179,6 +179,9 @@ impl UserRpc for UserService {
         req: Request<user::GetUserStatusReq>,
     ) -> Result<Response<user::GetUserStatusResp>, Status> {
         let ids = req.into_inner().user_i_ds;
+        if ids.len() > 1000 {
+            return Err(ImError::args(format!("userIDs has {} entries; at most 1000 are allowed", ids.len())).into());
+        }
         let online = self.stores.online.online(&ids).await.map_err(store_err)?;
         let status_list = ids
             .into_iter()

@@ -107,3 +107,46 @@ async fn the_api_answers_cors_so_web_apps_on_other_origins_can_call_it() {
     assert_eq!(body["errCode"], 1507, "no token is still refused: {body}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_subscriber_sees_a_user_come_online_and_go_offline() {
+    use openim_proto::pb::sdkws::{SubUserOnlineStatus, SubUserOnlineStatusTips};
+    use prost::Message as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["watcher", "watched"]).await;
+    let mut watcher = s.connect("watcher", 5, Encoding::Gob, true).await;
+    let sub = SubUserOnlineStatus { subscribe_user_id: vec!["watched".into()], unsubscribe_user_id: vec![] };
+    let r = watcher.call(req::SUB_USER_ONLINE_STATUS, sub.encode_to_vec()).await;
+    assert_eq!(r.err_code, 0, "{}", r.err_msg);
+    let now = SubUserOnlineStatusTips::decode(r.data.as_ref()).unwrap();
+    assert_eq!(now.subscribers.len(), 1, "the answer carries the subscribed user's status");
+    assert!(now.subscribers[0].online_platform_i_ds.is_empty(), "offline: {now:?}");
+
+    let status = async |c: &mut openim_testkit::Client| loop {
+        let f = c.recv().await;
+        if f.req_identifier == req::SUB_USER_ONLINE_STATUS {
+            assert!(!f.operation_id.is_empty());
+            break SubUserOnlineStatusTips::decode(f.data.as_ref()).unwrap().subscribers.remove(0);
+        }
+    };
+    let watched = s.connect("watched", 2, Encoding::Json, false).await;
+    let online = status(&mut watcher).await;
+    assert_eq!((online.user_id.as_str(), online.online_platform_i_ds.clone()), ("watched", vec![2]));
+    drop(watched);
+    let offline = status(&mut watcher).await;
+    assert!(offline.online_platform_i_ds.is_empty(), "{offline:?}");
+
+    // Unsubscribed: no more pushes.
+    let unsub = SubUserOnlineStatus { subscribe_user_id: vec![], unsubscribe_user_id: vec!["watched".into()] };
+    assert_eq!(watcher.call(req::SUB_USER_ONLINE_STATUS, unsub.encode_to_vec()).await.err_code, 0);
+    let _again = s.connect("watched", 2, Encoding::Json, false).await;
+    assert!(watcher.recv_within(Duration::from_millis(500)).await.is_none(), "no push after unsubscribing");
+    // Bounded.
+    let many = SubUserOnlineStatus {
+        subscribe_user_id: (0..3001).map(|i| format!("u{i}")).collect(),
+        unsubscribe_user_id: vec![],
+    };
+    assert_eq!(watcher.call(req::SUB_USER_ONLINE_STATUS, many.encode_to_vec()).await.err_code, 1001);
+    s.stop().await;
+}

@@ -77,6 +77,19 @@ async fn user_routes_refuse_other_users_and_non_administrators() {
     let bad = json!({"userID": "eve", "globalRecvMsgOpt": 7});
     assert_eq!(s.rest.raw("/user/set_global_msg_recv_opt", &eve, bad.to_string()).await["errCode"], 1001);
 
+    // Presence and the server's clock are for any signed-in user; lists are bounded.
+    let status = s.rest.ok_as(&eve, "/user/get_users_status", json!({"userID": "eve", "userIDs": ["dee"]})).await;
+    assert_eq!(status["statusList"][0]["status"], 0);
+    assert_eq!(
+        s.rest.raw("/user/get_users_status", "", json!({"userIDs": ["dee"]}).to_string()).await["errCode"],
+        1507
+    );
+    let many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    assert_eq!(s.rest.raw("/user/get_users_status", &eve, json!({"userIDs": many}).to_string()).await["errCode"], 1001);
+    let now = s.rest.ok_as(&eve, "/msg/get_server_time", json!({})).await;
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now["serverTime"].as_i64().unwrap() - ms).abs() < 5_000, "{now}");
+
     let check = s.rest.ok("/user/account_check", json!({"checkUserIDs": ["dee", "nobody"]})).await;
     assert_eq!(
         check["results"],
