@@ -12,6 +12,7 @@ use openim_testkit::{Client, Rest, text_content};
 use prost::Message as _;
 
 mod distributed;
+mod sdk;
 
 use openim_testkit::servers::free_port;
 
