@@ -4,6 +4,7 @@
 //!
 //! Services hold an [`Stores`] bundle of trait objects and never know which adapter is behind it.
 
+pub mod cached;
 pub mod config;
 pub mod contract;
 pub mod kafka;
@@ -385,9 +386,13 @@ impl Stores {
     }
 
     /// The embedded backends: one SQLite database in `data_dir`, memory bus and online registry.
+    /// One process owns the database, so blacklists are cached in front of it.
     pub async fn embedded(data_dir: &std::path::Path) -> StoreResult<Self> {
         let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
-        Ok(Self::sqlite(db, Arc::new(memory::MemoryOnline::default()), Arc::new(memory::MemoryBus::default())))
+        let mut stores =
+            Self::sqlite(db.clone(), Arc::new(memory::MemoryOnline::default()), Arc::new(memory::MemoryBus::default()));
+        stores.blacks = Arc::new(cached::CachedBlacks::new(db));
+        Ok(stores)
     }
 
     /// Durable data in `db`; online registry and bus as given.

@@ -41,6 +41,12 @@ async fn sqlite_blacks() {
 }
 
 #[tokio::test]
+async fn cached_blacks() {
+    let (_d, s) = sqlite().await;
+    contract::blacks(&openim_storage::cached::CachedBlacks::new(s)).await;
+}
+
+#[tokio::test]
 async fn sqlite_groups() {
     let (_d, s) = sqlite().await;
     contract::groups(&*s).await;
