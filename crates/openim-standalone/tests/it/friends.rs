@@ -24,7 +24,9 @@ struct User {
 impl User {
     async fn new(s: &Stack, id: &str) -> Self {
         s.register(&[id]).await;
-        let token = s.token(id, 5).await;
+        // The REST token is another platform's: a new login on the device's platform replaces
+        // that platform's older tokens (multi-login policy 1).
+        let token = s.token(id, 7).await;
         let device = s.connect(id, 5, Encoding::Gob, true).await;
         Self { id: id.to_owned(), token, device }
     }

@@ -25,6 +25,11 @@ async fn marking_a_chat_read_sends_the_sender_a_receipt_and_syncs_the_reader_s_d
     for text in ["one", "two", "three"] {
         assert_eq!(ava.send_text("bea", text).await.err_code, 0);
     }
+    // Acknowledged means accepted; stored (with a seq) once pushed.
+    let mut got = 0;
+    while got < 3 {
+        got += bea_phone.next_push().await.len();
+    }
     let conv = "si_ava_bea";
     let unread = |r: &msg::GetConversationsHasReadAndMaxSeqResp| r.seqs[conv].max_seq - r.seqs[conv].has_read_seq;
     let has_read = async |c: &mut openim_testkit::Client| {
