@@ -5,6 +5,7 @@
 
 mod envelope;
 mod jssdk;
+mod online;
 mod routes;
 mod send;
 

@@ -54,6 +54,13 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/user/get_all_users_uid" => Admin, user.get_all_user_id;
         "/user/get_users" => Admin, user.get_pagination_users;
         "/user/get_users_status" => User, user.get_user_status;
+        "/user/subscribe_users_status" => User, user.subscribe_or_cancel_users_status;
+        "/user/get_subscribe_users_status" => User, user.get_subscribe_users_status;
+        "/user/process_user_command_add" => User, user.process_user_command_add;
+        "/user/process_user_command_delete" => User, user.process_user_command_delete;
+        "/user/process_user_command_update" => User, user.process_user_command_update;
+        "/user/process_user_command_get" => User, user.process_user_command_get;
+        "/user/process_user_command_get_all" => User, user.process_user_command_get_all;
 
         "/msg/newest_seq" => User, msg.get_max_seq;
         "/msg/pull_msg_by_seq" => User, msg.pull_message_by_seqs;
@@ -116,9 +123,10 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/conversation/get_owner_conversation" => User, conversation.get_owner_conversation;
         "/conversation/get_conversation_offline_push_user_ids" => Admin, conversation.get_conversation_offline_push_user_i_ds;
     );
-    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 4] = [
+    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 5] = [
         ("/msg/send_msg", post(send_msg)),
         ("/user/get_users_online_status", post(online_status)),
+        ("/user/get_users_online_token_detail", post(token_detail)),
         ("/jssdk/get_conversations", post(crate::jssdk::get_conversations)),
         ("/jssdk/get_active_conversations", post(crate::jssdk::get_active_conversations)),
     ];
@@ -135,7 +143,11 @@ async fn send_msg(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn online_status(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
-    crate::send::online_status(&api, &headers, &body).await
+    crate::online::online_status(&api, &headers, &body).await
+}
+
+async fn token_detail(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    crate::online::token_detail(&api, &headers, &body).await
 }
 
 #[cfg(test)]

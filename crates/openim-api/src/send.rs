@@ -1,5 +1,5 @@
-//! Routes whose body or answer is not a plain RPC message: `/msg/send_msg` (an API-level struct
-//! whose `content` is a JSON object) and `/user/get_users_online_status` (answers a JSON array).
+//! `/msg/send_msg`: its body is an API-level struct whose `content` is a JSON object, not an RPC
+//! message.
 
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -10,7 +10,6 @@ use openim_common::rpc;
 use openim_proto::constants::{content, msg_from, session};
 use openim_proto::pb::msg::SendMsgReq;
 use openim_proto::pb::sdkws::{MsgData, OfflinePushInfo};
-use openim_proto::pb::user::GetUserStatusReq;
 use serde::Deserialize;
 
 use crate::Api;
@@ -114,54 +113,6 @@ pub async fn send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response 
             "clientMsgID": resp.client_msg_id,
             "sendTime": resp.send_time,
         }))
-    }
-    .await;
-    match result {
-        Ok(data) => Envelope::ok(Some(data)),
-        Err(e) => Envelope::err(&e),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct OnlineStatusReq {
-    #[serde(rename = "userIDs")]
-    user_ids: Vec<String>,
-}
-
-pub async fn online_status(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response {
-    let result = async {
-        let caller = api.authenticate(headers, Access::Admin).await?;
-        let req: OnlineStatusReq = parse_json(body)?;
-        let status = api
-            .clients
-            .user
-            .clone()
-            .get_user_status(rpc::request(
-                GetUserStatusReq { user_id: String::new(), user_i_ds: req.user_ids },
-                &caller.user_id,
-                &caller.operation_id,
-            ))
-            .await
-            .map_err(ImError::from)?
-            .into_inner();
-        let list: Vec<serde_json::Value> = status
-            .status_list
-            .into_iter()
-            .map(|s| {
-                let detail: Vec<_> = s
-                    .platform_i_ds
-                    .iter()
-                    .map(|p| serde_json::json!({"platformID": p, "connID": "", "isBackground": false, "token": ""}))
-                    .collect();
-                serde_json::json!({
-                    "userID": s.user_id,
-                    "status": s.status,
-                    "detailPlatformStatus": if detail.is_empty() { serde_json::Value::Null } else { detail.into() },
-                })
-            })
-            .collect();
-        Ok::<_, ImError>(serde_json::Value::Array(list))
     }
     .await;
     match result {

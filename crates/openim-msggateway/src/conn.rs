@@ -16,7 +16,9 @@ use openim_common::{ErrCode, ImError};
 use openim_proto::constants::{platform, req};
 use openim_proto::pb::auth::ParseTokenReq;
 use openim_proto::pb::msg::{GetConversationsHasReadAndMaxSeqReq, GetLastMessageReq, GetSeqMessageReq, SendMsgReq};
-use openim_proto::pb::sdkws::{GetMaxSeqReq, MsgData, PullMessageBySeqsReq, UserSendMsgResp};
+use openim_proto::pb::sdkws::{
+    GetMaxSeqReq, MsgData, PullMessageBySeqsReq, SetAppBackgroundStatusReq, UserSendMsgResp,
+};
 use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
 use prost::Message as _;
 use tokio::sync::mpsc;
@@ -131,7 +133,7 @@ async fn check_token(gw: &Gateway, p: &ConnectParams) -> Result<(), ImError> {
     Ok(())
 }
 
-async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
+async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
     let id = gw.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_CAPACITY);
     // Ends the connection from outside the queue: a full queue (slow client) cannot block it.
@@ -143,6 +145,10 @@ async fn serve(gw: Arc<Gateway>, p: ConnectParams, socket: WebSocket) {
         gzip: p.gzip,
         tx: tx.clone(),
         kill: kill.clone(),
+        state: Arc::new(crate::ConnState {
+            token: std::mem::take(&mut p.token).into_boxed_str(),
+            background: false.into(),
+        }),
     };
     let (mut sink, mut stream) = socket.split();
 
@@ -386,6 +392,13 @@ async fn handle_frame(
             Ok(sub) => gw.subscribe(conn, watching, sub).await.map(Bytes::from),
             Err(e) => Err(e),
         }
+    } else if request.req_identifier == req::SET_BACKGROUND_STATUS {
+        // Recorded on the connection: pushes skip an iOS app in the background, and offline
+        // pushes count it as away (its `userID` field is ignored, as in OpenIM).
+        decode::<SetAppBackgroundStatusReq>(&request.data).map(|r| {
+            conn.state.background.store(r.is_background, Ordering::Relaxed);
+            Bytes::new()
+        })
     } else {
         dispatch(gw, p, &request).await
     };
@@ -475,9 +488,8 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
                 .into_inner()
                 .encode_to_vec()
         }
-        // Acknowledged with no data. Logout (2003) would drop the device's offline-push token;
-        // background state has no server-side effect yet. (2005 is answered in handle_frame.)
-        req::LOGOUT | req::SET_BACKGROUND_STATUS => Vec::new(),
+        // Acknowledged with no data. (2004 and 2005 are answered in handle_frame.)
+        req::LOGOUT => Vec::new(),
         other => {
             return Err(ImError::args(format!("reqIdentifier {other} is not supported")));
         }

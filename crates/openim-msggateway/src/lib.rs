@@ -32,6 +32,34 @@ pub(crate) struct ConnHandle {
     pub gzip: bool,
     pub tx: mpsc::Sender<conn::Outbound>,
     pub kill: tokio_util::sync::CancellationToken,
+    pub state: Arc<ConnState>,
+}
+
+/// What a connection's handles share and the connection may change.
+pub(crate) struct ConnState {
+    /// The token it connected with (reported to administrators).
+    pub token: Box<str>,
+    /// The app said it went to the background (2004). Every connection starts in the foreground.
+    pub background: std::sync::atomic::AtomicBool,
+}
+
+impl ConnHandle {
+    pub(crate) fn in_background(&self) -> bool {
+        self.state.background.load(Ordering::Relaxed)
+    }
+
+    /// An iOS app in the background gets no WebSocket pushes (OpenIM's rule: Apple's push
+    /// service wakes it instead).
+    pub(crate) fn takes_pushes(&self) -> bool {
+        !(self.platform_id == openim_proto::constants::platform::IOS && self.in_background())
+    }
+
+    /// A push that reached this connection spares its user an offline push: a phone app that
+    /// can show it (iOS in the foreground, Android), as OpenIM counts it.
+    pub(crate) fn is_reachable_phone(&self) -> bool {
+        use openim_proto::constants::platform::{ANDROID, IOS};
+        self.platform_id == ANDROID || (self.platform_id == IOS && !self.in_background())
+    }
 }
 
 /// How often a gateway tells the online registry it is alive (`redis.gateway_ttl_secs` must

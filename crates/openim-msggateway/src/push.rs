@@ -16,6 +16,9 @@ use tonic::{Request, Response, Status};
 use crate::Gateway;
 use crate::conn::{Outbound, encode};
 
+/// OpenIM's result code for a push held back from an iOS app in the background.
+const IOS_BACKGROUND: i32 = 1604;
+
 pub struct GatewayRpc {
     gw: Arc<Gateway>,
 }
@@ -29,27 +32,34 @@ impl GatewayRpc {
     /// 2001 push holding every message of the batch meant for it (one write and one wake-up
     /// instead of one per message; a 1,000-member group otherwise costs 1,000 frames a message).
     /// Connections that get the same messages share one encoded frame. Returns how many
-    /// connections got a frame.
-    fn push_many(&self, pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>) -> u64 {
+    /// connections got a frame and, when `want_reached`, which users' phones got each push.
+    fn push_many(
+        &self,
+        pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>,
+        want_reached: bool,
+    ) -> (u64, Vec<msggateway::PushReached>) {
         let msgs: Vec<_> = pushes.iter().map(|p| p.msg_data.clone()).collect();
-        // Connection id → (connection, indexes of its messages, in batch order).
-        let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>)> = HashMap::new();
+        // Connection id → (connection, its user's index in its push, indexes of its messages,
+        // in batch order).
+        let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<(usize, usize)>)> = HashMap::new();
         for (i, push) in pushes.iter().enumerate() {
             if msgs[i].is_none() {
                 continue;
             }
-            for user in &push.push_to_user_i_ds {
+            for (u, user) in push.push_to_user_i_ds.iter().enumerate() {
                 let Some(conns) = self.gw.conns.get(user) else { continue };
                 // The sender's own connections too: that push is where the sending device
                 // learns the seq of what it sent (OpenIM pushes to every connection).
-                for c in conns.iter() {
-                    per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new())).1.push(i);
+                for c in conns.iter().filter(|c| c.takes_pushes()) {
+                    per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new())).1.push((i, u));
                 }
             }
         }
+        let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
         let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
         let mut delivered = 0u64;
-        for (_, (conn, indexes)) in per_conn {
+        for (_, (conn, targets)) in per_conn {
+            let indexes: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
             let key = (conn.encoding, conn.gzip, indexes);
             let frame = match frames.get(&key) {
                 Some(f) => f.clone(),
@@ -62,13 +72,31 @@ impl GatewayRpc {
             };
             if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_ok() {
                 delivered += 1;
+                if want_reached && conn.is_reachable_phone() {
+                    for (i, u) in targets {
+                        reached[i].push(u);
+                    }
+                }
             } else {
                 // Too slow to keep up: end it; the client resyncs by seq on reconnect.
                 conn.kill.cancel();
             }
         }
         metrics::counter!("openim_gateway_pushed_total").increment(delivered);
-        delivered
+        let reached = reached
+            .into_iter()
+            .enumerate()
+            .filter(|(_, users)| !users.is_empty())
+            .map(|(i, mut users)| {
+                users.sort_unstable();
+                users.dedup();
+                msggateway::PushReached {
+                    push: i as i32,
+                    user_i_ds: users.into_iter().map(|u| pushes[i].push_to_user_i_ds[u].clone()).collect(),
+                }
+            })
+            .collect();
+        (delivered, reached)
     }
 
     /// Queues one message to the local connections of the listed users; returns the per-user
@@ -87,6 +115,14 @@ impl GatewayRpc {
             let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
             let mut platforms = Vec::new();
             for c in conns {
+                if !c.takes_pushes() {
+                    platforms.push(msggateway::SingleMsgToUserPlatform {
+                        result_code: i64::from(IOS_BACKGROUND),
+                        recv_id: user.clone(),
+                        recv_plat_form_id: c.platform_id,
+                    });
+                    continue;
+                }
                 let frame =
                     frames.entry((c.encoding, c.gzip)).or_insert_with(|| encode(c.encoding, c.gzip, &resp)).clone();
                 let code = match c.tx.try_send(Outbound::Frame(Message::Binary(frame))) {
@@ -131,7 +167,9 @@ impl MsgGateway for GatewayRpc {
         &self,
         req: Request<msggateway::BatchPushMsgsReq>,
     ) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
-        Ok(Response::new(msggateway::BatchPushMsgsResp { delivered: self.push_many(req.into_inner().pushes) as i64 }))
+        let req = req.into_inner();
+        let (delivered, reached) = self.push_many(req.pushes, req.want_reached);
+        Ok(Response::new(msggateway::BatchPushMsgsResp { delivered: delivered as i64, reached }))
     }
 
     async fn kick_user_offline(
@@ -155,6 +193,36 @@ impl MsgGateway for GatewayRpc {
         let r = req.into_inner();
         self.gw.push_status(&r.user_id, &r.platform_i_ds);
         Ok(Response::new(msggateway::UserStatusChangedResp {}))
+    }
+
+    /// The connections here of the users asked about (the API checks that the caller is an
+    /// administrator and merges the gateways' answers).
+    async fn get_users_online_status(
+        &self,
+        req: Request<msggateway::GetUsersOnlineStatusReq>,
+    ) -> Result<Response<msggateway::GetUsersOnlineStatusResp>, Status> {
+        let mut success_result = Vec::new();
+        for user in req.into_inner().user_i_ds {
+            let Some(conns) = self.gw.conns.get(&user).map(|c| c.clone()) else { continue };
+            if conns.is_empty() {
+                continue;
+            }
+            let detail_platform_status = conns
+                .iter()
+                .map(|c| msggateway::get_users_online_status_resp::SuccessDetail {
+                    platform_id: c.platform_id,
+                    conn_id: format!("{}-{}", self.gw.cfg.advertise, c.id),
+                    is_background: c.in_background(),
+                    token: c.state.token.to_string(),
+                })
+                .collect();
+            success_result.push(msggateway::get_users_online_status_resp::SuccessResult {
+                user_id: user,
+                status: 1,
+                detail_platform_status,
+            });
+        }
+        Ok(Response::new(msggateway::GetUsersOnlineStatusResp { success_result, failed_result: Vec::new() }))
     }
 }
 

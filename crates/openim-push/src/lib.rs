@@ -1,6 +1,7 @@
 //! `openim-push`: consumes stored messages and delivers each to the gateways where its receivers
-//! are online — only those gateways, found in the online registry. Receivers online nowhere go
-//! to the offline-push topic, whose consumer calls the configured webhook (when there is one).
+//! are online — only those gateways, found in the online registry. Receivers whose phone did not
+//! get a message go to the offline-push topic, whose consumer calls the configured webhook (when
+//! there is one).
 //!
 //! A record delivered twice (the bus redelivers after a crash, or msgtransfer hands a replayed
 //! message on again) is pushed once: each (conversation, seq) is marked in the dedup store before
@@ -148,7 +149,10 @@ impl Pusher {
     }
 
     /// Sends messages to the gateways holding their receivers: one online-registry lookup for the
-    /// batch, then one call per gateway carrying every message that gateway needs.
+    /// batch, then one call per gateway carrying every message that gateway needs. With an
+    /// offline-push webhook, receivers whose phone did not get a message (online nowhere, only
+    /// on a computer or the web, or an iOS app in the background) are then offline-pushed, as
+    /// OpenIM does.
     pub async fn push(&self, msgs: Vec<MsgData>) -> anyhow::Result<()> {
         let mut receivers = Vec::with_capacity(msgs.len());
         let mut everyone = std::collections::HashSet::new();
@@ -159,24 +163,10 @@ impl Pusher {
         }
         let everyone: Vec<String> = everyone.into_iter().collect();
         let online = self.stores.online.online(&everyone).await?;
-        let mut by_gateway: HashMap<&str, Vec<OnlineBatchPushOneMsgReq>> = HashMap::new();
-        let mut offline_records = Vec::new();
-        for (msg, users) in msgs.into_iter().zip(receivers) {
-            // Notifications and messages sent with `offlinePush: false` are pushed live only.
-            if !self.cfg.offline_webhook.is_empty() && msg.options.get("offlinePush") != Some(&false) {
-                let mut offline: Vec<String> =
-                    users.iter().filter(|u| **u != msg.send_id && !online.contains_key(*u)).cloned().collect();
-                // Receivers who set do-not-disturb (recvMsgOpt 1 or 2) on the chat get no
-                // offline push.
-                if !offline.is_empty()
-                    && let Some(conv) = openim_common::ids::conversation_id_of(&msg)
-                {
-                    offline = self.stores.conversations.receiving_owners(&conv, &offline).await?;
-                }
-                if !offline.is_empty() {
-                    offline_records.push(offline_record(&msg, offline));
-                }
-            }
+        let offline_push = !self.cfg.offline_webhook.is_empty();
+        // Gateway → (index of the message, its push) in call order.
+        let mut by_gateway: HashMap<&str, Vec<(usize, OnlineBatchPushOneMsgReq)>> = HashMap::new();
+        for (m, (msg, users)) in msgs.iter().zip(&receivers).enumerate() {
             let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
             for user in users.iter() {
                 for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
@@ -190,27 +180,66 @@ impl Pusher {
                 by_gateway
                     .entry(gw)
                     .or_default()
-                    .push(OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users });
+                    .push((m, OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users }));
             }
         }
         // Gateways are called side by side: one failing or hanging holds back no other.
         let calls = by_gateway.into_iter().map(|(gw, pushes)| async move {
             let Some(mut client) = self.clients.gateway(gw) else {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
-                return;
+                return Vec::new();
             };
             metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
             metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
-            let call = client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes }, "", ""));
+            let (index, pushes): (Vec<usize>, Vec<_>) = pushes.into_iter().unzip();
+            let call =
+                client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes, want_reached: offline_push }, "", ""));
             match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
-                Ok(Ok(_)) => {}
+                // (message index, users whose phone got it)
+                Ok(Ok(resp)) => resp
+                    .into_inner()
+                    .reached
+                    .into_iter()
+                    .filter_map(|r| Some((*index.get(usize::try_from(r.push).ok()?)?, r.user_i_ds)))
+                    .collect(),
                 Ok(Err(e)) => {
-                    tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.")
+                    tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.");
+                    Vec::new()
                 }
-                Err(_) => tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq."),
+                Err(_) => {
+                    tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq.");
+                    Vec::new()
+                }
             }
         });
-        futures::future::join_all(calls).await;
+        let reached = futures::future::join_all(calls).await;
+        if !offline_push {
+            return Ok(());
+        }
+        let mut reached_by_msg: HashMap<usize, std::collections::HashSet<String>> = HashMap::new();
+        for (m, users) in reached.into_iter().flatten() {
+            reached_by_msg.entry(m).or_default().extend(users);
+        }
+        let mut offline_records = Vec::new();
+        for (m, (msg, users)) in msgs.iter().zip(&receivers).enumerate() {
+            // Notifications and messages sent with `offlinePush: false` are pushed live only.
+            if msg.options.get("offlinePush") == Some(&false) {
+                continue;
+            }
+            let got = reached_by_msg.get(&m);
+            let mut offline: Vec<String> =
+                users.iter().filter(|u| **u != msg.send_id && !got.is_some_and(|g| g.contains(*u))).cloned().collect();
+            // Receivers who set do-not-disturb (recvMsgOpt 1 or 2) on the chat get no offline
+            // push.
+            if !offline.is_empty()
+                && let Some(conv) = openim_common::ids::conversation_id_of(msg)
+            {
+                offline = self.stores.conversations.receiving_owners(&conv, &offline).await?;
+            }
+            if !offline.is_empty() {
+                offline_records.push(offline_record(msg, offline));
+            }
+        }
         if !offline_records.is_empty() {
             metrics::counter!("openim_push_offline_total").increment(offline_records.len() as u64);
             self.stores.bus.publish(topic::TO_OFFLINE_PUSH, offline_records).await?;

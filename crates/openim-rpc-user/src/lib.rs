@@ -13,6 +13,8 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::user::user_server::UserServer;
 
+mod commands;
+
 /// Longest user ID accepted (OpenIM's column is 64 characters).
 const MAX_USER_ID: usize = 64;
 
@@ -65,6 +67,24 @@ impl UserService {
         notes.extend(friends_of.iter().map(|f| (Note::single(FRIEND_INFO_UPDATED, &user, f), tips.clone())));
         self.notifier.send_all(notes).await;
         Ok(())
+    }
+
+    /// The online status of each user, in the order given.
+    async fn statuses(&self, ids: Vec<String>) -> Result<Vec<user::OnlineStatus>, Status> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let online = self.stores.online.online(&ids).await.map_err(store_err)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let mut platforms: Vec<i32> =
+                    online.get(&id).map(|v| v.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
+                platforms.sort_unstable();
+                platforms.dedup();
+                user::OnlineStatus { status: i32::from(!platforms.is_empty()), user_id: id, platform_i_ds: platforms }
+            })
+            .collect())
     }
 
     fn check_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
@@ -182,17 +202,7 @@ impl UserRpc for UserService {
         if ids.len() > 1000 {
             return Err(ImError::args(format!("userIDs has {} entries; at most 1000 are allowed", ids.len())).into());
         }
-        let online = self.stores.online.online(&ids).await.map_err(store_err)?;
-        let status_list = ids
-            .into_iter()
-            .map(|id| {
-                let mut platforms: Vec<i32> =
-                    online.get(&id).map(|v| v.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
-                platforms.sort_unstable();
-                platforms.dedup();
-                user::OnlineStatus { status: i32::from(!platforms.is_empty()), user_id: id, platform_i_ds: platforms }
-            })
-            .collect();
+        let status_list = self.statuses(ids).await?;
         Ok(Response::new(user::GetUserStatusResp { status_list }))
     }
 
@@ -279,5 +289,70 @@ impl UserRpc for UserService {
             total: total as i32,
             users: users.into_iter().map(to_pb).collect(),
         }))
+    }
+
+    async fn process_user_command_add(
+        &self,
+        req: Request<user::ProcessUserCommandAddReq>,
+    ) -> Result<Response<user::ProcessUserCommandAddResp>, Status> {
+        self.command_add(req).await?;
+        Ok(Response::new(user::ProcessUserCommandAddResp {}))
+    }
+
+    async fn process_user_command_delete(
+        &self,
+        req: Request<user::ProcessUserCommandDeleteReq>,
+    ) -> Result<Response<user::ProcessUserCommandDeleteResp>, Status> {
+        self.command_delete(req).await?;
+        Ok(Response::new(user::ProcessUserCommandDeleteResp {}))
+    }
+
+    async fn process_user_command_update(
+        &self,
+        req: Request<user::ProcessUserCommandUpdateReq>,
+    ) -> Result<Response<user::ProcessUserCommandUpdateResp>, Status> {
+        self.command_update(req).await?;
+        Ok(Response::new(user::ProcessUserCommandUpdateResp {}))
+    }
+
+    async fn process_user_command_get(
+        &self,
+        req: Request<user::ProcessUserCommandGetReq>,
+    ) -> Result<Response<user::ProcessUserCommandGetResp>, Status> {
+        let (user_id, command_type) = (req.get_ref().user_id.clone(), req.get_ref().r#type);
+        if command_type == 0 {
+            return Err(ImError::args("type is not specified").into());
+        }
+        let found = self.commands(&req, &user_id, Some(command_type)).await?;
+        Ok(Response::new(user::ProcessUserCommandGetResp {
+            command_resp: found.into_iter().map(commands::command_info).collect(),
+        }))
+    }
+
+    async fn process_user_command_get_all(
+        &self,
+        req: Request<user::ProcessUserCommandGetAllReq>,
+    ) -> Result<Response<user::ProcessUserCommandGetAllResp>, Status> {
+        let user_id = req.get_ref().user_id.clone();
+        let found = self.commands(&req, &user_id, None).await?;
+        Ok(Response::new(user::ProcessUserCommandGetAllResp {
+            command_resp: found.into_iter().map(commands::all_command_info).collect(),
+        }))
+    }
+
+    async fn subscribe_or_cancel_users_status(
+        &self,
+        req: Request<user::SubscribeOrCancelUsersStatusReq>,
+    ) -> Result<Response<user::SubscribeOrCancelUsersStatusResp>, Status> {
+        let status_list = self.subscribe_rest(req).await?;
+        Ok(Response::new(user::SubscribeOrCancelUsersStatusResp { status_list }))
+    }
+
+    async fn get_subscribe_users_status(
+        &self,
+        req: Request<user::GetSubscribeUsersStatusReq>,
+    ) -> Result<Response<user::GetSubscribeUsersStatusResp>, Status> {
+        let status_list = self.subscribed_statuses(req).await?;
+        Ok(Response::new(user::GetSubscribeUsersStatusResp { status_list }))
     }
 }

@@ -518,3 +518,53 @@ pub async fn dedup(store: &dyn DedupStore) {
     store.forget(std::slice::from_ref(&keys[0])).await.unwrap();
     assert_eq!(store.first_time(&keys, ttl).await.unwrap(), vec![true, false], "a forgotten key is new again");
 }
+
+pub async fn user_commands(store: &dyn UserCommandStore) {
+    let p = prefix();
+    let (a, b) = (format!("{p}a"), format!("{p}b"));
+    let cmd = |u: &str, t: i32, id: &str, v: &str, time: i64| UserCommand {
+        user_id: u.to_owned(),
+        command_type: t,
+        uuid: id.to_owned(),
+        value: v.to_owned(),
+        ex: String::new(),
+        create_time: time,
+    };
+    assert!(store.put_user_command(&cmd(&a, 1, "x", "first", 10)).await.unwrap());
+    assert!(store.put_user_command(&cmd(&a, 1, "y", "second", 11)).await.unwrap());
+    assert!(store.put_user_command(&cmd(&a, 2, "x", "other type", 12)).await.unwrap());
+    assert!(store.put_user_command(&cmd(&b, 1, "x", "b's", 13)).await.unwrap());
+    assert!(!store.put_user_command(&cmd(&a, 1, "x", "replaced", 99)).await.unwrap(), "same key is not new");
+    assert_eq!(
+        store.user_commands(&a, Some(1)).await.unwrap(),
+        vec![cmd(&a, 1, "x", "replaced", 10), cmd(&a, 1, "y", "second", 11)],
+        "a re-add replaces the value and keeps the creation time"
+    );
+    assert_eq!(store.user_commands(&a, None).await.unwrap().len(), 3);
+    assert_eq!(store.count_user_commands(&a).await.unwrap(), 3);
+    assert!(store.user_commands(&a, Some(3)).await.unwrap().is_empty());
+
+    assert!(store.update_user_command(&a, 1, "y", None, Some("extra")).await.unwrap());
+    assert!(store.update_user_command(&a, 1, "y", None, Some("extra")).await.unwrap(), "an unchanged update finds it");
+    let y = store.user_commands(&a, Some(1)).await.unwrap().pop().unwrap();
+    assert_eq!((y.value.as_str(), y.ex.as_str()), ("second", "extra"), "only what is given changes");
+    assert!(!store.update_user_command(&a, 1, "none", Some("v"), None).await.unwrap());
+    assert!(!store.update_user_command(&a, 3, "x", Some("v"), None).await.unwrap(), "the type is part of the key");
+
+    assert!(store.delete_user_command(&a, 1, "x").await.unwrap());
+    assert!(!store.delete_user_command(&a, 1, "x").await.unwrap(), "deleting twice says it was not there");
+    assert_eq!(store.count_user_commands(&a).await.unwrap(), 2);
+    assert_eq!(store.user_commands(&b, None).await.unwrap(), vec![cmd(&b, 1, "x", "b's", 13)], "others untouched");
+}
+
+pub async fn subscriptions(store: &dyn SubscriptionStore) {
+    let p = prefix();
+    let (a, b, c, d) = (format!("{p}a"), format!("{p}b"), format!("{p}c"), format!("{p}d"));
+    store.subscribe(&a, &[b.clone(), c.clone()], 1).await.unwrap();
+    store.subscribe(&a, &[b.clone(), d.clone()], 2).await.expect("subscribing twice is not an error");
+    assert_eq!(store.subscriptions(&a).await.unwrap(), vec![b.clone(), c.clone(), d.clone()]);
+    assert!(store.subscriptions(&b).await.unwrap().is_empty(), "subscriptions are one-directional");
+    store.unsubscribe(&a, &[c.clone(), format!("{p}none")]).await.unwrap();
+    assert_eq!(store.subscriptions(&a).await.unwrap(), vec![b, d]);
+    store.unsubscribe(&a, &[]).await.unwrap();
+}

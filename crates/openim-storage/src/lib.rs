@@ -113,6 +113,39 @@ pub trait BlackStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait UserCommandStore: Send + Sync {
+    /// Adds the entry, or replaces the value and ex of the one with its (user, type, uuid);
+    /// the first creation time stays. Returns whether it was new.
+    async fn put_user_command(&self, command: &UserCommand) -> StoreResult<bool>;
+    /// Sets what is given of `value` and `ex`; false if there is no such entry.
+    async fn update_user_command(
+        &self,
+        user: &str,
+        command_type: i32,
+        uuid: &str,
+        value: Option<&str>,
+        ex: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// False if there was no such entry.
+    async fn delete_user_command(&self, user: &str, command_type: i32, uuid: &str) -> StoreResult<bool>;
+    /// The user's entries (of one type, or all), oldest first.
+    async fn user_commands(&self, user: &str, command_type: Option<i32>) -> StoreResult<Vec<UserCommand>>;
+    /// How many entries the user has.
+    async fn count_user_commands(&self, user: &str) -> StoreResult<u64>;
+}
+
+/// Presence subscriptions a user made over REST (`/user/subscribe_users_status`).
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Adds the targets (already subscribed ones stay as they are).
+    async fn subscribe(&self, user: &str, targets: &[String], now: i64) -> StoreResult<()>;
+    /// Removes the targets.
+    async fn unsubscribe(&self, user: &str, targets: &[String]) -> StoreResult<()>;
+    /// The user's targets, oldest subscription first.
+    async fn subscriptions(&self, user: &str) -> StoreResult<Vec<String>>;
+}
+
+#[async_trait]
 pub trait GroupStore: Send + Sync {
     /// Creates the group with its first members; `Duplicate` if the group ID exists.
     async fn create_group(&self, group: &Group, members: &[GroupMember]) -> StoreResult<()>;
@@ -344,6 +377,8 @@ pub struct Stores {
     pub friends: Arc<dyn FriendStore>,
     pub friend_requests: Arc<dyn FriendRequestStore>,
     pub blacks: Arc<dyn BlackStore>,
+    pub user_commands: Arc<dyn UserCommandStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageStore>,
@@ -403,6 +438,8 @@ impl Stores {
             friends: db.clone(),
             friend_requests: db.clone(),
             blacks: db.clone(),
+            user_commands: db.clone(),
+            subscriptions: db.clone(),
             groups: db.clone(),
             conversations: db.clone(),
             messages: db.clone(),
@@ -449,6 +486,8 @@ impl Stores {
             friends: mysql.clone(),
             friend_requests: mysql.clone(),
             blacks: mysql.clone(),
+            user_commands: mysql.clone(),
+            subscriptions: mysql.clone(),
             groups: mysql.clone(),
             conversations: mysql.clone(),
             messages,

@@ -115,6 +115,21 @@ sql_record! {
 }
 
 sql_record! {
+    /// One entry of a user's command list (favourites and the like): unique per
+    /// (user, type, uuid).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct UserCommand {
+        pub user_id: String,
+        pub command_type: i32,
+        pub uuid: String,
+        pub value: String,
+        pub ex: String,
+        /// Unix seconds, as OpenIM keeps it.
+        pub create_time: i64,
+    }
+}
+
+sql_record! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Group {
         pub group_id: String,

@@ -190,8 +190,12 @@ async fn policy_0_kicks_nobody_but_caps_connections_per_platform() {
     .await;
     s.register(&["max"]).await;
     let token = s.token("max", 3).await;
+    // A connection is registered before it answers its first request: answered calls fix the
+    // order in which the gateway saw them.
     let mut first = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
+    assert_eq!(first.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
     let mut second = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
+    assert_eq!(second.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0);
     let mut mobile = s.connect("max", 1, Encoding::Gob, false).await;
     assert!(first.recv_within(Duration::from_millis(200)).await.is_none(), "two connections are within the cap");
     let _third = Client::connect(s.server.ws_addr, "max", &token, 3, Encoding::Gob, false).await;
@@ -403,7 +407,7 @@ async fn the_other_sync_requests_answer_over_websocket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_online_nowhere_goes_to_the_offline_push_webhook() {
+async fn a_receiver_whose_phone_misses_a_message_goes_to_the_offline_push_webhook() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
     let hook = axum::Router::new().route(
         "/offline",
@@ -441,12 +445,39 @@ async fn a_receiver_online_nowhere_goes_to_the_offline_push_webhook() {
         "an online receiver is not sent to the webhook"
     );
 
+    // An iOS app in the background (2004) gets no live push, and its user an offline push, as
+    // in OpenIM; back in the foreground, live pushes resume.
+    let background = |on: bool| sdkws::SetAppBackgroundStatusReq { user_id: String::new(), is_background: on };
+    let r = receiver.call(req::SET_BACKGROUND_STATUS, background(true).encode_to_vec()).await;
+    assert_eq!((r.req_identifier, r.err_code, r.data.len()), (req::SET_BACKGROUND_STATUS, 0, 0));
+    let ack = sender.send_text("offline1", "in your pocket").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let body = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the webhook is called").unwrap();
+    assert_eq!((body["userIDList"].clone(), body["seq"].clone()), (json!(["offline1"]), json!(3)), "{body}");
+    assert!(
+        receiver.next_push_messages_within(Duration::from_millis(300)).await.is_none(),
+        "an iOS app in the background gets no live push"
+    );
+    receiver.call(req::SET_BACKGROUND_STATUS, background(false).encode_to_vec()).await;
+    sender.send_text("offline1", "welcome back").await;
+    assert_eq!(receiver.next_push().await[0].seq, 4);
+    assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err(), "foreground again: no webhook");
+
+    // Online only on a computer: the phone is offline-pushed.
+    drop(receiver);
+    let mut desktop = s.connect("offline1", 3, Encoding::Gob, false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sender.send_text("offline1", "at your desk?").await;
+    assert_eq!(desktop.next_push().await[0].seq, 5, "the desktop gets it live");
+    let body = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("the webhook is called").unwrap();
+    assert_eq!((body["userIDList"].clone(), body["seq"].clone()), (json!(["offline1"]), json!(5)), "{body}");
+    drop(desktop);
+
     // Do-not-disturb on the chat: once offline again, no offline push either.
     let token = s.token("offline1", 3).await;
     let dnd =
         json!({"userIDs": ["offline1"], "conversation": {"conversationID": "si_offline1_online1", "recvMsgOpt": 2}});
     s.rest.ok_as(&token, "/conversation/set_conversations", dnd).await;
-    drop(receiver);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ack = sender.send_text("offline1", "quiet please").await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);

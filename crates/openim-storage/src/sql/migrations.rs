@@ -23,6 +23,10 @@ pub(crate) const MYSQL: Embedded = Embedded(&[
     ("0001_initial.sql", include_str!("../../migrations/mysql/0001_initial.sql")),
     ("0002_message_marks.sql", include_str!("../../migrations/mysql/0002_message_marks.sql")),
     ("0003_friend_requests_and_blacks.sql", include_str!("../../migrations/mysql/0003_friend_requests_and_blacks.sql")),
+    (
+        "0004_user_commands_and_subscriptions.sql",
+        include_str!("../../migrations/mysql/0004_user_commands_and_subscriptions.sql"),
+    ),
 ]);
 
 pub(crate) const SQLITE: Embedded = Embedded(&[
@@ -32,6 +36,10 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
     (
         "0004_friend_requests_and_blacks.sql",
         include_str!("../../migrations/sqlite/0004_friend_requests_and_blacks.sql"),
+    ),
+    (
+        "0005_user_commands_and_subscriptions.sql",
+        include_str!("../../migrations/sqlite/0005_user_commands_and_subscriptions.sql"),
     ),
 ]);
 

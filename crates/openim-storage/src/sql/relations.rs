@@ -1,4 +1,4 @@
-//! Friend applications and blacklists.
+//! Friend applications, blacklists, user command lists and presence subscriptions.
 
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
@@ -186,6 +186,146 @@ for_sql_stores! {
                 out.extend(qb.build_query_as::<Black>().fetch_all(&self.pool).await?);
             }
             Ok(out)
+        }
+    }
+}
+
+for_sql_stores! {
+    #[async_trait]
+    impl UserCommandStore for Store {
+        async fn put_user_command(&self, c: &UserCommand) -> StoreResult<bool> {
+            let mut tx = self.writer.begin().await?;
+            let inserted = sqlx::query(&format!(
+                "{} INTO user_commands (user_id, command_type, uuid, value, ex, create_time) VALUES (?, ?, ?, ?, ?, ?)",
+                Store::INSERT_IGNORE
+            ))
+            .bind(&c.user_id)
+            .bind(c.command_type)
+            .bind(&c.uuid)
+            .bind(&c.value)
+            .bind(&c.ex)
+            .bind(c.create_time)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !inserted {
+                sqlx::query("UPDATE user_commands SET value = ?, ex = ? WHERE user_id = ? AND command_type = ? AND uuid = ?")
+                    .bind(&c.value)
+                    .bind(&c.ex)
+                    .bind(&c.user_id)
+                    .bind(c.command_type)
+                    .bind(&c.uuid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        }
+
+        async fn update_user_command(
+            &self,
+            user: &str,
+            command_type: i32,
+            uuid: &str,
+            value: Option<&str>,
+            ex: Option<&str>,
+        ) -> StoreResult<bool> {
+            let mut tx = self.writer.begin().await?;
+            // Whether it exists, asked separately: MySQL counts only changed rows as affected.
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM user_commands WHERE user_id = ? AND command_type = ? AND uuid = ?")
+                    .bind(user)
+                    .bind(command_type)
+                    .bind(uuid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            for (column, v) in [("value", value), ("ex", ex)] {
+                let Some(v) = v else { continue };
+                sqlx::query(&format!(
+                    "UPDATE user_commands SET {column} = ? WHERE user_id = ? AND command_type = ? AND uuid = ?"
+                ))
+                .bind(v)
+                .bind(user)
+                .bind(command_type)
+                .bind(uuid)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+
+        async fn delete_user_command(&self, user: &str, command_type: i32, uuid: &str) -> StoreResult<bool> {
+            let done = sqlx::query("DELETE FROM user_commands WHERE user_id = ? AND command_type = ? AND uuid = ?")
+                .bind(user)
+                .bind(command_type)
+                .bind(uuid)
+                .execute(&self.writer)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        async fn user_commands(&self, user: &str, command_type: Option<i32>) -> StoreResult<Vec<UserCommand>> {
+            let mut qb = QueryBuilder::new("SELECT * FROM user_commands WHERE user_id = ");
+            qb.push_bind(user);
+            if let Some(t) = command_type {
+                qb.push(" AND command_type = ");
+                qb.push_bind(t);
+            }
+            qb.push(" ORDER BY create_time, command_type, uuid");
+            Ok(qb.build_query_as::<UserCommand>().fetch_all(&self.pool).await?)
+        }
+
+        async fn count_user_commands(&self, user: &str) -> StoreResult<u64> {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_commands WHERE user_id = ?")
+                .bind(user)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(n as u64)
+        }
+    }
+
+    #[async_trait]
+    impl SubscriptionStore for Store {
+        async fn subscribe(&self, user: &str, targets: &[String], now: i64) -> StoreResult<()> {
+            let mut tx = self.writer.begin().await?;
+            for t in targets {
+                sqlx::query(&format!(
+                    "{} INTO user_subscriptions (user_id, target_user_id, create_time) VALUES (?, ?, ?)",
+                    Store::INSERT_IGNORE
+                ))
+                .bind(user)
+                .bind(t)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn unsubscribe(&self, user: &str, targets: &[String]) -> StoreResult<()> {
+            for chunk in targets.chunks(CHUNK) {
+                let mut qb = QueryBuilder::new("DELETE FROM user_subscriptions WHERE user_id = ");
+                qb.push_bind(user);
+                qb.push(" AND target_user_id");
+                push_in(&mut qb, chunk);
+                qb.build().execute(&self.writer).await?;
+            }
+            Ok(())
+        }
+
+        async fn subscriptions(&self, user: &str) -> StoreResult<Vec<String>> {
+            Ok(sqlx::query_scalar(
+                "SELECT target_user_id FROM user_subscriptions WHERE user_id = ? ORDER BY create_time, target_user_id",
+            )
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await?)
         }
     }
 }

@@ -154,3 +154,15 @@ async fn sqlite_bus_resumes_after_the_committed_offset() {
     let again = sub.next_batch(10).await.unwrap().unwrap();
     assert_eq!(again, vec![rec("c")], "consumption resumes right after the committed offset");
 }
+
+#[tokio::test]
+async fn sqlite_user_commands() {
+    let (_d, s) = sqlite().await;
+    contract::user_commands(&*s).await;
+}
+
+#[tokio::test]
+async fn sqlite_subscriptions() {
+    let (_d, s) = sqlite().await;
+    contract::subscriptions(&*s).await;
+}

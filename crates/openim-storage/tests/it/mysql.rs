@@ -85,3 +85,13 @@ async fn mysql_down_is_a_clear_error_not_a_hang() {
     let err = store.ping().await.expect_err("nothing listens on port 1");
     assert!(err.to_string().contains("127.0.0.1:1"), "the error names the server: {err}");
 }
+
+#[tokio::test]
+async fn mysql_user_commands() {
+    contract::user_commands(&*store().await).await;
+}
+
+#[tokio::test]
+async fn mysql_subscriptions() {
+    contract::subscriptions(&*store().await).await;
+}
