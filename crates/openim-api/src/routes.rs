@@ -75,6 +75,8 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/msg/user_clear_all_msg" => User, msg.user_clear_all_msg;
         // Sic: OpenIM's path is spelt this way.
         "/msg/delete_msg_phsical_by_seq" => User, msg.delete_msg_physical_by_seq;
+        "/msg/delete_msg_physical" => Admin, msg.delete_msg_physical;
+        "/msg/check_msg_is_send_success" => User, msg.get_send_msg_status;
 
         "/friend/import_friend" => Admin, friend.import_friends;
         "/friend/get_designated_friends" => User, friend.get_designated_friends;
@@ -123,8 +125,10 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/conversation/get_owner_conversation" => User, conversation.get_owner_conversation;
         "/conversation/get_conversation_offline_push_user_ids" => Admin, conversation.get_conversation_offline_push_user_i_ds;
     );
-    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 5] = [
+    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 7] = [
         ("/msg/send_msg", post(send_msg)),
+        ("/msg/send_business_notification", post(business_notification)),
+        ("/msg/batch_send_msg", post(batch_send_msg)),
         ("/user/get_users_online_status", post(online_status)),
         ("/user/get_users_online_token_detail", post(token_detail)),
         ("/jssdk/get_conversations", post(crate::jssdk::get_conversations)),
@@ -140,6 +144,14 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
 
 async fn send_msg(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
     crate::send::send_msg(&api, &headers, &body).await
+}
+
+async fn business_notification(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    crate::send::send_business_notification(&api, &headers, &body).await
+}
+
+async fn batch_send_msg(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    crate::send::batch_send_msg(&api, &headers, &body).await
 }
 
 async fn online_status(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -39,9 +39,9 @@ impl GatewayRpc {
         want_reached: bool,
     ) -> (u64, Vec<msggateway::PushReached>) {
         let msgs: Vec<_> = pushes.iter().map(|p| p.msg_data.clone()).collect();
-        // Connection id → (connection, its user's index in its push, indexes of its messages,
-        // in batch order).
-        let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<(usize, usize)>)> = HashMap::new();
+        // Connection id → (connection, indexes of its messages in batch order, and with
+        // `want_reached` its user's index in each of those pushes).
+        let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>, Vec<usize>)> = HashMap::new();
         for (i, push) in pushes.iter().enumerate() {
             if msgs[i].is_none() {
                 continue;
@@ -51,15 +51,24 @@ impl GatewayRpc {
                 // The sender's own connections too: that push is where the sending device
                 // learns the seq of what it sent (OpenIM pushes to every connection).
                 for c in conns.iter().filter(|c| c.takes_pushes()) {
-                    per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new())).1.push((i, u));
+                    let entry = per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new(), Vec::new()));
+                    entry.1.push(i);
+                    if want_reached {
+                        entry.2.push(u);
+                    }
                 }
             }
         }
         let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
         let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
         let mut delivered = 0u64;
-        for (_, (conn, targets)) in per_conn {
-            let indexes: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
+        for (_, (conn, indexes, users)) in per_conn {
+            // The (push, user) pairs a phone got: they decide who is spared an offline push.
+            let phone_got: Vec<(usize, usize)> = if want_reached && conn.is_reachable_phone() {
+                indexes.iter().copied().zip(users).collect()
+            } else {
+                Vec::new()
+            };
             let key = (conn.encoding, conn.gzip, indexes);
             let frame = match frames.get(&key) {
                 Some(f) => f.clone(),
@@ -72,10 +81,8 @@ impl GatewayRpc {
             };
             if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_ok() {
                 delivered += 1;
-                if want_reached && conn.is_reachable_phone() {
-                    for (i, u) in targets {
-                        reached[i].push(u);
-                    }
+                for (i, u) in phone_got {
+                    reached[i].push(u);
                 }
             } else {
                 // Too slow to keep up: end it; the client resyncs by seq on reconnect.

@@ -230,7 +230,16 @@ impl Msg for MsgService {
         if m.send_id != op && !self.share.is_admin(&op) {
             return Err(ImError::no_permission(format!("sendID {} is not the token's user {op}", m.send_id)).into());
         }
-        let conversation_id = self.validate(&mut m, &op).await?;
+        let mut conversation_id = self.validate(&mut m, &op).await?;
+        // A notification (`isNotNotification: false`, as the business notifications
+        // administrators send) goes to the chat's notification conversation, where clients
+        // look for notifications. Users cannot send one: it would pass for the server's.
+        if m.options.get("isNotNotification") == Some(&false) {
+            if !self.share.is_admin(&op) {
+                return Err(ImError::no_permission("only administrators send notifications").into());
+            }
+            conversation_id = ids::notification_conversation_id(&conversation_id).unwrap_or(conversation_id);
+        }
         let now = now_millis();
         m.server_msg_id = ids::new_id();
         if m.send_time == 0 {
@@ -462,6 +471,73 @@ impl Msg for MsgService {
         self.stores.messages.delete_physically(&req.conversation_id, &req.seqs).await.map_err(store_status)?;
         Ok(Response::new(msg::DeleteMsgPhysicalBySeqResp {}))
     }
+
+    /// Deletes every message sent more than `timestamp` seconds ago. (OpenIM v3.8 compares that
+    /// cut-off in seconds with send times in milliseconds, so there it deletes nothing; this is
+    /// what it means to do, and what its clean-up job does.)
+    async fn delete_msg_physical(
+        &self,
+        req: Request<msg::DeleteMsgPhysicalReq>,
+    ) -> Result<Response<msg::DeleteMsgPhysicalResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        if !self.share.is_admin(&op) {
+            return Err(ImError::no_permission("only administrators may delete messages by age").into());
+        }
+        let age = req.into_inner().timestamp;
+        if !(0..=100 * 365 * 86_400).contains(&age) {
+            return Err(ImError::args(format!("timestamp {age} is not an age in seconds")).into());
+        }
+        let cutoff = now_millis() - age * 1000;
+        let deleted = self.stores.messages.delete_messages_before(cutoff).await.map_err(store_status)?;
+        tracing::info!(deleted, age_secs = age, %op, "Deleted messages by age.");
+        Ok(Response::new(msg::DeleteMsgPhysicalResp {}))
+    }
+
+    async fn set_send_msg_status(
+        &self,
+        req: Request<msg::SetSendMsgStatusReq>,
+    ) -> Result<Response<msg::SetSendMsgStatusResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        if !self.share.is_admin(&op) {
+            return Err(ImError::no_permission("only the API records send outcomes").into());
+        }
+        let operation_id = rpc::operation_id(&req);
+        let status = req.into_inner().status;
+        if operation_id.is_empty() || !(1..=3).contains(&status) {
+            return Err(ImError::args(format!("status {status} for operationID {operation_id:?}")).into());
+        }
+        let key = send_status_key(&operation_id, status);
+        self.stores.dedup.first_time(&[key], SEND_STATUS_TTL).await.map_err(store_status)?;
+        Ok(Response::new(msg::SetSendMsgStatusResp {}))
+    }
+
+    /// The outcome of the REST send made with this request's operationID: 2 sent, 3 failed,
+    /// 0 unknown (OpenIM's `MsgSendSuccessed`, `MsgSendFailed`, `MsgStatusNotExist`).
+    async fn get_send_msg_status(
+        &self,
+        req: Request<msg::GetSendMsgStatusReq>,
+    ) -> Result<Response<msg::GetSendMsgStatusResp>, Status> {
+        let operation_id = rpc::operation_id(&req);
+        let mut status = 0;
+        if !operation_id.is_empty() {
+            for candidate in [2, 3] {
+                let marked =
+                    self.stores.dedup.marked(&send_status_key(&operation_id, candidate)).await.map_err(store_status)?;
+                if marked {
+                    status = candidate;
+                    break;
+                }
+            }
+        }
+        Ok(Response::new(msg::GetSendMsgStatusResp { status }))
+    }
+}
+
+/// How long the outcome of a REST send is kept (OpenIM: 24 h).
+const SEND_STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+fn send_status_key(operation_id: &str, status: i32) -> String {
+    format!("send_status:{operation_id}:{status}")
 }
 
 /// A clear without a `deleteSyncOpt` (what the official SDK sends) is synced to the user's own

@@ -517,6 +517,9 @@ pub async fn dedup(store: &dyn DedupStore) {
     assert!(store.first_time(&[], ttl).await.unwrap().is_empty());
     store.forget(std::slice::from_ref(&keys[0])).await.unwrap();
     assert_eq!(store.first_time(&keys, ttl).await.unwrap(), vec![true, false], "a forgotten key is new again");
+    assert!(store.marked(&keys[1]).await.unwrap());
+    assert!(!store.marked(&format!("{p}none")).await.unwrap());
+    assert!(!store.first_time(std::slice::from_ref(&keys[1]), ttl).await.unwrap()[0], "asking does not unmark");
 }
 
 pub async fn user_commands(store: &dyn UserCommandStore) {

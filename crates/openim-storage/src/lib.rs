@@ -339,6 +339,8 @@ pub trait DedupStore: Send + Sync {
     async fn first_time(&self, keys: &[String], ttl: std::time::Duration) -> StoreResult<Vec<bool>>;
     /// Forgets `keys` (the work they marked failed and will be done again).
     async fn forget(&self, keys: &[String]) -> StoreResult<()>;
+    /// Whether `key` is recorded (and not expired), without recording it.
+    async fn marked(&self, key: &str) -> StoreResult<bool>;
 }
 
 /// A server behind some of the stores: what readiness checks and what is set up once it answers.

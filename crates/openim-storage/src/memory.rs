@@ -158,11 +158,17 @@ impl MemoryDedup {
     pub const CAPACITY: usize = 200_000;
 }
 
-/// Keys with when they were first seen, and the same in arrival order (for expiry).
+/// Keys with when they expire, and the same in arrival order (for eviction).
 #[derive(Default)]
 struct SeenKeys {
     at: HashMap<String, std::time::Instant>,
     order: std::collections::VecDeque<(std::time::Instant, String)>,
+}
+
+impl SeenKeys {
+    fn live(&self, key: &str, now: std::time::Instant) -> bool {
+        self.at.get(key).is_some_and(|expires| *expires > now)
+    }
 }
 
 #[async_trait]
@@ -170,25 +176,33 @@ impl DedupStore for MemoryDedup {
     async fn first_time(&self, keys: &[String], ttl: std::time::Duration) -> StoreResult<Vec<bool>> {
         let now = std::time::Instant::now();
         let mut guard = self.seen.lock();
-        let SeenKeys { at: seen, order } = &mut *guard;
-        // Oldest first: expired ones, then as many as it takes to stay within capacity.
-        while let Some((at, _)) = order.front()
-            && (now.duration_since(*at) > ttl || order.len() + keys.len() > Self::CAPACITY)
+        // Oldest first: expired ones, then as many as it takes to stay within capacity. (Keys
+        // recorded with a longer TTL can hold expired ones behind them; `live` tells those
+        // apart, and the capacity bounds them.)
+        while let Some((expires, _)) = guard.order.front()
+            && (*expires <= now || guard.order.len() + keys.len() > Self::CAPACITY)
         {
-            let (_, key) = order.pop_front().expect("front exists");
-            seen.remove(&key);
+            let (expires, key) = guard.order.pop_front().expect("front exists");
+            if guard.at.get(&key) == Some(&expires) {
+                guard.at.remove(&key);
+            }
         }
+        let expires = now + ttl;
         Ok(keys
             .iter()
             .map(|k| {
-                let new = !seen.contains_key(k);
+                let new = !guard.live(k, now);
                 if new {
-                    seen.insert(k.clone(), now);
-                    order.push_back((now, k.clone()));
+                    guard.at.insert(k.clone(), expires);
+                    guard.order.push_back((expires, k.clone()));
                 }
                 new
             })
             .collect())
+    }
+
+    async fn marked(&self, key: &str) -> StoreResult<bool> {
+        Ok(self.seen.lock().live(key, std::time::Instant::now()))
     }
 
     async fn forget(&self, keys: &[String]) -> StoreResult<()> {

@@ -22,10 +22,21 @@ impl Rest {
 
     /// Posts a raw body and returns the whole envelope (asserting HTTP 200).
     pub async fn raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> Value {
+        self.raw_as_operation(path, token, "test-op", body).await
+    }
+
+    /// As [`Rest::raw`], with the given `operationID` header.
+    pub async fn raw_as_operation(
+        &self,
+        path: &str,
+        token: &str,
+        operation_id: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Value {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
-            .header("operationID", "test-op")
+            .header("operationID", operation_id)
             .header("token", token)
             .header("Content-Type", "application/json")
             .body(body)

@@ -1,5 +1,6 @@
 //! End-to-end tests on the standalone stack bound to port 0, driven over real WebSockets and HTTP.
 
+mod admin_msgs;
 mod compat;
 mod conversations;
 mod flows;

@@ -30,4 +30,11 @@ impl DedupStore for RedisStore {
         let _: i64 = redis::cmd("DEL").arg(marks).query_async(&mut conn).await.map_err(|e| self.fault(e))?;
         Ok(())
     }
+
+    async fn marked(&self, key: &str) -> StoreResult<bool> {
+        let mark = self.key(format_args!("done:{key}"));
+        let mut conn = self.conn().await?;
+        let n: i64 = redis::cmd("EXISTS").arg(mark).query_async(&mut conn).await.map_err(|e| self.fault(e))?;
+        Ok(n > 0)
+    }
 }
