@@ -77,6 +77,7 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/msg/delete_msg_phsical_by_seq" => User, msg.delete_msg_physical_by_seq;
         "/msg/delete_msg_physical" => Admin, msg.delete_msg_physical;
         "/msg/check_msg_is_send_success" => User, msg.get_send_msg_status;
+        "/msg/search_msg" => Admin, msg.search_message;
 
         "/friend/import_friend" => Admin, friend.import_friends;
         "/friend/get_designated_friends" => User, friend.get_designated_friends;

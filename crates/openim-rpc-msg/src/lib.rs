@@ -22,6 +22,7 @@ pub use openim_proto::pb::msg::msg_server::MsgServer;
 
 mod marks;
 mod read;
+mod search;
 mod view;
 
 /// Most messages one pull may return per conversation.
@@ -491,6 +492,13 @@ impl Msg for MsgService {
         let deleted = self.stores.messages.delete_messages_before(cutoff).await.map_err(store_status)?;
         tracing::info!(deleted, age_secs = age, %op, "Deleted messages by age.");
         Ok(Response::new(msg::DeleteMsgPhysicalResp {}))
+    }
+
+    async fn search_message(
+        &self,
+        req: Request<msg::SearchMessageReq>,
+    ) -> Result<Response<msg::SearchMessageResp>, Status> {
+        Ok(Response::new(self.search(req).await?))
     }
 
     async fn set_send_msg_status(

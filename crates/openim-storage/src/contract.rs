@@ -571,3 +571,48 @@ pub async fn subscriptions(store: &dyn SubscriptionStore) {
     assert_eq!(store.subscriptions(&a).await.unwrap(), vec![b, d]);
     store.unsubscribe(&a, &[]).await.unwrap();
 }
+
+/// Scanning chat messages by send time, page by page (run on its own send-time window, so a
+/// shared database's other messages stay out of it).
+pub async fn message_scan(store: &dyn MessageStore) {
+    let p = prefix();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let base = 5_000_000_000_000 + (nanos % 1_000_000_000) as i64 * 1_000;
+    let (single, group, note) = (format!("si_{p}_a_b"), format!("sg_{p}g"), format!("n_{p}_a_b"));
+    let at = |conv: &str, seq: i64, t: i64| StoredMsg {
+        conversation_id: conv.to_owned(),
+        msg: msg(seq, &format!("{conv}-{seq}"), base + t),
+    };
+    store
+        .insert_messages(&[
+            at(&single, 1, 1),
+            at(&single, 2, 2),
+            at(&single, 3, 2),
+            at(&group, 1, 2),
+            at(&group, 2, 5),
+            at(&note, 1, 3),
+            at(&single, 4, 200),
+        ])
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after: Option<ScanPosition> = None;
+    loop {
+        let page = store.scan_chat_messages(base, base + 100, after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.clone());
+        seen.extend(page.into_iter().map(|(pos, m)| {
+            assert_eq!((pos.seq, pos.send_time), (m.seq, m.send_time));
+            (pos.conversation_id, m.seq)
+        }));
+    }
+    let expect = |c: &str, s: i64| (c.to_owned(), s);
+    assert_eq!(
+        seen,
+        vec![expect(&single, 1), expect(&group, 1), expect(&single, 2), expect(&single, 3), expect(&group, 2)],
+        "in (send time, conversation, seq) order; notifications and messages outside the window left out"
+    );
+    let later = store.scan_chat_messages(base + 2, base + 3, None, 10).await.unwrap();
+    assert_eq!(later.len(), 3, "from is inclusive, to exclusive");
+}

@@ -221,6 +221,16 @@ pub trait MessageStore: Send + Sync {
         }
         Ok(out)
     }
+    /// Chat messages (single and group conversations; not notifications) sent in
+    /// `[from_ms, to_ms)`, in (send time, conversation, seq) order, after `after`; at most
+    /// `limit`. Each comes with its position, to continue from.
+    async fn scan_chat_messages(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&ScanPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<(ScanPosition, MsgData)>>;
     /// Deletes messages sent before `send_time_ms`, and their marks; returns how many.
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64>;
     /// Marks the message at `seq` revoked. `false` if it was revoked already (the first mark

@@ -292,3 +292,11 @@ pub struct MsgMarks {
     /// Users who deleted the message for themselves (it stays for everyone else).
     pub deleted_for: Vec<String>,
 }
+
+/// Where a message scan stands: the last message returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanPosition {
+    pub send_time: i64,
+    pub conversation_id: String,
+    pub seq: i64,
+}

@@ -218,6 +218,46 @@ impl MessageStore for MongoMessages {
             .collect())
     }
 
+    async fn scan_chat_messages(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&ScanPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<(ScanPosition, MsgData)>> {
+        // Prefixes as ranges ('`' follows '_'): plain comparisons every Mongo-wire server has.
+        let mut all = vec![
+            doc! { "send_time": { "$gte": from_ms, "$lt": to_ms } },
+            doc! { "$or": [
+                { "conversation_id": { "$gte": "si_", "$lt": "si`" } },
+                { "conversation_id": { "$gte": "sg_", "$lt": "sg`" } },
+            ] },
+        ];
+        if let Some(p) = after {
+            all.push(doc! { "$or": [
+                { "send_time": { "$gt": p.send_time } },
+                { "send_time": p.send_time, "conversation_id": { "$gt": &p.conversation_id } },
+                { "send_time": p.send_time, "conversation_id": &p.conversation_id, "seq": { "$gt": p.seq } },
+            ] });
+        }
+        let filter = doc! { "$and": all };
+        let opts = FindOptions::builder()
+            .sort(doc! { "send_time": 1, "conversation_id": 1, "seq": 1 })
+            .limit(i64::from(limit))
+            .build();
+        let docs = self.find(filter, opts).await?;
+        docs.iter()
+            .map(|d| {
+                let position = ScanPosition {
+                    send_time: d.get_i64("send_time").unwrap_or_default(),
+                    conversation_id: d.get_str("conversation_id").unwrap_or_default().to_owned(),
+                    seq: d.get_i64("seq").unwrap_or_default(),
+                };
+                Ok((position, decode(d)?))
+            })
+            .collect()
+    }
+
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
         self.prepare().await?;
         let done = self

@@ -160,3 +160,72 @@ async fn messages_older_than_an_age_are_deleted_for_everyone() {
     assert!(left.iter().all(|m| m.content.is_empty()), "everything sent before now is gone: {left:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_search_chat_messages_by_sender_receiver_type_and_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["jan", "kim", "lee"]).await;
+    s.rest.ok("/user/update_user_info_ex", json!({"userInfo": {"userID": "kim", "nickname": "Kim K"}})).await;
+    let mut kim = s.connect("kim", 3, Encoding::Gob, false).await;
+    let group = json!({"ownerUserID": "jan", "memberUserIDs": ["kim", "lee"], "adminUserIDs": [],
+        "groupInfo": {"groupID": "g-search", "groupName": "Searchers", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    s.rest.ok("/msg/send_msg", text("jan", "kim", "one")).await;
+    s.rest.ok("/msg/send_msg", text("jan", "kim", "two")).await;
+    s.rest.ok("/msg/send_msg", text("lee", "kim", "three")).await;
+    let to_group = json!({"sendID": "jan", "groupID": "g-search", "sessionType": 3, "contentType": 101,
+        "content": {"content": "all"}});
+    s.rest.ok("/msg/send_msg", to_group).await;
+    let custom = json!({"sendID": "jan", "recvID": "kim", "sessionType": 1, "contentType": 110,
+        "content": {"data": "x"}});
+    s.rest.ok("/msg/send_msg", custom).await;
+    // Everything is stored before the search looks (the last one reached Kim).
+    while kim.next_push_messages_within(Duration::from_millis(500)).await.is_some() {}
+
+    let search = |body: Value| {
+        let mut body = body;
+        body["pagination"] = json!({"pageNumber": 1, "showNumber": 10});
+        body
+    };
+    let got = s.rest.ok("/msg/search_msg", search(json!({"sendID": "jan", "recvID": "kim", "contentType": 101}))).await;
+    assert_eq!(got["chatLogsNum"], 2, "{got}");
+    let logs = got["chatLogs"].as_array().unwrap();
+    let first = &logs[0]["chatLog"];
+    assert_eq!(
+        (first["content"].as_str(), first["recvNickname"].as_str(), logs[0]["isRevoked"].as_bool()),
+        (Some(r#"{"content":"one"}"#), Some("Kim K"), Some(false)),
+        "oldest first, with names: {got}"
+    );
+    assert_eq!(logs[1]["chatLog"]["content"], r#"{"content":"two"}"#);
+
+    let got = s.rest.ok("/msg/search_msg", search(json!({"recvID": "g-search"}))).await;
+    let log = &got["chatLogs"][0]["chatLog"];
+    assert_eq!(
+        (log["groupName"].as_str(), log["groupMemberCount"].as_u64(), log["groupOwner"].as_str()),
+        (Some("Searchers"), Some(3), Some("jan")),
+        "{got}"
+    );
+    let got = s.rest.ok("/msg/search_msg", search(json!({"sessionType": 1}))).await;
+    assert_eq!(got["chatLogsNum"], 4, "notifications are not searched: {got}");
+    let mut page2 = search(json!({"sessionType": 1}));
+    page2["pagination"] = json!({"pageNumber": 2, "showNumber": 3});
+    let got = s.rest.ok("/msg/search_msg", page2).await;
+    assert_eq!((got["chatLogsNum"].as_i64(), got["chatLogs"].as_array().map(Vec::len)), (Some(4), Some(1)));
+    let today = time_today();
+    let got = s.rest.ok("/msg/search_msg", search(json!({"sendTime": today, "sendID": "lee"}))).await;
+    assert_eq!(got["chatLogsNum"], 1, "{got}");
+    let got = s.rest.ok("/msg/search_msg", search(json!({"sendTime": "2001-01-01"}))).await;
+    assert_eq!(got["chatLogsNum"], 0);
+
+    assert_eq!(s.rest.post("/msg/search_msg", json!({"sendTime": "1 Dec"})).await["errCode"], 1001);
+    let kim_token = s.token("kim", 5).await;
+    assert_eq!(s.rest.raw("/msg/search_msg", &kim_token, "{}").await["errCode"], 1002, "not for users");
+    assert_eq!(s.rest.raw("/msg/search_msg", "", "{}").await["errCode"], 1507);
+    s.stop().await;
+}
+
+/// Today in UTC as YYYY-MM-DD.
+fn time_today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
+}

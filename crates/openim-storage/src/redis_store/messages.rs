@@ -139,6 +139,16 @@ impl MessageStore for CachedMessages {
         self.inner.existing_client_msg_ids_many(keys).await
     }
 
+    async fn scan_chat_messages(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<&ScanPosition>,
+        limit: u32,
+    ) -> StoreResult<Vec<(ScanPosition, MsgData)>> {
+        self.inner.scan_chat_messages(from_ms, to_ms, after, limit).await
+    }
+
     async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
         // Cached entries expire by themselves within the TTL.
         self.inner.delete_messages_before(send_time_ms).await

@@ -121,6 +121,46 @@ for_sql_stores! {
             Ok(out)
         }
 
+        async fn scan_chat_messages(
+            &self,
+            from_ms: i64,
+            to_ms: i64,
+            after: Option<&ScanPosition>,
+            limit: u32,
+        ) -> StoreResult<Vec<(ScanPosition, MsgData)>> {
+            // The send-time index narrows the range; row values continue after a position.
+            let mut qb = QueryBuilder::new(
+                "SELECT send_time, conversation_id, seq, data FROM messages \
+                 WHERE SUBSTR(conversation_id, 1, 3) IN ('si_', 'sg_') AND send_time < ",
+            );
+            qb.push_bind(to_ms);
+            match after {
+                Some(p) => {
+                    qb.push(" AND send_time >= ");
+                    qb.push_bind(p.send_time.max(from_ms));
+                    qb.push(" AND (send_time, conversation_id, seq) > (");
+                    qb.push_bind(p.send_time);
+                    qb.push(", ");
+                    qb.push_bind(p.conversation_id.as_str());
+                    qb.push(", ");
+                    qb.push_bind(p.seq);
+                    qb.push(")");
+                }
+                None => {
+                    qb.push(" AND send_time >= ");
+                    qb.push_bind(from_ms);
+                }
+            }
+            qb.push(" ORDER BY send_time, conversation_id, seq LIMIT ");
+            qb.push_bind(i64::from(limit));
+            let mut out = Vec::new();
+            for row in qb.build().fetch_all(&self.pool).await? {
+                let position = ScanPosition { send_time: row.get(0), conversation_id: row.get(1), seq: row.get(2) };
+                out.push((position, decode_msg(row.get::<&[u8], _>(3))?));
+            }
+            Ok(out)
+        }
+
         async fn delete_messages_before(&self, send_time_ms: i64) -> StoreResult<u64> {
             // In slices, so that neither engine holds one huge transaction (and its locks) for
             // a whole retention run.

@@ -166,3 +166,9 @@ async fn sqlite_subscriptions() {
     let (_d, s) = sqlite().await;
     contract::subscriptions(&*s).await;
 }
+
+#[tokio::test]
+async fn sqlite_message_scan() {
+    let (_d, s) = sqlite().await;
+    contract::message_scan(&*s).await;
+}

@@ -32,3 +32,10 @@ async fn mongo_message_marks() {
         contract::message_marks(&store).await;
     }
 }
+
+#[tokio::test]
+async fn mongo_message_scan() {
+    if let Some(store) = store().await {
+        contract::message_scan(&store).await;
+    }
+}

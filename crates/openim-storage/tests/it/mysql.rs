@@ -95,3 +95,8 @@ async fn mysql_user_commands() {
 async fn mysql_subscriptions() {
     contract::subscriptions(&*store().await).await;
 }
+
+#[tokio::test]
+async fn mysql_message_scan() {
+    contract::message_scan(&*store().await).await;
+}

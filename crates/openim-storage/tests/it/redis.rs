@@ -119,3 +119,11 @@ async fn redis_seqs_for_many_new_conversations_in_one_batch() {
     let maxes = seqs.max_seqs(&requests[..200].iter().map(|r| r.0.clone()).collect::<Vec<_>>()).await.unwrap();
     assert!(maxes.values().all(|m| *m == 7), "{maxes:?}");
 }
+
+#[tokio::test]
+async fn redis_cached_message_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let cached = CachedMessages::new(redis(), inner, std::time::Duration::from_secs(60));
+    contract::message_scan(&cached).await;
+}
