@@ -278,3 +278,18 @@ flow('15 relogin after logout works and brings what was missed', async (s) => {
   await b.sendText(alice, 'welcome back');
   await a.waitForText(bob, 'welcome back');
 });
+
+flow('16 an administrator\'s business notification reaches the app\'s business listener', async (s) => {
+  const [alice, bob] = await s.users('alice', 'bob');
+  const a = await s.device(alice);
+  const b = await s.device(bob);
+  const body = { key: 'order-shipped', data: '{"order":7}', sendUserID: alice.userID, recvUserID: bob.userID };
+  await s.server.asAdmin('/msg/send_business_notification', body);
+  const parse = (d) => (typeof d === 'string' ? JSON.parse(d) : d);
+  for (const dev of [b, a]) {
+    const got = parse(await dev.waitEvent('OnRecvCustomBusinessMessage', (d) => parse(d)?.key === 'order-shipped'));
+    assert.deepEqual(got, { key: 'order-shipped', data: '{"order":7}' });
+  }
+  // Online only, and not a chat message: nothing shows in either conversation list.
+  assert.ok(!texts(b.seen('OnRecvNewMessages').flat()).length, 'a business notification became a chat message');
+});

@@ -56,4 +56,5 @@ flows! {
     official_sdk_13_presence_subscription = "13";
     official_sdk_14_logout = "14";
     official_sdk_15_relogin = "15";
+    official_sdk_16_business_notification = "16";
 }
