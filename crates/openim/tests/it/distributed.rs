@@ -322,6 +322,16 @@ async fn users_on_two_gateways_exchange_messages_and_push_targets_only_their_gat
     assert_eq!((n_conv.as_str(), note.content_type, note.seq), ("n_a1_b2", 2101, 1));
     let pulled = pull_all(&mut b2, "si_a1_b2", 1).await;
     assert_eq!(pulled.iter().map(|m| (m.seq, m.content_type)).collect::<Vec<_>>(), vec![(1, 2101)]);
+
+    // Who is connected where is asked of both gateways: a1's connections on each are merged.
+    let _a1_desktop = Client::connect(ws2, "a1", a1_token, 3, Encoding::Gob, false).await;
+    let detail = rest.ok("/user/get_users_online_token_detail", json!({"userIDs": ["a1", "b2", "nobody"]})).await;
+    let platforms = |user: &str| -> Vec<i64> {
+        let d = detail.as_array().unwrap().iter().find(|d| d["userID"] == user).unwrap_or_else(|| panic!("{detail}"));
+        d["singlePlatformToken"].as_array().unwrap().iter().map(|p| p["platformID"].as_i64().unwrap()).collect()
+    };
+    assert_eq!((platforms("a1"), platforms("b2")), (vec![1, 3], vec![1]), "{detail}");
+    assert_eq!(detail.as_array().unwrap().len(), 2, "a user connected nowhere is left out: {detail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
