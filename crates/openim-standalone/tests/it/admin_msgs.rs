@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use openim_proto::constants::req;
-use openim_proto::pb::sdkws;
 use openim_proto::ws::Encoding;
-use openim_testkit::{Client, text_content};
+use openim_testkit::text_content;
 use prost::Message as _;
 use serde_json::{Value, json};
 
@@ -14,18 +13,6 @@ use crate::stack::Stack;
 
 fn text(from: &str, to: &str, body: &str) -> Value {
     json!({"sendID": from, "recvID": to, "sessionType": 1, "contentType": 101, "content": {"content": body}})
-}
-
-async fn pull(c: &mut Client, conv: &str, end: i64) -> Vec<sdkws::MsgData> {
-    let pull = sdkws::PullMessageBySeqsReq {
-        user_id: c.user.clone(),
-        seq_ranges: vec![sdkws::SeqRange { conversation_id: conv.into(), begin: 1, end, num: 100 }],
-        order: 0,
-    };
-    let r = c.call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec()).await;
-    assert_eq!(r.err_code, 0, "{}", r.err_msg);
-    let mut resp = sdkws::PullMessageBySeqsResp::decode(r.data.as_ref()).unwrap();
-    resp.msgs.remove(conv).map(|m| m.msgs).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,7 +133,7 @@ async fn messages_older_than_an_age_are_deleted_for_everyone() {
     assert_eq!(ivo.next_push().await[0].seq, 1);
     let body = json!({"conversationIDs": [], "timestamp": 3600});
     s.rest.ok("/msg/delete_msg_physical", body).await;
-    assert_eq!(pull(&mut ivo, "si_hub_ivo", 1).await.len(), 1, "younger than an hour: kept");
+    assert_eq!(ivo.pull("si_hub_ivo", 1, 1).await.len(), 1, "younger than an hour: kept");
 
     tokio::time::sleep(Duration::from_millis(20)).await;
     let ivo_token = s.token("ivo", 5).await;
@@ -156,7 +143,7 @@ async fn messages_older_than_an_age_are_deleted_for_everyone() {
     let negative = json!({"conversationIDs": [], "timestamp": -1});
     assert_eq!(s.rest.post("/msg/delete_msg_physical", negative).await["errCode"], 1001);
     s.rest.ok("/msg/delete_msg_physical", all).await;
-    let left = pull(&mut ivo, "si_hub_ivo", 1).await;
+    let left = ivo.pull("si_hub_ivo", 1, 1).await;
     assert!(left.iter().all(|m| m.content.is_empty()), "everything sent before now is gone: {left:?}");
     s.stop().await;
 }

@@ -25,18 +25,6 @@ async fn create_group(s: &Stack, id: &str, owner: &str, members: &[String]) {
     assert_eq!(data["groupInfo"]["memberCount"], (members.len() + 1) as u64);
 }
 
-async fn pull_all(c: &mut Client, conv: &str, end: i64) -> Vec<sdkws::MsgData> {
-    let pull = sdkws::PullMessageBySeqsReq {
-        user_id: c.user.clone(),
-        seq_ranges: vec![sdkws::SeqRange { conversation_id: conv.into(), begin: 1, end, num: 500 }],
-        order: 0,
-    };
-    let r = c.call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec()).await;
-    assert_eq!(r.err_code, 0, "{}", r.err_msg);
-    let mut resp = sdkws::PullMessageBySeqsResp::decode(r.data.as_ref()).unwrap();
-    resp.msgs.remove(conv).map(|m| m.msgs).unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifty_member_group_receives_each_message_exactly_once_per_connection() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,7 +78,7 @@ async fn an_offline_user_syncs_by_seq_after_reconnecting() {
     let r = off.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "off".into() }.encode_to_vec()).await;
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
     assert_eq!(max.max_seqs.get("si_off_on"), Some(&5));
-    let msgs = pull_all(&mut off, "si_off_on", 5).await;
+    let msgs = off.pull("si_off_on", 1, 5).await;
     let texts: Vec<Vec<u8>> = msgs.iter().map(|m| m.content.clone()).collect();
     assert_eq!(texts, (0..5).map(|i| text_content(&format!("while away {i}"))).collect::<Vec<_>>());
     s.stop().await;
@@ -129,7 +117,7 @@ async fn concurrent_senders_get_gap_free_seqs_and_resends_are_stored_once() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(max, 200, "200 distinct messages, resends not counted");
-    let msgs = pull_all(&mut reader, "sg_busy", 200).await;
+    let msgs = reader.pull("sg_busy", 1, 200).await;
     let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "gap-free, no duplicates");
     let ids: HashSet<&str> = msgs.iter().map(|m| m.client_msg_id.as_str()).collect();

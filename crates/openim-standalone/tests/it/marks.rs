@@ -23,19 +23,6 @@ fn detail(m: &sdkws::MsgData) -> Value {
 }
 
 /// Pulls `begin..=end` of a conversation; notifications come back in their own map.
-async fn pull(c: &mut Client, conv: &str, begin: i64, end: i64) -> Vec<sdkws::MsgData> {
-    let pull = sdkws::PullMessageBySeqsReq {
-        user_id: c.user.clone(),
-        seq_ranges: vec![sdkws::SeqRange { conversation_id: conv.into(), begin, end, num: 100 }],
-        order: 0,
-    };
-    let r = c.call(req::PULL_MSG_BY_SEQ_LIST, pull.encode_to_vec()).await;
-    assert_eq!(r.err_code, 0, "{}", r.err_msg);
-    let mut resp = sdkws::PullMessageBySeqsResp::decode(r.data.as_ref()).unwrap();
-    let found = resp.msgs.remove(conv).or_else(|| resp.notification_msgs.remove(conv));
-    found.map(|m| m.msgs).unwrap_or_default()
-}
-
 async fn max_seqs(c: &mut Client) -> sdkws::GetMaxSeqResp {
     let r = c.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: c.user.clone() }.encode_to_vec()).await;
     assert_eq!(r.err_code, 0, "{}", r.err_msg);
@@ -97,7 +84,7 @@ async fn the_sender_revokes_a_single_chat_message_and_both_sides_see_it() {
     assert_eq!(env["errCode"], 1404, "a second revoke: {env}");
 
     // Pulls show the revoked message as OpenIM's revoke notice, the other one unchanged.
-    let msgs = pull(&mut bob, conv, 1, 2).await;
+    let msgs = bob.pull(conv, 1, 2).await;
     assert_eq!(msgs.iter().map(|m| (m.seq, m.content_type)).collect::<Vec<_>>(), vec![(1, 2101), (2, 101)]);
     let revoked = detail(&msgs[0]);
     assert_eq!((revoked["revokerID"].as_str(), revoked["revokerNickname"].as_str()), (Some("alice"), Some("alice")));
@@ -110,7 +97,7 @@ async fn the_sender_revokes_a_single_chat_message_and_both_sides_see_it() {
     let seqs = max_seqs(&mut bob).await;
     assert_eq!(seqs.max_seqs.get("n_alice_bob"), Some(&1));
     assert_eq!(seqs.max_seqs.get("n_bob_bob"), Some(&0));
-    let notes = pull(&mut bob, "n_alice_bob", 1, 1).await;
+    let notes = bob.pull("n_alice_bob", 1, 1).await;
     assert_eq!(notes.iter().map(|m| m.content_type).collect::<Vec<_>>(), vec![2101]);
     s.stop().await;
 }
@@ -163,7 +150,7 @@ async fn group_owners_and_admins_revoke_within_their_rights() {
         }
         assert_eq!(seen, vec![(1, 1, false), (2, 3, false), (3, 2, true)], "{}", c.user);
     }
-    let msgs = pull(&mut m2, "sg_gr", 1, 3).await;
+    let msgs = m2.pull("sg_gr", 1, 3).await;
     let roles: Vec<(i64, i64)> = msgs.iter().map(|m| (m.seq, detail(m)["revokerRole"].as_i64().unwrap())).collect();
     assert_eq!(roles, vec![(1, 60), (2, 0), (3, 100)], "the revoker's role; 0 for the app administrator");
     s.stop().await;
@@ -186,10 +173,10 @@ async fn deletes_hide_messages_for_one_user_and_clears_move_their_history_start(
     let env =
         post(&s, &ben_rest, "/msg/delete_msgs", json!({"conversationID": conv, "seqs": [2], "userID": "ben"})).await;
     assert_eq!((env["errCode"].as_i64(), env.get("data")), (Some(0), None), "no data, as OpenIM: {env}");
-    let for_ben = pull(&mut ben, conv, 1, 4).await;
+    let for_ben = ben.pull(conv, 1, 4).await;
     assert_eq!((for_ben[1].seq, for_ben[1].status, for_ben[1].content.len()), (2, 4, 0), "hidden and emptied for ben");
     assert!(!for_ben[1].client_msg_id.is_empty(), "the rest of the message is kept");
-    let for_ann = pull(&mut ann, conv, 1, 4).await;
+    let for_ann = ann.pull(conv, 1, 4).await;
     assert_eq!(for_ann[1].content, text_content("m2"), "ann still has it");
     let env =
         post(&s, &eve_rest, "/msg/delete_msgs", json!({"conversationID": conv, "seqs": [1], "userID": "eve"})).await;
@@ -207,7 +194,7 @@ async fn deletes_hide_messages_for_one_user_and_clears_move_their_history_start(
     let physical = json!({"conversationID": conv, "seqs": [3]});
     assert_eq!(post(&s, &ben_rest, "/msg/delete_msg_phsical_by_seq", physical.clone()).await["errCode"], 1002);
     s.rest.ok("/msg/delete_msg_phsical_by_seq", physical).await;
-    let for_ann = pull(&mut ann, conv, 1, 4).await;
+    let for_ann = ann.pull(conv, 1, 4).await;
     assert_eq!(for_ann[2], sdkws::MsgData { seq: 3, status: 4, ..Default::default() }, "a placeholder");
     assert_eq!(for_ann[3].content, text_content("m4"));
 
@@ -221,7 +208,7 @@ async fn deletes_hide_messages_for_one_user_and_clears_move_their_history_start(
     let seqs = max_seqs(&mut ben).await;
     assert_eq!((seqs.max_seqs.get(conv), seqs.min_seqs.get(conv)), (Some(&4), Some(&5)));
     assert_eq!(max_seqs(&mut ann).await.min_seqs.get(conv), Some(&0));
-    assert!(pull(&mut ben, conv, 1, 4).await.is_empty());
+    assert!(ben.pull(conv, 1, 4).await.is_empty());
     let by_seq = openim_proto::pb::msg::GetSeqMessageReq {
         user_id: "ben".into(),
         conversations: vec![openim_proto::pb::msg::ConversationSeqs { conversation_id: conv.into(), seqs: vec![1, 4] }],
@@ -230,9 +217,9 @@ async fn deletes_hide_messages_for_one_user_and_clears_move_their_history_start(
     let r = ben.call(req::PULL_MSG, by_seq.encode_to_vec()).await;
     let r = openim_proto::pb::msg::GetSeqMessageResp::decode(r.data.as_ref()).unwrap();
     assert!(r.msgs.get(conv).is_none_or(|m| m.msgs.is_empty()), "nor by seq: {r:?}");
-    assert_eq!(pull(&mut ann, conv, 1, 4).await.len(), 4);
+    assert_eq!(ann.pull(conv, 1, 4).await.len(), 4);
     exchange(&mut ann, &mut ben, None, "after the clear").await;
-    let after: Vec<i64> = pull(&mut ben, conv, 1, 5).await.iter().map(|m| m.seq).collect();
+    let after: Vec<i64> = ben.pull(conv, 1, 5).await.iter().map(|m| m.seq).collect();
     assert_eq!(after, vec![5]);
     s.stop().await;
 }
