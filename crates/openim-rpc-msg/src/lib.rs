@@ -228,8 +228,19 @@ impl Msg for MsgService {
     async fn send_msg(&self, req: Request<msg::SendMsgReq>) -> Result<Response<msg::SendMsgResp>, Status> {
         let op = rpc::op_user_id(&req);
         let mut m = req.into_inner().msg_data.ok_or_else(|| ImError::args("msgData is missing"))?;
-        if m.send_id != op && !self.share.is_admin(&op) {
+        let admin = self.share.is_admin(&op);
+        if m.send_id != op && !admin {
             return Err(ImError::no_permission(format!("sendID {} is not the token's user {op}", m.send_id)).into());
+        }
+        // What only the server sends: notification content types (1000 and up, 2101 revoke
+        // notices among them) and system messages. The SDKs' own messages are all below 1000
+        // and from msgFrom 100.
+        if !admin && (m.content_type >= FIRST_NOTIFICATION_TYPE || !matches!(m.msg_from, 0 | msg_from::USER)) {
+            return Err(ImError::no_permission(format!(
+                "contentType {} with msgFrom {} is sent by the server only",
+                m.content_type, m.msg_from
+            ))
+            .into());
         }
         let mut conversation_id = self.validate(&mut m, &op).await?;
         // A notification (`isNotNotification: false`, as the business notifications
@@ -540,6 +551,9 @@ impl Msg for MsgService {
         Ok(Response::new(msg::GetSendMsgStatusResp { status }))
     }
 }
+
+/// OpenIM's `NotificationBegin`: content types from here on are the server's.
+const FIRST_NOTIFICATION_TYPE: i32 = 1000;
 
 /// How long the outcome of a REST send is kept (OpenIM: 24 h).
 const SEND_STATUS_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);

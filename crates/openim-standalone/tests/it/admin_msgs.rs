@@ -53,6 +53,17 @@ async fn a_business_notification_reaches_both_users_live_and_is_not_stored() {
     m.options.insert("isNotNotification".into(), false);
     let r = ada.call(req::SEND_MSG, m.encode_to_vec()).await;
     assert_eq!(r.err_code, 1002, "{}", r.err_msg);
+    // Nor send a notification's content type (a 2101 revoke notice, a 2001), or a system
+    // message; an ordinary message still goes through.
+    for (content_type, msg_from) in [(2101, 100), (2001, 100), (1201, 100), (101, 200)] {
+        let mut m = ada.text("bea", false, &format!("fake-{content_type}-{msg_from}"), "gotcha");
+        (m.content_type, m.msg_from) = (content_type, msg_from);
+        let r = ada.call(req::SEND_MSG, m.encode_to_vec()).await;
+        assert_eq!(r.err_code, 1002, "contentType {content_type} msgFrom {msg_from}: {}", r.err_msg);
+    }
+    assert_eq!(ada.send_text("bea", "a real one").await.err_code, 0);
+    let got = bea.next_push().await;
+    assert_eq!(got.iter().map(|m| m.client_msg_id.starts_with("fake")).collect::<Vec<_>>(), [false], "{got:?}");
     s.stop().await;
 }
 
