@@ -402,7 +402,7 @@ async fn handle_frame(
     } else {
         dispatch(gw, p, &request).await
     };
-    metrics::histogram!("openim_gateway_request_seconds", "req" => request.req_identifier.to_string())
+    metrics::histogram!("openim_gateway_request_seconds", "req" => req::label(request.req_identifier))
         .record(started.elapsed().as_secs_f64());
     Some(match result {
         Ok(data) => WsResponse {

@@ -15,6 +15,28 @@ pub mod req {
     pub const SET_BACKGROUND_STATUS: i32 = 2004;
     pub const SUB_USER_ONLINE_STATUS: i32 = 2005;
     pub const WS_DATA_ERROR: i32 = 3001;
+
+    /// A metric label for a request code: the code for the known ones, `other` for anything a
+    /// client made up (labels must not come from client input, or a client could grow the
+    /// metrics without bound).
+    pub fn label(id: i32) -> &'static str {
+        match id {
+            GET_NEWEST_SEQ => "1001",
+            PULL_MSG_BY_SEQ_LIST => "1002",
+            SEND_MSG => "1003",
+            SEND_SIGNAL_MSG => "1004",
+            PULL_MSG => "1005",
+            GET_CONV_MAX_READ_SEQ => "1006",
+            PULL_CONV_LAST_MESSAGE => "1007",
+            PUSH_MSG => "2001",
+            KICK_ONLINE => "2002",
+            LOGOUT => "2003",
+            SET_BACKGROUND_STATUS => "2004",
+            SUB_USER_ONLINE_STATUS => "2005",
+            WS_DATA_ERROR => "3001",
+            _ => "other",
+        }
+    }
 }
 
 /// Session types (`MsgData.sessionType`).

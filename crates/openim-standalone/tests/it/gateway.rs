@@ -150,3 +150,22 @@ async fn a_status_subscriber_sees_a_user_come_online_and_go_offline() {
     assert_eq!(watcher.call(req::SUB_USER_ONLINE_STATUS, many.encode_to_vec()).await.err_code, 1001);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_request_codes_are_answered_and_counted_as_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["mo"]).await;
+    let mut mo = s.connect("mo", 3, Encoding::Gob, false).await;
+    for code in [987_654, 987_655, -1] {
+        let r = mo.call(code, Vec::new()).await;
+        assert_eq!((r.req_identifier, r.err_code), (code, 1001), "{}", r.err_msg);
+    }
+    assert_eq!(mo.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0, "the connection stays");
+    let metrics = reqwest::get(format!("http://{}/metrics", s.server.api_addr)).await.unwrap().text().await.unwrap();
+    let requests: Vec<&str> = metrics.lines().filter(|l| l.starts_with("openim_gateway_request_seconds")).collect();
+    assert!(requests.iter().any(|l| l.contains(r#"req="other""#)), "{requests:?}");
+    assert!(requests.iter().any(|l| l.contains(r#"req="1001""#)), "{requests:?}");
+    assert!(!metrics.contains("987654") && !metrics.contains("987655"), "a client's code became a label");
+    s.stop().await;
+}
