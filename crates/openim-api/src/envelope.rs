@@ -35,6 +35,14 @@ impl Envelope {
         Json(Envelope { err_code: e.code.0, err_msg: e.msg.clone(), err_dlt: e.detail.clone(), data: None })
             .into_response()
     }
+
+    /// The answer to a handler's result: its data, or its error.
+    pub fn from_result(result: Result<serde_json::Value, ImError>) -> Response {
+        match result {
+            Ok(data) => Self::ok(Some(data)),
+            Err(e) => Self::err(&e),
+        }
+    }
 }
 
 /// Who may call a route.

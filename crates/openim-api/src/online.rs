@@ -68,16 +68,9 @@ async fn connections(
         .collect())
 }
 
-fn answer(result: Result<serde_json::Value, ImError>) -> Response {
-    match result {
-        Ok(data) => Envelope::ok(Some(data)),
-        Err(e) => Envelope::err(&e),
-    }
-}
-
 /// Every asked user with status 1 and one entry per connection, or status 0.
 pub async fn online_status(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response {
-    answer(connections(api, headers, body).await.map(|users| {
+    Envelope::from_result(connections(api, headers, body).await.map(|users| {
         users
             .into_iter()
             .map(|(user, conns)| {
@@ -94,7 +87,7 @@ pub async fn online_status(api: &Api, headers: &HeaderMap, body: &Bytes) -> Resp
 
 /// The connected users among those asked, with their connections' tokens per platform.
 pub async fn token_detail(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response {
-    answer(connections(api, headers, body).await.map(|users| {
+    Envelope::from_result(connections(api, headers, body).await.map(|users| {
         let details: Vec<SingleDetail> = users
             .into_iter()
             .filter(|(_, conns)| !conns.is_empty())

@@ -121,7 +121,7 @@ pub async fn send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response 
         }))
     }
     .await;
-    answer(result)
+    Envelope::from_result(result)
 }
 
 /// OpenIM's send outcomes (`MsgSendSuccessed`, `MsgSendFailed`).
@@ -132,13 +132,6 @@ async fn record_status(api: &Api, caller: &Caller, status: i32) {
     let req = rpc::request(SetSendMsgStatusReq { status }, &caller.user_id, &caller.operation_id);
     if let Err(e) = api.clients.msg.clone().set_send_msg_status(req).await {
         tracing::warn!(error = %e, operation_id = %caller.operation_id, "Could not record a send's outcome.");
-    }
-}
-
-fn answer(result: Result<serde_json::Value, ImError>) -> Response {
-    match result {
-        Ok(data) => Envelope::ok(Some(data)),
-        Err(e) => Envelope::err(&e),
     }
 }
 
@@ -210,7 +203,7 @@ pub async fn send_business_notification(api: &Api, headers: &HeaderMap, body: &B
         }))
     }
     .await;
-    answer(result)
+    Envelope::from_result(result)
 }
 
 /// OpenIM's `BusinessNotification` content type.
@@ -279,7 +272,7 @@ pub async fn batch_send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Res
         Ok(serde_json::json!({ "results": results, "failedUserIDs": failed }))
     }
     .await;
-    answer(result)
+    Envelope::from_result(result)
 }
 
 /// Every registered user, a page at a time.

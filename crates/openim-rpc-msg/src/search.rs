@@ -125,10 +125,22 @@ impl MsgService {
             let members = self.stores.groups.member_ids(&g.group_id).await.map_err(store_status)?.len();
             groups.insert(g.group_id.clone(), (g, members));
         }
+        // Revoke marks: one read per conversation, over the page's seqs in it.
+        let mut spans: HashMap<&str, (i64, i64)> = HashMap::new();
+        for (conversation_id, m) in &found {
+            let span = spans.entry(conversation_id.as_str()).or_insert((m.seq, m.seq));
+            *span = (span.0.min(m.seq), span.1.max(m.seq));
+        }
+        let mut revoked: HashSet<(String, i64)> = HashSet::new();
+        for (conversation_id, (begin, end)) in spans {
+            let marks = self.stores.messages.marks(conversation_id, begin, end).await.map_err(store_status)?;
+            revoked.extend(
+                marks.into_iter().filter(|(_, k)| k.revoke.is_some()).map(|(seq, _)| (conversation_id.to_owned(), seq)),
+            );
+        }
         let mut out = Vec::with_capacity(found.len());
         for (conversation_id, m) in found {
-            let marks = self.stores.messages.marks(&conversation_id, m.seq, m.seq).await.map_err(store_status)?;
-            let is_revoked = marks.get(&m.seq).is_some_and(|k| k.revoke.is_some());
+            let is_revoked = revoked.contains(&(conversation_id, m.seq));
             let name = |id: &str| nicknames.get(id).cloned().unwrap_or_default();
             let mut log = msg::ChatLog {
                 sender_nickname: if m.sender_nickname.is_empty() {

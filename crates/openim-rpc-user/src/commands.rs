@@ -33,20 +33,18 @@ pub(crate) const MAX_SUBSCRIPTIONS: usize = 3_000;
 const SUBSCRIBE: i32 = 1;
 const UNSUBSCRIBE: i32 = 2;
 
-fn check_key(user_id: &str, command_type: i32, uuid: Option<&str>) -> Result<(), ImError> {
+fn check_key(user_id: &str, command_type: i32, uuid: &str) -> Result<(), ImError> {
     if user_id.is_empty() {
         return Err(ImError::args("userID is empty"));
     }
     if command_type == 0 {
         return Err(ImError::args("type is not specified"));
     }
-    if let Some(uuid) = uuid {
-        if uuid.is_empty() {
-            return Err(ImError::args("uuid is empty"));
-        }
-        if uuid.chars().count() > MAX_UUID {
-            return Err(ImError::args(format!("uuid is longer than {MAX_UUID} characters")));
-        }
+    if uuid.is_empty() {
+        return Err(ImError::args("uuid is empty"));
+    }
+    if uuid.chars().count() > MAX_UUID {
+        return Err(ImError::args(format!("uuid is longer than {MAX_UUID} characters")));
     }
     Ok(())
 }
@@ -68,7 +66,7 @@ impl UserService {
 
     pub(crate) async fn command_add(&self, req: Request<user::ProcessUserCommandAddReq>) -> Result<(), Status> {
         let r = req.get_ref();
-        check_key(&r.user_id, r.r#type, Some(&r.uuid))?;
+        check_key(&r.user_id, r.r#type, &r.uuid)?;
         rpc::check_self_or_admin(&req, &self.share, &r.user_id)?;
         let r = req.into_inner();
         let (value, ex) = (r.value.map(|v| v.value).unwrap_or_default(), r.ex.map(|v| v.value).unwrap_or_default());
@@ -109,7 +107,7 @@ impl UserService {
 
     pub(crate) async fn command_update(&self, req: Request<user::ProcessUserCommandUpdateReq>) -> Result<(), Status> {
         let r = req.get_ref();
-        check_key(&r.user_id, r.r#type, Some(&r.uuid))?;
+        check_key(&r.user_id, r.r#type, &r.uuid)?;
         rpc::check_self_or_admin(&req, &self.share, &r.user_id)?;
         let r = req.into_inner();
         let (value, ex) = (r.value.map(|v| v.value), r.ex.map(|v| v.value));
@@ -130,7 +128,7 @@ impl UserService {
 
     pub(crate) async fn command_delete(&self, req: Request<user::ProcessUserCommandDeleteReq>) -> Result<(), Status> {
         let r = req.get_ref();
-        check_key(&r.user_id, r.r#type, Some(&r.uuid))?;
+        check_key(&r.user_id, r.r#type, &r.uuid)?;
         rpc::check_self_or_admin(&req, &self.share, &r.user_id)?;
         let r = req.into_inner();
         let found =
@@ -149,7 +147,9 @@ impl UserService {
         user_id: &str,
         command_type: Option<i32>,
     ) -> Result<Vec<UserCommand>, Status> {
-        check_key(user_id, command_type.unwrap_or(1), None)?;
+        if user_id.is_empty() {
+            return Err(ImError::args("userID is empty").into());
+        }
         rpc::check_self_or_admin(req, &self.share, user_id)?;
         self.stores.user_commands.user_commands(user_id, command_type).await.map_err(store_err)
     }
