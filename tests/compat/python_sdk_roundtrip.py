@@ -168,8 +168,8 @@ class Runner:
     def run(self) -> int:
         a = self.args
         suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
-        self.user_a = a.user_a or f"pya_{suffix}"
-        self.user_b = a.user_b or f"pyb_{suffix}"
+        self.user_a = a.user_a or f"pya-{suffix}"
+        self.user_b = a.user_b or f"pyb-{suffix}"
         self.text = f"hello from openim-sdk-core {suffix} \u4f60\u597d"
         pair = sorted([self.user_a, self.user_b])
         self.conv_id = f"si_{pair[0]}_{pair[1]}"

@@ -38,6 +38,9 @@ pub struct ComposeUp {
     /// More variables for compose (`KEY=VALUE`, e.g. `OPENIM_API_PORT=20002`).
     #[arg(long = "env", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Run `init-secrets.sh` of the directory first (it writes random secrets into its `.env`).
+    #[arg(long)]
+    pub init_secrets: bool,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -102,6 +105,13 @@ impl ComposeUp {
             }
         }
 
+        if self.init_secrets {
+            let status = Command::new("sh").arg("init-secrets.sh").current_dir(&self.dir).status();
+            match status {
+                Ok(s) if s.success() => {}
+                other => bail!("{}: init-secrets.sh failed: {other:?}", self.dir.display()),
+            }
+        }
         let compose = |args: &[&str]| {
             let mut c = compose_command();
             c.current_dir(&self.dir).args(["-f", &self.file, "-p", &self.project]).args(args);

@@ -231,8 +231,11 @@ fn the_standalone_compose_file_starts_healthy_in_podman() {
         env: vec![
             ("OPENIM_CONFIG".into(), root().join("config").display().to_string()),
             ("OPENIM_API_PORT".into(), api.to_string()),
+            // No secret ships in .env (init-secrets.sh generates them).
+            ("OPENIM_SECRET".into(), "smoke-admin-secret-0123456789abcdef01234567".into()),
             ("OPENIM_WS_PORT".into(), free_port().to_string()),
         ],
+        init_secrets: false,
     }
     .run();
     let health = podman(&["inspect", "--format", "{{.State.Health.Status}}", &container]);

@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let http = reqwest::Client::new();
     let run = format!("b{}", std::process::id());
-    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}_{i}")).collect();
+    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}-{i}")).collect();
 
     eprintln!("bench: registering {} users", users.len());
     let admin =
@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let group_id = format!("{run}_group");
+    let group_id = format!("{run}-group");
     if args.group {
         eprintln!("bench: creating group {group_id} with {} members", users.len());
         post(

@@ -50,34 +50,55 @@ pub fn conversation_id_of(m: &openim_proto::pb::sdkws::MsgData) -> Option<String
 }
 
 /// The users of a single-chat conversation ID, or the group of a group one.
+#[derive(Debug, PartialEq, Eq)]
 pub enum ConversationTarget<'a> {
     Single(&'a str, &'a str),
     Group(&'a str),
 }
 
-/// Parses a conversation ID; user IDs with `_` in them are ambiguous in single chats, so the
-/// caller passes the user it knows is a member to split at the right place.
-/// Notification conversations (`n_…`) parse as the chat they go with: a pair of users when
-/// `member` is one of them, a group otherwise.
-pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
-    if let Some(group) = id.strip_prefix("sg_") {
-        return (!group.is_empty()).then_some(ConversationTarget::Group(group));
+/// Longest user or group ID (OpenIM's columns are `varchar(64)`).
+pub const MAX_ID_LEN: usize = 64;
+
+/// Checks a user or group ID given at registration or creation: 1–64 characters, ASCII letters,
+/// digits and `-.@+=~`. No `_`: conversation IDs join IDs with it (`si_<a>_<b>`, `n_<a>_<b>`,
+/// `n_<group>`), so an ID holding one could make two conversations share an ID (`si_a_b_c` is
+/// both `a` with `b_c` and `a_b` with `c`; a group `alice_bob` would own `n_alice_bob`).
+/// `field` names the request field in the error.
+pub fn check_id(field: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!("{field} {id:?} must be 1-{MAX_ID_LEN} characters"));
     }
-    if let Some(rest) = id.strip_prefix("n_") {
-        return split_pair(rest, member).or_else(|| (!rest.is_empty()).then_some(ConversationTarget::Group(rest)));
+    match id.chars().find(|c| !(c.is_ascii_alphanumeric() || "-.@+=~".contains(*c))) {
+        Some(c) => Err(format!("{field} {id:?} holds {c:?}: use ASCII letters, digits and -.@+=~ only")),
+        None => Ok(()),
     }
-    split_pair(id.strip_prefix("si_")?, member)
 }
 
-/// `<a>_<b>` split where `member` is `a` or `b`.
-fn split_pair<'a>(rest: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
-    if let Some(other) = rest.strip_prefix(member).and_then(|r| r.strip_prefix('_')) {
-        return Some(ConversationTarget::Single(&rest[..member.len()], other));
+/// Parses a conversation ID into its users (when `member` is one of them) or its group.
+/// Notification conversations (`n_…`) parse as the chat they go with: `n_<a>_<b>` a pair of
+/// users, `n_<g>` a group. Every ID has at most one reading: a part holding `_` (which
+/// [`check_id`] refuses at registration) makes the whole ID unparseable.
+pub fn parse_conversation_id<'a>(id: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
+    if let Some(group) = id.strip_prefix("sg_") {
+        return is_part(group).then_some(ConversationTarget::Group(group));
     }
-    if let Some(other) = rest.strip_suffix(member).and_then(|r| r.strip_suffix('_')) {
-        return Some(ConversationTarget::Single(other, &rest[rest.len() - member.len()..]));
+    if let Some(rest) = id.strip_prefix("n_") {
+        return match rest.split_once('_') {
+            None => is_part(rest).then_some(ConversationTarget::Group(rest)),
+            Some((a, b)) => pair(a, b, member),
+        };
     }
-    None
+    let (a, b) = id.strip_prefix("si_")?.split_once('_')?;
+    pair(a, b, member)
+}
+
+fn is_part(s: &str) -> bool {
+    !s.is_empty() && !s.contains('_')
+}
+
+/// Users `a` and `b` when both are well-formed and `member` is one of them.
+fn pair<'a>(a: &'a str, b: &'a str, member: &str) -> Option<ConversationTarget<'a>> {
+    (is_part(a) && is_part(b) && (member == a || member == b)).then_some(ConversationTarget::Single(a, b))
 }
 
 /// A new random ID in OpenIM's style (32 lowercase hex characters).

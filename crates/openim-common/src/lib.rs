@@ -8,6 +8,7 @@ pub mod ids;
 pub mod notify;
 pub mod observe;
 pub mod rpc;
+pub mod secrets;
 pub mod shutdown;
 pub mod token;
 

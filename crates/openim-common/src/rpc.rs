@@ -74,6 +74,21 @@ pub fn request<T>(msg: T, op_user_id: &str, operation_id: &str) -> tonic::Reques
     req
 }
 
+/// Metadata key carrying the address of the client an edge service (the REST API) serves.
+pub const CLIENT_ADDR: &str = "x-openim-client-addr";
+
+/// Names the client's address in `req` (set by the API from the TCP peer).
+pub fn set_client_addr<T>(req: &mut tonic::Request<T>, addr: std::net::IpAddr) {
+    if let Ok(v) = addr.to_string().parse() {
+        req.metadata_mut().insert(CLIENT_ADDR, v);
+    }
+}
+
+/// The client address an edge service named in `req`, if any.
+pub fn client_addr<T>(req: &tonic::Request<T>) -> Option<std::net::IpAddr> {
+    req.metadata().get(CLIENT_ADDR)?.to_str().ok()?.parse().ok()
+}
+
 /// The calling user named in a request's metadata ("" when none).
 pub fn op_user_id<T>(req: &tonic::Request<T>) -> String {
     req.metadata().get(OP_USER_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()

@@ -1,7 +1,10 @@
-//! `openim-rpc-auth`: issues and checks tokens. Tokens are JWTs signed with the shared secret;
-//! the token store says whether one is still current, so a kicked or logged-out token stops
-//! working before it expires.
+//! `openim-rpc-auth`: issues and checks tokens. Tokens are JWTs signed with `share.token_key`
+//! (never with the administrator secret, see `openim_common::secrets`); the token store says
+//! whether one is still current, so a kicked or logged-out token stops working before it expires.
 
+mod guard;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use openim_common::config::Share;
@@ -23,12 +26,21 @@ pub struct AuthService {
     tokens: Arc<dyn TokenStore>,
     users: Arc<dyn UserStore>,
     clients: tokio::sync::OnceCell<Clients>,
+    admin_guard: guard::AdminGuard,
 }
 
 impl AuthService {
-    pub fn new(share: Share, tokens: Arc<dyn TokenStore>, users: Arc<dyn UserStore>) -> Self {
-        let signer = TokenSigner::new(&share.secret);
-        Self { share, signer, tokens, users, clients: tokio::sync::OnceCell::new() }
+    /// `token_key` signs tokens (see `openim_common::secrets::token_key`).
+    pub fn new(share: Share, token_key: &str, tokens: Arc<dyn TokenStore>, users: Arc<dyn UserStore>) -> Self {
+        let signer = TokenSigner::new(token_key);
+        Self {
+            share,
+            signer,
+            tokens,
+            users,
+            clients: tokio::sync::OnceCell::new(),
+            admin_guard: guard::AdminGuard::default(),
+        }
     }
 
     /// Gives the service the clients it uses to kick connections (set once, after wiring).
@@ -72,10 +84,31 @@ impl Auth for AuthService {
         &self,
         req: Request<auth::GetAdminTokenReq>,
     ) -> Result<Response<auth::GetAdminTokenResp>, Status> {
+        let client = rpc::client_addr(&req);
+        let shown = client.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
         let req = req.into_inner();
-        if req.secret != self.share.secret {
+        if let Err(wait) = self.admin_guard.check(client) {
+            tracing::warn!(client = %shown, user_id = %req.user_id, "get_admin_token refused: too many failed attempts.");
+            return Err(
+                ImError::no_permission(format!("too many failed attempts from {shown}; retry in {wait} s")).into()
+            );
+        }
+        if !openim_common::secrets::secret_matches(&req.secret, &self.share.secret) {
+            self.admin_guard.failed(client);
+            tracing::warn!(client = %shown, user_id = %req.user_id, "get_admin_token: wrong secret.");
             return Err(ImError::no_permission("wrong secret").into());
         }
+        // The published secret is a trial convenience: it works only from this machine.
+        if openim_common::secrets::is_published_default(&self.share.secret)
+            && !client.is_some_and(|a: IpAddr| a.is_loopback())
+        {
+            tracing::warn!(client = %shown, "get_admin_token with the published share.secret from another host refused.");
+            return Err(ImError::no_permission(
+                "share.secret is the published default, accepted only from loopback; set your own (docs/security.md)",
+            )
+            .into());
+        }
+        self.admin_guard.succeeded(client);
         if !self.share.is_admin(&req.user_id) {
             return Err(ImError::no_permission(format!(
                 "{} is not an administrator (share.admin_user_ids)",

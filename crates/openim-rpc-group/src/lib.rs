@@ -157,7 +157,12 @@ impl GroupRpc for GroupService {
         self.check_users_exist(&ids_all).await?;
 
         let now = now_millis();
-        let group_id = if info.group_id.is_empty() { ids::new_id()[..10].to_owned() } else { info.group_id.clone() };
+        let group_id = if info.group_id.is_empty() {
+            ids::new_id()[..10].to_owned()
+        } else {
+            ids::check_id("groupID", &info.group_id).map_err(ImError::args)?;
+            info.group_id.clone()
+        };
         let group = Group {
             group_id: group_id.clone(),
             group_name: info.group_name,

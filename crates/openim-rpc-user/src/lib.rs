@@ -2,9 +2,9 @@
 
 use openim_common::config::Share;
 use openim_common::notify::{Note, Notifier};
-use openim_common::rpc;
 use openim_common::token::now_millis;
 use openim_common::{ErrCode, ImError};
+use openim_common::{ids, rpc};
 use openim_proto::pb::sdkws::UserInfo;
 use openim_proto::pb::sdkws::UserInfoUpdatedTips;
 use openim_proto::pb::user::{self, user_server::User as UserRpc};
@@ -14,9 +14,6 @@ use tonic::{Request, Response, Status};
 pub use openim_proto::pb::user::user_server::UserServer;
 
 mod commands;
-
-/// Longest user ID accepted (OpenIM's column is 64 characters).
-const MAX_USER_ID: usize = 64;
 
 /// `UserInfoUpdatedNotification`, to the user's own devices.
 const USER_INFO_UPDATED: i32 = 1303;
@@ -118,10 +115,7 @@ fn store_err(e: StoreError) -> Status {
 }
 
 fn valid_user_id(id: &str) -> Result<(), ImError> {
-    if id.is_empty() || id.len() > MAX_USER_ID || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ImError::args(format!("userID {id:?} must be 1-{MAX_USER_ID} characters without spaces")));
-    }
-    Ok(())
+    ids::check_id("userID", id).map_err(ImError::args)
 }
 
 #[tonic::async_trait]

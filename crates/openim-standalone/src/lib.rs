@@ -46,7 +46,15 @@ impl Standalone {
         let stores = Stores::embedded(&cfg.storage.data_dir).await?;
         let shutdown = CancellationToken::new();
 
-        let auth = Arc::new(AuthService::new(cfg.share.clone(), stores.tokens.clone(), stores.users.clone()));
+        if cfg.uses_shipped_admin_secret() {
+            tracing::warn!(
+                "share.secret is the published default: /auth/get_admin_token accepts it only from this machine. \
+                 Set your own before exposing the server: OPENIM_SHARE__SECRET=$(openssl rand -hex 32)"
+            );
+        }
+        let token_key = openim_common::secrets::token_key(&cfg.share.token_key, &cfg.storage.data_dir)?;
+        let auth =
+            Arc::new(AuthService::new(cfg.share.clone(), &token_key, stores.tokens.clone(), stores.users.clone()));
         let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
@@ -96,7 +104,7 @@ impl Standalone {
         let t = shutdown.clone();
         let gw = gateway.clone();
         servers.spawn(async move {
-            axum::serve(listener, router)
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async move {
                     t.cancelled().await;
                     gw.close_all().await;
@@ -110,7 +118,8 @@ impl Standalone {
             observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
         let t = shutdown.clone();
         servers.spawn(async move {
-            axum::serve(api_listener, api_router).with_graceful_shutdown(async move { t.cancelled().await }).await?;
+            let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(api_listener, service).with_graceful_shutdown(async move { t.cancelled().await }).await?;
             Ok(())
         });
         tracing::info!(%ws_addr, %api_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");

@@ -115,7 +115,9 @@ async fn serve_listener(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "Serving HTTP.");
-    axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
     Ok(())
 }
 
@@ -215,7 +217,9 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
         }
         Service::RpcAuth => {
-            let svc = Arc::new(openim_rpc_auth::AuthService::new(share, stores.tokens.clone(), stores.users.clone()));
+            let key = openim_common::secrets::token_key(&share.token_key, &cfg.storage.data_dir)?;
+            let svc =
+                Arc::new(openim_rpc_auth::AuthService::new(share, &key, stores.tokens.clone(), stores.users.clone()));
             svc.set_clients(clients);
             serve_grpc(
                 cfg.rpc_auth.listen,

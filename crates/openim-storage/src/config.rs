@@ -30,8 +30,8 @@ impl Default for MysqlConfig {
     fn default() -> Self {
         Self {
             address: vec!["mysql:3306".into()],
-            username: "root".into(),
-            password: "openIM123".into(),
+            username: "openim".into(),
+            password: String::new(),
             database: "openim_v3".into(),
             max_open_conn: 64,
             max_idle_conn: 4,
@@ -85,7 +85,7 @@ impl Default for RedisConfig {
         Self {
             address: vec!["redis:6379".into()],
             username: String::new(),
-            password: "openIM123".into(),
+            password: String::new(),
             db: 0,
             key_prefix: String::new(),
             connect_timeout_secs: 5,

@@ -11,11 +11,15 @@ pub struct Rest {
 }
 
 impl Rest {
-    /// A client holding an administrator token.
+    /// A client holding an administrator token (the shipped trial secret).
     pub async fn admin(addr: SocketAddr) -> Self {
+        Self::admin_with_secret(addr, "openIM123").await
+    }
+
+    /// A client holding an administrator token got with `secret`.
+    pub async fn admin_with_secret(addr: SocketAddr, secret: &str) -> Self {
         let mut rest = Self { http: reqwest::Client::new(), base: format!("http://{addr}"), token: String::new() };
-        let data =
-            rest.ok("/auth/get_admin_token", serde_json::json!({"secret": "openIM123", "userID": "imAdmin"})).await;
+        let data = rest.ok("/auth/get_admin_token", serde_json::json!({"secret": secret, "userID": "imAdmin"})).await;
         rest.token = data["token"].as_str().unwrap().to_owned();
         rest
     }

@@ -89,6 +89,12 @@ fn the_compose_bundle_names_the_release_images() {
 /// `docker compose config` of `file` in `dir` (the real Compose v2, which validates and
 /// interpolates with `dir/.env`), as JSON.
 fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
+    let out = compose_config_output(dir, file);
+    assert!(out.status.success(), "docker compose -f {file} config: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn compose_config_output(dir: &std::path::Path, file: &str) -> std::process::Output {
     let (compose, path) =
         crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").expect("docker compose");
     let mut cmd = Command::new(compose);
@@ -97,9 +103,66 @@ fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("OPENIM_") || k.ends_with("_PASSWORD")) {
         cmd.env_remove(key);
     }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "docker compose -f {file} config: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    cmd.output().unwrap()
+}
+
+/// No secret ships: `docker compose` stops naming the first one unset until `init-secrets.sh`
+/// generates them (random, once: a second run changes nothing). The services use MariaDB as
+/// their own user, not root.
+#[test]
+fn the_compose_files_ship_no_secret_and_init_secrets_generates_them() {
+    let bundle =
+        compose_bundle(&root().join("compose"), &root().join("config"), "1.2.4", "ghcr.io/openimsdk", "1.2.4", 0)
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&bundle.package[..])).unpack(dir.path()).unwrap();
+    let dir = dir.path().join("openim-compose");
+    for file in ["docker-compose.yml", "standalone.yml"] {
+        let out = compose_config_output(&dir, file);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("OPENIM_SECRET") && err.contains("init-secrets.sh"),
+            "{file}: {err}"
+        );
+    }
+    let init = || {
+        let out = Command::new("sh").arg("init-secrets.sh").current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(dir.join(".env")).unwrap()
+    };
+    let env = init();
+    let secrets = [
+        "OPENIM_SECRET",
+        "OPENIM_TOKEN_KEY",
+        "MYSQL_PASSWORD",
+        "MYSQL_ROOT_PASSWORD",
+        "REDIS_PASSWORD",
+        "MONGO_PASSWORD",
+    ];
+    let mut values = std::collections::BTreeSet::new();
+    for var in secrets {
+        let value =
+            env.lines().find_map(|l| l.strip_prefix(&format!("{var}="))).unwrap_or_else(|| panic!("{var}: {env}"));
+        assert!(value.len() == 48 && value.bytes().all(|b| b.is_ascii_hexdigit()), "{var}={value}");
+        values.insert(value.to_owned());
+    }
+    assert_eq!(values.len(), secrets.len(), "every secret is its own");
+    assert!(env.contains("OPENIM_REGISTRY=ghcr.io/openimsdk\n"), "other lines are kept: {env}");
+    assert_eq!(init(), env, "a second run changes nothing");
+
+    let config = compose_config(&dir, "docker-compose.yml");
+    let services = config["services"].as_object().unwrap();
+    let mysql = &services["mysql"]["environment"];
+    assert_eq!(mysql["MARIADB_USER"], "openim");
+    assert_ne!(mysql["MARIADB_PASSWORD"], mysql["MARIADB_ROOT_PASSWORD"]);
+    let api = &services["openim-api"]["environment"];
+    assert_eq!(api["OPENIM_MYSQL__USERNAME"], "openim");
+    assert_eq!(api["OPENIM_MYSQL__PASSWORD"], mysql["MARIADB_PASSWORD"]);
+    assert_eq!(api["OPENIM_STORAGE__BACKEND"], "production");
+    for key in ["OPENIM_SHARE__SECRET", "OPENIM_SHARE__TOKEN_KEY"] {
+        assert!(api[key].as_str().is_some_and(|v| v.len() >= 32), "{key}: {api}");
+    }
+    compose_config(&dir, "standalone.yml");
 }
 
 /// The compose files of a release bundle follow the Compose specification (its JSON schema, and
@@ -114,6 +177,8 @@ fn the_compose_files_are_valid_and_run_exactly_the_released_images() {
     let dir = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(&bundle.package[..])).unpack(dir.path()).unwrap();
     let dir = dir.path().join("openim-compose");
+    let init = Command::new("sh").arg("init-secrets.sh").current_dir(&dir).output().unwrap();
+    assert!(init.status.success(), "init-secrets.sh: {}", String::from_utf8_lossy(&init.stderr));
 
     let (check, path) =
         crate::build::find_tool("check-jsonschema", ".ci/release-tools.sh compose").expect("check-jsonschema");
@@ -381,4 +446,44 @@ fn the_chart_config_has_the_keys_of_config() {
         let share: serde_yaml::Value = serde_yaml::from_str(data["share.yml"].as_str().unwrap()).unwrap();
         assert_eq!(share["rpc"]["user"], "http://im-rpc-user:10110");
     }
+}
+
+/// The chart ships no secret: the admin secret and the token key are generated (random, 48
+/// characters, different on each fresh install; kept on upgrade by `lookup`, which `helm
+/// template` cannot show), backend passwords appear only when given, and the standalone pod reads
+/// its admin secret from the Secret too.
+#[test]
+fn the_chart_generates_its_secrets_and_ships_none() {
+    let secret_data = |rendered: &str| -> serde_yaml::Mapping {
+        let doc = serde_yaml::Deserializer::from_str(rendered)
+            .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+            .find(|d| d["kind"] == "Secret")
+            .expect("a Secret");
+        assert_eq!(doc["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+        doc["data"].as_mapping().unwrap().clone()
+    };
+    let decode = |v: &serde_yaml::Value| {
+        use base64::Engine as _;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()).unwrap()
+    };
+    let first = template(&[]).unwrap();
+    assert!(!first.contains("openIM123"), "a published default is rendered");
+    let (a, b) = (secret_data(&first), secret_data(&template(&[]).unwrap()));
+    for key in ["OPENIM_SHARE__SECRET", "OPENIM_SHARE__TOKEN_KEY"] {
+        let value = decode(&a[key]);
+        assert!(value.len() == 48 && value.chars().all(|c| c.is_ascii_alphanumeric()), "{key}: {value}");
+        assert_ne!(a[key], b[key], "{key} is random per install");
+    }
+    assert_ne!(a["OPENIM_SHARE__SECRET"], a["OPENIM_SHARE__TOKEN_KEY"]);
+    assert!(!a.contains_key("OPENIM_MYSQL__PASSWORD"), "no backend password is invented");
+
+    let given =
+        template(&["--set", "secrets.OPENIM_MYSQL__PASSWORD=db-pass", "--set", "secrets.OPENIM_SHARE__SECRET=mine"])
+            .unwrap();
+    let c = secret_data(&given);
+    assert_eq!(decode(&c["OPENIM_MYSQL__PASSWORD"]), "db-pass");
+    assert_eq!(decode(&c["OPENIM_SHARE__SECRET"]), "mine");
+
+    let standalone = template(&["-f", &root().join("charts/openim").join(STANDALONE).display().to_string()]).unwrap();
+    assert!(standalone.contains("key: OPENIM_SHARE__SECRET"), "{standalone}");
 }

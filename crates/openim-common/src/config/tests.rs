@@ -102,3 +102,43 @@ fn multi_login_policies_follow_openim() {
     check(5, 1, 5, true);
     check(5, 2, 9, true);
 }
+
+/// The shipped files are for trials: a production deployment with them stops, naming the key.
+#[test]
+fn production_refuses_published_and_weak_secrets() {
+    let _g = ENV.lock().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let load = |vars: &[(&str, &str)]| {
+        let mut all = vec![("OPENIM_STORAGE__BACKEND", "production")];
+        all.extend_from_slice(vars);
+        with_env(&all, || Config::load(Some(&shipped)))
+    };
+    let strong = "8c1f2a0e5b7d4c3f9a6e1d2b0c4f7a9e";
+    let other = "0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c";
+    let refused = |vars: &[(&str, &str)], needles: &[&str]| {
+        let err = load(vars).unwrap_err().to_string();
+        for n in needles {
+            assert!(err.contains(n), "{vars:?}: {err:?} lacks {n:?}");
+        }
+    };
+    refused(&[], &["share.yml", "`secret`", "published default", "OPENIM_SHARE__SECRET"]);
+    refused(&[("OPENIM_SHARE__SECRET", "short-one")], &["`secret`", "shorter than 32"]);
+    refused(&[("OPENIM_SHARE__SECRET", strong)], &["`token_key`", "is empty", "OPENIM_SHARE__TOKEN_KEY"]);
+    refused(&[("OPENIM_SHARE__SECRET", strong), ("OPENIM_SHARE__TOKEN_KEY", strong)], &["`token_key`", "equals"]);
+    let secrets = [("OPENIM_SHARE__SECRET", strong), ("OPENIM_SHARE__TOKEN_KEY", other)];
+    refused(&secrets, &["mysql.yml", "`password`", "empty for a backend on another host", "OPENIM_MYSQL__PASSWORD"]);
+    let mut v = secrets.to_vec();
+    v.push(("OPENIM_MYSQL__PASSWORD", "openIM123"));
+    refused(&v, &["mysql.yml", "`password`", "published default `openIM123`"]);
+    v.push(("OPENIM_MYSQL__PASSWORD", ""));
+    v.push(("OPENIM_MYSQL__ADDRESS", "[127.0.0.1:3306]"));
+    refused(&v, &["redis.yml", "`password`"]);
+    v.push(("OPENIM_REDIS__PASSWORD", "a-real-redis-password"));
+    let cfg = load(&v).unwrap();
+    assert_eq!(cfg.share.token_key, other);
+    v.push(("OPENIM_MONGODB__URI", "mongodb://openim:openIM123@mongo:27017"));
+    refused(&v, &["mongodb.yml", "`uri`"]);
+
+    // Embedded mode (a trial) accepts the shipped files.
+    assert!(Config::load(Some(&shipped)).unwrap().uses_shipped_admin_secret());
+}

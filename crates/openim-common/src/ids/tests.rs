@@ -21,16 +21,39 @@ fn parse_splits_at_the_known_member() {
     };
     check("si_a_b", "a", Some(("a", "b")));
     check("si_a_b", "b", Some(("a", "b")));
-    check("si_a_x_b", "a_x", Some(("a_x", "b")));
-    check("si_a_x_b", "b", Some(("a_x", "b")));
+    // An ID with `_` in a part has no reading at all, whoever asks.
+    for member in ["a", "a_x", "x_b", "b", "x"] {
+        check("si_a_x_b", member, None);
+        check("n_a_x_b", member, None);
+    }
+    check("sg_alice_bob", "alice", None);
     check("si_a_b", "c", None);
     check("sg_g1", "anyone", Some(("group", "g1")));
     check("sg_", "a", None);
     check("xx", "a", None);
     check("n_a_b", "b", Some(("a", "b")));
-    check("n_a_b", "c", Some(("group", "a_b")));
+    check("n_a_b", "c", None);
     check("n_g1", "a", Some(("group", "g1")));
     check("n_", "a", None);
+}
+
+#[test]
+fn ids_that_could_join_into_another_conversation_id_are_refused() {
+    for ok in ["alice", "u1", "3456789012", "a.b-c@d+e=f~", &"x".repeat(64)] {
+        assert_eq!(check_id("userID", ok), Ok(()), "{ok}");
+    }
+    for (bad, why) in [
+        ("", "1-64"),
+        (&"x".repeat(65) as &str, "1-64"),
+        ("a_b", "'_'"),
+        ("a b", "' '"),
+        ("a/b", "'/'"),
+        ("é", "'é'"),
+        ("a\0", "'\\0'"),
+    ] {
+        let err = check_id("userID", bad).unwrap_err();
+        assert!(err.contains("userID") && err.contains(why), "{bad:?}: {err}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod friends;
 mod gateway;
 mod marks;
 mod read;
+mod security;
 mod stack;
 mod users;
 

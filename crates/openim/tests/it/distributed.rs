@@ -63,6 +63,9 @@ impl Default for Backends {
     }
 }
 
+/// The administrator secret of the test deployments (production mode refuses published ones).
+pub const ADMIN_SECRET: &str = "e2e-admin-secret-5f1c9d2e7a3b8c4d6e0f1a2b";
+
 /// The services whose `/readyz` a started deployment waits for (admin ports).
 const READY: [&str; 9] =
     ["transfer", "push", "ws1", "ws2", "msg-admin", "user-admin", "group-admin", "auth-admin", "api"];
@@ -92,11 +95,14 @@ impl Deployment {
         let url = |k: &str| format!("http://127.0.0.1:{}", ports[k]);
         let mut env: Vec<(String, String)> = vec![
             ("OPENIM_STORAGE__BACKEND".into(), "production".into()),
+            ("OPENIM_SHARE__SECRET".into(), ADMIN_SECRET.into()),
+            ("OPENIM_SHARE__TOKEN_KEY".into(), format!("e2e-token-key-{unique}-0123456789abcdef")),
             ("OPENIM_STORAGE__MESSAGE_STORE".into(), message_store()),
             ("OPENIM_MONGODB__URI".into(), std::env::var("OPENIM_TEST_MONGO_URL").unwrap_or_default()),
             ("OPENIM_MONGODB__DATABASE".into(), format!("openim_e2e_{unique}")),
             ("OPENIM_MYSQL__ADDRESS".into(), format!("[{}]", backends.mysql)),
             ("OPENIM_MYSQL__CONNECT_TIMEOUT_SECS".into(), "2".into()),
+            ("OPENIM_MYSQL__USERNAME".into(), "root".into()),
             ("OPENIM_MYSQL__PASSWORD".into(), String::new()),
             ("OPENIM_MYSQL__DATABASE".into(), format!("openim_e2e_{unique}")),
             ("OPENIM_REDIS__ADDRESS".into(), format!("[{}]", backends.redis)),
@@ -263,7 +269,7 @@ async fn max_seq(c: &mut Client, conv: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_two_gateways_exchange_messages_and_push_targets_only_their_gateway() {
     let d = Deployment::start().await;
-    let rest = Rest::admin(d.addr("api")).await;
+    let rest = Rest::admin_with_secret(d.addr("api"), ADMIN_SECRET).await;
     register(&rest, &["a1", "b2", "c2", "d1", "x2", "y2"]).await;
     let (ws1, ws2) = (d.addr("ws1"), d.addr("ws2"));
     let mut a1 = connect(&rest, ws1, "a1").await;
@@ -338,7 +344,7 @@ async fn users_on_two_gateways_exchange_messages_and_push_targets_only_their_gat
 async fn killing_msgtransfer_mid_stream_loses_and_duplicates_nothing() {
     const TOTAL: usize = 2000;
     let mut d = Deployment::start().await;
-    let rest = Rest::admin(d.addr("api")).await;
+    let rest = Rest::admin_with_secret(d.addr("api"), ADMIN_SECRET).await;
     register(&rest, &["sender", "receiver"]).await;
     let mut sender = connect(&rest, d.addr("ws1"), "sender").await;
     let mut receiver = connect(&rest, d.addr("ws2"), "receiver").await;
@@ -514,7 +520,7 @@ async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let rest = Rest::admin(d.addr("api")).await;
+    let rest = Rest::admin_with_secret(d.addr("api"), ADMIN_SECRET).await;
     register(&rest, &["s", "r"]).await;
     let mut sender = connect(&rest, d.addr("ws1"), "s").await;
     let mut receiver = connect(&rest, d.addr("ws2"), "r").await;
