@@ -54,6 +54,16 @@ impl GroupService {
         Ok(m.first().map(|m| m.role_level))
     }
 
+    /// The caller must be a member of `group_id` or an administrator (OpenIM's
+    /// `checkAdminOrInGroup`).
+    async fn check_admin_or_in_group<T>(&self, req: &Request<T>, group_id: &str) -> Result<(), Status> {
+        let op = rpc::op_user_id(req);
+        if self.share.is_admin(&op) || self.role_of(group_id, &op).await?.is_some() {
+            return Ok(());
+        }
+        Err(ImError::no_permission(format!("{op} is not a member of group {group_id}")).into())
+    }
+
     async fn ensure_conversations(&self, group_id: &str, members: &[String]) -> Result<(), Status> {
         let now = now_millis();
         let convs: Vec<Conversation> = members
@@ -224,6 +234,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetGroupMemberListReq>,
     ) -> Result<Response<group::GetGroupMemberListResp>, Status> {
+        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
         self.group(&req.group_id).await?;
         let (offset, limit) = rpc::page(req.pagination.as_ref());
@@ -240,6 +251,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetGroupMembersInfoReq>,
     ) -> Result<Response<group::GetGroupMembersInfoResp>, Status> {
+        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
         let members = self.stores.groups.get_members(&req.group_id, &req.user_i_ds).await.map_err(store_status)?;
         Ok(Response::new(group::GetGroupMembersInfoResp { members: members.into_iter().map(member_info).collect() }))
@@ -249,6 +261,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetJoinedGroupListReq>,
     ) -> Result<Response<group::GetJoinedGroupListResp>, Status> {
+        rpc::check_self_or_admin(&req, &self.share, &req.get_ref().from_user_id.clone())?;
         let req = req.into_inner();
         let ids = self.stores.groups.joined_group_ids(&req.from_user_id).await.map_err(store_status)?;
         let (offset, limit) = rpc::page(req.pagination.as_ref());
@@ -299,6 +312,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetGroupMemberUserIDsReq>,
     ) -> Result<Response<group::GetGroupMemberUserIDsResp>, Status> {
+        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let ids = self.stores.groups.member_ids(&req.into_inner().group_id).await.map_err(store_status)?;
         Ok(Response::new(group::GetGroupMemberUserIDsResp { user_i_ds: ids }))
     }
@@ -307,6 +321,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetIncrementalGroupMemberReq>,
     ) -> Result<Response<group::GetIncrementalGroupMemberResp>, Status> {
+        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
         let g = self.group(&req.group_id).await?;
         let (members, total) = self.stores.groups.members(&req.group_id, 0, u32::MAX).await.map_err(store_status)?;
@@ -319,7 +334,11 @@ impl GroupRpc for GroupService {
     ) -> Result<Response<group::BatchGetIncrementalGroupMemberResp>, Status> {
         rpc::check_self_or_admin(&req, &self.share, &req.get_ref().user_id.clone())?;
         let mut resp_list = HashMap::new();
-        for r in req.into_inner().req_list {
+        for r in req.get_ref().req_list.clone() {
+            // A group the caller is not in (left since its last sync) is skipped, not shown.
+            if self.check_admin_or_in_group(&req, &r.group_id).await.is_err() {
+                continue;
+            }
             let Ok(g) = self.group(&r.group_id).await else { continue };
             let (members, total) = self.stores.groups.members(&r.group_id, 0, u32::MAX).await.map_err(store_status)?;
             resp_list.insert(r.group_id.clone(), self.full_member_sync(group_info(g, total as u32), members));
@@ -350,6 +369,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetFullGroupMemberUserIDsReq>,
     ) -> Result<Response<group::GetFullGroupMemberUserIDsResp>, Status> {
+        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
         let ids = self.stores.groups.member_ids(&req.group_id).await.map_err(store_status)?;
         let hash = ids::id_hash(&ids);

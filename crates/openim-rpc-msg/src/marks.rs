@@ -156,6 +156,7 @@ impl MsgService {
             seqs: req.seqs,
         };
         if opt.is_sync_other {
+            self.check_delete_for_everyone(&req.user_id, &req.conversation_id, &tips.seqs).await?;
             let messages = &self.stores.messages;
             messages.delete_physically(&req.conversation_id, &tips.seqs).await.map_err(store_status)?;
             // To the other party (or the group), in the chat's notification conversation.
@@ -183,6 +184,59 @@ impl MsgService {
         Ok(())
     }
 
+    /// Deleting for everyone is for one's own messages, or, in a group, for its owner and
+    /// admins (and for the system's administrators anywhere). OpenIM checks nothing: any member
+    /// could erase anyone's messages.
+    async fn check_delete_for_everyone(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        seqs: &[i64],
+    ) -> Result<(), Status> {
+        if self.share.is_admin(user_id) {
+            return Ok(());
+        }
+        if let Some(ConversationTarget::Group(g)) = ids::parse_conversation_id(conversation_id, user_id) {
+            let me = self.stores.groups.get_members(g, &[user_id.to_owned()]).await.map_err(store_status)?;
+            if me.first().is_some_and(|m| m.role_level == role::OWNER || m.role_level == role::ADMIN) {
+                return Ok(());
+            }
+        }
+        let found = self.stores.messages.messages_by_seqs(conversation_id, seqs).await.map_err(store_status)?;
+        if let Some(m) = found.iter().find(|m| m.send_id != user_id) {
+            return Err(ImError::no_permission(format!(
+                "{user_id} may delete for everyone only their own messages; seq {} is {}'s",
+                m.seq, m.send_id
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Clearing for everyone erases other people's messages: only a group's owner and admins may
+    /// (and the system's administrators anywhere); in a single chat nobody else may.
+    async fn check_clear_for_everyone(&self, user_id: &str, conversation_ids: &[String]) -> Result<(), Status> {
+        if self.share.is_admin(user_id) {
+            return Ok(());
+        }
+        for conv in conversation_ids {
+            let allowed = match ids::parse_conversation_id(conv, user_id) {
+                Some(ConversationTarget::Group(g)) => {
+                    let me = self.stores.groups.get_members(g, &[user_id.to_owned()]).await.map_err(store_status)?;
+                    me.first().is_some_and(|m| m.role_level == role::OWNER || m.role_level == role::ADMIN)
+                }
+                _ => false,
+            };
+            if !allowed {
+                return Err(ImError::no_permission(format!(
+                    "{user_id} may not clear {conv} for everyone (only a group's owner and admins may)"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// `POST /msg/clear_conversation_msg` and `/msg/user_clear_all_msg` (`requested` = `None`),
     /// for a caller already checked to be `user_id` or an admin. Nothing is deleted: the user's
     /// min seq of each conversation moves past its max seq (everyone's with `IsSyncOther`), so
@@ -202,6 +256,7 @@ impl MsgService {
         let max = self.stores.seqs.max_seqs(&ids).await.map_err(store_status)?;
         let max_of = |c: &str| max.get(c).copied().unwrap_or(0);
         if opt.is_sync_other {
+            self.check_clear_for_everyone(user_id, &ids).await?;
             for conv in &ids {
                 let owners = match ids::parse_conversation_id(conv, user_id) {
                     Some(ConversationTarget::Single(a, b)) => vec![a.to_owned(), b.to_owned()],

@@ -4,6 +4,7 @@ use openim_common::rpc;
 use openim_common::token::TokenSigner;
 use openim_common::{ErrCode, ImError};
 use openim_proto::pb::auth::GetAdminTokenReq;
+use openim_proto::ws::Encoding;
 use serde_json::json;
 
 use crate::stack::Stack;
@@ -97,4 +98,135 @@ async fn ids_that_could_alias_a_conversation_are_refused() {
         assert!(env["errCode"] != 0 || msgs.get(conv).is_none(), "{conv}: {env}");
     }
     s.stop().await;
+}
+
+/// A group's members are for its members (and administrators): a non-member gets 1002 from every
+/// member read, and a user cannot list another user's groups.
+#[tokio::test]
+async fn a_non_member_cannot_read_a_group_s_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["own", "mem", "out"]).await;
+    let group = json!({"ownerUserID": "own", "memberUserIDs": ["mem"], "adminUserIDs": [],
+        "groupInfo": {"groupID": "secret-club", "groupName": "club", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    let (mem, out) = (s.token("mem", 1).await, s.token("out", 1).await);
+    let page = json!({"pageNumber": 1, "showNumber": 100});
+    let reads = [
+        ("/group/get_group_member_list", json!({"groupID": "secret-club", "pagination": page})),
+        ("/group/get_group_members_info", json!({"groupID": "secret-club", "userIDs": ["own", "mem"]})),
+        ("/group/get_incremental_group_members", json!({"groupID": "secret-club", "versionID": "", "version": 0})),
+        ("/group/get_full_group_member_user_ids", json!({"groupID": "secret-club", "idHash": 0})),
+    ];
+    for (path, body) in &reads {
+        let env = s.rest.raw(path, &out, body.to_string()).await;
+        assert_eq!(env["errCode"], 1002, "{path}: {env}");
+        assert!(!env.to_string().contains("\"own\""), "{path} leaked a member: {env}");
+        let env = s.rest.raw(path, &mem, body.to_string()).await;
+        assert_eq!(env["errCode"], 0, "a member may: {path}: {env}");
+        s.rest.ok(path, body.clone()).await;
+    }
+    let batch = json!({"userID": "out", "reqList": [{"groupID": "secret-club", "versionID": "", "version": 0}]});
+    let data = s.rest.ok_as(&out, "/group/get_incremental_group_members_batch", batch).await;
+    assert!(data["respList"].as_object().is_none_or(|m| m.is_empty()), "{data}");
+
+    let joined = json!({"fromUserID": "mem", "pagination": page});
+    let env = s.rest.raw("/group/get_joined_group_list", &out, joined.to_string()).await;
+    assert_eq!(env["errCode"], 1002, "another user's groups: {env}");
+    let data = s.rest.ok_as(&mem, "/group/get_joined_group_list", joined).await;
+    assert_eq!(data["total"], 1);
+    s.stop().await;
+}
+
+/// Deleting or clearing for everyone erases other people's messages: an ordinary member may do
+/// it only to their own messages, the group's owner to anyone's; nobody clears a single chat
+/// for the other side.
+#[tokio::test]
+async fn only_owners_and_admins_delete_others_messages_for_everyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["own", "mem", "pal"]).await;
+    let group = json!({"ownerUserID": "own", "memberUserIDs": ["mem"], "adminUserIDs": [],
+        "groupInfo": {"groupID": "g-del", "groupName": "del", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    for (from, text) in [("own", "owner's"), ("mem", "member's"), ("own", "owner's again")] {
+        let msg = json!({"sendID": from, "groupID": "g-del", "sessionType": 3, "contentType": 101,
+            "content": {"content": text}});
+        s.rest.ok("/msg/send_msg", msg).await;
+    }
+    let (own, mem) = (s.token("own", 1).await, s.token("mem", 1).await);
+    let conv = "sg_g-del";
+    wait_for_max_seq(&s, &mem, "mem", conv, 3).await;
+    let delete = |user: &str, seqs: &[i64]| {
+        json!({"conversationID": conv, "userID": user, "seqs": seqs,
+               "deleteSyncOpt": {"IsSyncSelf": true, "IsSyncOther": true}})
+        .to_string()
+    };
+
+    let env = s.rest.raw("/msg/delete_msgs", &mem, delete("mem", &[1])).await;
+    assert_eq!(env["errCode"], 1002, "a member deleting the owner's message: {env}");
+    let env = s.rest.raw("/msg/delete_msgs", &mem, delete("mem", &[1, 2])).await;
+    assert_eq!(env["errCode"], 1002, "one foreign seq refuses the whole request: {env}");
+    assert_eq!(pull_texts(&s, "own", conv).await, ["owner's", "member's", "owner's again"]);
+
+    let env = s.rest.raw("/msg/delete_msgs", &mem, delete("mem", &[2])).await;
+    assert_eq!(env["errCode"], 0, "one's own: {env}");
+    let env = s.rest.raw("/msg/delete_msgs", &own, delete("own", &[3])).await;
+    assert_eq!(env["errCode"], 0, "the owner: {env}");
+    assert_eq!(pull_texts(&s, "own", conv).await, ["owner's"]);
+
+    let clear = |user: &str, c: &str| {
+        json!({"conversationIDs": [c], "userID": user, "deleteSyncOpt": {"IsSyncSelf": true, "IsSyncOther": true}})
+            .to_string()
+    };
+    let env = s.rest.raw("/msg/clear_conversation_msg", &mem, clear("mem", conv)).await;
+    assert_eq!(env["errCode"], 1002, "a member clearing the group for everyone: {env}");
+    assert_eq!(pull_texts(&s, "own", conv).await, ["owner's"]);
+    s.rest
+        .ok(
+            "/msg/send_msg",
+            json!({"sendID": "pal", "recvID": "mem", "sessionType": 1, "contentType": 101,
+        "content": {"content": "hi"}}),
+        )
+        .await;
+    let single = "si_mem_pal";
+    wait_for_max_seq(&s, &mem, "mem", single, 1).await;
+    let env = s.rest.raw("/msg/clear_conversation_msg", &mem, clear("mem", single)).await;
+    assert_eq!(env["errCode"], 1002, "clearing a single chat for the peer: {env}");
+    let env = s.rest.raw("/msg/clear_conversation_msg", &own, clear("own", conv)).await;
+    assert_eq!(env["errCode"], 0, "the owner clears the group: {env}");
+    s.stop().await;
+}
+
+async fn wait_for_max_seq(s: &Stack, token: &str, user: &str, conv: &str, seq: i64) {
+    for _ in 0..200 {
+        let data = s
+            .rest
+            .ok_as(
+                token,
+                "/msg/get_conversations_has_read_and_max_seq",
+                json!({"userID": user, "conversationIDs": [conv]}),
+            )
+            .await;
+        if data["seqs"][conv]["maxSeq"].as_i64() >= Some(seq) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{conv} never reached seq {seq}");
+}
+
+/// The texts `user` pulls from `conv` (seqs 1..=100) over WebSocket, in seq order.
+async fn pull_texts(s: &Stack, user: &str, conv: &str) -> Vec<String> {
+    let mut client = s.connect(user, 1, Encoding::Json, false).await;
+    client
+        .pull(conv, 1, 100)
+        .await
+        .into_iter()
+        .filter(|m| m.content_type == 101)
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.content).unwrap_or_default();
+            v["content"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
 }
