@@ -38,7 +38,8 @@ impl GatewayRpc {
         pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>,
         want_reached: bool,
     ) -> (u64, Vec<msggateway::PushReached>) {
-        let msgs: Vec<_> = pushes.iter().map(|p| p.msg_data.clone()).collect();
+        let msgs: Vec<Option<(String, MsgData)>> =
+            pushes.iter().map(|p| p.msg_data.clone().map(|m| (filed_under(&p.conversation_id, &m), m))).collect();
         // Connection id → (connection, indexes of its messages in batch order, and with
         // `want_reached` its user's index in each of those pushes).
         let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>, Vec<usize>)> = HashMap::new();
@@ -113,7 +114,7 @@ impl GatewayRpc {
         req: msggateway::OnlineBatchPushOneMsgReq,
     ) -> Result<(msggateway::OnlineBatchPushOneMsgResp, u64), Status> {
         let msg = req.msg_data.ok_or_else(|| Status::invalid_argument("msgData is missing"))?;
-        let resp = push_response(std::iter::once(msg));
+        let resp = push_response(std::iter::once((filed_under(&req.conversation_id, &msg), msg)));
         // Each (envelope, gzip) variant is encoded once, however many connections use it.
         let mut frames: HashMap<(Encoding, bool), bytes::Bytes> = HashMap::new();
         let mut results = Vec::with_capacity(req.push_to_user_i_ds.len());
@@ -233,13 +234,20 @@ impl MsgGateway for GatewayRpc {
     }
 }
 
-/// A 2001 push carrying `msgs`, grouped by conversation in the order given; notifications
-/// (`n_…` conversations) go in `notificationMsgs`, where the SDKs look for them.
-fn push_response(msgs: impl IntoIterator<Item = MsgData>) -> WsResponse {
+/// The conversation a pushed message goes under: the one it was stored in, as the push service
+/// names it, so a message cannot be shown in another conversation than the one it is in; for a
+/// caller that names none (OpenIM's push), the one its fields give.
+fn filed_under(stored_in: &str, m: &MsgData) -> String {
+    if stored_in.is_empty() { ids::conversation_id_of(m).unwrap_or_default() } else { stored_in.to_owned() }
+}
+
+/// A 2001 push carrying `msgs` (each with its conversation), grouped by conversation in the order
+/// given; notifications (`n_…` conversations) go in `notificationMsgs`, where the SDKs look for
+/// them.
+fn push_response(msgs: impl IntoIterator<Item = (String, MsgData)>) -> WsResponse {
     let mut by_conv: HashMap<String, PullMsgs> = HashMap::new();
     let mut notifications: HashMap<String, PullMsgs> = HashMap::new();
-    for m in msgs {
-        let conv = ids::conversation_id_of(&m).unwrap_or_default();
+    for (conv, m) in msgs {
         let map = if ids::is_notification(&conv) { &mut notifications } else { &mut by_conv };
         map.entry(conv).or_default().msgs.push(m);
     }
@@ -260,4 +268,24 @@ pub(crate) fn push_operation_id() -> String {
     static PREFIX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| ids::new_id()[..12].to_owned());
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     format!("push-{}-{}", *PREFIX, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A push lands in the conversation the message was stored in, even when the message's own
+    /// fields would name another (a notification option set by a client, say).
+    #[test]
+    fn a_push_is_filed_under_the_stored_conversation() {
+        let mut m = MsgData { session_type: 1, send_id: "a".into(), recv_id: "b".into(), seq: 7, ..Default::default() };
+        m.options.insert("isNotNotification".into(), false);
+        assert_eq!(ids::conversation_id_of(&m).as_deref(), Some("n_a_b"));
+        let resp = push_response([(filed_under("si_a_b", &m), m.clone())]);
+        let pushed = PushMessages::decode(resp.data.as_ref()).unwrap();
+        assert_eq!(pushed.msgs["si_a_b"].msgs[0].seq, 7);
+        assert!(pushed.notification_msgs.is_empty());
+        // OpenIM's push names no conversation: the message's fields decide.
+        assert_eq!(filed_under("", &m), "n_a_b");
+    }
 }

@@ -16,6 +16,22 @@ pub mod req {
     pub const SUB_USER_ONLINE_STATUS: i32 = 2005;
     pub const WS_DATA_ERROR: i32 = 3001;
 
+    /// Every code above (the authorization tests must cover each).
+    pub const ALL: [i32; 12] = [
+        GET_NEWEST_SEQ,
+        PULL_MSG_BY_SEQ_LIST,
+        SEND_MSG,
+        SEND_SIGNAL_MSG,
+        PULL_MSG,
+        GET_CONV_MAX_READ_SEQ,
+        PULL_CONV_LAST_MESSAGE,
+        PUSH_MSG,
+        KICK_ONLINE,
+        LOGOUT,
+        SET_BACKGROUND_STATUS,
+        SUB_USER_ONLINE_STATUS,
+    ];
+
     /// A metric label for a request code: the code for the known ones, `other` for anything a
     /// client made up (labels must not come from client input, or a client could grow the
     /// metrics without bound).

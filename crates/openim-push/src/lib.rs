@@ -101,8 +101,8 @@ impl Pusher {
             }
         };
         let before = decoded.len();
-        let (msgs, marked): (Vec<MsgData>, Vec<String>) =
-            decoded.into_iter().zip(keys).zip(first).filter(|(_, new)| *new).map(|(((_, m), key), _)| (m, key)).unzip();
+        let (msgs, marked): (Vec<(String, MsgData)>, Vec<String>) =
+            decoded.into_iter().zip(keys).zip(first).filter(|(_, new)| *new).map(|((m, key), _)| (m, key)).unzip();
         if msgs.len() < before {
             metrics::counter!("openim_push_redelivered_total").increment((before - msgs.len()) as u64);
         }
@@ -153,10 +153,11 @@ impl Pusher {
     /// offline-push webhook, receivers whose phone did not get a message (online nowhere, only
     /// on a computer or the web, or an iOS app in the background) are then offline-pushed, as
     /// OpenIM does.
-    pub async fn push(&self, msgs: Vec<MsgData>) -> anyhow::Result<()> {
+    /// Each message comes with the conversation it was stored in.
+    pub async fn push(&self, msgs: Vec<(String, MsgData)>) -> anyhow::Result<()> {
         let mut receivers = Vec::with_capacity(msgs.len());
         let mut everyone = std::collections::HashSet::new();
-        for m in &msgs {
+        for (_, m) in &msgs {
             let r = self.receivers(m).await?;
             everyone.extend(r.iter().cloned());
             receivers.push(r);
@@ -166,7 +167,7 @@ impl Pusher {
         let offline_push = !self.cfg.offline_webhook.is_empty();
         // Gateway → (index of the message, its push) in call order.
         let mut by_gateway: HashMap<&str, Vec<(usize, OnlineBatchPushOneMsgReq)>> = HashMap::new();
-        for (m, (msg, users)) in msgs.iter().zip(&receivers).enumerate() {
+        for (m, ((conv, msg), users)) in msgs.iter().zip(&receivers).enumerate() {
             let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
             for user in users.iter() {
                 for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
@@ -177,10 +178,14 @@ impl Pusher {
                 }
             }
             for (gw, users) in per_gateway {
-                by_gateway
-                    .entry(gw)
-                    .or_default()
-                    .push((m, OnlineBatchPushOneMsgReq { msg_data: Some(msg.clone()), push_to_user_i_ds: users }));
+                by_gateway.entry(gw).or_default().push((
+                    m,
+                    OnlineBatchPushOneMsgReq {
+                        msg_data: Some(msg.clone()),
+                        push_to_user_i_ds: users,
+                        conversation_id: conv.clone(),
+                    },
+                ));
             }
         }
         // Gateways are called side by side: one failing or hanging holds back no other.
@@ -221,7 +226,7 @@ impl Pusher {
             reached_by_msg.entry(m).or_default().extend(users);
         }
         let mut offline_records = Vec::new();
-        for (m, (msg, users)) in msgs.iter().zip(&receivers).enumerate() {
+        for (m, ((conv, msg), users)) in msgs.iter().zip(&receivers).enumerate() {
             // Notifications and messages sent with `offlinePush: false` are pushed live only.
             if msg.options.get("offlinePush") == Some(&false) {
                 continue;
@@ -231,10 +236,8 @@ impl Pusher {
                 users.iter().filter(|u| **u != msg.send_id && !got.is_some_and(|g| g.contains(*u))).cloned().collect();
             // Receivers who set do-not-disturb (recvMsgOpt 1 or 2) on the chat get no offline
             // push.
-            if !offline.is_empty()
-                && let Some(conv) = openim_common::ids::conversation_id_of(msg)
-            {
-                offline = self.stores.conversations.receiving_owners(&conv, &offline).await?;
+            if !offline.is_empty() {
+                offline = self.stores.conversations.receiving_owners(conv, &offline).await?;
             }
             if !offline.is_empty() {
                 offline_records.push(offline_record(msg, offline));

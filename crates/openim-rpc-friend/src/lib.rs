@@ -190,6 +190,12 @@ impl FriendRpc for FriendService {
     }
 
     async fn is_friend(&self, req: Request<relation::IsFriendReq>) -> Result<Response<relation::IsFriendResp>, Status> {
+        // OpenIM answers anyone; here only one of the two (or an administrator) may ask.
+        let op = rpc::op_user_id(&req);
+        let r = req.get_ref();
+        if op != r.user_id1 && op != r.user_id2 && !self.share.is_admin(&op) {
+            return Err(ImError::no_permission(format!("{op} is neither userID1 nor userID2")).into());
+        }
         let req = req.into_inner();
         let one = self
             .stores

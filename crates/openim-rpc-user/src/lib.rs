@@ -192,6 +192,11 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::GetUserStatusReq>,
     ) -> Result<Response<user::GetUserStatusResp>, Status> {
+        // OpenIM ignores `userID`; the SDK sends its own, so a different one is refused.
+        let asker = req.get_ref().user_id.clone();
+        if !asker.is_empty() {
+            rpc::check_self_or_admin(&req, &self.share, &asker)?;
+        }
         let ids = req.into_inner().user_i_ds;
         if ids.len() > 1000 {
             return Err(ImError::args(format!("userIDs has {} entries; at most 1000 are allowed", ids.len())).into());

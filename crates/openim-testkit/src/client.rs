@@ -51,10 +51,16 @@ impl Client {
     }
 
     pub async fn send_req(&mut self, id: i32, data: Vec<u8>) -> String {
+        let user = self.user.clone();
+        self.send_req_as(id, &user, data).await
+    }
+
+    /// Sends a request whose `sendID` is `send_id` (another user's, to test that it is refused).
+    pub async fn send_req_as(&mut self, id: i32, send_id: &str, data: Vec<u8>) -> String {
         self.incr += 1;
         let r = WsRequest {
             req_identifier: id,
-            send_id: self.user.clone(),
+            send_id: send_id.to_owned(),
             operation_id: format!("op{}", self.incr),
             msg_incr: format!("{}_{}", self.user, self.incr),
             data: data.into(),
@@ -99,6 +105,15 @@ impl Client {
     /// come back answers late, not never).
     pub async fn call_within(&mut self, id: i32, data: Vec<u8>, wait: Duration) -> WsResponse {
         let incr = self.send_req(id, data).await;
+        self.reply_within(&incr, wait).await
+    }
+
+    /// The reply to the request sent as `incr` (pushes that arrive first are skipped).
+    pub async fn recv_reply(&mut self, incr: &str) -> WsResponse {
+        self.reply_within(incr, Duration::from_secs(10)).await
+    }
+
+    async fn reply_within(&mut self, incr: &str, wait: Duration) -> WsResponse {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -1,6 +1,7 @@
 //! End-to-end tests on the standalone stack bound to port 0, driven over real WebSockets and HTTP.
 
 mod admin_msgs;
+mod authz;
 mod compat;
 mod conversations;
 mod flows;
