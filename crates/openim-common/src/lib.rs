@@ -5,6 +5,7 @@ pub mod bus;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod notify;
 pub mod observe;
 pub mod rpc;

@@ -174,6 +174,7 @@ impl ConversationRpc for ConversationService {
         &self,
         req: Request<pb::GetSortedConversationListReq>,
     ) -> Result<Response<pb::GetSortedConversationListResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user = req.get_ref().user_id.clone();
         self.check(&req, &user)?;
         let req = req.into_inner();
@@ -202,6 +203,7 @@ impl ConversationRpc for ConversationService {
         &self,
         req: Request<pb::GetConversationsReq>,
     ) -> Result<Response<pb::GetConversationsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let owner = req.get_ref().owner_user_id.clone();
         self.check(&req, &owner)?;
         let ids = req.into_inner().conversation_i_ds;
@@ -284,6 +286,7 @@ impl ConversationRpc for ConversationService {
         &self,
         req: Request<pb::SetConversationsReq>,
     ) -> Result<Response<pb::SetConversationsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         ConversationService::set_conversations(self, req).await?;
         Ok(Response::new(pb::SetConversationsResp {}))
     }
@@ -305,6 +308,7 @@ impl ConversationRpc for ConversationService {
         &self,
         req: Request<pb::GetConversationOfflinePushUserIDsReq>,
     ) -> Result<Response<pb::GetConversationOfflinePushUserIDsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_i_ds = self.offline_push_user_ids(req).await?;
         Ok(Response::new(pb::GetConversationOfflinePushUserIDsResp { user_i_ds }))
     }

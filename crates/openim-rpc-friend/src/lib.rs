@@ -115,6 +115,7 @@ impl FriendRpc for FriendService {
         &self,
         req: Request<relation::ImportFriendReq>,
     ) -> Result<Response<relation::ImportFriendResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         if !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only an administrator may import friends").into());
@@ -160,6 +161,7 @@ impl FriendRpc for FriendService {
         &self,
         req: Request<relation::GetDesignatedFriendsReq>,
     ) -> Result<Response<relation::GetDesignatedFriendsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let owner = req.get_ref().owner_user_id.clone();
         rpc::check_self_or_admin(&req, &self.share, &owner)?;
         let req = req.into_inner();
@@ -319,6 +321,7 @@ impl FriendRpc for FriendService {
         &self,
         req: Request<relation::UpdateFriendsReq>,
     ) -> Result<Response<relation::UpdateFriendsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         FriendService::update_friends(self, req).await?;
         Ok(Response::new(relation::UpdateFriendsResp {}))
     }
@@ -335,6 +338,7 @@ impl FriendRpc for FriendService {
         &self,
         req: Request<relation::GetSpecifiedFriendsInfoReq>,
     ) -> Result<Response<relation::GetSpecifiedFriendsInfoResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         Ok(Response::new(self.specified_info(req).await?))
     }
 
@@ -362,6 +366,7 @@ impl FriendRpc for FriendService {
         &self,
         req: Request<relation::GetSpecifiedBlacksReq>,
     ) -> Result<Response<relation::GetSpecifiedBlacksResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         rpc::check_self_or_admin(&req, &self.share, &req.get_ref().owner_user_id)?;
         let r = req.into_inner();
         let blacks = self.blacks(&r.owner_user_id, Some(&r.user_id_list)).await?;

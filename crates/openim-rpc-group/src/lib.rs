@@ -148,6 +148,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::CreateGroupReq>,
     ) -> Result<Response<group::CreateGroupResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
         let info = req.group_info.unwrap_or_default();
@@ -222,6 +223,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetGroupsInfoReq>,
     ) -> Result<Response<group::GetGroupsInfoResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let ids = req.into_inner().group_i_ds;
         if ids.is_empty() {
             return Err(ImError::args("groupIDs is empty").into());
@@ -251,6 +253,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::GetGroupMembersInfoReq>,
     ) -> Result<Response<group::GetGroupMembersInfoResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
         let members = self.stores.groups.get_members(&req.group_id, &req.user_i_ds).await.map_err(store_status)?;
@@ -274,6 +277,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::InviteUserToGroupReq>,
     ) -> Result<Response<group::InviteUserToGroupResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
         if req.invited_user_i_ds.is_empty() {
@@ -332,6 +336,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::BatchGetIncrementalGroupMemberReq>,
     ) -> Result<Response<group::BatchGetIncrementalGroupMemberResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         rpc::check_self_or_admin(&req, &self.share, &req.get_ref().user_id.clone())?;
         let mut resp_list = HashMap::new();
         for r in req.get_ref().req_list.clone() {

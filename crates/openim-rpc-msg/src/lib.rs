@@ -300,6 +300,7 @@ impl Msg for MsgService {
         &self,
         req: Request<sdkws::PullMessageBySeqsReq>,
     ) -> Result<Response<sdkws::PullMessageBySeqsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
@@ -334,6 +335,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::GetSeqMessageReq>,
     ) -> Result<Response<msg::GetSeqMessageResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
@@ -359,6 +361,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::MarkConversationAsReadReq>,
     ) -> Result<Response<msg::MarkConversationAsReadResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         self.mark_conversation_read(req).await?;
         Ok(Response::new(msg::MarkConversationAsReadResp {}))
     }
@@ -374,6 +377,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::MarkMsgsAsReadReq>,
     ) -> Result<Response<msg::MarkMsgsAsReadResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         self.mark_msgs_read(req).await?;
         Ok(Response::new(msg::MarkMsgsAsReadResp {}))
     }
@@ -390,6 +394,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::GetConversationsHasReadAndMaxSeqReq>,
     ) -> Result<Response<msg::GetConversationsHasReadAndMaxSeqResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
@@ -420,6 +425,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::GetLastMessageReq>,
     ) -> Result<Response<msg::GetLastMessageResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
@@ -440,6 +446,7 @@ impl Msg for MsgService {
     }
 
     async fn delete_msgs(&self, req: Request<msg::DeleteMsgsReq>) -> Result<Response<msg::DeleteMsgsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         self.delete(req.into_inner()).await?;
@@ -450,6 +457,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::ClearConversationsMsgReq>,
     ) -> Result<Response<msg::ClearConversationsMsgResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let user_id = req.get_ref().user_id.clone();
         self.check_self(&req, &user_id)?;
         let req = req.into_inner();
@@ -471,6 +479,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::DeleteMsgPhysicalBySeqReq>,
     ) -> Result<Response<msg::DeleteMsgPhysicalBySeqResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         // OpenIM lets any token holder do this to any conversation; only administrators here.
         if !self.share.is_admin(&op) {
@@ -491,6 +500,7 @@ impl Msg for MsgService {
         &self,
         req: Request<msg::DeleteMsgPhysicalReq>,
     ) -> Result<Response<msg::DeleteMsgPhysicalResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         if !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only administrators may delete messages by age").into());

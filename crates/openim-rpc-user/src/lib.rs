@@ -124,6 +124,7 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::GetDesignateUsersReq>,
     ) -> Result<Response<user::GetDesignateUsersResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let ids = req.into_inner().user_i_ds;
         if ids.is_empty() {
             return Err(ImError::args("userIDs is empty").into());
@@ -155,6 +156,7 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::UserRegisterReq>,
     ) -> Result<Response<user::UserRegisterResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
         if !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only an administrator may register users").into());
@@ -192,6 +194,7 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::GetUserStatusReq>,
     ) -> Result<Response<user::GetUserStatusResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         // OpenIM ignores `userID`; the SDK sends its own, so a different one is refused.
         let asker = req.get_ref().user_id.clone();
         if !asker.is_empty() {
@@ -240,6 +243,7 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::AccountCheckReq>,
     ) -> Result<Response<user::AccountCheckResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         self.check_admin(&req)?;
         let ids = req.into_inner().check_user_i_ds;
         if ids.is_empty() || ids.len() > 1000 {
@@ -343,6 +347,7 @@ impl UserRpc for UserService {
         &self,
         req: Request<user::SubscribeOrCancelUsersStatusReq>,
     ) -> Result<Response<user::SubscribeOrCancelUsersStatusResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let status_list = self.subscribe_rest(req).await?;
         Ok(Response::new(user::SubscribeOrCancelUsersStatusResp { status_list }))
     }

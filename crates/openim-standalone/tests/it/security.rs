@@ -230,3 +230,44 @@ async fn pull_texts(s: &Stack, user: &str, conv: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Every list a client sends is bounded: a pull of 30,000 ranges, a lookup of 5,000 users or a
+/// group created with 2,000 members is refused at once with 1001 naming the field, and the
+/// server goes on serving.
+#[tokio::test]
+async fn oversized_lists_are_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["ann"]).await;
+    let ann = s.token("ann", 1).await;
+    let ranges: Vec<_> = (0..30_000)
+        .map(|i| json!({"conversationID": format!("si_ann_u{i}"), "begin": 1, "end": 100, "num": 100}))
+        .collect();
+    let many = |n: usize| (0..n).map(|i| format!("u{i}")).collect::<Vec<_>>();
+    for (path, body, field) in [
+        ("/msg/pull_msg_by_seq", json!({"userID": "ann", "seqRanges": ranges}), "seqRanges"),
+        ("/user/get_users_info", json!({"userIDs": many(5_000)}), "userIDs"),
+        (
+            "/msg/mark_msgs_as_read",
+            json!({"userID": "ann", "conversationID": "si_ann_u1", "seqs": (1..=6_000).collect::<Vec<_>>()}),
+            "seqs",
+        ),
+        (
+            "/group/create_group",
+            json!({"ownerUserID": "ann", "memberUserIDs": many(2_000), "groupInfo": {"groupName": "big", "groupType": 2}}),
+            "memberUserIDs",
+        ),
+        (
+            "/msg/get_conversations_has_read_and_max_seq",
+            json!({"userID": "ann", "conversationIDs": many(10_001)}),
+            "conversationIDs",
+        ),
+    ] {
+        let env = s.rest.raw(path, &ann, body.to_string()).await;
+        assert_eq!(env["errCode"], 1001, "{path}: {env}");
+        let detail = env["errDlt"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("{field} has ")) && detail.contains("at most"), "{path}: {detail}");
+    }
+    s.rest.ok_as(&ann, "/msg/get_conversations_has_read_and_max_seq", json!({"userID": "ann"})).await;
+    s.stop().await;
+}
