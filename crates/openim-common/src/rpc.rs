@@ -32,6 +32,20 @@ impl std::error::Error for TransportError {
 /// A gRPC transport, remote or in-process.
 pub type RpcChannel = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
 
+/// The largest gRPC message a service takes or sends, set on every server and client (tonic's
+/// default is 4 MiB for decoding): far above what one call carries (pushes go in calls of at
+/// most 4 MiB, pulls answer at most 512 KiB of messages), so no legitimate call hits it.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// A generated tonic server or client with [`MAX_MESSAGE_BYTES`] set both ways.
+#[macro_export]
+macro_rules! sized {
+    ($e:expr) => {
+        $e.max_decoding_message_size($crate::rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size($crate::rpc::MAX_MESSAGE_BYTES)
+    };
+}
+
 /// A lazily connecting channel to `addr` (`http://host:port`); the first call connects and a
 /// broken connection is re-established by tonic.
 pub fn remote(addr: &str) -> Result<RpcChannel, crate::config::ConfigError> {
@@ -159,13 +173,13 @@ impl Clients {
             user::user_client::UserClient,
         };
         Self {
-            auth: AuthClient::new(ch.auth),
-            user: UserClient::new(ch.user),
-            msg: MsgClient::new(ch.msg),
-            friend: FriendClient::new(ch.friend),
-            group: GroupClient::new(ch.group),
-            conversation: ConversationClient::new(ch.conversation),
-            gateways: ch.gateways.into_iter().map(|(id, c)| (id, GatewayClient::new(c))).collect(),
+            auth: crate::sized!(AuthClient::new(ch.auth)),
+            user: crate::sized!(UserClient::new(ch.user)),
+            msg: crate::sized!(MsgClient::new(ch.msg)),
+            friend: crate::sized!(FriendClient::new(ch.friend)),
+            group: crate::sized!(GroupClient::new(ch.group)),
+            conversation: crate::sized!(ConversationClient::new(ch.conversation)),
+            gateways: ch.gateways.into_iter().map(|(id, c)| (id, crate::sized!(GatewayClient::new(c)))).collect(),
         }
     }
 

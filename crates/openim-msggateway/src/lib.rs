@@ -104,7 +104,7 @@ impl Gateway {
 
     /// gRPC service for pushes and kicks.
     pub fn rpc(self: &Arc<Self>) -> MsgGatewayServer<GatewayRpc> {
-        MsgGatewayServer::new(GatewayRpc::new(self.clone()))
+        openim_common::sized!(MsgGatewayServer::new(GatewayRpc::new(self.clone())))
     }
 
     /// Forgets the online entries a previous run of this instance left behind. Call it before

@@ -61,6 +61,7 @@ impl GatewayRpc {
             }
         }
         let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
+        let sizes: Vec<usize> = msgs.iter().map(|m| m.as_ref().map_or(0, |(_, m)| m.encoded_len())).collect();
         let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
         let mut delivered = 0u64;
         for (_, (conn, indexes, users)) in per_conn {
@@ -70,17 +71,27 @@ impl GatewayRpc {
             } else {
                 Vec::new()
             };
-            let key = (conn.encoding, conn.gzip, indexes);
-            let frame = match frames.get(&key) {
-                Some(f) => f.clone(),
-                None => {
-                    let f =
-                        encode(conn.encoding, conn.gzip, &push_response(key.2.iter().filter_map(|i| msgs[*i].clone())));
-                    frames.insert(key, f.clone());
-                    f
+            let mut sent = true;
+            for run in frame_runs(indexes, &sizes) {
+                let key = (conn.encoding, conn.gzip, run);
+                let frame = match frames.get(&key) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let f = encode(
+                            conn.encoding,
+                            conn.gzip,
+                            &push_response(key.2.iter().filter_map(|i| msgs[*i].clone())),
+                        );
+                        frames.insert(key, f.clone());
+                        f
+                    }
+                };
+                if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_err() {
+                    sent = false;
+                    break;
                 }
-            };
-            if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_ok() {
+            }
+            if sent {
                 delivered += 1;
                 for (i, u) in phone_got {
                     reached[i].push(u);
@@ -232,6 +243,32 @@ impl MsgGateway for GatewayRpc {
         }
         Ok(Response::new(msggateway::GetUsersOnlineStatusResp { success_result, failed_result: Vec::new() }))
     }
+}
+
+/// Most message bytes in one push frame. The official SDK's native clients refuse frames above
+/// 1 MiB (openim-sdk-core's `maxMessageSize`), and the JSON envelope's base64 adds a third: a
+/// batch of large messages goes to a connection in several frames, in order.
+pub const MAX_FRAME_MSG_BYTES: usize = 512 * 1024;
+
+/// A connection's messages (`indexes`, in order) in runs of at most [`MAX_FRAME_MSG_BYTES`]
+/// (a single larger message is a run of its own).
+fn frame_runs(indexes: Vec<usize>, sizes: &[usize]) -> Vec<Vec<usize>> {
+    if indexes.iter().map(|i| sizes[*i]).sum::<usize>() <= MAX_FRAME_MSG_BYTES {
+        return vec![indexes];
+    }
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for i in indexes {
+        match runs.last_mut() {
+            Some(run) if bytes + sizes[i] <= MAX_FRAME_MSG_BYTES => run.push(i),
+            _ => {
+                bytes = 0;
+                runs.push(vec![i]);
+            }
+        }
+        bytes += sizes[i];
+    }
+    runs
 }
 
 /// The conversation a pushed message goes under: the one it was stored in, as the push service

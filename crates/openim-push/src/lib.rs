@@ -148,6 +148,34 @@ impl Pusher {
         Ok(ids)
     }
 
+    /// One `BatchPushMsgs` call; answers (message index, users whose phone got it).
+    async fn call_gateway(
+        &self,
+        mut client: openim_common::rpc::GatewayClient,
+        gw: &str,
+        pushes: Vec<(usize, OnlineBatchPushOneMsgReq)>,
+        want_reached: bool,
+    ) -> Vec<(usize, Vec<String>)> {
+        let (index, pushes): (Vec<usize>, Vec<_>) = pushes.into_iter().unzip();
+        let call = client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes, want_reached }, "", ""));
+        match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
+            Ok(Ok(resp)) => resp
+                .into_inner()
+                .reached
+                .into_iter()
+                .filter_map(|r| Some((*index.get(usize::try_from(r.push).ok()?)?, r.user_i_ds)))
+                .collect(),
+            Ok(Err(e)) => {
+                tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq.");
+                Vec::new()
+            }
+        }
+    }
+
     /// Sends messages to the gateways holding their receivers: one online-registry lookup for the
     /// batch, then one call per gateway carrying every message that gateway needs. With an
     /// offline-push webhook, receivers whose phone did not get a message (online nowhere, only
@@ -188,34 +216,20 @@ impl Pusher {
                 ));
             }
         }
-        // Gateways are called side by side: one failing or hanging holds back no other.
+        // Gateways are called side by side: one failing or hanging holds back no other. A
+        // gateway's pushes go in calls of at most MAX_CALL_BYTES, one after the other (in order).
         let calls = by_gateway.into_iter().map(|(gw, pushes)| async move {
-            let Some(mut client) = self.clients.gateway(gw) else {
+            let Some(client) = self.clients.gateway(gw) else {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
                 return Vec::new();
             };
-            metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
             metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
-            let (index, pushes): (Vec<usize>, Vec<_>) = pushes.into_iter().unzip();
-            let call =
-                client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes, want_reached: offline_push }, "", ""));
-            match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
-                // (message index, users whose phone got it)
-                Ok(Ok(resp)) => resp
-                    .into_inner()
-                    .reached
-                    .into_iter()
-                    .filter_map(|r| Some((*index.get(usize::try_from(r.push).ok()?)?, r.user_i_ds)))
-                    .collect(),
-                Ok(Err(e)) => {
-                    tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.");
-                    Vec::new()
-                }
-                Err(_) => {
-                    tracing::warn!(gateway = %gw, "Push to a gateway timed out; its users will sync by seq.");
-                    Vec::new()
-                }
+            let mut reached = Vec::new();
+            for chunk in split_by_bytes(pushes, MAX_CALL_BYTES) {
+                metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
+                reached.extend(self.call_gateway(client.clone(), gw, chunk, offline_push).await);
             }
+            reached
         });
         let reached = futures::future::join_all(calls).await;
         if !offline_push {
@@ -313,6 +327,29 @@ impl Pusher {
 }
 
 /// The offline-push record (and webhook body): OpenIM's `callbackOfflinePushCommand` fields.
+/// Most bytes of pushes in one call to a gateway: well under the gRPC message limit
+/// (`openim_common::rpc::MAX_MESSAGE_BYTES`), however large the messages of a batch are.
+pub const MAX_CALL_BYTES: usize = 4 << 20;
+
+/// `pushes` in order, in runs of at most `max` encoded bytes (a single larger push is a run of its
+/// own).
+fn split_by_bytes<T: prost::Message>(pushes: Vec<(usize, T)>, max: usize) -> Vec<Vec<(usize, T)>> {
+    let mut runs: Vec<Vec<(usize, T)>> = Vec::new();
+    let mut bytes = 0;
+    for p in pushes {
+        let len = p.1.encoded_len();
+        match runs.last_mut() {
+            Some(run) if bytes + len <= max => run.push(p),
+            _ => {
+                bytes = 0;
+                runs.push(vec![p]);
+            }
+        }
+        bytes += len;
+    }
+    runs
+}
+
 fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMessage {
     let body = serde_json::json!({
         "callbackCommand": "callbackOfflinePushCommand",
@@ -330,4 +367,24 @@ fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMe
     });
     let key = if msg.group_id.is_empty() { &msg.recv_id } else { &msg.group_id };
     openim_storage::BusMessage { key: key.clone(), payload: body.to_string().into_bytes().into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_are_split_in_order_by_bytes() {
+        let push = |n: usize| OnlineBatchPushOneMsgReq {
+            msg_data: Some(MsgData { content: vec![b'x'; n], ..Default::default() }),
+            ..Default::default()
+        };
+        let pushes: Vec<_> = (0..10).map(|i| (i, push(1000))).collect();
+        let runs = split_by_bytes(pushes, 3500);
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3, 1]);
+        assert_eq!(runs.concat().iter().map(|p| p.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+        // One push bigger than the limit still goes, alone.
+        let runs = split_by_bytes(vec![(0, push(10)), (1, push(9000)), (2, push(10))], 3500);
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
+    }
 }

@@ -218,6 +218,33 @@ impl MsgService {
     }
 }
 
+/// Most message bytes in one pull answer: it travels as one WebSocket frame, and the official
+/// SDK's native clients refuse frames above 1 MiB (JSON's base64 adds a third). A pull that would
+/// answer more gets the newest messages that fit with `isEnd: false`; the SDK asks again for the
+/// seqs it still lacks.
+pub const MAX_PULL_BYTES: usize = 512 * 1024;
+
+/// Drops the oldest of `msgs` (in seq order) that do not fit in `budget` bytes and takes what is
+/// kept from it; the newest message is kept even alone above a whole budget, so every pull makes
+/// progress. Whether any was dropped.
+fn keep_newest_within(msgs: &mut Vec<MsgData>, budget: &mut usize) -> bool {
+    use prost::Message as _;
+    let mut used = 0;
+    let mut keep = 0;
+    for m in msgs.iter().rev() {
+        let len = m.encoded_len();
+        if used + len > *budget && !(keep == 0 && *budget == MAX_PULL_BYTES) {
+            break;
+        }
+        used += len;
+        keep += 1;
+    }
+    *budget = budget.saturating_sub(used);
+    let cut = keep < msgs.len();
+    msgs.drain(..msgs.len() - keep);
+    cut
+}
+
 fn pull_msgs(msgs: Vec<MsgData>, end_seq: i64, max_seq: i64) -> PullMsgs {
     let is_end = end_seq >= max_seq;
     PullMsgs { msgs, is_end, end_seq }
@@ -309,6 +336,7 @@ impl Msg for MsgService {
         let min_seqs = self.min_seqs(&user_id, &conv_ids).await?;
         let mut msgs = HashMap::new();
         let mut notification_msgs = HashMap::new();
+        let mut budget = MAX_PULL_BYTES;
         for r in req.seq_ranges {
             if r.begin > r.end || r.begin < 0 {
                 return Err(ImError::args(format!(
@@ -324,9 +352,17 @@ impl Msg for MsgService {
             let limit = if r.num > 0 { r.num.min(MAX_PULL) } else { MAX_PULL };
             let end = r.end.min(max.max(r.begin));
             let begin = r.begin.max(min_seqs.get(&r.conversation_id).copied().unwrap_or(0)).max(1);
-            let found = self.read_range(&user_id, &r.conversation_id, begin, end, limit).await?;
             let into = if ids::is_notification(&r.conversation_id) { &mut notification_msgs } else { &mut msgs };
-            into.insert(r.conversation_id, pull_msgs(found, end, max));
+            if budget == 0 {
+                // The answer is full: the client asks again for what it still lacks.
+                into.insert(r.conversation_id, PullMsgs { msgs: Vec::new(), is_end: false, end_seq: end });
+                continue;
+            }
+            let mut found = self.read_range(&user_id, &r.conversation_id, begin, end, limit).await?;
+            let cut = keep_newest_within(&mut found, &mut budget);
+            let mut page = pull_msgs(found, end, max);
+            page.is_end &= !cut;
+            into.insert(r.conversation_id, page);
         }
         Ok(Response::new(sdkws::PullMessageBySeqsResp { msgs, notification_msgs }))
     }
@@ -343,16 +379,20 @@ impl Msg for MsgService {
         let min_seqs = self.min_seqs(&user_id, &conv_ids).await?;
         let mut msgs = HashMap::new();
         let mut notification_msgs = HashMap::new();
+        let mut budget = MAX_PULL_BYTES;
         for c in req.conversations {
             if !self.can_read(&user_id, &c.conversation_id).await? {
                 continue;
             }
             let min = min_seqs.get(&c.conversation_id).copied().unwrap_or(0);
             let seqs: Vec<i64> = c.seqs.into_iter().filter(|s| *s >= min).take(MAX_PULL as usize).collect();
-            let found = self.read_seqs(&user_id, &c.conversation_id, &seqs).await?;
+            let mut found =
+                if budget == 0 { Vec::new() } else { self.read_seqs(&user_id, &c.conversation_id, &seqs).await? };
+            let cut =
+                keep_newest_within(&mut found, &mut budget) || (found.is_empty() && !seqs.is_empty() && budget == 0);
             let end = found.last().map(|m| m.seq).unwrap_or(0);
             let into = if ids::is_notification(&c.conversation_id) { &mut notification_msgs } else { &mut msgs };
-            into.insert(c.conversation_id, PullMsgs { msgs: found, is_end: true, end_seq: end });
+            into.insert(c.conversation_id, PullMsgs { msgs: found, is_end: !cut, end_seq: end });
         }
         Ok(Response::new(msg::GetSeqMessageResp { msgs, notification_msgs }))
     }

@@ -61,12 +61,12 @@ impl Standalone {
         let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone()));
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
         let channels = |gateways| Channels {
-            auth: rpc::local(AuthServer::from_arc(auth.clone())),
-            user: rpc::local(UserServer::from_arc(user.clone())),
-            msg: rpc::local(MsgServer::from_arc(msg.clone())),
-            friend: rpc::local(FriendServer::from_arc(friend.clone())),
-            group: rpc::local(GroupServer::from_arc(group.clone())),
-            conversation: rpc::local(ConversationServer::from_arc(conversation.clone())),
+            auth: rpc::local(openim_common::sized!(AuthServer::from_arc(auth.clone()))),
+            user: rpc::local(openim_common::sized!(UserServer::from_arc(user.clone()))),
+            msg: rpc::local(openim_common::sized!(MsgServer::from_arc(msg.clone()))),
+            friend: rpc::local(openim_common::sized!(FriendServer::from_arc(friend.clone()))),
+            group: rpc::local(openim_common::sized!(GroupServer::from_arc(group.clone()))),
+            conversation: rpc::local(openim_common::sized!(ConversationServer::from_arc(conversation.clone()))),
             gateways,
         };
 

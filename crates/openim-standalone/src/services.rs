@@ -223,7 +223,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             svc.set_clients(clients);
             serve_grpc(
                 cfg.rpc_auth.listen,
-                openim_rpc_auth::AuthServer::from_arc(svc),
+                openim_common::sized!(openim_rpc_auth::AuthServer::from_arc(svc)),
                 cfg.rpc_auth.admin_listen,
                 health,
                 shutdown,
@@ -234,7 +234,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             let svc = openim_rpc_user::UserService::new(share, stores.clone());
             serve_grpc(
                 cfg.rpc_user.listen,
-                openim_rpc_user::UserServer::new(svc),
+                openim_common::sized!(openim_rpc_user::UserServer::new(svc)),
                 cfg.rpc_user.admin_listen,
                 health,
                 shutdown,
@@ -245,7 +245,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             let svc = openim_rpc_friend::FriendService::new(share, stores);
             serve_grpc(
                 cfg.rpc_friend.listen,
-                openim_rpc_friend::FriendServer::new(svc),
+                openim_common::sized!(openim_rpc_friend::FriendServer::new(svc)),
                 cfg.rpc_friend.admin_listen,
                 health,
                 shutdown,
@@ -256,7 +256,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             let svc = openim_rpc_group::GroupService::new(share, stores);
             serve_grpc(
                 cfg.rpc_group.listen,
-                openim_rpc_group::GroupServer::new(svc),
+                openim_common::sized!(openim_rpc_group::GroupServer::new(svc)),
                 cfg.rpc_group.admin_listen,
                 health,
                 shutdown,
@@ -265,14 +265,14 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         }
         Service::RpcConversation => {
             let svc = openim_rpc_conversation::ConversationService::new(share, stores);
-            let server = openim_rpc_conversation::ConversationServer::new(svc);
+            let server = openim_common::sized!(openim_rpc_conversation::ConversationServer::new(svc));
             serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, health, shutdown).await
         }
         Service::RpcMsg => {
             let svc = openim_rpc_msg::MsgService::new(share, stores);
             serve_grpc(
                 cfg.rpc_msg.listen,
-                openim_rpc_msg::MsgServer::new(svc),
+                openim_common::sized!(openim_rpc_msg::MsgServer::new(svc)),
                 cfg.rpc_msg.admin_listen,
                 health,
                 shutdown,

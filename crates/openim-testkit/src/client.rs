@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
 use openim_proto::constants::{content, req, session};
-use openim_proto::pb::sdkws::{MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp, PushMessages, SeqRange};
+use openim_proto::pb::sdkws::{MsgData, PullMessageBySeqsReq, PullMessageBySeqsResp, PullMsgs, PushMessages, SeqRange};
 use openim_proto::ws::{self, Encoding, WsRequest, WsResponse};
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message as WsMsg;
@@ -148,6 +148,11 @@ impl Client {
     /// Pulls seqs `begin..=end` of a conversation (1002) and returns what came back for it, chat
     /// or notification; asserts the pull succeeded.
     pub async fn pull(&mut self, conv: &str, begin: i64, end: i64) -> Vec<MsgData> {
+        self.pull_page(conv, begin, end).await.msgs
+    }
+
+    /// As [`Client::pull`], the whole page (`isEnd`, `endSeq`).
+    pub async fn pull_page(&mut self, conv: &str, begin: i64, end: i64) -> PullMsgs {
         let pull = PullMessageBySeqsReq {
             user_id: self.user.clone(),
             seq_ranges: vec![SeqRange { conversation_id: conv.into(), begin, end, num: (end - begin + 1).max(1) }],
@@ -157,7 +162,7 @@ impl Client {
         assert_eq!(r.err_code, 0, "{}", r.err_msg);
         let mut resp = PullMessageBySeqsResp::decode(r.data.as_ref()).expect("a PullMessageBySeqsResp");
         let found = resp.msgs.remove(conv).or_else(|| resp.notification_msgs.remove(conv));
-        found.map(|m| m.msgs).unwrap_or_default()
+        found.unwrap_or_default()
     }
 
     /// The messages of the next push.

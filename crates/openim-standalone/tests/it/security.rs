@@ -271,3 +271,58 @@ async fn oversized_lists_are_refused_naming_the_field() {
     s.rest.ok_as(&ann, "/msg/get_conversations_has_read_and_max_seq", json!({"userID": "ann"})).await;
     s.stop().await;
 }
+
+/// 100 messages of 45 KB in a 200-member group: every online member gets all of them, in
+/// pushes no frame of which passes the SDK's 1 MiB read limit, and a pull of them all answers in
+/// pages (`isEnd: false`) that together hold every message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_large_messages_reaches_every_member_and_syncs_in_pages() {
+    use openim_testkit::Client;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    let members: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    let ids: Vec<&str> = members.iter().map(String::as_str).collect();
+    s.register(&ids).await;
+    let group = json!({"ownerUserID": "m0", "memberUserIDs": &members[1..], "adminUserIDs": [],
+        "groupInfo": {"groupID": "g-big", "groupName": "big", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    let mut online: Vec<Client> = Vec::new();
+    for m in &members[..12] {
+        online.push(s.connect(m, 1, Encoding::Gob, false).await);
+    }
+    let text = "x".repeat(45_000);
+    let mut sender = online.remove(0);
+    for i in 0..100 {
+        let m = sender.text("g-big", true, &format!("big-{i}"), &text);
+        let ack = sender.call(openim_proto::constants::req::SEND_MSG, prost::Message::encode_to_vec(&m)).await;
+        assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    }
+    for c in online.iter_mut() {
+        let mut seqs = std::collections::BTreeSet::new();
+        while seqs.len() < 100 {
+            let frame = c.next_push_messages_within(std::time::Duration::from_secs(20)).await;
+            let frame = frame.unwrap_or_else(|| panic!("{} got {} of 100", c.user, seqs.len()));
+            let bytes: usize = frame.msgs.values().flat_map(|p| &p.msgs).map(prost::Message::encoded_len).sum();
+            assert!(bytes <= 1 << 20, "a push frame of {bytes} bytes");
+            seqs.extend(frame.msgs.values().flat_map(|p| p.msgs.iter().map(|m| m.seq)));
+        }
+        assert_eq!(seqs, (1..=100).collect(), "{}", c.user);
+    }
+
+    // Sync back: each page answers the newest that fit; ask again below them.
+    let reader = &mut online[0];
+    let (mut got, mut end, mut pages) = (Vec::new(), 100, 0);
+    while end >= 1 {
+        let page = reader.pull_page("sg_g-big", 1, end).await;
+        assert!(!page.msgs.is_empty(), "a page made no progress below {end}");
+        pages += 1;
+        let first = page.msgs[0].seq;
+        got.extend(page.msgs.iter().map(|m| m.seq));
+        assert!(!page.is_end, "more below {first}");
+        end = first - 1;
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=100).collect::<Vec<_>>());
+    assert!(pages >= 9, "{pages} pages for 4.5 MB");
+    s.stop().await;
+}
