@@ -109,6 +109,32 @@ spec:
     {{- range $spec.ports }}
     - { name: {{ .name }}, port: {{ .port }}, targetPort: {{ .name }} }
     {{- end }}
+{{- if $root.Values.global.networkPolicy.enabled }}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ $name }}
+  labels: {{- include "openim.labels" $ctx | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels: {{- include "openim.selector" $ctx | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    {{- range $spec.ports }}
+    {{- if eq .name "grpc" }}
+    # Internal calls: this release's OpenIM pods only.
+    - from:
+        - podSelector:
+            matchLabels:
+              app.kubernetes.io/instance: {{ $root.Release.Name }}
+              app.kubernetes.io/part-of: openim
+      ports: [{ port: {{ .name }} }]
+    {{- else }}
+    - ports: [{ port: {{ .name }} }]
+    {{- end }}
+    {{- end }}
+{{- end }}
 {{- if eq $spec.kind "StatefulSet" }}
 ---
 # Each gateway pod by name (`<pod>.{{ $name }}-headless`): push calls the one holding a user.

@@ -46,8 +46,17 @@ macro_rules! sized {
     };
 }
 
-/// A lazily connecting channel to `addr` (`http://host:port`); the first call connects and a
-/// broken connection is re-established by tonic.
+/// A lazily connecting channel to `addr` (`http://host:port`) whose calls carry a service
+/// credential made with `key` (see [`crate::service_auth`]).
+pub fn remote_signed(
+    addr: &str,
+    key: &crate::service_auth::ServiceKey,
+) -> Result<RpcChannel, crate::config::ConfigError> {
+    Ok(BoxCloneSyncService::new(remote(addr)?.map_request(crate::service_auth::sign(key.clone()))))
+}
+
+/// A lazily connecting channel to `addr` (`http://host:port`) with no credential (for the
+/// health service); the first call connects and a broken connection is re-established by tonic.
 pub fn remote(addr: &str) -> Result<RpcChannel, crate::config::ConfigError> {
     let endpoint = tonic::transport::Endpoint::from_shared(addr.to_owned())
         .map_err(|e| crate::config::ConfigError::new(format!("rpc address {addr:?}: {e}")))?
@@ -188,8 +197,12 @@ impl Clients {
         self.gateways.iter().find(|(g, _)| g == id).map(|(_, c)| c.clone())
     }
 
-    /// Clients of the services at the configured addresses.
-    pub fn remote(addrs: &crate::config::RpcAddresses) -> Result<Self, crate::config::ConfigError> {
+    /// Clients of the services at the configured addresses, presenting credentials made with `key`.
+    pub fn remote(
+        addrs: &crate::config::RpcAddresses,
+        key: &crate::service_auth::ServiceKey,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let remote = |a: &str| remote_signed(a, key);
         let gateways = addrs.msggateway.iter().map(|a| Ok((a.clone(), remote(a)?))).collect::<Result<_, _>>()?;
         Ok(Self::new(Channels {
             auth: remote(&addrs.auth)?,

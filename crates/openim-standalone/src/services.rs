@@ -15,6 +15,7 @@ use axum::Router;
 use openim_common::config::{Backend, Config, MessageStoreKind};
 use openim_common::observe::{self, Health};
 use openim_common::rpc::Clients;
+use openim_common::service_auth::{RequireCredential, ServiceKey};
 use openim_storage::{ProductionConfig, Stores};
 use tokio_util::sync::CancellationToken;
 
@@ -126,6 +127,7 @@ async fn serve_grpc<S>(
     svc: S,
     admin: Option<SocketAddr>,
     health: Health,
+    key: ServiceKey,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()>
 where
@@ -162,6 +164,7 @@ where
     });
     tracing::info!(%addr, service = S::NAME, "Serving gRPC.");
     tonic::transport::Server::builder()
+        .layer(RequireCredential::new(key))
         .add_service(health_service)
         .add_service(svc)
         .serve_with_shutdown(addr, async move { shutdown.cancelled().await })
@@ -173,7 +176,10 @@ where
 pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     observe::prometheus();
     let stores = stores(&cfg).await?;
-    let clients = Clients::remote(&cfg.share.rpc)?;
+    // Internal calls carry a credential derived from the token key, and servers require one.
+    let token_key = openim_common::secrets::token_key(&cfg.share.token_key, &cfg.storage.data_dir)?;
+    let key = ServiceKey::derive(&token_key);
+    let clients = Clients::remote(&cfg.share.rpc, &key)?;
     let share = cfg.share.clone();
     let health = health(service, &stores);
     match service {
@@ -188,8 +194,14 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 clients,
                 stores.online.clone(),
             );
-            let rpc =
-                tokio::spawn(serve_grpc(cfg.msggateway.rpc_listen, gw.rpc(), None, health.clone(), shutdown.clone()));
+            let rpc = tokio::spawn(serve_grpc(
+                cfg.msggateway.rpc_listen,
+                gw.rpc(),
+                None,
+                health.clone(),
+                key.clone(),
+                shutdown.clone(),
+            ));
             // With the registry down this is skipped after its error: the heartbeat keeps
             // trying, and a stale entry of a previous run only costs a failed push call.
             tokio::time::timeout(std::time::Duration::from_secs(5), gw.forget_previous_run()).await.ok();
@@ -217,15 +229,19 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
         }
         Service::RpcAuth => {
-            let key = openim_common::secrets::token_key(&share.token_key, &cfg.storage.data_dir)?;
-            let svc =
-                Arc::new(openim_rpc_auth::AuthService::new(share, &key, stores.tokens.clone(), stores.users.clone()));
+            let svc = Arc::new(openim_rpc_auth::AuthService::new(
+                share,
+                &token_key,
+                stores.tokens.clone(),
+                stores.users.clone(),
+            ));
             svc.set_clients(clients);
             serve_grpc(
                 cfg.rpc_auth.listen,
                 openim_common::sized!(openim_rpc_auth::AuthServer::from_arc(svc)),
                 cfg.rpc_auth.admin_listen,
                 health,
+                key,
                 shutdown,
             )
             .await
@@ -237,6 +253,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 openim_common::sized!(openim_rpc_user::UserServer::new(svc)),
                 cfg.rpc_user.admin_listen,
                 health,
+                key,
                 shutdown,
             )
             .await
@@ -248,6 +265,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 openim_common::sized!(openim_rpc_friend::FriendServer::new(svc)),
                 cfg.rpc_friend.admin_listen,
                 health,
+                key,
                 shutdown,
             )
             .await
@@ -259,6 +277,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 openim_common::sized!(openim_rpc_group::GroupServer::new(svc)),
                 cfg.rpc_group.admin_listen,
                 health,
+                key,
                 shutdown,
             )
             .await
@@ -266,7 +285,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         Service::RpcConversation => {
             let svc = openim_rpc_conversation::ConversationService::new(share, stores);
             let server = openim_common::sized!(openim_rpc_conversation::ConversationServer::new(svc));
-            serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, health, shutdown).await
+            serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, health, key, shutdown)
+                .await
         }
         Service::RpcMsg => {
             let svc = openim_rpc_msg::MsgService::new(share, stores);
@@ -275,6 +295,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 openim_common::sized!(openim_rpc_msg::MsgServer::new(svc)),
                 cfg.rpc_msg.admin_listen,
                 health,
+                key,
                 shutdown,
             )
             .await

@@ -371,6 +371,10 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
             None => {
                 assert_eq!((kinds("Deployment"), kinds("HorizontalPodAutoscaler"), kinds("Ingress")), (10, 0, 0));
                 assert_eq!(kinds("PodDisruptionBudget"), 11);
+                // The gRPC ports (6 RPC services, the gateway's push port) take only this release's pods.
+                assert_eq!(kinds("NetworkPolicy"), 11);
+                let internal = "app.kubernetes.io/instance: im\n              app.kubernetes.io/part-of: openim\n      ports: [{ port: grpc }]";
+                assert_eq!(rendered.matches(internal).count(), 7, "{rendered}");
             }
             Some(_) => {
                 assert_eq!(kinds("Deployment"), 9, "rpc-friend disabled");

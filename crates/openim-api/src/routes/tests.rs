@@ -61,7 +61,8 @@ async fn served_routes_answer_and_the_others_are_404() {
         msg: "http://127.0.0.1:9".into(),
         msggateway: Vec::new(),
     };
-    let clients = openim_common::rpc::Clients::remote(&addrs).unwrap();
+    let key = openim_common::service_auth::ServiceKey::derive("route-tests");
+    let clients = openim_common::rpc::Clients::remote(&addrs, &key).unwrap();
     let app = crate::router(openim_common::config::Share::default(), clients);
     for r in openim_routes() {
         let method = r.method.as_deref().unwrap_or("POST");

@@ -174,6 +174,57 @@ async fn services_as_separate_processes_deliver_messages() {
     let r = b.call(req::GET_NEWEST_SEQ, sdkws::GetMaxSeqReq { user_id: "pb".into() }.encode_to_vec()).await;
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
     assert_eq!(max.max_seqs.get("si_pa_pb"), Some(&1));
+
+    // Reaching a port is not enough: every gRPC server, the gateway's push port too, refuses a
+    // call claiming to be imAdmin without the deployment's service credential.
+    let key = std::fs::read_to_string(dir.path().join("token.key")).unwrap();
+    let key = openim_common::service_auth::ServiceKey::derive(key.trim());
+    for k in ["auth", "user", "friend", "group", "conversation", "msg", "gw_rpc"] {
+        let url = url(k);
+        let bare = openim_common::rpc::remote(&url).unwrap();
+        let signed = openim_common::rpc::remote_signed(&url, &key).unwrap();
+        // The service's own answers carry an OpenIM error code (auth refuses the empty token).
+        let by_service = |s: &tonic::Status| s.metadata().get("openim-errcode").is_some();
+        let refused = admin_call(k, bare).await.expect_err(k);
+        assert!(refused.code() == tonic::Code::Unauthenticated && !by_service(&refused), "{k}: {refused:?}");
+        let answered = admin_call(k, signed).await;
+        assert!(answered.as_ref().is_ok() || answered.as_ref().is_err_and(by_service), "{k}: {answered:?}");
+    }
+}
+
+/// A cheap call to the gRPC service on port `k`, as the administrator.
+async fn admin_call(k: &str, ch: openim_common::rpc::RpcChannel) -> Result<(), tonic::Status> {
+    use openim_common::rpc::request;
+    use openim_proto::pb::*;
+    fn r<T>(m: T) -> tonic::Request<T> {
+        request(m, "imAdmin", "authz")
+    }
+    match k {
+        "auth" => auth::auth_client::AuthClient::new(ch).parse_token(r(auth::ParseTokenReq::default())).await.map(drop),
+        "user" => user::user_client::UserClient::new(ch)
+            .get_designate_users(r(user::GetDesignateUsersReq { user_i_ds: vec!["pa".into()] }))
+            .await
+            .map(drop),
+        "friend" => relation::friend_client::FriendClient::new(ch)
+            .get_friend_i_ds(r(relation::GetFriendIDsReq { user_id: "pa".into() }))
+            .await
+            .map(drop),
+        "group" => group::group_client::GroupClient::new(ch)
+            .get_joined_group_list(r(group::GetJoinedGroupListReq { from_user_id: "pa".into(), ..Default::default() }))
+            .await
+            .map(drop),
+        "conversation" => conversation::conversation_client::ConversationClient::new(ch)
+            .get_all_conversations(r(conversation::GetAllConversationsReq { owner_user_id: "pa".into() }))
+            .await
+            .map(drop),
+        "msg" => {
+            msg::msg_client::MsgClient::new(ch).get_server_time(r(msg::GetServerTimeReq::default())).await.map(drop)
+        }
+        _ => msggateway::msg_gateway_client::MsgGatewayClient::new(ch)
+            .get_users_online_status(r(msggateway::GetUsersOnlineStatusReq { user_i_ds: vec!["pa".into()] }))
+            .await
+            .map(drop),
+    }
 }
 
 #[test]
