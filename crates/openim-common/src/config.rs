@@ -192,12 +192,40 @@ pub enum Backend {
 pub struct ApiConfig {
     /// REST (and `/healthz`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection
+    /// lives): slow and idle connections are dropped.
+    pub header_read_secs: u64,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address; 0: no cap (behind a proxy or load balancer
+    /// every client has the proxy's address).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: ([0, 0, 0, 0], 10002).into() }
+        Self {
+            listen: ([0, 0, 0, 0], 10002).into(),
+            header_read_secs: 10,
+            max_connections: 10_000,
+            max_connections_per_address: 0,
+        }
     }
+}
+
+impl ApiConfig {
+    /// The REST listener's caps.
+    pub fn limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            header_read_secs: self.header_read_secs,
+            max_connections: self.max_connections,
+            max_per_address: per_address(self.max_connections_per_address),
+        }
+    }
+}
+
+fn per_address(n: usize) -> usize {
+    if n == 0 { usize::MAX } else { n }
 }
 
 /// `openim-msggateway.yml`.
@@ -214,6 +242,11 @@ pub struct GatewayConfig {
     pub read_deadline_secs: u64,
     /// Connections this instance accepts before refusing new ones.
     pub max_connections: usize,
+    /// Seconds a client has to send the upgrade request's headers.
+    pub header_read_secs: u64,
+    /// Connections open at once from one IP address; 0: no cap (behind a proxy or load balancer
+    /// every client has the proxy's address).
+    pub max_connections_per_address: usize,
     /// This instance's push address as `openim-push` knows it (an entry of `share.rpc.msggateway`);
     /// it is also the instance's ID in the online registry.
     pub advertise: String,
@@ -227,7 +260,21 @@ impl Default for GatewayConfig {
             max_message_bytes: 51200,
             read_deadline_secs: 30,
             max_connections: 100_000,
+            header_read_secs: 10,
+            max_connections_per_address: 0,
             advertise: "http://openim-msggateway:10140".into(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The WebSocket listener's caps: sessions are capped by `max_connections` (answered with
+    /// OpenIM's error); the listener leaves room above it for those answers.
+    pub fn limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            header_read_secs: self.header_read_secs,
+            max_connections: self.max_connections.saturating_add(1024),
+            max_per_address: per_address(self.max_connections_per_address),
         }
     }
 }
@@ -398,6 +445,15 @@ impl Config {
                 "max_message_bytes",
                 format!("{} is below 1024", self.msggateway.max_message_bytes),
             );
+        }
+        if self.api.header_read_secs == 0 {
+            return bad("openim-api", "header_read_secs", "must be at least 1".into());
+        }
+        if self.msggateway.header_read_secs == 0 {
+            return bad("openim-msggateway", "header_read_secs", "must be at least 1".into());
+        }
+        if self.api.max_connections == 0 {
+            return bad("openim-api", "max_connections", "must be at least 1".into());
         }
         if self.msgtransfer.batch_size == 0 {
             return bad("openim-msgtransfer", "batch_size", "must be at least 1".into());

@@ -10,6 +10,7 @@ pub mod notify;
 pub mod observe;
 pub mod rpc;
 pub mod secrets;
+pub mod serve;
 pub mod service_auth;
 pub mod shutdown;
 pub mod token;

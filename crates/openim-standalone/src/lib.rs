@@ -103,13 +103,17 @@ impl Standalone {
         let router = observe::admin_router(Health::default()).merge(gateway.router());
         let t = shutdown.clone();
         let gw = gateway.clone();
+        let ws_limits = cfg.msggateway.limits();
         servers.spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    t.cancelled().await;
-                    gw.close_all().await;
-                })
-                .await?;
+            // The gateway closes its connections (answering what they sent) while the listener
+            // stops taking new ones.
+            let close = async {
+                t.cancelled().await;
+                gw.close_all().await;
+            };
+            let (served, ()) =
+                tokio::join!(openim_common::serve::serve(listener, router, ws_limits, "msggateway", t.clone()), close);
+            served?;
             Ok(())
         });
         let api_listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
@@ -117,9 +121,9 @@ impl Standalone {
         let api_router =
             observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
         let t = shutdown.clone();
+        let api_limits = cfg.api.limits();
         servers.spawn(async move {
-            let service = api_router.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(api_listener, service).with_graceful_shutdown(async move { t.cancelled().await }).await?;
+            openim_common::serve::serve(api_listener, api_router, api_limits, "api", t).await?;
             Ok(())
         });
         tracing::info!(%ws_addr, %api_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");

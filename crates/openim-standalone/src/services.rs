@@ -15,6 +15,7 @@ use axum::Router;
 use openim_common::config::{Backend, Config, MessageStoreKind};
 use openim_common::observe::{self, Health};
 use openim_common::rpc::Clients;
+use openim_common::serve::Limits;
 use openim_common::service_auth::{RequireCredential, ServiceKey};
 use openim_storage::{ProductionConfig, Stores};
 use tokio_util::sync::CancellationToken;
@@ -90,8 +91,17 @@ fn health(service: Service, stores: &Stores) -> Health {
     })
 }
 
-async fn serve_http(addr: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
-    serve_listener(bind(addr).await?, router, shutdown).await
+async fn serve_http(
+    addr: SocketAddr,
+    router: Router,
+    limits: Limits,
+    name: &'static str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "Serving HTTP.");
+    openim_common::serve::serve(listener, router, limits, name, shutdown).await?;
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
@@ -103,22 +113,11 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
 async fn spawn_admin(addr: SocketAddr, health: Health, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = bind(addr).await.context("the admin port (admin_listen)")?;
     tokio::spawn(async move {
-        if let Err(e) = serve_listener(listener, observe::admin_router(health), shutdown).await {
+        let router = observe::admin_router(health);
+        if let Err(e) = openim_common::serve::serve(listener, router, Limits::default(), "admin", shutdown).await {
             tracing::error!(error = format!("{e:#}"), "Admin server stopped.");
         }
     });
-    Ok(())
-}
-
-async fn serve_listener(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "Serving HTTP.");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
     Ok(())
 }
 
@@ -185,7 +184,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
     match service {
         Service::Api => {
             let router = observe::admin_router(health).merge(openim_api::router(share, clients));
-            serve_http(cfg.api.listen, router, shutdown).await
+            serve_http(cfg.api.listen, router, cfg.api.limits(), "api", shutdown).await
         }
         Service::Msggateway => {
             let gw = openim_msggateway::Gateway::new(
@@ -213,7 +212,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 t.cancelled().await;
                 g.close_all().await;
             });
-            serve_http(cfg.msggateway.listen, router, shutdown).await?;
+            serve_http(cfg.msggateway.listen, router, cfg.msggateway.limits(), "msggateway", shutdown).await?;
             rpc.await?
         }
         Service::Msgtransfer => {

@@ -326,3 +326,81 @@ async fn a_burst_of_large_messages_reaches_every_member_and_syncs_in_pages() {
     assert!(pages >= 9, "{pages} pages for 4.5 MB");
     s.stop().await;
 }
+
+/// Connections that send nothing, or drip their headers, are dropped after `header_read_secs`;
+/// an address over `max_connections_per_address` has its extra connections closed at once; and
+/// a client already chatting notices none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_connections_are_shed_while_a_client_keeps_chatting() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |c| {
+        c.api.header_read_secs = 1;
+        c.msggateway.header_read_secs = 1;
+        c.msggateway.max_connections_per_address = 32;
+    })
+    .await;
+    s.register(&["ann", "ben"]).await;
+    let mut ann = s.connect("ann", 1, Encoding::Gob, false).await;
+    let mut ben = s.connect("ben", 1, Encoding::Gob, false).await;
+
+    /// Whether the server closed `c` (EOF or reset) within `wait`.
+    async fn closed_within(c: &mut TcpStream, wait: std::time::Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(wait, c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue, // a 408 or the like, then the close
+                Err(_) => return false,
+            }
+        }
+    }
+    // 40 silent connections to the gateway: 30 fit beside Ann's and Ben's, 10 are over the cap.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(TcpStream::connect(s.server.ws_addr).await.unwrap());
+    }
+    // All at once, well within the header timeout.
+    let closed =
+        futures::future::join_all(idle.iter_mut().map(|c| closed_within(c, std::time::Duration::from_millis(300))))
+            .await;
+    let refused = closed.iter().filter(|c| **c).count();
+    assert_eq!(refused, 10, "connections over the per-address cap are closed at once");
+    // 20 slow ones to REST, dripping a header a byte at a time.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut c = TcpStream::connect(s.server.api_addr).await.unwrap();
+        c.write_all(b"POST /msg/get_server_time HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(c);
+    }
+    let drip = tokio::spawn(async move {
+        for _ in 0..10 {
+            for c in slow.iter_mut() {
+                let _ = c.write_all(b"X").await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        slow
+    });
+
+    // Ann and Ben chat through it all.
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < std::time::Duration::from_millis(2500) {
+        assert_eq!(ann.send_text("ben", &format!("m{sent}")).await.err_code, 0);
+        sent += 1;
+        assert!(!ben.next_push().await.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(sent >= 20, "{sent}");
+    let mut slow = drip.await.unwrap();
+    for (i, c) in idle.iter_mut().chain(slow.iter_mut()).enumerate() {
+        assert!(closed_within(c, std::time::Duration::from_secs(1)).await, "connection {i} is still open");
+    }
+    // Their slots are free again.
+    let mut again = s.connect("ben", 5, Encoding::Json, false).await;
+    assert!(again.ping().await);
+    assert_eq!(ann.send_text("ben", "still here").await.err_code, 0);
+    s.stop().await;
+}
