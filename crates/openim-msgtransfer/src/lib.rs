@@ -21,6 +21,13 @@ use openim_storage::{BusMessage, Conversation, StoreResult, StoredMsg, Stores, t
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
+/// Tries of a batch (then of each message alone) before it is split to find a bad record.
+const STORE_ATTEMPTS: usize = 3;
+
+fn same_message(a: &StoredMsg, b: &StoredMsg) -> bool {
+    a.conversation_id == b.conversation_id && a.msg.client_msg_id == b.msg.client_msg_id && a.msg.seq == b.msg.seq
+}
+
 /// A batch ready to store and push.
 struct Prepared {
     /// New messages with their seqs.
@@ -79,12 +86,15 @@ impl Transfer {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let mut online_only;
+        let mut dead: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
         let (fresh, stored_before) = loop {
             attempt += 1;
             let Some(prepared) = retry(stop, "prepare a batch", || self.prepare(&batch)).await else {
                 return false;
             };
-            let Prepared { fresh, stored_before, online_only: live } = prepared;
+            let Prepared { mut fresh, stored_before, online_only: live } = prepared;
+            // What went to the dead-letter topic on an earlier round stays there.
+            fresh.retain(|m| !dead.contains(&(m.conversation_id.clone(), m.msg.client_msg_id.clone())));
             online_only = live;
             metrics::histogram!("openim_transfer_step_seconds", "step" => "prepare")
                 .record(started.elapsed().as_secs_f64());
@@ -92,20 +102,31 @@ impl Transfer {
                 break (fresh, stored_before);
             }
             let t = std::time::Instant::now();
-            let Some(inserted) = retry(stop, "store a batch", || self.stores.messages.insert_messages(&fresh)).await
-            else {
+            let given: Vec<(String, String)> =
+                fresh.iter().map(|m| (m.conversation_id.clone(), m.msg.client_msg_id.clone())).collect();
+            let Some((fresh, inserted)) = self.store(fresh, stop).await else {
                 return false;
             };
+            if fresh.len() < given.len() {
+                let kept: std::collections::HashSet<(&str, &str)> =
+                    fresh.iter().map(|m| (m.conversation_id.as_str(), m.msg.client_msg_id.as_str())).collect();
+                dead.extend(given.into_iter().filter(|(c, id)| !kept.contains(&(c.as_str(), id.as_str()))));
+            }
             metrics::histogram!("openim_transfer_step_seconds", "step" => "store").record(t.elapsed().as_secs_f64());
             if inserted == fresh.len() as u64 || attempt == 5 {
                 if inserted < fresh.len() as u64 {
-                    tracing::error!(
-                        lost_seqs = fresh.len() as u64 - inserted,
-                        "Seqs still collide after 4 resyncs; pushing only what is stored."
-                    );
                     let Some(landed) = retry(stop, "check stored seqs", || self.landed(&fresh)).await else {
                         return false;
                     };
+                    let unlanded: Vec<StoredMsg> =
+                        fresh.iter().filter(|m| !landed.iter().any(|l| same_message(l, m))).cloned().collect();
+                    tracing::error!(
+                        count = unlanded.len(),
+                        "Seqs still collide after 4 resyncs; those messages go to the dead-letter topic."
+                    );
+                    if !self.dead_letter(&unlanded, "seqs collide", stop).await {
+                        return false;
+                    }
                     break (landed, stored_before);
                 }
                 break (fresh, stored_before);
@@ -151,6 +172,95 @@ impl Transfer {
         metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
         true
+    }
+
+    /// Stores `fresh`, retrying. A batch that keeps failing is tried a message at a time: when
+    /// some messages store and others keep failing, the failing ones are bad records and go to
+    /// the dead-letter topic (the consumer moves on); when every one fails, the backend is down
+    /// and the batch is retried until it is back. Answers the messages to go on with and how many
+    /// of them the store took (fewer when seqs collided), or `None` on `stop`.
+    async fn store(&self, fresh: Vec<StoredMsg>, stop: &CancellationToken) -> Option<(Vec<StoredMsg>, u64)> {
+        let messages = &self.stores.messages;
+        let mut delay = std::time::Duration::from_millis(50);
+        loop {
+            let mut last = None;
+            for _ in 0..STORE_ATTEMPTS {
+                match messages.insert_messages(&fresh).await {
+                    Ok(n) => return Some((fresh, n)),
+                    Err(e) => {
+                        tracing::error!(error = %e, count = fresh.len(), "Could not store a batch; retrying in {delay:?}.");
+                        last = Some(e);
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return None,
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            // One at a time, each a few times: who fails alone while others store?
+            let (mut good, mut bad, mut inserted) = (Vec::new(), Vec::new(), 0);
+            for m in fresh.iter() {
+                let mut stored = None;
+                for _ in 0..STORE_ATTEMPTS {
+                    if let Ok(n) = messages.insert_messages(std::slice::from_ref(m)).await {
+                        stored = Some(n);
+                        break;
+                    }
+                }
+                match stored {
+                    Some(n) => {
+                        inserted += n;
+                        good.push(m.clone());
+                    }
+                    None => bad.push(m.clone()),
+                }
+            }
+            if good.is_empty() {
+                tracing::error!(error = ?last, "No message of the batch can be stored: waiting for the store.");
+                continue;
+            }
+            if !bad.is_empty() {
+                let why = last.map(|e| e.to_string()).unwrap_or_default();
+                if !self.dead_letter(&bad, &why, stop).await {
+                    return None;
+                }
+            }
+            return Some((good, inserted));
+        }
+    }
+
+    /// Publishes messages that cannot be stored to the dead-letter topic, as they came (keyed by
+    /// conversation, payload the `MsgData` without its seq), with a metric and a log line each.
+    /// Retried until the bus takes them: nothing accepted is dropped. `false` on `stop`.
+    async fn dead_letter(&self, msgs: &[StoredMsg], why: &str, stop: &CancellationToken) -> bool {
+        if msgs.is_empty() {
+            return true;
+        }
+        for m in msgs {
+            tracing::error!(
+                conversation = %m.conversation_id,
+                client_msg_id = %m.msg.client_msg_id,
+                send_id = %m.msg.send_id,
+                why,
+                "A message cannot be stored; it goes to the dead-letter topic."
+            );
+        }
+        let records: Vec<BusMessage> = msgs
+            .iter()
+            .map(|m| BusMessage {
+                key: m.conversation_id.clone(),
+                payload: MsgData { seq: 0, ..m.msg.clone() }.encode_to_vec().into(),
+            })
+            .collect();
+        let published = retry(stop, "publish to the dead-letter topic", || {
+            self.stores.bus.publish(topic::DEAD_LETTER, records.clone())
+        })
+        .await;
+        if published.is_some() {
+            metrics::counter!("openim_transfer_dead_lettered_total").increment(msgs.len() as u64);
+        }
+        published.is_some()
     }
 
     /// The messages of `msgs` stored under their own seq (the same clientMsgID holds it).

@@ -270,8 +270,12 @@ pub mod topic {
     pub const TO_MONGO: &str = "toMongo";
     /// From `openim-push` to its offline-push consumer: messages for receivers not online.
     pub const TO_OFFLINE_PUSH: &str = "toOfflinePush";
+    /// Ours: records `openim-msgtransfer` could not store (the same record failing while others
+    /// of its batch were stored, or seqs colliding again and again), as they came from
+    /// `toRedis`, to look at and replay; nothing consumes it.
+    pub const DEAD_LETTER: &str = "deadLetter";
     /// Every topic, for creating them.
-    pub const ALL: &[&str] = &[TO_TRANSFER, TO_MONGO, TO_PUSH, TO_OFFLINE_PUSH];
+    pub const ALL: &[&str] = &[TO_TRANSFER, TO_MONGO, TO_PUSH, TO_OFFLINE_PUSH, DEAD_LETTER];
 }
 
 /// Who revoked a message, and when: kept beside the message, which itself stays unchanged.
