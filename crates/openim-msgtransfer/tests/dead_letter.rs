@@ -6,11 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use openim_proto::pb::sdkws::MsgData;
 use openim_storage::model::{MsgMarks, RevokeMark, ScanPosition};
-use openim_storage::{BusMessage, MessageStore, StoreError, StoreResult, StoredMsg, Stores, topic};
+use openim_storage::{MessageStore, StoreError, StoreResult, StoredMsg, Stores, topic};
 use prost::Message as _;
+
+mod common;
+use common::record;
 
 /// The embedded store, refusing any insert holding the poisoned clientMsgID, and everything
 /// while `down`.
@@ -70,20 +72,6 @@ impl MessageStore for Poisoned {
     async fn marks(&self, c: &str, b: i64, e: i64) -> StoreResult<HashMap<i64, MsgMarks>> {
         self.inner.marks(c, b, e).await
     }
-}
-
-fn record(id: &str) -> BusMessage {
-    let msg = MsgData {
-        send_id: "a".into(),
-        recv_id: "b".into(),
-        client_msg_id: id.into(),
-        session_type: 1,
-        content_type: 101,
-        content: b"{}".to_vec(),
-        send_time: 1,
-        ..Default::default()
-    };
-    BusMessage { key: "si_a_b".into(), payload: Bytes::from(msg.encode_to_vec()) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

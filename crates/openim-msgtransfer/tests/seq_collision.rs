@@ -5,25 +5,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use openim_proto::pb::sdkws::MsgData;
+use openim_storage::Stores;
 use openim_storage::config::RedisConfig;
 use openim_storage::redis_store::{RedisSeqs, RedisStore};
-use openim_storage::{BusMessage, Stores};
-use prost::Message as _;
 
-fn record(i: u32) -> BusMessage {
-    let msg = MsgData {
-        send_id: "a".into(),
-        recv_id: "b".into(),
-        client_msg_id: format!("m{i}"),
-        session_type: 1,
-        content_type: 101,
-        content: b"{}".to_vec(),
-        send_time: 1,
-        ..Default::default()
-    };
-    BusMessage { key: "si_a_b".into(), payload: Bytes::from(msg.encode_to_vec()) }
+mod common;
+
+fn record(i: u32) -> openim_storage::BusMessage {
+    common::record(&format!("m{i}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
