@@ -173,6 +173,9 @@ fn the_arm64_binary_runs_under_qemu() {
     let _ = child.wait();
 }
 
+/// The administrator secret of the compose smoke test (compose interpolates it on `up` and `down`).
+const SMOKE_SECRET: &str = "smoke-admin-secret-0123456789abcdef01234567";
+
 /// `compose/standalone.yml`, the smallest trial, run by `cargo xtask compose-up` (the real
 /// Docker Compose v2 against podman's Docker-compatible API) with the amd64 image: `up --wait`
 /// returns once the container's health check (`openim healthcheck standalone`, the binary
@@ -232,7 +235,7 @@ fn the_standalone_compose_file_starts_healthy_in_podman() {
             ("OPENIM_CONFIG".into(), root().join("config").display().to_string()),
             ("OPENIM_API_PORT".into(), api.to_string()),
             // No secret ships in .env (init-secrets.sh generates them).
-            ("OPENIM_SECRET".into(), "smoke-admin-secret-0123456789abcdef01234567".into()),
+            ("OPENIM_SECRET".into(), SMOKE_SECRET.into()),
             ("OPENIM_WS_PORT".into(), free_port().to_string()),
         ],
         init_secrets: false,
@@ -245,6 +248,7 @@ fn the_standalone_compose_file_starts_healthy_in_podman() {
     let down = crate::compose::compose_command()
         .current_dir(root().join("compose"))
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("OPENIM_SECRET", SMOKE_SECRET)
         .args(["-f", "standalone.yml", "-p", &project, "down", "-v", "--timeout", "10"])
         .output()
         .unwrap();
