@@ -43,6 +43,25 @@ pub fn limit(field: &str) -> usize {
     }
 }
 
+/// `items` in order, in runs whose `size`s add up to at most `max` (an item larger than `max`
+/// is a run of its own): how a burst is cut into calls and frames of bounded size.
+pub fn runs_within<T>(items: Vec<T>, max: usize, size: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        let len = size(&item);
+        match runs.last_mut() {
+            Some(run) if bytes + len <= max => run.push(item),
+            _ => {
+                bytes = 0;
+                runs.push(vec![item]);
+            }
+        }
+        bytes += len;
+    }
+    runs
+}
+
 macro_rules! bounded {
     ($($ty:ty => $($field:ident as $name:literal),+;)*) => {$(
         impl Bounded for $ty {

@@ -256,19 +256,7 @@ fn frame_runs(indexes: Vec<usize>, sizes: &[usize]) -> Vec<Vec<usize>> {
     if indexes.iter().map(|i| sizes[*i]).sum::<usize>() <= MAX_FRAME_MSG_BYTES {
         return vec![indexes];
     }
-    let mut runs: Vec<Vec<usize>> = Vec::new();
-    let mut bytes = 0;
-    for i in indexes {
-        match runs.last_mut() {
-            Some(run) if bytes + sizes[i] <= MAX_FRAME_MSG_BYTES => run.push(i),
-            _ => {
-                bytes = 0;
-                runs.push(vec![i]);
-            }
-        }
-        bytes += sizes[i];
-    }
-    runs
+    openim_common::limits::runs_within(indexes, MAX_FRAME_MSG_BYTES, |i| sizes[*i])
 }
 
 /// The conversation a pushed message goes under: the one it was stored in, as the push service

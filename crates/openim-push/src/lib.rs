@@ -331,23 +331,9 @@ impl Pusher {
 /// (`openim_common::rpc::MAX_MESSAGE_BYTES`), however large the messages of a batch are.
 pub const MAX_CALL_BYTES: usize = 4 << 20;
 
-/// `pushes` in order, in runs of at most `max` encoded bytes (a single larger push is a run of its
-/// own).
+/// `pushes` in order, in runs of at most `max` encoded bytes.
 fn split_by_bytes<T: prost::Message>(pushes: Vec<(usize, T)>, max: usize) -> Vec<Vec<(usize, T)>> {
-    let mut runs: Vec<Vec<(usize, T)>> = Vec::new();
-    let mut bytes = 0;
-    for p in pushes {
-        let len = p.1.encoded_len();
-        match runs.last_mut() {
-            Some(run) if bytes + len <= max => run.push(p),
-            _ => {
-                bytes = 0;
-                runs.push(vec![p]);
-            }
-        }
-        bytes += len;
-    }
-    runs
+    openim_common::limits::runs_within(pushes, max, |p| p.1.encoded_len())
 }
 
 fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMessage {

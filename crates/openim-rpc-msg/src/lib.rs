@@ -21,12 +21,12 @@ use tonic::{Request, Response, Status};
 pub use openim_proto::pb::msg::msg_server::MsgServer;
 
 mod marks;
+mod pull;
 mod read;
 mod search;
 mod view;
 
-/// Most messages one pull may return per conversation.
-const MAX_PULL: i64 = 500;
+use pull::{MAX_PULL, MAX_PULL_BYTES, keep_newest_within, pull_msgs};
 
 /// Longest clientMsgID accepted (SDKs send 32 hex digits).
 const MAX_CLIENT_MSG_ID: usize = 64;
@@ -216,38 +216,6 @@ impl MsgService {
         };
         Ok(conversation_id)
     }
-}
-
-/// Most message bytes in one pull answer: it travels as one WebSocket frame, and the official
-/// SDK's native clients refuse frames above 1 MiB (JSON's base64 adds a third). A pull that would
-/// answer more gets the newest messages that fit with `isEnd: false`; the SDK asks again for the
-/// seqs it still lacks.
-pub const MAX_PULL_BYTES: usize = 512 * 1024;
-
-/// Drops the oldest of `msgs` (in seq order) that do not fit in `budget` bytes and takes what is
-/// kept from it; the newest message is kept even alone above a whole budget, so every pull makes
-/// progress. Whether any was dropped.
-fn keep_newest_within(msgs: &mut Vec<MsgData>, budget: &mut usize) -> bool {
-    use prost::Message as _;
-    let mut used = 0;
-    let mut keep = 0;
-    for m in msgs.iter().rev() {
-        let len = m.encoded_len();
-        if used + len > *budget && !(keep == 0 && *budget == MAX_PULL_BYTES) {
-            break;
-        }
-        used += len;
-        keep += 1;
-    }
-    *budget = budget.saturating_sub(used);
-    let cut = keep < msgs.len();
-    msgs.drain(..msgs.len() - keep);
-    cut
-}
-
-fn pull_msgs(msgs: Vec<MsgData>, end_seq: i64, max_seq: i64) -> PullMsgs {
-    let is_end = end_seq >= max_seq;
-    PullMsgs { msgs, is_end, end_seq }
 }
 
 #[tonic::async_trait]
