@@ -36,7 +36,7 @@ export OPENIM_MONGODB__DATABASE="openim_bench_$run"
 export OPENIM_REDIS__ADDRESS='[127.0.0.1:6379]' OPENIM_REDIS__PASSWORD='' OPENIM_REDIS__KEY_PREFIX="bench-$run:"
 export OPENIM_KAFKA__ADDRESS='[127.0.0.1:19092]' OPENIM_KAFKA__PARTITIONS="${OPENIM_KAFKA__PARTITIONS:-2}" OPENIM_KAFKA__LINGER_MS="${OPENIM_KAFKA__LINGER_MS:-10}"
 export OPENIM_LOG__LEVEL="${OPENIM_LOG__LEVEL:-warn}"
-export OPENIM_API__LISTEN=127.0.0.1:10002
+export OPENIM_API__LISTEN=127.0.0.1:10002 OPENIM_API__ADMIN_LISTEN=127.0.0.1:12002
 export OPENIM_SHARE__RPC__MSGGATEWAY='["http://127.0.0.1:10140", "http://127.0.0.1:10141"]'
 for svc in AUTH:10200 USER:10110 FRIEND:10120 GROUP:10150 CONVERSATION:10180 MSG:10130; do
   name=${svc%%:*} port=${svc##*:}
@@ -48,12 +48,12 @@ start() { "$bin" --config config "$@" & pids+=($!); }
 for svc in rpc-auth rpc-user rpc-friend rpc-group rpc-conversation rpc-msg msgtransfer push crontask api; do
   start "$svc"
 done
-OPENIM_MSGGATEWAY__LISTEN=127.0.0.1:10001 OPENIM_MSGGATEWAY__RPC_LISTEN=127.0.0.1:10140 \
+OPENIM_MSGGATEWAY__LISTEN=127.0.0.1:10001 OPENIM_MSGGATEWAY__ADMIN_LISTEN=127.0.0.1:12140 OPENIM_MSGGATEWAY__RPC_LISTEN=127.0.0.1:10140 \
   OPENIM_MSGGATEWAY__ADVERTISE=http://127.0.0.1:10140 start msggateway
-OPENIM_MSGGATEWAY__LISTEN=127.0.0.1:10003 OPENIM_MSGGATEWAY__RPC_LISTEN=127.0.0.1:10141 \
+OPENIM_MSGGATEWAY__LISTEN=127.0.0.1:10003 OPENIM_MSGGATEWAY__ADMIN_LISTEN=127.0.0.1:12141 OPENIM_MSGGATEWAY__RPC_LISTEN=127.0.0.1:10141 \
   OPENIM_MSGGATEWAY__ADVERTISE=http://127.0.0.1:10141 start msggateway
 
-for url in http://127.0.0.1:12020/readyz http://127.0.0.1:12130/readyz http://127.0.0.1:10001/readyz http://127.0.0.1:10003/readyz; do
+for url in http://127.0.0.1:12020/readyz http://127.0.0.1:12130/readyz http://127.0.0.1:12140/readyz http://127.0.0.1:12141/readyz http://127.0.0.1:12002/readyz; do
   until curl -sf "$url" >/dev/null; do sleep 0.2; done
 done
 echo "distributed deployment ready: REST http://127.0.0.1:10002, gateways ws://127.0.0.1:10001 ws://127.0.0.1:10003"

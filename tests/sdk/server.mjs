@@ -32,13 +32,14 @@ export class Server {
     const bin = process.env.OPENIM_BIN ?? DEFAULT_BIN;
     if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: build it, or set OPENIM_BIN or OPENIM_API_ADDR`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'openim-sdk-flows-'));
-    const [api, ws, gwRpc] = [await freePort(), await freePort(), await freePort()];
+    const [api, admin, ws, gwRpc] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const log = openSync(path.join(dir, 'server.log'), 'a');
     const child = spawn(bin, ['--config', path.join(REPO, 'config'), 'standalone'], {
       cwd: dir, // data lives in ./data
       env: {
         ...process.env,
         OPENIM_API__LISTEN: `127.0.0.1:${api}`,
+        OPENIM_API__ADMIN_LISTEN: `127.0.0.1:${admin}`,
         OPENIM_MSGGATEWAY__LISTEN: `127.0.0.1:${ws}`,
         OPENIM_MSGGATEWAY__RPC_LISTEN: `127.0.0.1:${gwRpc}`,
       },

@@ -155,12 +155,13 @@ fn the_arm64_binary_runs_under_qemu() {
     assert_version(&check("qemu-aarch64-static openim --version", &out));
 
     let data = tempfile::tempdir().unwrap();
-    let (api, ws) = (free_port(), free_port());
+    let (api, admin, ws) = (free_port(), free_port(), free_port());
     let mut child: Child = Command::new("qemu-aarch64-static")
         .arg(&bin)
         .args(["standalone", "--config"])
         .arg(root().join("config"))
         .env("OPENIM_API__LISTEN", format!("127.0.0.1:{api}"))
+        .env("OPENIM_API__ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
         .env("OPENIM_MSGGATEWAY__LISTEN", format!("127.0.0.1:{ws}"))
         .env("OPENIM_STORAGE__DATA_DIR", data.path())
         .stdout(Stdio::null())

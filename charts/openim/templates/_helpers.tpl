@@ -19,12 +19,12 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* What differs between the services: kind, ports (the first serves /healthz, /readyz and
-/metrics), and whether several replicas may scale on CPU. RPC services get an admin port for
-HTTP health and metrics beside their gRPC port. */}}
+{{/* What differs between the services: kind, ports (the first, `admin`, serves /healthz, /readyz
+and /metrics; the public REST and WebSocket ports answer only /healthz), and whether several
+replicas may scale on CPU. */}}
 {{- define "openim.specs" -}}
-api: { kind: Deployment, scalable: true, ports: [{ name: http, port: 10002 }] }
-msggateway: { kind: StatefulSet, scalable: false, ports: [{ name: ws, port: 10001 }, { name: grpc, port: 10140 }] }
+api: { kind: Deployment, scalable: true, admin: OPENIM_API__ADMIN_LISTEN, ports: [{ name: admin, port: 12002 }, { name: http, port: 10002 }] }
+msggateway: { kind: StatefulSet, scalable: false, admin: OPENIM_MSGGATEWAY__ADMIN_LISTEN, ports: [{ name: admin, port: 12140 }, { name: ws, port: 10001 }, { name: grpc, port: 10140 }] }
 msgtransfer: { kind: Deployment, scalable: true, ports: [{ name: admin, port: 12020 }] }
 push: { kind: Deployment, scalable: true, ports: [{ name: admin, port: 12170 }] }
 crontask: { kind: Deployment, scalable: false, ports: [{ name: admin, port: 12240 }] }

@@ -190,8 +190,11 @@ pub enum Backend {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
-    /// REST (and `/healthz`, `/readyz`, `/metrics`).
+    /// REST (and `/healthz`, liveness only).
     pub listen: SocketAddr,
+    /// `/healthz`, `/readyz` (naming a backend that does not answer) and `/metrics`; in
+    /// standalone, the whole process's. Keep it off the public network.
+    pub admin_listen: SocketAddr,
     /// Seconds a client has to send a request's headers (and an idle keep-alive connection
     /// lives): slow and idle connections are dropped.
     pub header_read_secs: u64,
@@ -206,6 +209,7 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: ([0, 0, 0, 0], 10002).into(),
+            admin_listen: ([0, 0, 0, 0], 12002).into(),
             header_read_secs: 10,
             max_connections: 10_000,
             max_connections_per_address: 0,
@@ -232,8 +236,10 @@ fn per_address(n: usize) -> usize {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// WebSocket for clients (and `/healthz`, `/readyz`, `/metrics`).
+    /// WebSocket for clients (and `/healthz`, liveness only).
     pub listen: SocketAddr,
+    /// `/healthz`, `/readyz` and `/metrics` (not in standalone, whose admin port is the API's).
+    pub admin_listen: SocketAddr,
     /// gRPC for pushes from `openim-push`.
     pub rpc_listen: SocketAddr,
     /// Largest frame a client may send, in bytes (OpenIM: 51200).
@@ -247,6 +253,14 @@ pub struct GatewayConfig {
     /// Connections open at once from one IP address; 0: no cap (behind a proxy or load balancer
     /// every client has the proxy's address).
     pub max_connections_per_address: usize,
+    /// Bytes queued for one connection before it counts as too slow and is closed (the
+    /// client resyncs by seq when it reconnects).
+    pub max_outbound_bytes: usize,
+    /// Messages (1003, 1004) one user may send per second over all their connections to this
+    /// instance; 0: no limit. Beyond it a send is refused with 1605 and nothing is stored.
+    pub send_rate_per_sec: u32,
+    /// Sends a user may make at once above the rate (a burst after a quiet spell).
+    pub send_burst: u32,
     /// This instance's push address as `openim-push` knows it (an entry of `share.rpc.msggateway`);
     /// it is also the instance's ID in the online registry.
     pub advertise: String,
@@ -256,12 +270,16 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             listen: ([0, 0, 0, 0], 10001).into(),
+            admin_listen: ([0, 0, 0, 0], 12140).into(),
             rpc_listen: ([0, 0, 0, 0], 10140).into(),
             max_message_bytes: 51200,
             read_deadline_secs: 30,
             max_connections: 100_000,
             header_read_secs: 10,
             max_connections_per_address: 0,
+            max_outbound_bytes: 8 << 20,
+            send_rate_per_sec: 50,
+            send_burst: 200,
             advertise: "http://openim-msggateway:10140".into(),
         }
     }

@@ -1,5 +1,6 @@
 //! Observability: one tracing setup, one Prometheus recorder, and the `/healthz`, `/readyz` and
-//! `/metrics` endpoints every service exposes.
+//! `/metrics` endpoints every service exposes on its admin port. Public ports (REST, WebSocket)
+//! answer only `/healthz`: what a backend says when it fails, and the metrics, are for operators.
 
 use std::sync::{Arc, OnceLock};
 
@@ -71,7 +72,13 @@ impl Health {
     }
 }
 
-/// `/healthz` (process alive, cheap), `/readyz` (backends answer) and `/metrics`.
+/// `/healthz` alone, for a public port: whether the process is up, and nothing else.
+pub fn public_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/healthz", get(|| async { "ok" }))
+}
+
+/// `/healthz` (process alive, cheap), `/readyz` (backends answer) and `/metrics`, for the admin
+/// port.
 pub fn admin_router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -3,7 +3,7 @@
 //! images have no shell and no curl, so the binary checks itself.
 //!
 //! Where it asks comes from the same configuration the service reads (files and `OPENIM_*`
-//! variables): HTTP `/readyz` (`/healthz`) on the REST, WebSocket or admin port, or, for an RPC
+//! variables): HTTP `/readyz` (`/healthz`) on the admin port, or, for an RPC
 //! service without an admin port, the standard gRPC health service on its gRPC port.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -28,8 +28,8 @@ pub enum Probe {
 pub fn probe(service: Option<Service>, cfg: &Config) -> Probe {
     let rpc = |r: &RpcConfig| r.admin_listen.map_or(Probe::Grpc(r.listen), Probe::Http);
     let probe = match service {
-        None | Some(Service::Api) => Probe::Http(cfg.api.listen),
-        Some(Service::Msggateway) => Probe::Http(cfg.msggateway.listen),
+        None | Some(Service::Api) => Probe::Http(cfg.api.admin_listen),
+        Some(Service::Msggateway) => Probe::Http(cfg.msggateway.admin_listen),
         Some(Service::Msgtransfer) => Probe::Http(cfg.msgtransfer.admin_listen),
         Some(Service::Push) => Probe::Http(cfg.push.admin_listen),
         Some(Service::Crontask) => Probe::Http(cfg.crontask.admin_listen),

@@ -8,9 +8,11 @@ pub mod services;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use openim_common::config::Config;
 use openim_common::observe::{self, Health};
 use openim_common::rpc::{self, Channels, Clients};
+use openim_common::serve::Limits;
 use openim_msggateway::Gateway;
 use openim_rpc_auth::{AuthServer, AuthService};
 use openim_rpc_conversation::{ConversationServer, ConversationService};
@@ -26,8 +28,10 @@ use tokio_util::sync::CancellationToken;
 pub struct Standalone {
     /// WebSocket address (and `/healthz`).
     pub ws_addr: SocketAddr,
-    /// REST address (and `/healthz`, `/readyz`, `/metrics`).
+    /// REST address (and `/healthz`).
     pub api_addr: SocketAddr,
+    /// Admin address: `/healthz`, `/readyz` and `/metrics` (`api.admin_listen`).
+    pub admin_addr: SocketAddr,
     /// Clients of every RPC service, for embedding and tests.
     pub clients: Clients,
     /// Stops the servers (first).
@@ -98,9 +102,11 @@ impl Standalone {
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { openim_crontask::Crontask::new(cron_cfg, &*messages).run(t).await });
 
-        let listener = tokio::net::TcpListener::bind(gw_cfg.listen).await?;
+        let listener = tokio::net::TcpListener::bind(gw_cfg.listen)
+            .await
+            .with_context(|| format!("bind the WebSocket port (msggateway.listen) {}", gw_cfg.listen))?;
         let ws_addr = listener.local_addr()?;
-        let router = observe::admin_router(Health::default()).merge(gateway.router());
+        let router = observe::public_router().merge(gateway.router());
         let t = shutdown.clone();
         let gw = gateway.clone();
         let ws_limits = cfg.msggateway.limits();
@@ -116,18 +122,29 @@ impl Standalone {
             served?;
             Ok(())
         });
-        let api_listener = tokio::net::TcpListener::bind(cfg.api.listen).await?;
+        let api_listener = tokio::net::TcpListener::bind(cfg.api.listen)
+            .await
+            .with_context(|| format!("bind the REST port (api.listen) {}", cfg.api.listen))?;
         let api_addr = api_listener.local_addr()?;
-        let api_router =
-            observe::admin_router(Health::default()).merge(openim_api::router(cfg.share.clone(), clients.clone()));
+        let api_router = observe::public_router().merge(openim_api::router(cfg.share.clone(), clients.clone()));
         let t = shutdown.clone();
         let api_limits = cfg.api.limits();
         servers.spawn(async move {
             openim_common::serve::serve(api_listener, api_router, api_limits, "api", t).await?;
             Ok(())
         });
-        tracing::info!(%ws_addr, %api_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
-        Ok(Self { ws_addr, api_addr, clients, shutdown, servers, pipeline_stop, pipeline })
+        let admin_listener = tokio::net::TcpListener::bind(cfg.api.admin_listen)
+            .await
+            .with_context(|| format!("bind the admin port (api.admin_listen) {}", cfg.api.admin_listen))?;
+        let admin_addr = admin_listener.local_addr()?;
+        let t = shutdown.clone();
+        servers.spawn(async move {
+            let router = observe::admin_router(Health::default());
+            openim_common::serve::serve(admin_listener, router, Limits::default(), "admin", t).await?;
+            Ok(())
+        });
+        tracing::info!(%ws_addr, %api_addr, %admin_addr, data_dir = %cfg.storage.data_dir.display(), "Standalone server started.");
+        Ok(Self { ws_addr, api_addr, admin_addr, clients, shutdown, servers, pipeline_stop, pipeline })
     }
 
     /// Stops in two phases: first the servers (the gateway closes its connections and waits for

@@ -183,7 +183,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
     let health = health(service, &stores);
     match service {
         Service::Api => {
-            let router = observe::admin_router(health).merge(openim_api::router(share, clients));
+            spawn_admin(cfg.api.admin_listen, health, shutdown.clone()).await?;
+            let router = observe::public_router().merge(openim_api::router(share, clients));
             serve_http(cfg.api.listen, router, cfg.api.limits(), "api", shutdown).await
         }
         Service::Msggateway => {
@@ -205,7 +206,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             // trying, and a stale entry of a previous run only costs a failed push call.
             tokio::time::timeout(std::time::Duration::from_secs(5), gw.forget_previous_run()).await.ok();
             tokio::spawn(gw.clone().heartbeat(shutdown.clone()));
-            let router = observe::admin_router(health).merge(gw.router());
+            spawn_admin(cfg.msggateway.admin_listen, health, shutdown.clone()).await?;
+            let router = observe::public_router().merge(gw.router());
             let g = gw.clone();
             let t = shutdown.clone();
             tokio::spawn(async move {

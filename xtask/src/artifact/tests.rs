@@ -363,9 +363,18 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
         if values.as_ref().is_some_and(|v| v.ends_with(STANDALONE)) {
             assert_eq!((kinds("Deployment"), kinds("StatefulSet"), kinds("PersistentVolumeClaim")), (1, 0, 1));
             assert!(rendered.contains("service: { name: im-standalone, port: { name: api } }"), "{rendered}");
+            assert!(rendered.contains("httpGet: { path: /readyz, port: admin }"), "{rendered}");
             continue;
         }
         assert_eq!(kinds("StatefulSet"), 1, "the gateway is a StatefulSet");
+        // Readiness and metrics are asked on the admin port only: public ports answer /healthz.
+        let workloads = kinds("Deployment") + kinds("StatefulSet");
+        assert_eq!(rendered.matches("httpGet: { path: /readyz, port: admin }").count(), workloads, "{rendered}");
+        assert_eq!(
+            rendered.matches("- port: admin\n      path: /metrics").count(),
+            kinds("ServiceMonitor"),
+            "{rendered}"
+        );
         match values {
             None => {
                 assert_eq!((kinds("Deployment"), kinds("HorizontalPodAutoscaler"), kinds("Ingress")), (10, 0, 0));

@@ -277,12 +277,19 @@ async fn the_rest_api_speaks_openims_envelope_and_sync_endpoints() {
     let env = s.rest.raw("/user/get_users_info", &ann, json!({"userIDs": ["ann"]}).to_string()).await;
     assert_eq!(env["errCode"], 1506, "a logged-out token is refused: {env}");
 
-    // Health and metrics on the API port.
-    let base = format!("http://{}", s.server.api_addr);
-    let healthz = reqwest::get(format!("{base}/healthz")).await.unwrap();
-    assert_eq!((healthz.status().as_u16(), healthz.text().await.unwrap()), (200, "ok".to_owned()));
-    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
-    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    // Liveness on the public ports; readiness and metrics only on the admin port.
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status().as_u16() };
+    for public in [s.server.api_addr, s.server.ws_addr] {
+        let healthz = reqwest::get(format!("http://{public}/healthz")).await.unwrap();
+        assert_eq!((healthz.status().as_u16(), healthz.text().await.unwrap()), (200, "ok".to_owned()));
+        for path in ["/readyz", "/metrics"] {
+            assert_ne!(status(format!("http://{public}{path}")).await, 200, "{path} on public port {public}");
+        }
+    }
+    let admin = format!("http://{}", s.server.admin_addr);
+    assert_eq!(status(format!("{admin}/healthz")).await, 200);
+    assert_eq!(status(format!("{admin}/readyz")).await, 200);
+    let metrics = reqwest::get(format!("{admin}/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("openim_transfer_stored_total"), "{metrics}");
 
     // Bad input: each gets a clear error, and the server keeps serving.

@@ -162,7 +162,7 @@ async fn made_up_request_codes_are_answered_and_counted_as_other() {
         assert_eq!((r.req_identifier, r.err_code), (code, 1001), "{}", r.err_msg);
     }
     assert_eq!(mo.call(req::GET_NEWEST_SEQ, Vec::new()).await.err_code, 0, "the connection stays");
-    let metrics = reqwest::get(format!("http://{}/metrics", s.server.api_addr)).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(format!("http://{}/metrics", s.server.admin_addr)).await.unwrap().text().await.unwrap();
     let requests: Vec<&str> = metrics.lines().filter(|l| l.starts_with("openim_gateway_request_seconds")).collect();
     assert!(requests.iter().any(|l| l.contains(r#"req="other""#)), "{requests:?}");
     assert!(requests.iter().any(|l| l.contains(r#"req="1001""#)), "{requests:?}");

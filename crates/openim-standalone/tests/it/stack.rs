@@ -22,6 +22,7 @@ impl Stack {
         cfg.storage.data_dir = dir.to_path_buf();
         cfg.msggateway.listen = "127.0.0.1:0".parse().unwrap();
         cfg.api.listen = "127.0.0.1:0".parse().unwrap();
+        cfg.api.admin_listen = "127.0.0.1:0".parse().unwrap();
         let server = Standalone::start(cfg).await.unwrap();
         let rest = Rest::admin(server.api_addr).await;
         Self { server, rest }

@@ -68,7 +68,7 @@ pub const ADMIN_SECRET: &str = "e2e-admin-secret-5f1c9d2e7a3b8c4d6e0f1a2b";
 
 /// The services whose `/readyz` a started deployment waits for (admin ports).
 const READY: [&str; 9] =
-    ["transfer", "push", "ws1", "ws2", "msg-admin", "user-admin", "group-admin", "auth-admin", "api"];
+    ["transfer", "push", "ws1-admin", "ws2-admin", "msg-admin", "user-admin", "group-admin", "auth-admin", "api-admin"];
 
 impl Deployment {
     /// Starts the broker and every service (two gateways: `msggateway-1`, `msggateway-2`), and
@@ -85,7 +85,8 @@ impl Deployment {
     pub fn launch(kafka: Kafka, backends: Backends) -> Self {
         let unique =
             format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-        let names = ["api", "ws1", "gw1", "ws2", "gw2", "transfer", "push", "cron"];
+        let names =
+            ["api", "api-admin", "ws1", "ws1-admin", "gw1", "ws2", "ws2-admin", "gw2", "transfer", "push", "cron"];
         let mut ports: HashMap<String, u16> = names.iter().map(|k| (k.to_string(), free_port())).collect();
         for svc in RPCS {
             ports.insert(svc.to_owned(), free_port());
@@ -118,6 +119,7 @@ impl Deployment {
             ("OPENIM_KAFKA__GROUP_PREFIX".into(), format!("e2e-{unique}-")),
             ("OPENIM_LOG__LEVEL".into(), std::env::var("OPENIM_E2E_LOG").unwrap_or_else(|_| "warn".into())),
             ("OPENIM_API__LISTEN".into(), addr("api")),
+            ("OPENIM_API__ADMIN_LISTEN".into(), addr("api-admin")),
             ("OPENIM_SHARE__RPC__MSGGATEWAY".into(), format!("[\"{}\", \"{}\"]", url("gw1"), url("gw2"))),
             ("OPENIM_MSGTRANSFER__ADMIN_LISTEN".into(), addr("transfer")),
             ("OPENIM_PUSH__ADMIN_LISTEN".into(), addr("push")),
@@ -175,6 +177,10 @@ impl Deployment {
                 vec![
                     ("OPENIM_MSGGATEWAY__LISTEN".into(), format!("127.0.0.1:{}", self.ports[&format!("ws{n}")])),
                     ("OPENIM_MSGGATEWAY__RPC_LISTEN".into(), format!("127.0.0.1:{}", self.ports[&format!("gw{n}")])),
+                    (
+                        "OPENIM_MSGGATEWAY__ADMIN_LISTEN".into(),
+                        format!("127.0.0.1:{}", self.ports[&format!("ws{n}-admin")]),
+                    ),
                     (
                         "OPENIM_MSGGATEWAY__ADVERTISE".into(),
                         format!("http://127.0.0.1:{}", self.ports[&format!("gw{n}")]),
@@ -494,7 +500,7 @@ async fn backends_down_at_start_then_up_and_outages_during_traffic_lose_nothing(
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     d.assert_running();
-    assert_eq!(d.readyz("ws1").await.map(|r| r.0), Some(503), "the gateway needs Redis");
+    assert_eq!(d.readyz("ws1-admin").await.map(|r| r.0), Some(503), "the gateway needs Redis");
     assert!(!grpc_serving(&d, "msg").await, "rpc-msg's gRPC health says not serving");
     // So does `openim healthcheck` (a container's health check), while the process is alive.
     let env = || d.env.iter().map(|(k, v)| (k.as_str(), v.as_str()));

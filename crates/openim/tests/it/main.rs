@@ -64,18 +64,20 @@ fn wait_for_http(url: &str, cluster: &mut Cluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_as_separate_processes_deliver_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let ports: HashMap<&str, u16> =
-        ["api", "ws", "gw_rpc", "transfer", "push", "cron", "auth", "user", "friend", "group", "conversation", "msg"]
-            .into_iter()
-            .map(|k| (k, free_port()))
-            .collect();
+    let ports: HashMap<&str, u16> = ["api", "api_admin", "ws", "ws_admin", "gw_rpc", "transfer", "push", "cron"]
+        .into_iter()
+        .chain(["auth", "user", "friend", "group", "conversation", "msg"])
+        .map(|k| (k, free_port()))
+        .collect();
     let addr = |k: &str| format!("127.0.0.1:{}", ports[k]);
     let url = |k: &str| format!("http://127.0.0.1:{}", ports[k]);
     let mut env: Vec<(String, String)> = vec![
         ("OPENIM_STORAGE__DATA_DIR".into(), dir.path().display().to_string()),
         ("OPENIM_LOG__LEVEL".into(), "warn".into()),
         ("OPENIM_API__LISTEN".into(), addr("api")),
+        ("OPENIM_API__ADMIN_LISTEN".into(), addr("api_admin")),
         ("OPENIM_MSGGATEWAY__LISTEN".into(), addr("ws")),
+        ("OPENIM_MSGGATEWAY__ADMIN_LISTEN".into(), addr("ws_admin")),
         ("OPENIM_MSGGATEWAY__RPC_LISTEN".into(), addr("gw_rpc")),
         ("OPENIM_MSGGATEWAY__ADVERTISE".into(), url("gw_rpc")),
         ("OPENIM_SHARE__RPC__MSGGATEWAY".into(), format!("[\"{}\"]", url("gw_rpc"))),
@@ -119,8 +121,8 @@ async fn services_as_separate_processes_deliver_messages() {
         wait_for_http(&addr(k), &mut cluster);
     }
 
-    // `openim healthcheck` finds each service from the same configuration: HTTP on the REST,
-    // WebSocket and admin ports, the gRPC health service on the RPC services' gRPC ports.
+    // `openim healthcheck` finds each service from the same configuration: HTTP on the admin
+    // ports, the gRPC health service on the RPC services' gRPC ports.
     let env_ref = || env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     for (name, _) in &cluster.0 {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -129,7 +131,8 @@ async fn services_as_separate_processes_deliver_messages() {
             if healthy {
                 assert!(said.starts_with("healthy: "), "{name}: {said}");
                 let port = match name.as_str() {
-                    "msggateway" => ports["ws"],
+                    "msggateway" => ports["ws_admin"],
+                    "api" => ports["api_admin"],
                     "msgtransfer" => ports["transfer"],
                     "crontask" => ports["cron"],
                     other => ports[other.trim_start_matches("rpc-")],
@@ -231,19 +234,21 @@ async fn admin_call(k: &str, ch: openim_common::rpc::RpcChannel) -> Result<(), t
 fn standalone_stops_cleanly_on_sigterm_and_a_bad_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
-    let (api, ws) = (free_port(), free_port());
+    let (api, admin, ws) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_openim"))
         .args(["--config", config, "standalone"])
         .env("OPENIM_STORAGE__DATA_DIR", dir.path())
         .env("OPENIM_API__LISTEN", format!("127.0.0.1:{api}"))
+        .env("OPENIM_API__ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
         .env("OPENIM_MSGGATEWAY__LISTEN", format!("127.0.0.1:{ws}"))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut cluster = Cluster(Vec::new());
     wait_for_http(&format!("127.0.0.1:{api}"), &mut cluster);
-    let (healthy, said) = healthcheck([("OPENIM_API__LISTEN", &*format!("127.0.0.1:{api}"))], "standalone", false);
-    assert!(healthy, "{said}");
+    let (healthy, said) =
+        healthcheck([("OPENIM_API__ADMIN_LISTEN", &*format!("127.0.0.1:{admin}"))], "standalone", false);
+    assert!(healthy && said.contains(&format!(":{admin}/readyz")), "{said}");
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(15);
