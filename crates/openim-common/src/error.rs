@@ -42,6 +42,9 @@ impl ErrCode {
     pub const CONN_OVER_MAX_NUM_LIMIT: Self = Self(1601);
     pub const CONN_ARGS: Self = Self(1602);
     pub const PUSH_MSG: Self = Self(1603);
+    /// Not an OpenIM v3.8 code (it has no send limit): a user sent faster than
+    /// `msggateway.send_rate_per_sec`. The SDK marks the message failed; resending it works.
+    pub const SEND_RATE_LIMIT: Self = Self(1605);
     /// The gateway could not read a frame (`WSDataError`).
     pub const WS_DATA: Self = Self(3001);
 

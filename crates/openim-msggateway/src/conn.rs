@@ -34,6 +34,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 64;
 
+/// What a frame counts for in a connection's queue: its payload, and what a frame costs besides.
+pub(crate) fn weight(frame: &Message) -> usize {
+    let payload = match frame {
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Text(t) => t.len(),
+        Message::Close(_) => 0,
+    };
+    payload + 64
+}
+
 /// What the writer task sends.
 pub(crate) enum Outbound {
     Frame(Message),
@@ -148,6 +158,8 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
         state: Arc::new(crate::ConnState {
             token: std::mem::take(&mut p.token).into_boxed_str(),
             background: false.into(),
+            queued: 0.into(),
+            max_queued: gw.cfg.max_outbound_bytes,
         }),
     };
     let (mut sink, mut stream) = socket.split();
@@ -162,6 +174,7 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
     metrics::gauge!("openim_gateway_connections").increment(1.0);
 
     let writer_kill = kill.clone();
+    let state = handle.state.clone();
     let writer = tokio::spawn(async move {
         // Everything already queued goes out in one flush: under load one write syscall carries
         // many frames instead of one each.
@@ -175,9 +188,11 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
             while let Some(out) = next.take() {
                 match out {
                     Outbound::Frame(m) => {
+                        let bytes = weight(&m);
                         if !matches!(tokio::time::timeout(WRITE_TIMEOUT, sink.feed(m)).await, Ok(Ok(()))) {
                             break 'outer;
                         }
+                        state.queued.fetch_sub(bytes, Ordering::Relaxed);
                     }
                     Outbound::Close(code, reason) => {
                         // After the client's close frame this send is refused, but the flush
@@ -217,8 +232,7 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
         };
         let frame = match next {
             Err(_) if last_read.elapsed() < deadline => {
-                if tx.try_send(Outbound::Frame(Message::Ping(Bytes::new()))).is_err() {
-                    kill.cancel();
+                if !handle.offer(Message::Ping(Bytes::new())) {
                     break;
                 }
                 continue;
@@ -261,10 +275,9 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
             Message::Text(_) | Message::Pong(_) => None,
         };
         if let Some(reply) = reply
-            && tx.try_send(Outbound::Frame(reply)).is_err()
+            && !handle.offer(reply)
         {
             // The client does not read its replies: too slow to keep.
-            kill.cancel();
             break;
         }
         if logout {
@@ -325,10 +338,9 @@ impl ConnHandle {
     /// Tells the client it is kicked offline (2002) and closes the connection.
     pub(crate) fn kick(&self, reason: &str) {
         let resp = WsResponse { req_identifier: req::KICK_ONLINE, ..Default::default() };
-        if self.tx.try_send(Outbound::Frame(Message::Binary(encode(self.encoding, self.gzip, &resp)))).is_err() {
-            self.kill.cancel();
+        if self.offer(Message::Binary(encode(self.encoding, self.gzip, &resp))) {
+            self.close(1000, reason);
         }
-        self.close(1000, reason);
     }
 
     /// Closes the connection with a reason, or at once if its queue is full.
@@ -387,7 +399,16 @@ async fn handle_frame(
         return Some(error_response(&request, &e));
     }
     let started = std::time::Instant::now();
-    let result = if request.req_identifier == req::SUB_USER_ONLINE_STATUS {
+    let result = if request.req_identifier == req::SEND_MSG
+        && let Some(sends) = &gw.sends
+        && sends.check_key(&p.send_id).is_err()
+    {
+        metrics::counter!("openim_gateway_sends_refused_total").increment(1);
+        Err(ImError::new(
+            ErrCode::SEND_RATE_LIMIT,
+            format!("sending too fast: at most {} messages per second", gw.cfg.send_rate_per_sec),
+        ))
+    } else if request.req_identifier == req::SUB_USER_ONLINE_STATUS {
         match decode(&request.data) {
             Ok(sub) => gw.subscribe(conn, watching, sub).await.map(Bytes::from),
             Err(e) => Err(e),

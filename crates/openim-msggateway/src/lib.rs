@@ -41,9 +41,32 @@ pub(crate) struct ConnState {
     pub token: Box<str>,
     /// The app said it went to the background (2004). Every connection starts in the foreground.
     pub background: std::sync::atomic::AtomicBool,
+    /// Bytes queued for the writer and not yet written.
+    pub queued: AtomicUsize,
+    /// `msggateway.max_outbound_bytes`.
+    pub max_queued: usize,
 }
 
 impl ConnHandle {
+    /// Queues a frame for the client, or ends the connection when its queue is full, in frames
+    /// or in bytes: a client that does not read its frames must not hold the server's memory.
+    /// It resyncs by seq when it reconnects. Returns whether the frame was queued.
+    pub(crate) fn offer(&self, frame: axum::extract::ws::Message) -> bool {
+        let bytes = conn::weight(&frame);
+        let before = self.state.queued.fetch_add(bytes, Ordering::Relaxed);
+        // One frame always fits an empty queue, however large.
+        let fits = before == 0 || before + bytes <= self.state.max_queued;
+        if fits && self.tx.try_send(conn::Outbound::Frame(frame)).is_ok() {
+            return true;
+        }
+        self.state.queued.fetch_sub(bytes, Ordering::Relaxed);
+        if !self.kill.is_cancelled() {
+            metrics::counter!("openim_gateway_slow_connections_closed_total").increment(1);
+        }
+        self.kill.cancel();
+        false
+    }
+
     pub(crate) fn in_background(&self) -> bool {
         self.state.background.load(Ordering::Relaxed)
     }
@@ -76,6 +99,8 @@ pub struct Gateway {
     watchers: DashMap<String, Vec<ConnHandle>>,
     next_id: AtomicU64,
     open: AtomicUsize,
+    /// Sends per user (`send_rate_per_sec`, `send_burst`); `None`: no limit.
+    sends: Option<governor::DefaultKeyedRateLimiter<String>>,
 }
 
 impl Gateway {
@@ -85,7 +110,12 @@ impl Gateway {
         clients: Clients,
         online: Arc<dyn OnlineStore>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let sends = std::num::NonZeroU32::new(cfg.send_rate_per_sec).map(|rate| {
+            let burst = std::num::NonZeroU32::new(cfg.send_burst).unwrap_or(rate);
+            governor::RateLimiter::dashmap(governor::Quota::per_second(rate).allow_burst(burst))
+        });
+        let gw = Arc::new(Self {
+            sends,
             cfg,
             multi_login,
             clients,
@@ -94,7 +124,25 @@ impl Gateway {
             watchers: DashMap::new(),
             next_id: AtomicU64::new(1),
             open: AtomicUsize::new(0),
-        })
+        });
+        // Forgets the send budgets of users whose budget is full again (they have not sent for
+        // a while), every minute, until the gateway is dropped.
+        if gw.sends.is_some() {
+            let weak = Arc::downgrade(&gw);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(gw) = weak.upgrade() else { return };
+                    if let Some(sends) = &gw.sends {
+                        sends.retain_recent();
+                        sends.shrink_to_fit();
+                    }
+                }
+            });
+        }
+        gw
     }
 
     /// The WebSocket router (any path, as clients use `/` or `/msg_gateway`).

@@ -14,7 +14,7 @@ use openim_proto::pb::sdkws::{SubUserOnlineStatus, SubUserOnlineStatusElem, SubU
 use openim_proto::ws::WsResponse;
 use prost::Message as _;
 
-use crate::conn::{Outbound, encode};
+use crate::conn::encode;
 use crate::{ConnHandle, Gateway};
 
 /// Most users one connection may watch.
@@ -111,9 +111,7 @@ impl Gateway {
         let mut frames = HashMap::new();
         for c in watchers {
             let frame = frames.entry((c.encoding, c.gzip)).or_insert_with(|| encode(c.encoding, c.gzip, &resp)).clone();
-            if c.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_err() {
-                c.kill.cancel();
-            }
+            c.offer(Message::Binary(frame));
         }
     }
 }

@@ -14,7 +14,7 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use crate::Gateway;
-use crate::conn::{Outbound, encode};
+use crate::conn::encode;
 
 /// OpenIM's result code for a push held back from an iOS app in the background.
 const IOS_BACKGROUND: i32 = 1604;
@@ -86,7 +86,7 @@ impl GatewayRpc {
                         f
                     }
                 };
-                if conn.tx.try_send(Outbound::Frame(Message::Binary(frame))).is_err() {
+                if !conn.offer(Message::Binary(frame)) {
                     sent = false;
                     break;
                 }
@@ -96,9 +96,6 @@ impl GatewayRpc {
                 for (i, u) in phone_got {
                     reached[i].push(u);
                 }
-            } else {
-                // Too slow to keep up: end it; the client resyncs by seq on reconnect.
-                conn.kill.cancel();
             }
         }
         metrics::counter!("openim_gateway_pushed_total").increment(delivered);
@@ -144,16 +141,12 @@ impl GatewayRpc {
                 }
                 let frame =
                     frames.entry((c.encoding, c.gzip)).or_insert_with(|| encode(c.encoding, c.gzip, &resp)).clone();
-                let code = match c.tx.try_send(Outbound::Frame(Message::Binary(frame))) {
-                    Ok(()) => {
-                        delivered += 1;
-                        0
-                    }
-                    Err(_) => {
-                        // Too slow to keep up: end it; the client resyncs by seq on reconnect.
-                        c.kill.cancel();
-                        1603
-                    }
+                // A connection too slow to keep up is ended; it resyncs by seq on reconnect.
+                let code = if c.offer(Message::Binary(frame)) {
+                    delivered += 1;
+                    0
+                } else {
+                    1603
                 };
                 platforms.push(msggateway::SingleMsgToUserPlatform {
                     result_code: code,

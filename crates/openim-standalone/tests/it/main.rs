@@ -2,6 +2,7 @@
 
 mod admin_msgs;
 mod authz;
+mod backpressure;
 mod compat;
 mod conversations;
 mod flows;
