@@ -41,11 +41,11 @@ pub struct ServiceImage {
 }
 
 pub const SERVICES: &[ServiceImage] = &[
-    ServiceImage { name: "api", args: &["api"], ports: &[10002], description: "REST API" },
+    ServiceImage { name: "api", args: &["api"], ports: &[10002, 12002], description: "REST API" },
     ServiceImage {
         name: "msggateway",
         args: &["msggateway"],
-        ports: &[10001, 10140],
+        ports: &[10001, 12140, 10140],
         description: "WebSocket gateway for clients, gRPC for pushes",
     },
     ServiceImage {
@@ -75,7 +75,7 @@ pub const SERVICES: &[ServiceImage] = &[
     ServiceImage {
         name: "standalone",
         args: &["standalone"],
-        ports: &[10001, 10002],
+        ports: &[10001, 10002, 12002],
         description: "every service in one process with embedded storage",
     },
 ];

@@ -181,6 +181,9 @@ impl Deployment {
                         "OPENIM_MSGGATEWAY__ADMIN_LISTEN".into(),
                         format!("127.0.0.1:{}", self.ports[&format!("ws{n}-admin")]),
                     ),
+                    // The streams here are one sender's thousands of messages in seconds; the
+                    // per-user send rate has its own test (openim-standalone `backpressure`).
+                    ("OPENIM_MSGGATEWAY__SEND_RATE_PER_SEC".into(), "0".into()),
                     (
                         "OPENIM_MSGGATEWAY__ADVERTISE".into(),
                         format!("http://127.0.0.1:{}", self.ports[&format!("gw{n}")]),
