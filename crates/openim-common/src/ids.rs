@@ -125,5 +125,15 @@ pub fn id_hash(ids: &[String]) -> u64 {
     u64::from_be_bytes(sum[..8].try_into().unwrap_or([0; 8]))
 }
 
+/// The first of `wanted` that is not among `found`, in time linear in both (a set of `found`
+/// first): request lists run to thousands, and a nested search over two of them would not.
+pub fn first_missing<'w, 'f, W: AsRef<str>>(
+    wanted: &'w [W],
+    found: impl IntoIterator<Item = &'f str>,
+) -> Option<&'w W> {
+    let found: std::collections::HashSet<&str> = found.into_iter().collect();
+    wanted.iter().find(|w| !found.contains(w.as_ref()))
+}
+
 #[cfg(test)]
 mod tests;

@@ -95,8 +95,9 @@ pub struct Gateway {
     clients: Clients,
     online: Arc<dyn OnlineStore>,
     conns: DashMap<String, Vec<ConnHandle>>,
-    /// Connections watching each user's online status (2005 subscriptions).
-    watchers: DashMap<String, Vec<ConnHandle>>,
+    /// Connections watching each user's online status (2005 subscriptions), by connection ID:
+    /// a popular user may have many watchers, and each one leaving must not scan them all.
+    watchers: DashMap<String, std::collections::HashMap<u64, ConnHandle>>,
     next_id: AtomicU64,
     open: AtomicUsize,
     /// Sends per user (`send_rate_per_sec`, `send_burst`); `None`: no limit.

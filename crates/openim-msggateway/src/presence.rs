@@ -22,7 +22,7 @@ pub(crate) const MAX_SUBSCRIPTIONS: usize = 3000;
 
 /// The users one connection watches, kept by its reader task and dropped with it.
 #[derive(Default)]
-pub(crate) struct Watching(Vec<String>);
+pub(crate) struct Watching(std::collections::HashSet<String>);
 
 impl Gateway {
     /// Applies a 2005 request for `conn` and answers the subscribed users' current platforms.
@@ -33,20 +33,19 @@ impl Gateway {
         sub: SubUserOnlineStatus,
     ) -> Result<Vec<u8>, ImError> {
         for user in &sub.unsubscribe_user_id {
-            if let Some(mut subs) = self.watchers.get_mut(user) {
-                subs.retain(|c| c.id != conn.id);
+            if watching.0.remove(user) {
+                self.forget(user, conn.id);
             }
-            self.watchers.remove_if(user, |_, v| v.is_empty());
-            watching.0.retain(|u| u != user);
         }
-        let new: Vec<String> =
-            sub.subscribe_user_id.iter().filter(|u| !watching.0.contains(u)).cloned().collect::<Vec<_>>();
+        let mut new: Vec<&String> = sub.subscribe_user_id.iter().filter(|u| !watching.0.contains(*u)).collect();
+        new.sort_unstable();
+        new.dedup();
         if watching.0.len() + new.len() > MAX_SUBSCRIPTIONS {
             return Err(ImError::args(format!("a connection may watch at most {MAX_SUBSCRIPTIONS} users")));
         }
-        for user in &new {
-            self.watchers.entry(user.clone()).or_default().push(conn.clone());
-            watching.0.push(user.clone());
+        for user in new {
+            self.watchers.entry(user.clone()).or_default().insert(conn.id, conn.clone());
+            watching.0.insert(user.clone());
         }
         let online = self.online.online(&sub.subscribe_user_id).await.map_err(openim_common::error::from_store)?;
         let subscribers = sub
@@ -59,12 +58,16 @@ impl Gateway {
 
     /// Forgets a closed connection's subscriptions.
     pub(crate) fn unsubscribe_all(&self, conn_id: u64, watching: Watching) {
-        for user in watching.0 {
-            if let Some(mut subs) = self.watchers.get_mut(&user) {
-                subs.retain(|c| c.id != conn_id);
-            }
-            self.watchers.remove_if(&user, |_, v| v.is_empty());
+        for user in &watching.0 {
+            self.forget(user, conn_id);
         }
+    }
+
+    fn forget(&self, user: &str, conn_id: u64) {
+        if let Some(mut subs) = self.watchers.get_mut(user) {
+            subs.remove(&conn_id);
+        }
+        self.watchers.remove_if(user, |_, v| v.is_empty());
     }
 
     /// A user connected or disconnected here: tell this gateway's watchers of the user and every
@@ -95,7 +98,9 @@ impl Gateway {
 
     /// Pushes a 2005 frame to this gateway's connections watching `user_id`.
     pub(crate) fn push_status(&self, user_id: &str, platforms: &[i32]) {
-        let Some(watchers) = self.watchers.get(user_id).map(|w| w.clone()) else { return };
+        let Some(watchers) = self.watchers.get(user_id).map(|w| w.values().cloned().collect::<Vec<_>>()) else {
+            return;
+        };
         let tips = SubUserOnlineStatusTips {
             subscribers: vec![SubUserOnlineStatusElem {
                 user_id: user_id.to_owned(),

@@ -93,12 +93,10 @@ impl ConversationService {
             existing.extend(found.await.map_err(store_status)?);
         }
         // Users whose settings change: those without the conversation, and those it differs for.
-        let changed: Vec<String> = r
-            .user_i_ds
-            .iter()
-            .filter(|u| existing.iter().find(|e| &e.owner_user_id == *u).is_none_or(|e| patch.changes(e)))
-            .cloned()
-            .collect();
+        let existing: std::collections::HashMap<&str, &Conversation> =
+            existing.iter().map(|e| (e.owner_user_id.as_str(), e)).collect();
+        let changed: Vec<String> =
+            r.user_i_ds.iter().filter(|u| existing.get(u.as_str()).is_none_or(|e| patch.changes(e))).cloned().collect();
         if changed.is_empty() {
             return Ok(());
         }

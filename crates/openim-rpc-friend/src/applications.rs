@@ -167,9 +167,9 @@ impl FriendService {
         ids.sort();
         ids.dedup();
         let users = self.stores.users.get_users(&ids).await.map_err(store_status)?;
-        let profile = |id: &str| {
-            users.iter().find(|u| u.user_id == id).map(|u| (u.nickname.clone(), u.face_url.clone())).unwrap_or_default()
-        };
+        let users: std::collections::HashMap<&str, &openim_storage::User> =
+            users.iter().map(|u| (u.user_id.as_str(), u)).collect();
+        let profile = |id: &str| users.get(id).map(|u| (u.nickname.clone(), u.face_url.clone())).unwrap_or_default();
         Ok(rows
             .into_iter()
             .map(|r| {

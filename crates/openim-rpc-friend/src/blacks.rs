@@ -53,10 +53,12 @@ impl FriendService {
         let rows = self.stores.blacks.blacks(owner, ids).await.map_err(store_status)?;
         let ids: Vec<String> = rows.iter().map(|b| b.block_user_id.clone()).collect();
         let users = self.stores.users.get_users(&ids).await.map_err(store_status)?;
+        let users: std::collections::HashMap<&str, &openim_storage::User> =
+            users.iter().map(|u| (u.user_id.as_str(), u)).collect();
         Ok(rows
             .into_iter()
             .map(|b| {
-                let user = users.iter().find(|u| u.user_id == b.block_user_id);
+                let user = users.get(b.block_user_id.as_str());
                 sdkws::BlackInfo {
                     owner_user_id: b.owner_user_id,
                     create_time: b.create_time,

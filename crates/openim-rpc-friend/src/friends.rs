@@ -1,9 +1,11 @@
 //! Changes to one's friend list: delete, update (pin, remark, ex), remark; and the combined
 //! user/friend/blacklist view of `get_specified_friends_info`.
 
+use std::collections::HashMap;
+
 use openim_common::error::store_status;
-use openim_common::{ErrCode, ImError, rpc};
-use openim_proto::pb::relation;
+use openim_common::{ErrCode, ImError, ids, rpc};
+use openim_proto::pb::{relation, sdkws};
 use openim_storage::FriendPatch;
 use tonic::{Request, Status};
 
@@ -64,7 +66,7 @@ impl FriendService {
         ids.sort();
         ids.dedup();
         let found = self.stores.friends.friends(owner, Some(&ids)).await.map_err(store_status)?;
-        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|f| &f.friend_user_id == *id)) {
+        if let Some(missing) = ids::first_missing(&ids, found.iter().map(|f| f.friend_user_id.as_str())) {
             return Err(ImError::new(ErrCode::RECORD_NOT_FOUND, format!("{missing} is not {owner}'s friend")).into());
         }
         self.stores.friends.update_friends(owner, &ids, patch).await.map_err(store_status)?;
@@ -84,21 +86,21 @@ impl FriendService {
             self.stores.friends.friends(&r.owner_user_id, Some(&r.user_id_list)).await.map_err(store_status)?;
         let friends = self.infos(friends).await?;
         let blacks = self.blacks(&r.owner_user_id, Some(&r.user_id_list)).await?;
+        // Joined by ID through maps: the list runs to a thousand users.
+        let users: HashMap<&str, &openim_storage::User> = users.iter().map(|u| (u.user_id.as_str(), u)).collect();
+        let friends: HashMap<&str, &sdkws::FriendInfo> =
+            friends.iter().filter_map(|f| Some((f.friend_user.as_ref()?.user_id.as_str(), f))).collect();
+        let blacks: HashMap<&str, &sdkws::BlackInfo> =
+            blacks.iter().filter_map(|b| Some((b.black_user_info.as_ref()?.user_id.as_str(), b))).collect();
         let infos = r
             .user_id_list
             .iter()
             .filter_map(|id| {
-                let user = users.iter().find(|u| &u.user_id == id)?;
+                let user = users.get(id.as_str())?;
                 Some(relation::GetSpecifiedFriendsInfoInfo {
-                    user_info: Some(openim_rpc_user::to_pb(user.clone())),
-                    friend_info: friends
-                        .iter()
-                        .find(|f| f.friend_user.as_ref().is_some_and(|u| &u.user_id == id))
-                        .cloned(),
-                    black_info: blacks
-                        .iter()
-                        .find(|b| b.black_user_info.as_ref().is_some_and(|u| &u.user_id == id))
-                        .cloned(),
+                    user_info: Some(openim_rpc_user::to_pb((*user).clone())),
+                    friend_info: friends.get(id.as_str()).map(|f| (*f).clone()),
+                    black_info: blacks.get(id.as_str()).map(|b| (*b).clone()),
                 })
             })
             .collect();

@@ -7,15 +7,18 @@ mod blacks;
 mod friends;
 mod notes;
 
+use std::collections::HashMap;
+
 use openim_common::config::Share;
 use openim_common::error::store_status;
+use openim_common::ids::{self, first_missing};
 use openim_common::notify::Notifier;
 use openim_common::rpc;
 use openim_common::token::now_millis;
-use openim_common::{ErrCode, ImError, ids};
+use openim_common::{ErrCode, ImError};
 use openim_proto::pb::relation::{self, friend_server::Friend as FriendRpc};
 use openim_proto::pb::sdkws::FriendInfo;
-use openim_storage::{Friend, Stores};
+use openim_storage::{Friend, Stores, User};
 use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::relation::friend_server::FriendServer;
@@ -71,7 +74,7 @@ impl FriendService {
     async fn check_users(&self, ids: &[&String]) -> Result<(), Status> {
         let ids: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
         let found = self.stores.users.get_users(&ids).await.map_err(store_status)?;
-        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| &u.user_id == *id)) {
+        if let Some(missing) = first_missing(&ids, found.iter().map(|u| u.user_id.as_str())) {
             return Err(ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {missing} is not registered")).into());
         }
         Ok(())
@@ -88,10 +91,11 @@ impl FriendService {
     async fn infos(&self, friends: Vec<Friend>) -> Result<Vec<FriendInfo>, Status> {
         let ids: Vec<String> = friends.iter().map(|f| f.friend_user_id.clone()).collect();
         let users = self.stores.users.get_users(&ids).await.map_err(store_status)?;
+        let users: HashMap<&str, &User> = users.iter().map(|u| (u.user_id.as_str(), u)).collect();
         Ok(friends
             .into_iter()
             .map(|f| FriendInfo {
-                friend_user: users.iter().find(|u| u.user_id == f.friend_user_id).cloned().map(openim_rpc_user::to_pb),
+                friend_user: users.get(f.friend_user_id.as_str()).map(|u| openim_rpc_user::to_pb((*u).clone())),
                 owner_user_id: f.owner_user_id,
                 remark: f.remark,
                 create_time: f.create_time,
@@ -134,7 +138,7 @@ impl FriendRpc for FriendService {
         let mut all = req.friend_user_i_ds.clone();
         all.push(req.owner_user_id.clone());
         let found = self.stores.users.get_users(&all).await.map_err(store_status)?;
-        if let Some(missing) = all.iter().find(|id| !found.iter().any(|u| &u.user_id == *id)) {
+        if let Some(missing) = first_missing(&all, found.iter().map(|u| u.user_id.as_str())) {
             return Err(ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {missing} is not registered")).into());
         }
         let now = now_millis();

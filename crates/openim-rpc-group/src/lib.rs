@@ -42,7 +42,7 @@ impl GroupService {
 
     async fn check_users_exist(&self, ids: &[String]) -> Result<(), Status> {
         let found = self.stores.users.get_users(ids).await.map_err(store_status)?;
-        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|u| &u.user_id == *id)) {
+        if let Some(missing) = openim_common::ids::first_missing(ids, found.iter().map(|u| u.user_id.as_str())) {
             return Err(ImError::new(ErrCode::USER_ID_NOT_FOUND, format!("user {missing} is not registered")).into());
         }
         Ok(())

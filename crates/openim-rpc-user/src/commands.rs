@@ -179,7 +179,8 @@ impl UserService {
         match r.genre {
             SUBSCRIBE => {
                 let existing = subs.subscriptions(&r.user_id).await.map_err(store_err)?;
-                let added = targets.iter().filter(|t| !existing.contains(t)).count();
+                let known: std::collections::HashSet<&String> = existing.iter().collect();
+                let added = targets.iter().filter(|t| !known.contains(t)).count();
                 if existing.len() + added > MAX_SUBSCRIPTIONS {
                     return Err(ImError::args(format!(
                         "{} would subscribe to {} users; at most {MAX_SUBSCRIPTIONS} are allowed",

@@ -131,7 +131,9 @@ impl UserRpc for UserService {
         }
         let mut users = self.stores.users.get_users(&ids).await.map_err(store_err)?;
         // Answer in the order asked, as OpenIM does.
-        users.sort_by_key(|u| ids.iter().position(|i| *i == u.user_id));
+        let order: std::collections::HashMap<&str, usize> =
+            ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).rev().collect();
+        users.sort_by_key(|u| order.get(u.user_id.as_str()).copied());
         Ok(Response::new(user::GetDesignateUsersResp { users_info: users.into_iter().map(to_pb).collect() }))
     }
 
@@ -250,11 +252,12 @@ impl UserRpc for UserService {
             return Err(ImError::args(format!("checkUserIDs has {} entries; 1 to 1000 are allowed", ids.len())).into());
         }
         let found = self.stores.users.get_users(&ids).await.map_err(store_err)?;
+        let found: std::collections::HashSet<&str> = found.iter().map(|u| u.user_id.as_str()).collect();
         let results = ids
-            .into_iter()
+            .iter()
             .map(|id| user::account_check_resp::SingleUserStatus {
-                account_status: i32::from(found.iter().any(|u| u.user_id == id)),
-                user_id: id,
+                account_status: i32::from(found.contains(id.as_str())),
+                user_id: id.clone(),
             })
             .collect();
         Ok(Response::new(user::AccountCheckResp { results }))

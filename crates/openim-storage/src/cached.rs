@@ -57,7 +57,12 @@ impl BlackStore for CachedBlacks {
         let list = self.list(owner).await?;
         Ok(match block_ids {
             None => list.as_ref().clone(),
-            Some(ids) => list.iter().filter(|b| ids.contains(&b.block_user_id)).cloned().collect(),
+            // One ID (every single-chat send asks about its sender) is a scan; many get a set.
+            Some([id]) => list.iter().filter(|b| &b.block_user_id == id).cloned().collect(),
+            Some(ids) => {
+                let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+                list.iter().filter(|b| ids.contains(b.block_user_id.as_str())).cloned().collect()
+            }
         })
     }
 }

@@ -98,3 +98,13 @@ fn list_versions_fit_a_javascript_number() {
     assert_eq!(list_version(&ids), id_hash(&ids) & ((1 << 53) - 1));
     assert_ne!(list_version(&ids), list_version(&ids[1..]));
 }
+
+#[test]
+fn first_missing_finds_the_first_absent_id_in_request_order() {
+    let wanted: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+    assert_eq!(first_missing(&wanted, ["d", "a", "b"]), Some(&"c".to_owned()));
+    assert_eq!(first_missing(&wanted, ["c", "b", "a", "d"]), None);
+    assert_eq!(first_missing(&wanted, []), Some(&"a".to_owned()));
+    let refs: Vec<&String> = wanted.iter().collect();
+    assert_eq!(first_missing(&refs, ["a", "b", "c"]).map(|s| s.as_str()), Some("d"));
+}
