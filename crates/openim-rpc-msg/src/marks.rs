@@ -258,17 +258,14 @@ impl MsgService {
         if opt.is_sync_other {
             self.check_clear_for_everyone(user_id, &ids).await?;
             for conv in &ids {
-                let owners = match ids::parse_conversation_id(conv, user_id) {
-                    Some(ConversationTarget::Single(a, b)) => vec![a.to_owned(), b.to_owned()],
-                    Some(ConversationTarget::Group(g)) => {
-                        self.stores.groups.member_ids(g).await.map_err(store_status)?
-                    }
-                    None => vec![user_id.to_owned()],
+                let min = max_of(conv) + 1;
+                let set = match ids::parse_conversation_id(conv, user_id) {
+                    // Everyone who has it: both sides of a single chat, every member of a group
+                    // (and former members, who cannot read it anyway), in one statement.
+                    Some(_) => self.stores.conversations.set_everyones_min_seq(conv, min).await,
+                    None => self.stores.conversations.set_min_seqs(user_id, &[(conv.clone(), min)]).await,
                 };
-                let min = [(conv.clone(), max_of(conv) + 1)];
-                for owner in owners {
-                    self.stores.conversations.set_min_seqs(&owner, &min).await.map_err(store_status)?;
-                }
+                set.map_err(store_status)?;
                 let tips = ClearConversationTips { user_id: user_id.to_owned(), conversation_i_ds: vec![conv.clone()] };
                 let (recv, group, session_type) = match ids::parse_conversation_id(conv, user_id) {
                     Some(ConversationTarget::Group(g)) => (g, g, session::READ_GROUP_CHAT),

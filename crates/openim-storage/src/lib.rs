@@ -180,6 +180,9 @@ pub trait ConversationStore: Send + Sync {
     /// Sets the lowest seq `owner` may read in each conversation (after a clear); conversations
     /// `owner` does not have are skipped.
     async fn set_min_seqs(&self, owner: &str, min_seqs: &[(String, i64)]) -> StoreResult<()>;
+    /// Sets the lowest seq everyone who has the conversation may read (a clear for everyone),
+    /// in one statement however many members a group has.
+    async fn set_everyones_min_seq(&self, conversation_id: &str, min_seq: i64) -> StoreResult<()>;
 }
 
 #[async_trait]

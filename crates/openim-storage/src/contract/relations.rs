@@ -267,7 +267,22 @@ pub async fn conversations(store: &dyn ConversationStore) {
     let stranger = format!("{p}s");
     let receiving =
         store.receiving_owners(&format!("{p}c1"), &[owner.clone(), newcomer.clone(), stranger.clone()]).await.unwrap();
-    assert_eq!(receiving, vec![stranger], "recvMsgOpt 2 (no notify) gets no offline push");
+    assert_eq!(receiving, vec![stranger.clone()], "recvMsgOpt 2 (no notify) gets no offline push");
+
+    // A clear for everyone: every owner who has the conversation, and only that conversation.
+    store.set_everyones_min_seq(&format!("{p}c1"), 77).await.unwrap();
+    let min_seqs = |o: String| async move {
+        store
+            .conversations(&o, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.conversation_id, c.min_seq))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(min_seqs(owner).await, vec![(format!("{p}c1"), 77), (format!("{p}c2"), 42)]);
+    assert_eq!(min_seqs(newcomer).await, vec![(format!("{p}c1"), 77)]);
+    assert!(min_seqs(stranger).await.is_empty(), "nobody gets a conversation they did not have");
 }
 
 pub async fn user_commands(store: &dyn UserCommandStore) {

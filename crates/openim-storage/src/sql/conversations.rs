@@ -124,5 +124,14 @@ for_sql_stores! {
             tx.commit().await?;
             Ok(())
         }
+
+        async fn set_everyones_min_seq(&self, conversation_id: &str, min_seq: i64) -> StoreResult<()> {
+            sqlx::query("UPDATE conversations SET min_seq = ? WHERE conversation_id = ?")
+                .bind(min_seq)
+                .bind(conversation_id)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        }
     }
 }
