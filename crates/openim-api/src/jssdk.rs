@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
 use openim_common::ImError;
-use openim_common::rpc;
+use openim_common::{limits, rpc};
 use openim_proto::pb::conversation::GetConversationsReq as ConvReq;
 use openim_proto::pb::group::GetGroupsInfoReq;
 use openim_proto::pb::jssdk::{self, ConversationMsg};
@@ -97,105 +97,74 @@ fn owner(api: &Api, caller: Caller, owner_user_id: &str) -> Result<Caller, ImErr
     Ok(Caller { user_id: owner_user_id.to_owned(), operation_id: caller.operation_id })
 }
 
+/// `m` as a request of the caller.
+fn as_caller<T>(caller: &Caller, m: T) -> tonic::Request<T> {
+    rpc::request(m, &caller.user_id, &caller.operation_id)
+}
+
 async fn assemble(api: &Api, caller: &Caller, ids: Vec<String>) -> Result<(i64, Vec<ConversationMsg>), ImError> {
     let c = &api.clients;
-    let req = |m| rpc::request(m, &caller.user_id, &caller.operation_id);
     let convs = if ids.is_empty() {
         let all = openim_proto::pb::conversation::GetAllConversationsReq { owner_user_id: caller.user_id.clone() };
-        c.conversation.clone().get_all_conversations(req(all)).await?.into_inner().conversations
+        c.conversation.clone().get_all_conversations(as_caller(caller, all)).await?.into_inner().conversations
     } else {
         let some = ConvReq { owner_user_id: caller.user_id.clone(), conversation_i_ds: ids };
-        c.conversation
-            .clone()
-            .get_conversations(rpc::request(some, &caller.user_id, &caller.operation_id))
-            .await?
-            .into_inner()
-            .conversations
+        c.conversation.clone().get_conversations(as_caller(caller, some)).await?.into_inner().conversations
     };
     if convs.is_empty() {
         return Ok((0, Vec::new()));
     }
+    // Every list goes to the services in chunks within their limits: a user may have more
+    // conversations, peers and groups than one request may name.
     let conv_ids: Vec<String> = convs.iter().map(|c| c.conversation_id.clone()).collect();
-    let seqs = c
-        .msg
-        .clone()
-        .get_conversations_has_read_and_max_seq(rpc::request(
-            GetConversationsHasReadAndMaxSeqReq {
-                user_id: caller.user_id.clone(),
-                conversation_i_ds: conv_ids.clone(),
-                return_pinned: false,
-            },
-            &caller.user_id,
-            &caller.operation_id,
-        ))
-        .await?
-        .into_inner()
-        .seqs;
-    let mut last = c
-        .msg
-        .clone()
-        .get_last_message(rpc::request(
-            GetLastMessageReq { user_id: caller.user_id.clone(), conversation_i_ds: conv_ids },
-            &caller.user_id,
-            &caller.operation_id,
-        ))
-        .await?
-        .into_inner()
-        .msgs;
+    let mut seqs = HashMap::new();
+    let mut last = HashMap::new();
+    for chunk in conv_ids.chunks(limits::MAX_CONVERSATION_IDS) {
+        let r = GetConversationsHasReadAndMaxSeqReq {
+            user_id: caller.user_id.clone(),
+            conversation_i_ds: chunk.to_vec(),
+            return_pinned: false,
+        };
+        seqs.extend(
+            c.msg.clone().get_conversations_has_read_and_max_seq(as_caller(caller, r)).await?.into_inner().seqs,
+        );
+        let r = GetLastMessageReq { user_id: caller.user_id.clone(), conversation_i_ds: chunk.to_vec() };
+        last.extend(c.msg.clone().get_last_message(as_caller(caller, r)).await?.into_inner().msgs);
+    }
 
     let peers: Vec<String> = convs.iter().filter(|c| !c.user_id.is_empty()).map(|c| c.user_id.clone()).collect();
     let groups: Vec<String> = convs.iter().filter(|c| !c.group_id.is_empty()).map(|c| c.group_id.clone()).collect();
-    let users: HashMap<String, _> = if peers.is_empty() {
-        HashMap::new()
-    } else {
-        let r = GetDesignateUsersReq { user_i_ds: peers.clone() };
-        let found = c
-            .user
-            .clone()
-            .get_designate_users(rpc::request(r, &caller.user_id, &caller.operation_id))
-            .await?
-            .into_inner();
-        found.users_info.into_iter().map(|u| (u.user_id.clone(), u)).collect()
-    };
-    let friends: HashMap<String, FriendInfoOnly> = if peers.is_empty() {
-        HashMap::new()
-    } else {
-        let r = GetDesignatedFriendsReq { owner_user_id: caller.user_id.clone(), friend_user_i_ds: peers };
-        let found = c
-            .friend
-            .clone()
-            .get_designated_friends(rpc::request(r, &caller.user_id, &caller.operation_id))
-            .await?
-            .into_inner();
-        found
-            .friends_info
-            .into_iter()
-            .filter_map(|f| {
-                let id = f.friend_user.as_ref()?.user_id.clone();
-                Some((
-                    id.clone(),
-                    FriendInfoOnly {
-                        owner_user_id: f.owner_user_id,
-                        friend_user_id: id,
-                        remark: f.remark,
-                        create_time: f.create_time,
-                        add_source: f.add_source,
-                        operator_user_id: f.operator_user_id,
-                        ex: f.ex,
-                        is_pinned: f.is_pinned,
-                    },
-                ))
-            })
-            .collect()
-    };
-    let group_infos: HashMap<String, _> = if groups.is_empty() {
-        HashMap::new()
-    } else {
-        let r = GetGroupsInfoReq { group_i_ds: groups };
-        let found =
-            c.group.clone().get_groups_info(rpc::request(r, &caller.user_id, &caller.operation_id)).await?.into_inner();
-        found.group_infos.into_iter().map(|g| (g.group_id.clone(), g)).collect()
-    };
+    let mut users = HashMap::new();
+    let mut friends: HashMap<String, FriendInfoOnly> = HashMap::new();
+    for chunk in peers.chunks(limits::MAX_IDS) {
+        let r = GetDesignateUsersReq { user_i_ds: chunk.to_vec() };
+        let found = c.user.clone().get_designate_users(as_caller(caller, r)).await?.into_inner();
+        users.extend(found.users_info.into_iter().map(|u| (u.user_id.clone(), u)));
+        let r = GetDesignatedFriendsReq { owner_user_id: caller.user_id.clone(), friend_user_i_ds: chunk.to_vec() };
+        let found = c.friend.clone().get_designated_friends(as_caller(caller, r)).await?.into_inner();
+        friends.extend(found.friends_info.into_iter().filter_map(|f| {
+            let id = f.friend_user.as_ref()?.user_id.clone();
+            Some((
+                id.clone(),
+                FriendInfoOnly {
+                    owner_user_id: f.owner_user_id,
+                    friend_user_id: id,
+                    remark: f.remark,
+                    create_time: f.create_time,
+                    add_source: f.add_source,
+                    operator_user_id: f.operator_user_id,
+                    ex: f.ex,
+                    is_pinned: f.is_pinned,
+                },
+            ))
+        }));
+    }
+    let mut group_infos = HashMap::new();
+    for chunk in groups.chunks(limits::MAX_IDS) {
+        let r = GetGroupsInfoReq { group_i_ds: chunk.to_vec() };
+        let found = c.group.clone().get_groups_info(as_caller(caller, r)).await?.into_inner();
+        group_infos.extend(found.group_infos.into_iter().map(|g| (g.group_id.clone(), g)));
+    }
 
     let mut unread = 0;
     let out = convs

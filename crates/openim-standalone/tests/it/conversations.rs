@@ -129,3 +129,30 @@ async fn conversation_settings_are_one_s_own() {
     assert_eq!(got["userIDs"], json!(["dog"]));
     s.stop().await;
 }
+
+/// The JS SDK's conversation list joins users, friends and groups; a user with more peers than
+/// one internal request may name (1,000) still gets all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jssdk_conversation_list_answers_more_peers_than_one_request_may_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    let peers: Vec<String> = (0..1100).map(|i| format!("p{i:04}")).collect();
+    let mut all: Vec<&str> = peers.iter().map(String::as_str).collect();
+    all.push("amy");
+    for chunk in all.chunks(500) {
+        s.register(chunk).await;
+    }
+    for p in &peers {
+        s.rest
+            .ok("/conversation/set_conversations", set("amy", &format!("si_amy_{p}"), json!({"isPinned": true})))
+            .await;
+    }
+    let amy = s.token("amy", 5).await;
+    let js = s.rest.ok_as(&amy, "/jssdk/get_conversations", json!({"ownerUserID": "amy", "conversationIDs": []})).await;
+    let convs = js["conversations"].as_array().unwrap();
+    assert_eq!(convs.len(), 1100);
+    let mut users: Vec<&str> = convs.iter().filter_map(|c| c["user"]["userID"].as_str()).collect();
+    users.sort_unstable();
+    assert_eq!(users, peers.iter().map(String::as_str).collect::<Vec<_>>(), "every peer's profile is joined");
+    s.stop().await;
+}
