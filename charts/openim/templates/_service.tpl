@@ -82,12 +82,19 @@ spec:
           volumeMounts:
             - { name: config, mountPath: /etc/openim/config, readOnly: true }
             - { name: data, mountPath: /var/lib/openim }
+            {{- with $root.Values.global.backendTls.secretName }}
+            - { name: backend-tls, mountPath: /etc/openim/tls, readOnly: true }
+            {{- end }}
       volumes:
         - name: config
           configMap:
             name: {{ $root.Release.Name }}-openim-config
         - name: data
           emptyDir: {}
+        {{- with $root.Values.global.backendTls.secretName }}
+        - name: backend-tls
+          secret: { secretName: {{ . }} }
+        {{- end }}
       {{- with $v.nodeSelector }}
       nodeSelector: {{- toYaml . | nindent 8 }}
       {{- end }}

@@ -3,6 +3,56 @@
 
 use serde::{Deserialize, Serialize};
 
+/// TLS to a backend: `tls:` in `redis.yml` and `mongodb.yml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Connect over TLS, verifying the server's certificate and name.
+    pub enabled: bool,
+    /// PEM file of the CA certificates the server's must chain to; empty: the public web roots.
+    pub ca_file: String,
+    /// PEM client certificate, for servers that require one (mutual TLS); with `key_file`.
+    pub cert_file: String,
+    /// PEM private key of `cert_file`.
+    pub key_file: String,
+}
+
+impl TlsConfig {
+    /// The value at fault, named by key under `tls.`, if any.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if self.cert_file.is_empty() != self.key_file.is_empty() {
+            return Err(("tls.key_file".into(), "cert_file and key_file go together: set both or neither".into()));
+        }
+        let files_set = !self.ca_file.is_empty() || !self.cert_file.is_empty();
+        if files_set && !self.enabled {
+            return Err(("tls.enabled".into(), "is false while tls files are set: set it to true".into()));
+        }
+        Ok(())
+    }
+
+    /// Reads one of the files, naming it on failure.
+    pub fn read(&self, key: &str, path: &str) -> Result<Vec<u8>, crate::StoreError> {
+        std::fs::read(path).map_err(|e| crate::StoreError::Backend(format!("tls.{key} {path}: {e}")))
+    }
+}
+
+/// MySQL's `--ssl-mode`: whether the connection uses TLS and what it verifies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SslMode {
+    /// Plain TCP.
+    Disabled,
+    /// TLS when the server offers it, unverified; plain otherwise (MySQL's default).
+    #[default]
+    Preferred,
+    /// TLS or no connection, unverified.
+    Required,
+    /// TLS with the server's certificate verified against `ssl_ca`.
+    VerifyCa,
+    /// As `verify_ca`, and the certificate must name the host connected to.
+    VerifyIdentity,
+}
+
 /// `mysql.yml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +74,14 @@ pub struct MysqlConfig {
     pub connect_timeout_secs: u64,
     /// Statements slower than this are logged as warnings.
     pub slow_threshold_ms: u64,
+    /// TLS: `disabled`, `preferred`, `required`, `verify_ca` or `verify_identity`.
+    pub ssl_mode: SslMode,
+    /// PEM file of the CA that signed the server's certificate (for `verify_ca` and
+    /// `verify_identity`).
+    pub ssl_ca: String,
+    /// PEM client certificate and key, for servers that require one.
+    pub ssl_cert: String,
+    pub ssl_key: String,
 }
 
 impl Default for MysqlConfig {
@@ -38,6 +96,10 @@ impl Default for MysqlConfig {
             max_lifetime_secs: 1800,
             connect_timeout_secs: 5,
             slow_threshold_ms: 500,
+            ssl_mode: SslMode::Preferred,
+            ssl_ca: String::new(),
+            ssl_cert: String::new(),
+            ssl_key: String::new(),
         }
     }
 }
@@ -53,6 +115,12 @@ impl MysqlConfig {
         }
         if self.max_open_conn == 0 {
             return Err(("max_open_conn".into(), "must be at least 1".into()));
+        }
+        if matches!(self.ssl_mode, SslMode::VerifyCa | SslMode::VerifyIdentity) && self.ssl_ca.is_empty() {
+            return Err(("ssl_ca".into(), "must name the CA's PEM file when ssl_mode verifies the server".into()));
+        }
+        if self.ssl_cert.is_empty() != self.ssl_key.is_empty() {
+            return Err(("ssl_key".into(), "ssl_cert and ssl_key go together: set both or neither".into()));
         }
         Ok(())
     }
@@ -78,6 +146,8 @@ pub struct RedisConfig {
     pub msg_cache_ttl_secs: u64,
     /// A gateway that has not reported for this long is taken as gone.
     pub gateway_ttl_secs: u64,
+    /// TLS (`rediss://`).
+    pub tls: TlsConfig,
 }
 
 impl Default for RedisConfig {
@@ -93,6 +163,7 @@ impl Default for RedisConfig {
             seq_block: 1000,
             msg_cache_ttl_secs: 86_400,
             gateway_ttl_secs: 30,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -110,7 +181,7 @@ impl RedisConfig {
             // Gateways heartbeat every 3 s; a shorter TTL would drop live ones.
             return Err(("gateway_ttl_secs".into(), format!("{} is below 10", self.gateway_ttl_secs)));
         }
-        Ok(())
+        self.tls.check()
     }
 }
 
@@ -229,6 +300,9 @@ pub struct MongoConfig {
     pub max_pool_size: u32,
     /// How long an operation waits for a reachable server before failing.
     pub connect_timeout_secs: u64,
+    /// TLS; `cert_file` holds the client certificate and its key together (MongoDB's
+    /// `tlsCertificateKeyFile`), so `key_file` stays empty.
+    pub tls: TlsConfig,
 }
 
 impl Default for MongoConfig {
@@ -242,6 +316,7 @@ impl Default for MongoConfig {
             auth_source: "admin".into(),
             max_pool_size: 100,
             connect_timeout_secs: 5,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -272,6 +347,17 @@ impl MongoConfig {
         }
         if self.database.is_empty() {
             return Err(("database".into(), "must not be empty".into()));
+        }
+        if !self.tls.key_file.is_empty() {
+            return Err((
+                "tls.key_file".into(),
+                "MongoDB reads the key from cert_file (certificate and key in one PEM file): leave key_file empty"
+                    .into(),
+            ));
+        }
+        let files_set = !self.tls.ca_file.is_empty() || !self.tls.cert_file.is_empty();
+        if files_set && !self.tls.enabled {
+            return Err(("tls.enabled".into(), "is false while tls files are set: set it to true".into()));
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt as _;
 use mongodb::bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
-use mongodb::options::{ClientOptions, Credential, FindOptions, IndexOptions, InsertManyOptions};
+use mongodb::options::{ClientOptions, Credential, FindOptions, IndexOptions, InsertManyOptions, Tls, TlsOptions};
 use mongodb::{Client, Collection, IndexModel};
 use openim_proto::pb::sdkws::MsgData;
 use prost::Message as _;
@@ -51,6 +51,13 @@ impl MongoMessages {
         opts.server_selection_timeout = Some(Duration::from_secs(cfg.connect_timeout_secs));
         opts.connect_timeout = Some(Duration::from_secs(cfg.connect_timeout_secs));
         opts.app_name = Some("openim-rs".into());
+        if cfg.tls.enabled {
+            let tls = &cfg.tls;
+            let file = |f: &str| (!f.is_empty()).then(|| std::path::PathBuf::from(f));
+            opts.tls = Some(Tls::Enabled(
+                TlsOptions::builder().ca_file_path(file(&tls.ca_file)).cert_key_file_path(file(&tls.cert_file)).build(),
+            ));
+        }
         let client = Client::with_options(opts).map_err(|e| StoreError::Backend(format!("mongodb {where_}: {e}")))?;
         let msgs = client.database(&cfg.database).collection::<Document>("msgs");
         Ok(Self { msgs, client, database: cfg.database.clone(), where_, prepared: OnceCell::new() })

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod rest;
 pub mod servers;
+pub mod tls;
 
 pub use client::{Client, text_content};
 pub use rest::Rest;

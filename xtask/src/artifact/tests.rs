@@ -390,6 +390,10 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
                 assert_eq!((kinds("Ingress"), kinds("ServiceMonitor"), kinds("Secret")), (1, 10, 0));
                 assert!(rendered.contains("image: registry.example.com/im/openim-api:1.2.3"), "{rendered}");
                 assert!(rendered.contains("http://im-msggateway-2.im-msggateway-headless:10140"), "{rendered}");
+                // The backends' TLS files reach every workload, read-only.
+                let mounted = "- { name: backend-tls, mountPath: /etc/openim/tls, readOnly: true }";
+                assert_eq!(rendered.matches(mounted).count(), workloads, "{rendered}");
+                assert_eq!(rendered.matches("secret: { secretName: openim-backend-tls }").count(), workloads);
             }
         }
     }

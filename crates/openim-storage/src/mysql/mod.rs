@@ -11,11 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
 use sqlx::{ConnectOptions as _, Connection as _, MySql, MySqlPool, QueryBuilder, Row as _};
 use tokio::sync::OnceCell;
 
-use crate::config::MysqlConfig;
+use crate::config::{MysqlConfig, SslMode};
 use crate::sql::Dialect;
 use crate::*;
 
@@ -36,6 +36,19 @@ impl MySqlStore {
         let mut options = MySqlConnectOptions::new().host(&host).port(port).username(&cfg.username);
         if !cfg.password.is_empty() {
             options = options.password(&cfg.password);
+        }
+        options = options.ssl_mode(match cfg.ssl_mode {
+            SslMode::Disabled => MySqlSslMode::Disabled,
+            SslMode::Preferred => MySqlSslMode::Preferred,
+            SslMode::Required => MySqlSslMode::Required,
+            SslMode::VerifyCa => MySqlSslMode::VerifyCa,
+            SslMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
+        });
+        if !cfg.ssl_ca.is_empty() {
+            options = options.ssl_ca(&cfg.ssl_ca);
+        }
+        if !cfg.ssl_cert.is_empty() {
+            options = options.ssl_client_cert(&cfg.ssl_cert).ssl_client_key(&cfg.ssl_key);
         }
         let options = options
             .charset("utf8mb4")

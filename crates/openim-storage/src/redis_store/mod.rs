@@ -53,10 +53,34 @@ impl RedisStore {
         if !cfg.password.is_empty() {
             settings = settings.set_password(&cfg.password);
         }
-        let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(host, port))
-            .map(|info| info.set_redis_settings(settings));
-        let client =
-            info.and_then(redis::Client::open).map_err(|e| StoreError::Backend(format!("redis {address}: {e}")))?;
+        let tls = &cfg.tls;
+        let addr = if tls.enabled {
+            redis::ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+        } else {
+            redis::ConnectionAddr::Tcp(host, port)
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(addr)
+            .map(|info| info.set_redis_settings(settings))
+            .map_err(|e| StoreError::Backend(format!("redis {address}: {e}")))?;
+        let client = if tls.enabled {
+            // The CA given, or the public web roots; a client certificate when the server asks
+            // for one (Redis does by default: `tls-auth-clients yes`).
+            let certs = redis::TlsCertificates {
+                root_cert: (!tls.ca_file.is_empty()).then(|| tls.read("ca_file", &tls.ca_file)).transpose()?,
+                client_tls: if tls.cert_file.is_empty() {
+                    None
+                } else {
+                    Some(redis::ClientTlsConfig {
+                        client_cert: tls.read("cert_file", &tls.cert_file)?,
+                        client_key: tls.read("key_file", &tls.key_file)?,
+                    })
+                },
+            };
+            redis::Client::build_with_tls(info, certs)
+        } else {
+            redis::Client::open(info)
+        }
+        .map_err(|e| StoreError::Backend(format!("redis {address}: {e}")))?;
         Ok(Self {
             client,
             conn: OnceCell::new(),

@@ -9,6 +9,7 @@ mod kafka;
 mod mongo;
 mod mysql;
 mod redis;
+mod tls;
 
 async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
