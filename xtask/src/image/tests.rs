@@ -108,7 +108,7 @@ fn images_run_the_service_as_non_root_with_its_ports_and_labels() {
     );
     let mut ports = c.exposed_ports().clone().unwrap();
     ports.sort();
-    assert_eq!(ports, ["10001/tcp", "10140/tcp"]);
+    assert_eq!(ports, ["10001/tcp", "10140/tcp", "12140/tcp"]);
     let labels = c.labels().as_ref().unwrap();
     for key in ["source", "revision", "version", "created", "title", "licenses"] {
         assert!(labels.contains_key(&format!("org.opencontainers.image.{key}")), "label {key}");
