@@ -191,9 +191,13 @@ impl RedisConfig {
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port`.
     pub address: Vec<String>,
-    /// SASL/PLAIN credentials; empty for none.
+    /// SASL credentials; empty for none.
     pub username: String,
     pub password: String,
+    /// The SASL mechanism with `username`: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub sasl_mechanism: String,
+    /// TLS to the brokers: `SSL`, or `SASL_SSL` with `username`.
+    pub tls: TlsConfig,
     /// `all`, `1` or `0`: how many replicas acknowledge a record before it counts as published.
     pub producer_acks: String,
     /// `none`, `gzip`, `snappy` or `lz4`.
@@ -233,6 +237,8 @@ impl Default for KafkaConfig {
             address: vec!["kafka:9092".into()],
             username: String::new(),
             password: String::new(),
+            sasl_mechanism: "PLAIN".into(),
+            tls: TlsConfig::default(),
             producer_acks: "all".into(),
             compression: "none".into(),
             linger_ms: 5,
@@ -281,9 +287,28 @@ impl KafkaConfig {
         if let Some(unknown) = self.topics.keys().find(|k| !crate::topic::ALL.contains(&k.as_str())) {
             return Err((format!("topics.{unknown}"), format!("not one of {}", crate::topic::ALL.join(", "))));
         }
-        Ok(())
+        if !SASL_MECHANISMS.contains(&self.sasl_mechanism.as_str()) {
+            return Err((
+                "sasl_mechanism".into(),
+                format!("`{}` is not one of {}", self.sasl_mechanism, SASL_MECHANISMS.join(", ")),
+            ));
+        }
+        self.tls.check()
+    }
+
+    /// librdkafka's `security.protocol` for these settings.
+    pub fn security_protocol(&self) -> &'static str {
+        match (self.tls.enabled, self.username.is_empty()) {
+            (false, true) => "PLAINTEXT",
+            (false, false) => "SASL_PLAINTEXT",
+            (true, true) => "SSL",
+            (true, false) => "SASL_SSL",
+        }
     }
 }
+
+/// The SASL mechanisms `kafka.sasl_mechanism` takes.
+pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 /// `mongodb.yml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -211,11 +211,22 @@ fn client_config(cfg: &KafkaConfig) -> ClientConfig {
     if !cfg.debug.is_empty() {
         c.set("debug", &cfg.debug);
     }
+    c.set("security.protocol", cfg.security_protocol());
     if !cfg.username.is_empty() {
-        c.set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", "PLAIN")
+        c.set("sasl.mechanism", &cfg.sasl_mechanism)
             .set("sasl.username", &cfg.username)
             .set("sasl.password", &cfg.password);
+    }
+    if cfg.tls.enabled {
+        // The broker's certificate must chain to the CA and name the host it was reached by.
+        c.set("ssl.endpoint.identification.algorithm", "https")
+            .set("enable.ssl.certificate.verification", "true")
+            // The images have no system CA store: without `ca_file`, librdkafka looks in the
+            // usual places of the host it runs on.
+            .set("ssl.ca.location", if cfg.tls.ca_file.is_empty() { "probe" } else { &cfg.tls.ca_file });
+        if !cfg.tls.cert_file.is_empty() {
+            c.set("ssl.certificate.location", &cfg.tls.cert_file).set("ssl.key.location", &cfg.tls.key_file);
+        }
     }
     c
 }

@@ -11,6 +11,8 @@ pub struct Kafka {
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub port: u16,
+    /// The `host:port` it tells clients to connect to; its own address unless set.
+    advertised: Option<String>,
 }
 
 /// The tansu binary: `$OPENIM_TANSU`, else `tansu` on PATH, else where `.ci/run` installs it.
@@ -31,7 +33,16 @@ impl Kafka {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
         let port = free_port();
-        let mut kafka = Self { child: None, dir, port };
+        let mut kafka = Self { child: None, dir, port, advertised: None };
+        kafka.restart();
+        kafka
+    }
+
+    /// Starts a broker on `port` that sends its clients to `advertised` (`host:port`), a front
+    /// such as [`crate::tls::TlsProxy`] forwarding there.
+    pub fn start_behind(port: u16, advertised: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the broker");
+        let mut kafka = Self { child: None, dir, port, advertised: Some(advertised.to_owned()) };
         kafka.restart();
         kafka
     }
@@ -54,6 +65,7 @@ impl Kafka {
         self.stop();
         let bin = tansu_bin();
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = self.advertised.as_ref().map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
         // `OPENIM_TEST_BROKER_LOG=<dir>`: each broker's output goes to `<dir>/tansu-<port>.log`
         // (appended across restarts), for diagnosing a test; otherwise it is discarded.
         let log = || match std::env::var_os("OPENIM_TEST_BROKER_LOG") {
@@ -67,7 +79,7 @@ impl Kafka {
         // tansu reads `.env` from its working directory and resolves the database path
         // relative to it: run it in its own directory.
         let child = Command::new(&bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(self.dir.path())
             .stdout(log())

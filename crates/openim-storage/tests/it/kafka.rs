@@ -33,7 +33,7 @@ impl Broker {
 }
 
 /// Topics and groups unique to this run, so tests sharing an external broker do not meet.
-fn config(address: String) -> KafkaConfig {
+pub(crate) fn config(address: String) -> KafkaConfig {
     let run = format!("t{}-{:?}-", std::process::id(), std::time::SystemTime::now());
     let run: String = run.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     let topics = openim_storage::topic::ALL.iter().map(|t| (t.to_string(), format!("{run}{t}"))).collect();

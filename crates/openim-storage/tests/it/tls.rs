@@ -1,13 +1,16 @@
 //! Backends over TLS (issue 16): each adapter connects to a real TLS endpoint with the
 //! operator's CA (and client certificate where the server asks for one), and refuses a server
 //! whose certificate does not chain to that CA. Redis and MariaDB speak TLS themselves; the
-//! MongoDB-wire server stands behind a TLS front, as a managed service's endpoint does.
+//! MongoDB-wire server and the Kafka-protocol broker stand behind a TLS front, as a managed
+//! service's endpoint does.
 
-use openim_storage::config::{MongoConfig, MysqlConfig, RedisConfig, SslMode, TlsConfig};
+use openim_storage::config::{KafkaConfig, MongoConfig, MysqlConfig, RedisConfig, SslMode, TlsConfig};
+use openim_storage::kafka::KafkaBus;
 use openim_storage::mongo::MongoMessages;
 use openim_storage::mysql::MySqlStore;
 use openim_storage::redis_store::RedisStore;
 use openim_storage::{TokenStore as _, contract};
+use openim_testkit::servers::{Kafka, free_port};
 use openim_testkit::tls::{Certs, MariaDbTls, RedisTls, TlsProxy};
 
 use crate::backends;
@@ -131,4 +134,36 @@ async fn mongo_over_tls_verifies_the_server() {
     }
     let split = cfg(tls(&certs, &certs.ca, true));
     assert_eq!(split.check().map_err(|e| e.0), Err("tls.key_file".to_owned()), "MongoDB takes one file");
+}
+
+/// Kafka over `SSL`: the broker (tansu) advertises its TLS front, so every connection librdkafka
+/// makes, the bootstrap one and those to the partition leaders, goes through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_over_tls_verifies_the_broker_and_presents_a_client_certificate() {
+    let certs = Certs::generate();
+    let broker_port = free_port();
+    let front = TlsProxy::start(([127, 0, 0, 1], broker_port).into(), &certs, true).await;
+    let advertised = format!("localhost:{}", front.port);
+    let _broker = Kafka::start_behind(broker_port, &advertised);
+    let cfg = |tls: TlsConfig| KafkaConfig { tls, connect_timeout_secs: 3, ..crate::kafka::config(advertised.clone()) };
+    let good = cfg(tls(&certs, &certs.ca, true));
+    assert_eq!((good.check(), good.security_protocol()), (Ok(()), "SSL"));
+    let bus = KafkaBus::new(&good).unwrap();
+    bus.ping().await.expect("TLS with the CA and a client certificate");
+    contract::bus(&bus).await;
+
+    for (what, bad) in [
+        ("a broker of another CA", cfg(tls(&certs, &certs.other_ca, true))),
+        ("no client certificate", cfg(tls(&certs, &certs.ca, false))),
+        ("plain TCP", cfg(TlsConfig::default())),
+    ] {
+        let e = KafkaBus::new(&bad).unwrap().ping().await.expect_err(what);
+        assert!(e.to_string().contains(&advertised), "{what}: the error names the broker: {e}");
+    }
+
+    // SASL on top (tansu has no SASL, so only the settings are checked here).
+    let sasl = KafkaConfig { username: "im".into(), sasl_mechanism: "SCRAM-SHA-512".into(), ..good.clone() };
+    assert_eq!((sasl.check(), sasl.security_protocol()), (Ok(()), "SASL_SSL"));
+    let unknown = KafkaConfig { sasl_mechanism: "GSSAPI".into(), ..sasl };
+    assert_eq!(unknown.check().map_err(|e| e.0), Err("sasl_mechanism".to_owned()));
 }
