@@ -121,7 +121,8 @@ pub fn group_info(g: Group, member_count: u32) -> GroupInfo {
         need_verification: g.need_verification,
         look_member_info: g.look_member_info,
         apply_member_friend: g.apply_member_friend,
-        ..Default::default()
+        notification_update_time: g.notification_update_time,
+        notification_user_id: g.notification_user_id,
     }
 }
 
@@ -174,6 +175,7 @@ impl GroupRpc for GroupService {
             ids::check_id("groupID", &info.group_id).map_err(ImError::args)?;
             info.group_id.clone()
         };
+        let announced = !info.notification.is_empty();
         let group = Group {
             group_id: group_id.clone(),
             group_name: info.group_name,
@@ -189,6 +191,8 @@ impl GroupRpc for GroupService {
             need_verification: info.need_verification,
             look_member_info: info.look_member_info,
             apply_member_friend: info.apply_member_friend,
+            notification_update_time: if announced { now } else { 0 },
+            notification_user_id: if announced { op.clone() } else { String::new() },
         };
         // Owner first, then the others in the order given, so join times sort as listed.
         let mut order = vec![owner.clone()];

@@ -147,17 +147,77 @@ pub trait SubscriptionStore: Send + Sync {
 
 #[async_trait]
 pub trait GroupStore: Send + Sync {
-    /// Creates the group with its first members; `Duplicate` if the group ID exists.
-    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> StoreResult<()>;
+    /// Creates the group with its first members; `Duplicate` if the group ID exists. Starts the
+    /// group's member log and records the group in each member's joined-group log.
+    async fn create_group(&self, group: &Group, members: &[GroupMember]) -> StoreResult<VersionHead>;
     async fn get_groups(&self, ids: &[String]) -> StoreResult<Vec<Group>>;
-    /// Adds members; ones already in the group are skipped. Returns how many were added.
-    async fn add_members(&self, members: &[GroupMember]) -> StoreResult<u64>;
+    /// Applies `patch` (nothing if it is empty); the member log records a change of the group's
+    /// info. `NotFound` if there is no such group.
+    async fn update_group(&self, group_id: &str, patch: &GroupPatch) -> StoreResult<VersionHead>;
+    /// Adds members (all of one group); ones already in it are skipped. Returns the users added
+    /// and the group's member log after it.
+    async fn add_members(&self, members: &[GroupMember]) -> StoreResult<(Vec<String>, VersionHead)>;
+    /// Removes members; returns the users removed and the member log after it.
+    async fn remove_members(&self, group_id: &str, user_ids: &[String]) -> StoreResult<(Vec<String>, VersionHead)>;
+    /// Applies each patch to its member (members not in the group are skipped); a role change
+    /// also records that the members' order changed.
+    async fn update_members(&self, group_id: &str, patches: &[(String, MemberPatch)]) -> StoreResult<VersionHead>;
+    /// Makes `new_owner` the owner and gives `old_owner` the role `new_owner` had, in one
+    /// transaction.
+    async fn transfer_owner(&self, group_id: &str, old_owner: &str, new_owner: &str) -> StoreResult<VersionHead>;
     /// Members ordered by join time, and the total count.
     async fn members(&self, group_id: &str, offset: u32, limit: u32) -> StoreResult<(Vec<GroupMember>, u64)>;
     /// The given members that exist.
     async fn get_members(&self, group_id: &str, user_ids: &[String]) -> StoreResult<Vec<GroupMember>>;
     async fn member_ids(&self, group_id: &str) -> StoreResult<Vec<String>>;
+    /// How many members each of the groups has (groups without members are left out).
+    async fn member_counts(&self, group_ids: &[String]) -> StoreResult<HashMap<String, u64>>;
+    /// The owner and admins of the group, owner first.
+    async fn managers(&self, group_id: &str) -> StoreResult<Vec<GroupMember>>;
     async fn joined_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// The groups `user_id` owns or administers.
+    async fn managed_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Stores the requests, each replacing an earlier one of its (group, user).
+    async fn put_group_requests(&self, requests: &[GroupRequest]) -> StoreResult<()>;
+    async fn group_request(&self, group_id: &str, user_id: &str) -> StoreResult<Option<GroupRequest>>;
+    /// Answers a pending request and, when `join` is given, adds that member in the same
+    /// transaction. `NotFound` if there is no pending request. Returns the member log after it
+    /// when a member was added.
+    async fn answer_group_request(
+        &self,
+        answer: &GroupRequestAnswer,
+        join: Option<&GroupMember>,
+    ) -> StoreResult<Option<VersionHead>>;
+    /// Requests to join any of the groups, newest first, and how many match.
+    async fn group_requests_to(
+        &self,
+        group_ids: &[String],
+        filter: &RequestFilter,
+    ) -> StoreResult<(Vec<GroupRequest>, u64)>;
+    /// `user_id`'s requests (to the given groups; any when empty), newest first, and how many match.
+    async fn group_requests_from(
+        &self,
+        user_id: &str,
+        group_ids: &[String],
+        filter: &RequestFilter,
+    ) -> StoreResult<(Vec<GroupRequest>, u64)>;
+    /// The requests of the given users to one group.
+    async fn group_requests_of(&self, group_id: &str, user_ids: &[String]) -> StoreResult<Vec<GroupRequest>>;
+    /// Pending requests to any of the groups made after `since` (unix milliseconds).
+    async fn pending_group_requests(&self, group_ids: &[String], since: i64) -> StoreResult<u64>;
+
+    /// The head of a version log ([`version`] kinds), started (version 0) if it does not exist.
+    async fn version_head(&self, kind: i32, owner_id: &str) -> StoreResult<VersionHead>;
+    /// The entries changed after `since`, oldest first, at most `limit` of them, and how many
+    /// there are.
+    async fn version_changes(
+        &self,
+        kind: i32,
+        owner_id: &str,
+        since: u64,
+        limit: u32,
+    ) -> StoreResult<(Vec<VersionEntry>, u64)>;
 }
 
 #[async_trait]

@@ -146,7 +146,137 @@ sql_record! {
         pub need_verification: i32,
         pub look_member_info: i32,
         pub apply_member_friend: i32,
+        /// When the announcement (`notification`) was last set, unix milliseconds, and by whom.
+        pub notification_update_time: i64,
+        pub notification_user_id: String,
     }
+}
+
+/// Group statuses as OpenIM numbers them.
+pub mod group_status {
+    pub const OK: i32 = 0;
+    pub const DISMISSED: i32 = 2;
+    /// Only the owner and admins may send.
+    pub const MUTED: i32 = 3;
+}
+
+/// A change to a group's info: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPatch {
+    pub group_name: Option<String>,
+    /// The announcement; `notification_user_id` and `notification_update_time` go with it.
+    pub notification: Option<String>,
+    pub notification_user_id: String,
+    pub notification_update_time: i64,
+    pub introduction: Option<String>,
+    pub face_url: Option<String>,
+    pub ex: Option<String>,
+    pub need_verification: Option<i32>,
+    pub look_member_info: Option<i32>,
+    pub apply_member_friend: Option<i32>,
+    pub status: Option<i32>,
+}
+
+impl GroupPatch {
+    /// Nothing to change (who and when alone change nothing).
+    pub fn is_empty(&self) -> bool {
+        self.group_name.is_none()
+            && self.notification.is_none()
+            && self.introduction.is_none()
+            && self.face_url.is_none()
+            && self.ex.is_none()
+            && self.need_verification.is_none()
+            && self.look_member_info.is_none()
+            && self.apply_member_friend.is_none()
+            && self.status.is_none()
+    }
+}
+
+/// A change to one member: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberPatch {
+    pub nickname: Option<String>,
+    pub face_url: Option<String>,
+    pub role_level: Option<i32>,
+    pub ex: Option<String>,
+    /// Unix milliseconds; 0 lifts a mute.
+    pub mute_end_time: Option<i64>,
+}
+
+sql_record! {
+    /// An application to join a group, or an invitation that needs approval
+    /// (`inviter_user_id` set): one per (group, user), a new one replacing the old.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct GroupRequest {
+        pub group_id: String,
+        pub user_id: String,
+        /// [`handle_result`]: pending, accepted or refused.
+        pub handle_result: i32,
+        pub req_msg: String,
+        pub handle_msg: String,
+        /// Unix milliseconds.
+        pub req_time: i64,
+        pub handle_user_id: String,
+        pub handle_time: i64,
+        pub join_source: i32,
+        pub inviter_user_id: String,
+        pub ex: String,
+    }
+}
+
+/// The answer to a pending group request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRequestAnswer {
+    pub group_id: String,
+    pub user_id: String,
+    /// Accepted or refused ([`handle_result`]).
+    pub handle_result: i32,
+    pub handle_msg: String,
+    pub handle_user_id: String,
+    pub handle_time: i64,
+}
+
+/// Which filter a page of group requests takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only these results (pending, accepted, refused); all when empty.
+    pub handle_results: Vec<i32>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// The version logs the SDK's incremental sync reads (OpenIM's `VersionLog`): per owner, a
+/// current version and, per entry (a member, a group), the version at which it last changed.
+pub mod version {
+    /// A group's members; the owner is the group.
+    pub const GROUP_MEMBERS: i32 = 1;
+    /// A user's joined groups; the owner is the user.
+    pub const JOINED_GROUPS: i32 = 2;
+
+    /// Entry states as OpenIM numbers them.
+    pub const INSERT: i32 = 1;
+    pub const DELETE: i32 = 2;
+    pub const UPDATE: i32 = 3;
+
+    /// The entry that stands for the group's own info in its member log.
+    pub const GROUP_INFO: &str = "";
+    /// The entry that stands for the members' order (roles changed).
+    pub const SORT: &str = "____S_O_R_T_I_D____";
+}
+
+/// Where a version log is: its ID (new when the log starts over) and current version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionHead {
+    pub version_id: String,
+    pub version: u64,
+}
+
+/// One entry's last change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    pub entry_id: String,
+    pub state: i32,
+    pub version: u64,
 }
 
 /// Role levels as OpenIM numbers them.

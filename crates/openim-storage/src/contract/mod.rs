@@ -3,10 +3,12 @@
 //! them (the embedded ones in this crate's `tests/`, production ones against real servers).
 //! IDs carry a random prefix so runs can share a database.
 
+mod groups;
 mod infra;
 mod messages;
 mod relations;
 
+pub use groups::*;
 pub use infra::*;
 pub use messages::*;
 pub use relations::*;

@@ -1,5 +1,4 @@
-//! Users, friends, applications, blacklists, groups, conversations, command lists and
-//! subscriptions.
+//! Users, friends, applications, blacklists, conversations, command lists and subscriptions.
 
 use super::prefix;
 
@@ -163,39 +162,6 @@ pub async fn blacks(store: &dyn BlackStore) {
     assert!(store.remove_black(&a, &b).await.unwrap());
     assert!(!store.remove_black(&a, &b).await.unwrap(), "removing twice says it was not there");
     assert_eq!(store.blacks(&a, None).await.unwrap(), vec![black(&a, &c, 2)]);
-}
-
-pub async fn groups(store: &dyn GroupStore) {
-    let p = prefix();
-    let gid = format!("{p}-g");
-    let member = |u: &str, t: i64| GroupMember {
-        group_id: gid.clone(),
-        user_id: format!("{p}{u}"),
-        role_level: role::ORDINARY,
-        join_time: t,
-        ..Default::default()
-    };
-    let group = Group {
-        group_id: gid.clone(),
-        group_name: "g".into(),
-        owner_user_id: format!("{p}a"),
-        create_time: 1,
-        group_type: 2,
-        ..Default::default()
-    };
-    store.create_group(&group, &[member("a", 1), member("b", 2)]).await.unwrap();
-    let err = store.create_group(&group, &[]).await.unwrap_err();
-    assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
-    assert_eq!(store.get_groups(&[gid.clone(), format!("{p}-none")]).await.unwrap(), vec![group]);
-
-    let added = store.add_members(&[member("b", 3), member("c", 4)]).await.unwrap();
-    assert_eq!(added, 1, "an existing member is skipped");
-    let (page, total) = store.members(&gid, 1, 1).await.unwrap();
-    assert_eq!(total, 3);
-    assert_eq!(page, vec![member("b", 2)], "ordered by join time");
-    assert_eq!(store.member_ids(&gid).await.unwrap(), vec![format!("{p}a"), format!("{p}b"), format!("{p}c")]);
-    assert_eq!(store.get_members(&gid, &[format!("{p}c"), format!("{p}x")]).await.unwrap(), vec![member("c", 4)]);
-    assert_eq!(store.joined_group_ids(&format!("{p}c")).await.unwrap(), vec![gid]);
 }
 
 pub async fn conversations(store: &dyn ConversationStore) {

@@ -27,6 +27,7 @@ pub(crate) const MYSQL: Embedded = Embedded(&[
         "0004_user_commands_and_subscriptions.sql",
         include_str!("../../migrations/mysql/0004_user_commands_and_subscriptions.sql"),
     ),
+    ("0005_group_lifecycle.sql", include_str!("../../migrations/mysql/0005_group_lifecycle.sql")),
 ]);
 
 pub(crate) const SQLITE: Embedded = Embedded(&[
@@ -41,6 +42,7 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
         "0005_user_commands_and_subscriptions.sql",
         include_str!("../../migrations/sqlite/0005_user_commands_and_subscriptions.sql"),
     ),
+    ("0006_group_lifecycle.sql", include_str!("../../migrations/sqlite/0006_group_lifecycle.sql")),
 ]);
 
 impl Embedded {

@@ -54,6 +54,12 @@ async fn sqlite_groups() {
 }
 
 #[tokio::test]
+async fn sqlite_group_requests() {
+    let (_d, s) = sqlite().await;
+    contract::group_requests(&*s).await;
+}
+
+#[tokio::test]
 async fn sqlite_conversations() {
     let (_d, s) = sqlite().await;
     contract::conversations(&*s).await;

@@ -42,6 +42,11 @@ async fn mysql_groups() {
 }
 
 #[tokio::test]
+async fn mysql_group_requests() {
+    contract::group_requests(&*store().await).await;
+}
+
+#[tokio::test]
 async fn mysql_conversations() {
     contract::conversations(&*store().await).await;
 }
