@@ -80,13 +80,17 @@ impl GroupService {
         self.stores.conversations.ensure_conversations(&convs).await.map_err(store_status)
     }
 
+    /// The groups as the SDK sees them, with their member counts (one query for all).
     async fn infos(&self, groups: Vec<Group>) -> Result<Vec<GroupInfo>, Status> {
-        let mut out = Vec::with_capacity(groups.len());
-        for g in groups {
-            let (_, total) = self.stores.groups.members(&g.group_id, 0, 0).await.map_err(store_status)?;
-            out.push(group_info(g, total as u32));
-        }
-        Ok(out)
+        let ids: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
+        let counts = self.stores.groups.member_counts(&ids).await.map_err(store_status)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let count = counts.get(&g.group_id).copied().unwrap_or(0) as u32;
+                group_info(g, count)
+            })
+            .collect())
     }
 
     fn full_member_sync(&self, group: GroupInfo, members: Vec<GroupMember>) -> group::GetIncrementalGroupMemberResp {
