@@ -148,6 +148,14 @@ fn remap_flags() -> String {
     flags.join(" ")
 }
 
+/// Where the vendored OpenSSL (Kafka's TLS) would look for loadable modules and engines: the
+/// places of a stock OpenSSL under `/usr/local`, not its build directory. OpenSSL compiles its
+/// install prefix in, and openssl-src installs into the target directory, whose path would
+/// otherwise end up in the binary (and differ between machines). Make variables given in
+/// `GNUMAKEFLAGS` override the Makefile's, and nothing else reads it (cargo's jobserver takes
+/// `MAKEFLAGS`). A static binary loads neither, so only the bytes change.
+pub const OPENSSL_DIRS: &str = "MODULESDIR=/usr/local/lib/ossl-modules ENGINESDIR=/usr/local/lib/engines-3";
+
 /// `cargo zigbuild`, with `xtask/zig-cc.sh` as the plain `CC`/`CXX` that librdkafka's configure
 /// reads (copied into the target directory, whose path does not change with the checkout), and
 /// cargo-zigbuild's directory first on PATH (the script runs zig through it).
@@ -155,7 +163,7 @@ fn zigbuild() -> anyhow::Result<Command> {
     let (_, path) = find_tool("cargo-zigbuild", "bash .ci/release-tools.sh cross")?;
     let [cc, cxx] = compiler_wrappers()?;
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("zigbuild").env("PATH", path).env("CC", cc).env("CXX", cxx);
+    cmd.arg("zigbuild").env("PATH", path).env("CC", cc).env("CXX", cxx).env("GNUMAKEFLAGS", OPENSSL_DIRS);
     Ok(cmd)
 }
 
@@ -191,7 +199,8 @@ fn cross(arch: ImageArch) -> anyhow::Result<Command> {
         .env("CC", format!("{gcc}-gcc"))
         .env("CXX", format!("{gcc}-g++"))
         .env("HOST_CC", "cc")
-        .env("HOST_CXX", "c++");
+        .env("HOST_CXX", "c++")
+        .env("GNUMAKEFLAGS", OPENSSL_DIRS);
     Ok(cmd)
 }
 
