@@ -12,10 +12,12 @@ use openim_common::{ErrCode, ImError};
 use openim_proto::constants::session;
 use openim_proto::pb::group::{self, group_server::Group as GroupRpc};
 use openim_proto::pb::sdkws::{GroupInfo, GroupMemberFullInfo};
-use openim_storage::{Conversation, Group, GroupMember, Stores, role};
+use openim_storage::{Conversation, Group, GroupMember, Stores, group_status, role, version};
 use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::group::group_server::GroupServer;
+
+mod sync;
 
 /// `groupType` of every group v3 creates (a "working group").
 const WORKING_GROUP: i32 = 2;
@@ -92,19 +94,47 @@ impl GroupService {
             })
             .collect())
     }
+}
 
-    fn full_member_sync(&self, group: GroupInfo, members: Vec<GroupMember>) -> group::GetIncrementalGroupMemberResp {
-        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-        group::GetIncrementalGroupMemberResp {
-            version: ids::list_version(&ids),
-            version_id: format!("group-{}", group.group_id),
-            full: true,
-            delete: Vec::new(),
-            insert: members.into_iter().map(member_info).collect(),
-            update: Vec::new(),
-            group: Some(group),
-            sort_version: 0,
+impl GroupService {
+    /// The group, refused with 1204 once it was dismissed.
+    async fn live_group(&self, group_id: &str) -> Result<Group, Status> {
+        let g = self.group(group_id).await?;
+        if g.status == group_status::DISMISSED {
+            return Err(ImError::new(ErrCode::DISMISSED_ALREADY, format!("group {group_id} was dismissed")).into());
         }
+        Ok(g)
+    }
+
+    /// A group's member changes since the client's version; in full, only the version (the
+    /// client then lists the members itself, in pages).
+    async fn member_sync(
+        &self,
+        g: Group,
+        version_id: &str,
+        version: u64,
+    ) -> Result<group::GetIncrementalGroupMemberResp, Status> {
+        let d = self.delta(version::GROUP_MEMBERS, &g.group_id, version_id, version).await?;
+        let members = |ids: Vec<String>| {
+            let group_id = g.group_id.clone();
+            async move {
+                let found = self.stores.groups.get_members(&group_id, &ids).await.map_err(store_status)?;
+                Ok::<_, Status>(found.into_iter().map(member_info).collect::<Vec<_>>())
+            }
+        };
+        let insert = members(d.insert).await?;
+        let update = members(d.update).await?;
+        let group = if d.full || d.group_changed { self.infos(vec![g]).await?.pop() } else { None };
+        Ok(group::GetIncrementalGroupMemberResp {
+            version: d.head.version,
+            version_id: d.head.version_id,
+            full: d.full,
+            delete: d.delete,
+            insert,
+            update,
+            group,
+            sort_version: d.sort_version,
+        })
     }
 }
 
@@ -335,9 +365,8 @@ impl GroupRpc for GroupService {
     ) -> Result<Response<group::GetIncrementalGroupMemberResp>, Status> {
         self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
-        let g = self.group(&req.group_id).await?;
-        let (members, total) = self.stores.groups.members(&req.group_id, 0, u32::MAX).await.map_err(store_status)?;
-        Ok(Response::new(self.full_member_sync(group_info(g, total as u32), members)))
+        let g = self.live_group(&req.group_id).await?;
+        Ok(Response::new(self.member_sync(g, &req.version_id, req.version).await?))
     }
 
     async fn batch_get_incremental_group_member(
@@ -347,14 +376,25 @@ impl GroupRpc for GroupService {
         openim_common::limits::check(req.get_ref())?;
         rpc::check_self_or_admin(&req, &self.share, &req.get_ref().user_id.clone())?;
         let mut resp_list = HashMap::new();
-        for r in req.get_ref().req_list.clone() {
-            // A group the caller is not in (left since its last sync) is skipped, not shown.
+        let mut told = 0;
+        let mut seen = std::collections::HashSet::new();
+        for r in &req.get_ref().req_list {
+            if !seen.insert(r.group_id.as_str()) {
+                continue;
+            }
+            // A group the caller is not in (left since its last sync), or that was dismissed,
+            // is skipped, not failed: the joined-group sync tells the client it is gone.
             if self.check_admin_or_in_group(&req, &r.group_id).await.is_err() {
                 continue;
             }
-            let Ok(g) = self.group(&r.group_id).await else { continue };
-            let (members, total) = self.stores.groups.members(&r.group_id, 0, u32::MAX).await.map_err(store_status)?;
-            resp_list.insert(r.group_id.clone(), self.full_member_sync(group_info(g, total as u32), members));
+            let Ok(g) = self.live_group(&r.group_id).await else { continue };
+            let resp = self.member_sync(g, &r.version_id, r.version).await?;
+            told += resp.insert.len() + resp.update.len() + resp.delete.len();
+            resp_list.insert(r.group_id.clone(), resp);
+            // OpenIM's cap per answer: the client asks again for the groups left out.
+            if told >= sync::BATCH_LIMIT {
+                break;
+            }
         }
         Ok(Response::new(group::BatchGetIncrementalGroupMemberResp { resp_list }))
     }
@@ -365,15 +405,22 @@ impl GroupRpc for GroupService {
     ) -> Result<Response<group::GetIncrementalJoinGroupResp>, Status> {
         let user_id = req.get_ref().user_id.clone();
         rpc::check_self_or_admin(&req, &self.share, &user_id)?;
-        let ids = self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?;
-        let groups = self.stores.groups.get_groups(&ids).await.map_err(store_status)?;
+        let req = req.into_inner();
+        let d = self.delta(version::JOINED_GROUPS, &user_id, &req.version_id, req.version).await?;
+        let insert_ids = if d.full {
+            self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?
+        } else {
+            d.insert.clone()
+        };
+        let insert = self.stores.groups.get_groups(&insert_ids).await.map_err(store_status)?;
+        let update = self.stores.groups.get_groups(&d.update).await.map_err(store_status)?;
         Ok(Response::new(group::GetIncrementalJoinGroupResp {
-            version: ids::list_version(&ids),
-            version_id: format!("joined-{user_id}"),
-            full: true,
-            delete: Vec::new(),
-            insert: self.infos(groups).await?,
-            update: Vec::new(),
+            version: d.head.version,
+            version_id: d.head.version_id,
+            full: d.full,
+            delete: d.delete,
+            insert: self.infos(insert).await?,
+            update: self.infos(update).await?,
             sort_version: 0,
         }))
     }
@@ -384,13 +431,14 @@ impl GroupRpc for GroupService {
     ) -> Result<Response<group::GetFullGroupMemberUserIDsResp>, Status> {
         self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
         let req = req.into_inner();
+        // The head first: a change between the two reads shows as a newer version next time.
+        let head =
+            self.stores.groups.version_head(version::GROUP_MEMBERS, &req.group_id).await.map_err(store_status)?;
         let ids = self.stores.groups.member_ids(&req.group_id).await.map_err(store_status)?;
-        let hash = ids::id_hash(&ids);
-        let equal = hash == req.id_hash;
+        let equal = ids::id_hash(&ids) == req.id_hash;
         Ok(Response::new(group::GetFullGroupMemberUserIDsResp {
-            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
-            version: hash,
-            version_id: format!("group-{}", req.group_id),
+            version: head.version,
+            version_id: head.version_id,
             equal,
             user_i_ds: if equal { Vec::new() } else { ids },
         }))
@@ -403,13 +451,12 @@ impl GroupRpc for GroupService {
         let user_id = req.get_ref().user_id.clone();
         rpc::check_self_or_admin(&req, &self.share, &user_id)?;
         let req = req.into_inner();
+        let head = self.stores.groups.version_head(version::JOINED_GROUPS, &user_id).await.map_err(store_status)?;
         let ids = self.stores.groups.joined_group_ids(&user_id).await.map_err(store_status)?;
-        let hash = ids::id_hash(&ids);
-        let equal = hash == req.id_hash;
+        let equal = ids::id_hash(&ids) == req.id_hash;
         Ok(Response::new(group::GetFullJoinGroupIDsResp {
-            // OpenIM answers the hash itself here (the SDK compares hashes, not versions).
-            version: hash,
-            version_id: format!("joined-{user_id}"),
+            version: head.version,
+            version_id: head.version_id,
             equal,
             group_i_ds: if equal { Vec::new() } else { ids },
         }))
