@@ -133,6 +133,39 @@ pub async fn groups(store: &dyn GroupStore) {
     assert_eq!((first.len(), total), (2, 5), "a, b, c, the info entry and the order entry");
     assert!(first.windows(2).all(|w| w[0].version <= w[1].version), "oldest first");
 
+    // Concurrent changes neither deadlock nor lose a version: groups created at once with the
+    // same members (listed in different orders), then members added to one group at once.
+    let shared: Vec<String> = ["s1", "s2", "s3"].iter().map(|u| id(u)).collect();
+    let creations = (0..6).map(|i| {
+        let cid = format!("{p}-c{i}");
+        let mut users = shared.clone();
+        users.rotate_left(i % 3);
+        let members: Vec<GroupMember> = users
+            .into_iter()
+            .map(|u| GroupMember {
+                group_id: cid.clone(),
+                user_id: u,
+                role_level: role::ORDINARY,
+                ..Default::default()
+            })
+            .collect();
+        let g = Group { group_id: cid, owner_user_id: shared[0].clone(), group_type: 2, ..Default::default() };
+        async move { store.create_group(&g, &members).await }
+    });
+    for r in futures::future::join_all(creations).await {
+        r.expect("concurrent creations");
+    }
+    assert_eq!(store.version_head(version::JOINED_GROUPS, &shared[2]).await.unwrap().version, 6, "one per group");
+    let cid = format!("{p}-c0");
+    let adds = (0..6).map(|i| {
+        let m = GroupMember { group_id: cid.clone(), user_id: id(&format!("n{i}")), ..Default::default() };
+        async move { store.add_members(&[m]).await }
+    });
+    for r in futures::future::join_all(adds).await {
+        r.expect("concurrent additions");
+    }
+    assert_eq!(store.version_head(members, &cid).await.unwrap().version, 7, "created, then six additions");
+
     // A log nobody wrote to starts at 0 and keeps its ID.
     let fresh = store.version_head(version::JOINED_GROUPS, &id("nobody")).await.unwrap();
     assert_eq!(fresh.version, 0);

@@ -179,6 +179,9 @@ impl Dialect for MySqlStore {
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))";
 
+    const BUMP_VERSION_HEAD: &'static str = "INSERT INTO version_heads (kind, owner_id, version_id, version) \
+         VALUES (?, ?, ?, 1) ON DUPLICATE KEY UPDATE version = version + 1";
+
     const DELETE_MESSAGES_BEFORE: &'static str = "DELETE FROM messages WHERE send_time < ? LIMIT ?";
 
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>> {

@@ -52,6 +52,40 @@ for_sql_stores! {
             Ok(added)
         }
 
+        /// Starts a log at version 0 (with a new ID) unless it exists.
+        async fn start_log(
+            &self,
+            tx: &mut sqlx::Transaction<'_, <Store as Dialect>::Db>,
+            kind: i32,
+            owner: &str,
+        ) -> StoreResult<()> {
+            sqlx::query(&format!(
+                "{} INTO version_heads (kind, owner_id, version_id, version) VALUES (?, ?, ?, 0)",
+                <Store as Dialect>::INSERT_IGNORE
+            ))
+            .bind(kind)
+            .bind(owner)
+            .bind(new_version_id())
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn read_head(
+            &self,
+            tx: &mut sqlx::Transaction<'_, <Store as Dialect>::Db>,
+            kind: i32,
+            owner: &str,
+        ) -> StoreResult<VersionHead> {
+            let (version_id, version): (String, i64) =
+                sqlx::query_as("SELECT version_id, version FROM version_heads WHERE kind = ? AND owner_id = ?")
+                    .bind(kind)
+                    .bind(owner)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            Ok(VersionHead { version_id, version: version as u64 })
+        }
+
         /// Moves a log one version on and records `entries` at that version in `state`;
         /// starts the log if it does not exist. Returns its new head.
         async fn bump(
@@ -62,26 +96,16 @@ for_sql_stores! {
             entries: &[&str],
             state: i32,
         ) -> StoreResult<VersionHead> {
-            sqlx::query(&format!(
-                "{} INTO version_heads (kind, owner_id, version_id, version) VALUES (?, ?, ?, 0)",
-                <Store as Dialect>::INSERT_IGNORE
-            ))
-            .bind(kind)
-            .bind(owner)
-            .bind(new_version_id())
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query("UPDATE version_heads SET version = version + 1 WHERE kind = ? AND owner_id = ?")
+            // One upsert: an existing head is locked once, for writing (an insert-or-ignore
+            // first would take a shared lock and then upgrade it, which deadlocks two writers).
+            sqlx::query(<Store as Dialect>::BUMP_VERSION_HEAD)
                 .bind(kind)
                 .bind(owner)
+                .bind(new_version_id())
                 .execute(&mut **tx)
                 .await?;
-            let (version_id, version): (String, i64) =
-                sqlx::query_as("SELECT version_id, version FROM version_heads WHERE kind = ? AND owner_id = ?")
-                    .bind(kind)
-                    .bind(owner)
-                    .fetch_one(&mut **tx)
-                    .await?;
+            let VersionHead { version_id, version } = self.read_head(tx, kind, owner).await?;
+            let version = version as i64;
             for chunk in entries.chunks(CHUNK / 5) {
                 let mut qb = QueryBuilder::new("REPLACE INTO version_entries (kind, owner_id, entry_id, state, version) ");
                 qb.push_values(chunk, |mut row, entry| {
@@ -103,6 +127,9 @@ for_sql_stores! {
         ) -> StoreResult<VersionHead> {
             let entries: Vec<&str> = users.iter().map(String::as_str).collect();
             let head = self.bump(tx, version::GROUP_MEMBERS, group_id, &entries, state).await?;
+            // Users' logs in one order, so two changes to overlapping users cannot deadlock.
+            let mut users: Vec<&String> = users.iter().collect();
+            users.sort();
             for u in users {
                 self.bump(tx, version::JOINED_GROUPS, u, &[group_id], state).await?;
             }
@@ -170,17 +197,9 @@ for_sql_stores! {
             .execute(&mut *tx)
             .await
             .map_err(duplicate_as(|| format!("group {}", g.group_id)))?;
-            // A group ID used before (a dismissed group's) starts a new member log.
-            sqlx::query("DELETE FROM version_heads WHERE kind = ? AND owner_id = ?")
-                .bind(version::GROUP_MEMBERS)
-                .bind(&g.group_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM version_entries WHERE kind = ? AND owner_id = ?")
-                .bind(version::GROUP_MEMBERS)
-                .bind(&g.group_id)
-                .execute(&mut *tx)
-                .await?;
+            // A group ID used before (a dismissed group's) continues its member log: the old
+            // members' removals are in it already. (Deleting the old log here would take gap
+            // locks on MySQL that deadlock concurrent creations.)
             let added = self.insert_members(&mut tx, members).await?;
             let head = self.bump_membership(&mut tx, &g.group_id, &added, version::INSERT).await?;
             tx.commit().await?;
@@ -566,23 +585,10 @@ for_sql_stores! {
             }
             // Started at version 0 so that its ID stays the same from now on.
             let mut tx = self.writer.begin().await?;
-            sqlx::query(&format!(
-                "{} INTO version_heads (kind, owner_id, version_id, version) VALUES (?, ?, ?, 0)",
-                <Store as Dialect>::INSERT_IGNORE
-            ))
-            .bind(kind)
-            .bind(owner_id)
-            .bind(new_version_id())
-            .execute(&mut *tx)
-            .await?;
-            let (version_id, version): (String, i64) =
-                sqlx::query_as("SELECT version_id, version FROM version_heads WHERE kind = ? AND owner_id = ?")
-                    .bind(kind)
-                    .bind(owner_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            self.start_log(&mut tx, kind, owner_id).await?;
+            let head = self.read_head(&mut tx, kind, owner_id).await?;
             tx.commit().await?;
-            Ok(VersionHead { version_id, version: version as u64 })
+            Ok(head)
         }
 
         async fn version_changes(

@@ -46,6 +46,9 @@ pub(crate) trait Dialect {
     const INSERT_IGNORE: &'static str;
     /// Upserts `(user_id, conversation_id, seq)` into `read_seqs`, keeping the larger seq.
     const UPSERT_READ_SEQ: &'static str;
+    /// Moves the version log `(?1 kind, ?2 owner)` one version on, starting it at 1 with the ID
+    /// `?3` if it does not exist.
+    const BUMP_VERSION_HEAD: &'static str;
     /// Deletes at most `?2` messages sent before `?1`.
     const DELETE_MESSAGES_BEFORE: &'static str;
 

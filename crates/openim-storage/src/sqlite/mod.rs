@@ -72,6 +72,9 @@ impl Dialect for SqliteStore {
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)";
 
+    const BUMP_VERSION_HEAD: &'static str = "INSERT INTO version_heads (kind, owner_id, version_id, version) \
+         VALUES (?, ?, ?, 1) ON CONFLICT (kind, owner_id) DO UPDATE SET version = version + 1";
+
     const DELETE_MESSAGES_BEFORE: &'static str =
         "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages WHERE send_time < ? LIMIT ?)";
 
