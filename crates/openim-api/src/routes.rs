@@ -112,6 +112,10 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/group/get_incremental_group_members_batch" => User, group.batch_get_incremental_group_member;
         "/group/get_full_group_member_user_ids" => User, group.get_full_group_member_user_i_ds;
         "/group/get_full_join_group_ids" => User, group.get_full_join_group_i_ds;
+        "/group/mute_group_member" => User, group.mute_group_member;
+        "/group/cancel_mute_group_member" => User, group.cancel_mute_group_member;
+        "/group/mute_group" => User, group.mute_group;
+        "/group/cancel_mute_group" => User, group.cancel_mute_group;
 
         "/conversation/get_conversation" => User, conversation.get_conversation;
         "/conversation/get_conversations" => User, conversation.get_conversations;

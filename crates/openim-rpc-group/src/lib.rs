@@ -17,6 +17,8 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::group::group_server::GroupServer;
 
+mod mutes;
+mod notes;
 mod sync;
 
 /// `groupType` of every group v3 creates (a "working group").
@@ -28,11 +30,13 @@ const JOIN_BY_INVITATION: i32 = 2;
 pub struct GroupService {
     share: Share,
     stores: Stores,
+    notes: notes::GroupNotes,
 }
 
 impl GroupService {
     pub fn new(share: Share, stores: Stores) -> Self {
-        Self { share, stores }
+        let notes = notes::GroupNotes::new(openim_common::notify::Notifier::new(stores.bus.clone()));
+        Self { share, stores, notes }
     }
 
     async fn group(&self, group_id: &str) -> Result<Group, Status> {
@@ -460,5 +464,36 @@ impl GroupRpc for GroupService {
             equal,
             group_i_ds: if equal { Vec::new() } else { ids },
         }))
+    }
+
+    async fn mute_group_member(
+        &self,
+        req: Request<group::MuteGroupMemberReq>,
+    ) -> Result<Response<group::MuteGroupMemberResp>, Status> {
+        self.mute_member(req).await?;
+        Ok(Response::new(group::MuteGroupMemberResp {}))
+    }
+
+    async fn cancel_mute_group_member(
+        &self,
+        req: Request<group::CancelMuteGroupMemberReq>,
+    ) -> Result<Response<group::CancelMuteGroupMemberResp>, Status> {
+        self.unmute_member(req).await?;
+        Ok(Response::new(group::CancelMuteGroupMemberResp {}))
+    }
+
+    async fn mute_group(&self, req: Request<group::MuteGroupReq>) -> Result<Response<group::MuteGroupResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        self.set_group_muted(&op, &req.get_ref().group_id, true).await?;
+        Ok(Response::new(group::MuteGroupResp {}))
+    }
+
+    async fn cancel_mute_group(
+        &self,
+        req: Request<group::CancelMuteGroupReq>,
+    ) -> Result<Response<group::CancelMuteGroupResp>, Status> {
+        let op = rpc::op_user_id(&req);
+        self.set_group_muted(&op, &req.get_ref().group_id, false).await?;
+        Ok(Response::new(group::CancelMuteGroupResp {}))
     }
 }

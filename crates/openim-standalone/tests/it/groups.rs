@@ -83,3 +83,100 @@ async fn group_members_and_joined_groups_sync_from_the_version_a_client_holds() 
     assert_eq!((r["full"].as_bool(), ids(&r["insert"])), (Some(true), vec!["g-sync".to_owned()]), "{r}");
     s.stop().await;
 }
+
+/// The detail of a notification's content.
+fn tips(m: &openim_proto::pb::sdkws::MsgData) -> Value {
+    let content: Value = serde_json::from_slice(&m.content).unwrap();
+    serde_json::from_str(content["detail"].as_str().unwrap()).unwrap()
+}
+
+/// The next notification of `content_type` about `user` (its `mutedUser`), skipping others.
+async fn note_about(c: &mut openim_testkit::Client, content_type: i32, user: &str) -> (String, Value) {
+    loop {
+        let (conv, note) = c.next_notification_of(content_type).await;
+        let t = tips(&note);
+        if t["mutedUser"]["userID"] == user {
+            return (conv, t);
+        }
+    }
+}
+
+async fn send(c: &mut openim_testkit::Client, n: &mut u32) -> i32 {
+    use prost::Message as _;
+    *n += 1;
+    let m = c.text("g-mute", true, &format!("{}-{n}", c.user), "hello");
+    c.call(openim_proto::constants::req::SEND_MSG, m.encode_to_vec()).await.err_code
+}
+
+/// Mutes as OpenIM has them: an admin mutes ordinary members, the owner admins too; a muted
+/// member's messages are refused (1402) until the mute ends, by hand or by itself; in a muted
+/// group only the owner and admins send (1403). Members hear of each change (1512–1515).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muted_members_and_muted_groups_are_refused_until_unmuted() {
+    use openim_proto::ws::Encoding;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["own", "adm", "mem", "mem2"]).await;
+    let group = json!({"ownerUserID": "own", "memberUserIDs": ["mem", "mem2"], "adminUserIDs": ["adm"],
+        "groupInfo": {"groupID": "g-mute", "groupName": "mute", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    let (mut own, mut adm, mut mem) = (
+        s.connect("own", 1, Encoding::Gob, false).await,
+        s.connect("adm", 1, Encoding::Gob, false).await,
+        s.connect("mem", 1, Encoding::Gob, false).await,
+    );
+    let (own_t, adm_t, mem_t) = (s.token("own", 5).await, s.token("adm", 5).await, s.token("mem", 5).await);
+    let mut n = 0;
+    assert_eq!(send(&mut mem, &mut n).await, 0);
+
+    // Who may mute whom.
+    let mute = |user: &str, secs: u32| json!({"groupID": "g-mute", "userID": user, "mutedSeconds": secs});
+    for (who, token, body, code) in [
+        ("a member, another member", &mem_t, mute("mem2", 60), 1002),
+        ("an admin, the owner", &adm_t, mute("own", 60), 1002),
+        ("an admin, itself", &adm_t, mute("adm", 60), 1002),
+        ("no time", &adm_t, mute("mem", 0), 1001),
+        ("a non-member target", &adm_t, mute("nobody", 60), 1004),
+    ] {
+        let env = s.rest.raw("/group/mute_group_member", token, body.to_string()).await;
+        assert_eq!(env["errCode"], code, "{who}: {env}");
+    }
+    s.rest.ok_as(&own_t, "/group/mute_group_member", mute("adm", 60)).await;
+    s.rest.ok_as(&own_t, "/group/cancel_mute_group_member", json!({"groupID": "g-mute", "userID": "adm"})).await;
+
+    // A muted member, told so, is refused until unmuted.
+    s.rest.ok_as(&adm_t, "/group/mute_group_member", mute("mem", 60)).await;
+    let (conv, t) = note_about(&mut mem, 1512, "mem").await;
+    assert_eq!(conv, "n_g-mute");
+    assert_eq!((t["mutedUser"]["userID"].as_str(), t["mutedSeconds"].as_u64()), (Some("mem"), Some(60)), "{t}");
+    assert_eq!(t["opUser"]["userID"], "adm", "{t}");
+    assert!(
+        t["groupMemberVersion"].as_u64() > Some(1) && t["groupMemberVersionID"].as_str().is_some_and(|v| v.len() == 32),
+        "{t}"
+    );
+    assert_eq!(send(&mut mem, &mut n).await, 1402);
+    assert_eq!(send(&mut adm, &mut n).await, 0, "others still send");
+    s.rest.ok_as(&adm_t, "/group/cancel_mute_group_member", json!({"groupID": "g-mute", "userID": "mem"})).await;
+    note_about(&mut mem, 1513, "mem").await;
+    assert_eq!(send(&mut mem, &mut n).await, 0);
+
+    // A muted group: the owner and admins only.
+    let env = s.rest.raw("/group/mute_group", &mem_t, json!({"groupID": "g-mute"}).to_string()).await;
+    assert_eq!(env["errCode"], 1002, "a member may not mute the group: {env}");
+    s.rest.ok_as(&adm_t, "/group/mute_group", json!({"groupID": "g-mute"})).await;
+    let (_, note) = mem.next_notification_of(1514).await;
+    assert_eq!(tips(&note)["group"]["status"], 3, "the group shows muted");
+    assert_eq!(send(&mut mem, &mut n).await, 1403);
+    assert_eq!(send(&mut adm, &mut n).await, 0);
+    assert_eq!(send(&mut own, &mut n).await, 0);
+    s.rest.ok_as(&own_t, "/group/cancel_mute_group", json!({"groupID": "g-mute"})).await;
+    mem.next_notification_of(1515).await;
+    assert_eq!(send(&mut mem, &mut n).await, 0);
+
+    // A mute ends by itself.
+    s.rest.ok_as(&adm_t, "/group/mute_group_member", mute("mem", 1)).await;
+    assert_eq!(send(&mut mem, &mut n).await, 1402);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(send(&mut mem, &mut n).await, 0, "the mute ended at its time");
+    s.stop().await;
+}
