@@ -116,6 +116,9 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/group/cancel_mute_group_member" => User, group.cancel_mute_group_member;
         "/group/mute_group" => User, group.mute_group;
         "/group/cancel_mute_group" => User, group.cancel_mute_group;
+        "/group/set_group_info" => User, group.set_group_info;
+        "/group/set_group_info_ex" => User, group.set_group_info_ex;
+        "/group/transfer_group" => User, group.transfer_group_owner;
 
         "/conversation/get_conversation" => User, conversation.get_conversation;
         "/conversation/get_conversations" => User, conversation.get_conversations;

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::group::group_server::GroupServer;
 
+mod manage;
 mod mutes;
 mod notes;
 mod sync;
@@ -495,5 +496,29 @@ impl GroupRpc for GroupService {
         let op = rpc::op_user_id(&req);
         self.set_group_muted(&op, &req.get_ref().group_id, false).await?;
         Ok(Response::new(group::CancelMuteGroupResp {}))
+    }
+
+    async fn set_group_info(
+        &self,
+        req: Request<group::SetGroupInfoReq>,
+    ) -> Result<Response<group::SetGroupInfoResp>, Status> {
+        self.set_group_info_as(req).await?;
+        Ok(Response::new(group::SetGroupInfoResp {}))
+    }
+
+    async fn set_group_info_ex(
+        &self,
+        req: Request<group::SetGroupInfoExReq>,
+    ) -> Result<Response<group::SetGroupInfoExResp>, Status> {
+        self.set_group_info_ex_as(req).await?;
+        Ok(Response::new(group::SetGroupInfoExResp {}))
+    }
+
+    async fn transfer_group_owner(
+        &self,
+        req: Request<group::TransferGroupOwnerReq>,
+    ) -> Result<Response<group::TransferGroupOwnerResp>, Status> {
+        self.transfer(req).await?;
+        Ok(Response::new(group::TransferGroupOwnerResp {}))
     }
 }

@@ -76,7 +76,7 @@ impl GroupService {
     }
 
     /// The change's context for its notification: the group after it and who made it.
-    async fn change<'a>(
+    pub(crate) async fn change<'a>(
         &self,
         op: &'a str,
         group_id: &str,

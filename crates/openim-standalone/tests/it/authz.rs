@@ -178,6 +178,13 @@ fn rows() -> Vec<(&'static str, Value, Expect)> {
         ("/group/cancel_mute_group_member", json!({"groupID": GROUP, "userID": FRIEND}), Refused(1004)),
         ("/group/mute_group", json!({"groupID": GROUP}), Refused(1004)),
         ("/group/cancel_mute_group", json!({"groupID": GROUP}), Refused(1004)),
+        ("/group/set_group_info", json!({"groupInfoForSet": {"groupID": GROUP, "groupName": "pwned"}}), Refused(1004)),
+        ("/group/set_group_info_ex", json!({"groupID": GROUP, "groupName": "pwned"}), Refused(1004)),
+        (
+            "/group/transfer_group",
+            json!({"groupID": GROUP, "oldOwnerUserID": VICTIM, "newOwnerUserID": FRIEND}),
+            Refused(1002),
+        ),
         ("/conversation/get_conversation", json!({"ownerUserID": VICTIM, "conversationID": CHAT}), Refused(1002)),
         ("/conversation/get_conversations", json!({"ownerUserID": VICTIM, "conversationIDs": [CHAT]}), Refused(1002)),
         ("/conversation/get_all_conversations", json!({"ownerUserID": VICTIM}), Refused(1002)),

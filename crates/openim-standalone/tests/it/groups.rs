@@ -90,15 +90,37 @@ fn tips(m: &openim_proto::pb::sdkws::MsgData) -> Value {
     serde_json::from_str(content["detail"].as_str().unwrap()).unwrap()
 }
 
-/// The next notification of `content_type` about `user` (its `mutedUser`), skipping others.
+/// The next notification of `content_type` about `user` (its `mutedUser`), looking at every
+/// message of each push (several notifications may share one) and skipping the others.
 async fn note_about(c: &mut openim_testkit::Client, content_type: i32, user: &str) -> (String, Value) {
     loop {
-        let (conv, note) = c.next_notification_of(content_type).await;
-        let t = tips(&note);
-        if t["mutedUser"]["userID"] == user {
-            return (conv, t);
+        let push = c.next_push_messages_within(std::time::Duration::from_secs(10)).await;
+        let push = push.unwrap_or_else(|| panic!("no {content_type} about {user} within 10 s"));
+        for (conv, msgs) in push.notification_msgs {
+            for m in msgs.msgs.iter().filter(|m| m.content_type == content_type) {
+                let t = tips(m);
+                if t["mutedUser"]["userID"] == user {
+                    return (conv, t);
+                }
+            }
         }
     }
+}
+
+/// The tips of one notification of each content type in `want`, in `n_g-info`, whichever
+/// pushes (one or several) they come in.
+async fn notifications(c: &mut openim_testkit::Client, want: &[i32]) -> std::collections::HashMap<i32, Value> {
+    let mut got = std::collections::HashMap::new();
+    while got.len() < want.len() {
+        let push = c.next_push_messages_within(std::time::Duration::from_secs(10)).await.expect("notifications");
+        for (conv, msgs) in push.notification_msgs {
+            for m in msgs.msgs.iter().filter(|m| want.contains(&m.content_type)) {
+                assert_eq!(conv, "n_g-info");
+                got.insert(m.content_type, tips(m));
+            }
+        }
+    }
+    got
 }
 
 async fn send(c: &mut openim_testkit::Client, n: &mut u32) -> i32 {
@@ -178,5 +200,81 @@ async fn muted_members_and_muted_groups_are_refused_until_unmuted() {
     assert_eq!(send(&mut mem, &mut n).await, 1402);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(send(&mut mem, &mut n).await, 0, "the mute ended at its time");
+    s.stop().await;
+}
+
+/// The owner and admins set a group's info, and members hear of it (1520 name, 1519
+/// announcement, 1502 the rest); only the owner hands the group on (1507), and the old owner
+/// takes the new one's role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_and_admins_set_the_info_and_only_the_owner_hands_the_group_on() {
+    use openim_proto::ws::Encoding;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["own", "adm", "mem"]).await;
+    let group = json!({"ownerUserID": "own", "memberUserIDs": ["mem"], "adminUserIDs": ["adm"],
+        "groupInfo": {"groupID": "g-info", "groupName": "info", "groupType": 2}});
+    s.rest.ok("/group/create_group", group).await;
+    let mut mem = s.connect("mem", 1, Encoding::Gob, false).await;
+    let (own_t, adm_t, mem_t) = (s.token("own", 5).await, s.token("adm", 5).await, s.token("mem", 5).await);
+    let info =
+        async || s.rest.ok("/group/get_groups_info", json!({"groupIDs": ["g-info"]})).await["groupInfos"][0].clone();
+
+    let env = s
+        .rest
+        .raw("/group/set_group_info_ex", &mem_t, json!({"groupID": "g-info", "groupName": "x"}).to_string())
+        .await;
+    assert_eq!(env["errCode"], 1002, "a member may not: {env}");
+    let env = s
+        .rest
+        .raw("/group/set_group_info_ex", &adm_t, json!({"groupID": "g-info", "groupName": " "}).to_string())
+        .await;
+    assert_eq!(env["errCode"], 1001, "a blank name: {env}");
+    let set =
+        json!({"groupID": "g-info", "groupName": "renamed", "notification": " read me ", "introduction": "about"});
+    s.rest.ok_as(&adm_t, "/group/set_group_info_ex", set).await;
+    let got = notifications(&mut mem, &[1519, 1520, 1502]).await;
+    assert_eq!(got[&1519]["group"]["notification"], "read me", "trimmed");
+    assert_eq!(got[&1520]["group"]["groupName"], "renamed");
+    assert_eq!(got[&1502]["opUser"]["userID"], "adm");
+    let g = info().await;
+    assert_eq!((g["groupName"].as_str(), g["introduction"].as_str()), (Some("renamed"), Some("about")), "{g}");
+    assert_eq!(g["notificationUserID"], "adm", "{g}");
+    assert!(g["notificationUpdateTime"].as_i64() > Some(0), "{g}");
+    let face = json!({"groupInfoForSet": {"groupID": "g-info", "faceURL": "http://example.com/f.png"}});
+    s.rest.ok_as(&own_t, "/group/set_group_info", face).await;
+    let g = info().await;
+    assert_eq!((g["faceURL"].as_str(), g["groupName"].as_str()), (Some("http://example.com/f.png"), Some("renamed")));
+
+    // Handing the group on.
+    let transfer = |old: &str, new: &str| json!({"groupID": "g-info", "oldOwnerUserID": old, "newOwnerUserID": new});
+    for (who, token, body, code) in [
+        ("an admin, for the owner", &adm_t, transfer("own", "mem"), 1002),
+        ("to a non-member", &own_t, transfer("own", "nobody"), 1001),
+        ("to itself", &own_t, transfer("own", "own"), 1001),
+    ] {
+        let env = s.rest.raw("/group/transfer_group", token, body.to_string()).await;
+        assert_eq!(env["errCode"], code, "{who}: {env}");
+    }
+    let before =
+        s.rest.ok_as(&own_t, "/group/get_full_group_member_user_ids", json!({"groupID": "g-info", "idHash": 0})).await;
+    s.rest.ok_as(&own_t, "/group/transfer_group", transfer("own", "adm")).await;
+    let (_, note) = mem.next_notification_of(1507).await;
+    let t = tips(&note);
+    assert_eq!(
+        (t["newGroupOwner"]["userID"].as_str(), t["newGroupOwner"]["roleLevel"].as_i64()),
+        (Some("adm"), Some(100)),
+        "{t}"
+    );
+    assert_eq!(t["oldGroupOwnerInfo"]["roleLevel"], 60, "the old owner takes the admin's role: {t}");
+    assert_eq!(info().await["ownerUserID"], "adm");
+    let env = s.rest.raw("/group/transfer_group", &own_t, transfer("adm", "own").to_string()).await;
+    assert_eq!(env["errCode"], 1002, "the old owner no longer may: {env}");
+    // The member order changed: an incremental sync says so.
+    let since = json!({"groupID": "g-info", "versionID": before["versionID"], "version": before["version"]});
+    let delta = s.rest.ok_as(&own_t, "/group/get_incremental_group_members", since).await;
+    assert_eq!(delta["full"], false, "{delta}");
+    assert_eq!(ids(&delta["update"]), ["adm", "own"], "{delta}");
+    assert!(delta["sortVersion"].as_u64() > Some(0), "{delta}");
     s.stop().await;
 }

@@ -1,0 +1,136 @@
+//! Managing a group: its info (name, announcement, the rest) and its owner. The owner and
+//! admins (and app administrators) set the info; only the owner hands the group on.
+
+use openim_common::error::store_status;
+use openim_common::rpc;
+use openim_common::token::now_millis;
+use openim_common::{ErrCode, ImError};
+use openim_proto::pb::group;
+use openim_storage::{GroupMember, GroupPatch, MemberPatch, StoreError, role};
+use tonic::{Request, Status};
+
+use crate::{GroupService, member_info};
+
+impl GroupService {
+    /// Applies `patch` to the group as `op` and tells the members: 1520 for a new name, 1519 for
+    /// the announcement, 1502 for anything else.
+    pub(crate) async fn set_info(&self, op: &str, group_id: &str, mut patch: GroupPatch) -> Result<(), Status> {
+        self.live_group(group_id).await?;
+        self.check_group_admin(op, group_id).await?;
+        if patch.is_empty() {
+            return Ok(());
+        }
+        if let Some(name) = &patch.group_name
+            && name.trim().is_empty()
+        {
+            return Err(ImError::args("groupName must not be empty").into());
+        }
+        let renamed = patch.group_name.is_some();
+        let announced = patch.notification.is_some();
+        if let Some(text) = patch.notification.as_mut() {
+            *text = text.trim().to_owned();
+            patch.notification_user_id = op.to_owned();
+            patch.notification_update_time = now_millis();
+        }
+        let rest = GroupPatch { group_name: None, notification: None, ..patch.clone() };
+        let head = self.stores.groups.update_group(group_id, &patch).await.map_err(|e| match e {
+            StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, what).into(),
+            other => store_status(other),
+        })?;
+        let change = self.change(op, group_id, head).await?;
+        if announced {
+            self.notes.announcement_set(&change).await;
+        }
+        if renamed {
+            self.notes.name_set(&change).await;
+        }
+        if !rest.is_empty() {
+            self.notes.info_set(&change).await;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn set_group_info_ex_as(&self, req: Request<group::SetGroupInfoExReq>) -> Result<(), Status> {
+        let op = rpc::op_user_id(&req);
+        let r = req.into_inner();
+        let patch = GroupPatch {
+            group_name: r.group_name.map(|v| v.value),
+            notification: r.notification.map(|v| v.value),
+            introduction: r.introduction.map(|v| v.value),
+            face_url: r.face_url.map(|v| v.value),
+            ex: r.ex.map(|v| v.value),
+            need_verification: r.need_verification.map(|v| v.value),
+            look_member_info: r.look_member_info.map(|v| v.value),
+            apply_member_friend: r.apply_member_friend.map(|v| v.value),
+            ..Default::default()
+        };
+        self.set_info(&op, &r.group_id, patch).await
+    }
+
+    pub(crate) async fn set_group_info_as(&self, req: Request<group::SetGroupInfoReq>) -> Result<(), Status> {
+        let op = rpc::op_user_id(&req);
+        let Some(info) = req.into_inner().group_info_for_set else {
+            return Err(ImError::args("groupInfoForSet is missing").into());
+        };
+        let set = |s: String| if s.is_empty() { None } else { Some(s) };
+        let patch = GroupPatch {
+            group_name: set(info.group_name),
+            notification: set(info.notification),
+            introduction: set(info.introduction),
+            face_url: set(info.face_url),
+            ex: info.ex.map(|v| v.value),
+            need_verification: info.need_verification.map(|v| v.value),
+            look_member_info: info.look_member_info.map(|v| v.value),
+            apply_member_friend: info.apply_member_friend.map(|v| v.value),
+            ..Default::default()
+        };
+        self.set_info(&op, &info.group_id, patch).await
+    }
+
+    /// Hands the group from its owner to a member (1507); the old owner takes the new one's
+    /// role. A new owner under a mute is unmuted first.
+    pub(crate) async fn transfer(&self, req: Request<group::TransferGroupOwnerReq>) -> Result<(), Status> {
+        let op = rpc::op_user_id(&req);
+        let r = req.into_inner();
+        self.live_group(&r.group_id).await?;
+        if r.old_owner_user_id == r.new_owner_user_id {
+            return Err(ImError::args("the new owner is the old one").into());
+        }
+        let members = self
+            .stores
+            .groups
+            .get_members(&r.group_id, &[r.old_owner_user_id.clone(), r.new_owner_user_id.clone()])
+            .await
+            .map_err(store_status)?;
+        let find = |id: &str| members.iter().find(|m| m.user_id == id).cloned();
+        let (Some(old), Some(new)) = (find(&r.old_owner_user_id), find(&r.new_owner_user_id)) else {
+            return Err(ImError::args(format!(
+                "{} and {} must both be members of group {}",
+                r.old_owner_user_id, r.new_owner_user_id, r.group_id
+            ))
+            .into());
+        };
+        if old.role_level != role::OWNER || (op != old.user_id && !self.share.is_admin(&op)) {
+            return Err(ImError::no_permission(format!("only the owner of {} may hand it on", r.group_id)).into());
+        }
+        if new.mute_end_time > now_millis() {
+            let unmute = MemberPatch { mute_end_time: Some(0), ..Default::default() };
+            let head = self
+                .stores
+                .groups
+                .update_members(&r.group_id, &[(new.user_id.clone(), unmute)])
+                .await
+                .map_err(store_status)?;
+            let change = self.change(&op, &r.group_id, head).await?;
+            self.notes.member_unmuted(change, member_info(GroupMember { mute_end_time: 0, ..new.clone() })).await;
+        }
+        let head =
+            self.stores.groups.transfer_owner(&r.group_id, &old.user_id, &new.user_id).await.map_err(store_status)?;
+        let old_role = new.role_level;
+        let new_owner = member_info(GroupMember { role_level: role::OWNER, mute_end_time: 0, ..new });
+        let old_owner = member_info(GroupMember { role_level: old_role, ..old });
+        let change = self.change(&op, &r.group_id, head).await?;
+        self.notes.owner_transferred(&change, new_owner, old_owner).await;
+        Ok(())
+    }
+}
