@@ -145,3 +145,4 @@ pub(crate) mod migrations;
 mod relations;
 mod tokens;
 mod users;
+mod versions;
