@@ -119,6 +119,7 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/group/set_group_info" => User, group.set_group_info;
         "/group/set_group_info_ex" => User, group.set_group_info_ex;
         "/group/transfer_group" => User, group.transfer_group_owner;
+        "/group/get_group_member_user_id" => User, group.get_group_member_user_i_ds;
 
         "/conversation/get_conversation" => User, conversation.get_conversation;
         "/conversation/get_conversations" => User, conversation.get_conversations;

@@ -173,6 +173,7 @@ fn rows() -> Vec<(&'static str, Value, Expect)> {
         ),
         ("/group/get_full_group_member_user_ids", json!({"groupID": GROUP, "idHash": 0}), Refused(1002)),
         ("/group/get_full_join_group_ids", json!({"userID": VICTIM, "idHash": 0}), Refused(1002)),
+        ("/group/get_group_member_user_id", json!({"groupID": GROUP}), Refused(1002)),
         // A caller outside the group is "not found" among its members, as in OpenIM (1004).
         ("/group/mute_group_member", json!({"groupID": GROUP, "userID": FRIEND, "mutedSeconds": 600}), Refused(1004)),
         ("/group/cancel_mute_group_member", json!({"groupID": GROUP, "userID": FRIEND}), Refused(1004)),

@@ -30,6 +30,8 @@ async fn group_members_and_joined_groups_sync_from_the_version_a_client_holds() 
     let mut members: Vec<String> = serde_json::from_value(full["userIDs"].clone()).unwrap();
     members.sort();
     assert_eq!((full["version"].as_u64(), members), (Some(1), vec!["m1".to_owned(), "own".to_owned()]), "{full}");
+    let ids_only = s.rest.ok_as(&own, "/group/get_group_member_user_id", json!({"groupID": "g-sync"})).await;
+    assert_eq!(ids_only["userIDs"], full["userIDs"], "the same members, in the same order");
     let vid = full["versionID"].as_str().unwrap().to_owned();
     assert_eq!(vid.len(), 32, "{full}");
     let since = |version: u64| json!({"groupID": "g-sync", "versionID": vid, "version": version});
