@@ -1,12 +1,12 @@
 //! Managing a group: its info (name, announcement, the rest) and its owner. The owner and
 //! admins (and app administrators) set the info; only the owner hands the group on.
 
+use openim_common::ImError;
 use openim_common::error::store_status;
 use openim_common::rpc;
 use openim_common::token::now_millis;
-use openim_common::{ErrCode, ImError};
 use openim_proto::pb::group;
-use openim_storage::{GroupMember, GroupPatch, MemberPatch, StoreError, role};
+use openim_storage::{GroupMember, GroupPatch, role};
 use tonic::{Request, Status};
 
 use crate::{GroupService, member_info};
@@ -33,10 +33,7 @@ impl GroupService {
             patch.notification_update_time = now_millis();
         }
         let rest = GroupPatch { group_name: None, notification: None, ..patch.clone() };
-        let head = self.stores.groups.update_group(group_id, &patch).await.map_err(|e| match e {
-            StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, what).into(),
-            other => store_status(other),
-        })?;
+        let head = self.patch_group(group_id, &patch).await?;
         let change = self.change(op, group_id, head).await?;
         if announced {
             self.notes.announcement_set(&change).await;
@@ -114,15 +111,7 @@ impl GroupService {
             return Err(ImError::no_permission(format!("only the owner of {} may hand it on", r.group_id)).into());
         }
         if new.mute_end_time > now_millis() {
-            let unmute = MemberPatch { mute_end_time: Some(0), ..Default::default() };
-            let head = self
-                .stores
-                .groups
-                .update_members(&r.group_id, &[(new.user_id.clone(), unmute)])
-                .await
-                .map_err(store_status)?;
-            let change = self.change(&op, &r.group_id, head).await?;
-            self.notes.member_unmuted(change, member_info(GroupMember { mute_end_time: 0, ..new.clone() })).await;
+            self.write_mute(&op, new.clone(), 0, None).await?;
         }
         let head =
             self.stores.groups.transfer_owner(&r.group_id, &old.user_id, &new.user_id).await.map_err(store_status)?;

@@ -87,46 +87,65 @@ impl GroupService {
         Ok(Change { op, op_user: self.op_user(group_id, op).await?, group, head })
     }
 
+    /// Writes `target`'s mute end (0: none) and tells the members (1512 with `seconds`, 1513
+    /// without).
+    pub(crate) async fn write_mute(
+        &self,
+        op: &str,
+        target: GroupMember,
+        until: i64,
+        seconds: Option<u32>,
+    ) -> Result<(), Status> {
+        let patch = MemberPatch { mute_end_time: Some(until), ..Default::default() };
+        let head = self
+            .stores
+            .groups
+            .update_members(&target.group_id, &[(target.user_id.clone(), patch)])
+            .await
+            .map_err(store_status)?;
+        let change = self.change(op, &target.group_id, head).await?;
+        let info = member_info(GroupMember { mute_end_time: until, ..target });
+        match seconds {
+            Some(seconds) => self.notes.member_muted(change, info, seconds).await,
+            None => self.notes.member_unmuted(change, info).await,
+        }
+        Ok(())
+    }
+
+    /// Mutes (`seconds`) or unmutes a member, as the caller may.
+    async fn mute_as(&self, op: &str, group_id: &str, user_id: &str, seconds: Option<u32>) -> Result<(), Status> {
+        self.live_group(group_id).await?;
+        let target = self.member(group_id, user_id).await?;
+        self.check_may_mute(op, &target).await?;
+        let until = seconds.map_or(0, |s| now_millis() + i64::from(s) * 1000);
+        self.write_mute(op, target, until, seconds).await
+    }
+
     pub(crate) async fn mute_member(&self, req: Request<group::MuteGroupMemberReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
         if req.muted_seconds == 0 || req.muted_seconds > MAX_MUTE_SECONDS {
             return Err(ImError::args(format!("mutedSeconds must be 1 to {MAX_MUTE_SECONDS}")).into());
         }
-        self.live_group(&req.group_id).await?;
-        let target = self.member(&req.group_id, &req.user_id).await?;
-        self.check_may_mute(&op, &target).await?;
-        let until = now_millis() + i64::from(req.muted_seconds) * 1000;
-        let patch = MemberPatch { mute_end_time: Some(until), ..Default::default() };
-        let head = self
-            .stores
-            .groups
-            .update_members(&req.group_id, &[(req.user_id.clone(), patch)])
-            .await
-            .map_err(store_status)?;
-        let muted = member_info(GroupMember { mute_end_time: until, ..target });
-        let change = self.change(&op, &req.group_id, head).await?;
-        self.notes.member_muted(change, muted, req.muted_seconds).await;
-        Ok(())
+        self.mute_as(&op, &req.group_id, &req.user_id, Some(req.muted_seconds)).await
     }
 
     pub(crate) async fn unmute_member(&self, req: Request<group::CancelMuteGroupMemberReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
         let req = req.into_inner();
-        self.live_group(&req.group_id).await?;
-        let target = self.member(&req.group_id, &req.user_id).await?;
-        self.check_may_mute(&op, &target).await?;
-        let patch = MemberPatch { mute_end_time: Some(0), ..Default::default() };
-        let head = self
-            .stores
-            .groups
-            .update_members(&req.group_id, &[(req.user_id.clone(), patch)])
-            .await
-            .map_err(store_status)?;
-        let unmuted = member_info(GroupMember { mute_end_time: 0, ..target });
-        let change = self.change(&op, &req.group_id, head).await?;
-        self.notes.member_unmuted(change, unmuted).await;
-        Ok(())
+        self.mute_as(&op, &req.group_id, &req.user_id, None).await
+    }
+
+    /// Applies a patch to the group's info; a missing group is OpenIM's 1004.
+    pub(crate) async fn patch_group(
+        &self,
+        group_id: &str,
+        patch: &GroupPatch,
+    ) -> Result<openim_storage::VersionHead, Status> {
+        self.stores.groups.update_group(group_id, patch).await.map_err(|e| match e {
+            StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, what).into(),
+            other => store_status(other),
+        })
     }
 
     /// Mutes (`muted`) or unmutes the whole group.
@@ -135,10 +154,7 @@ impl GroupService {
         self.check_group_admin(op, group_id).await?;
         let status = if muted { group_status::MUTED } else { group_status::OK };
         let patch = GroupPatch { status: Some(status), ..Default::default() };
-        let head = self.stores.groups.update_group(group_id, &patch).await.map_err(|e| match e {
-            StoreError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, what).into(),
-            other => store_status(other),
-        })?;
+        let head = self.patch_group(group_id, &patch).await?;
         let change = self.change(op, group_id, head).await?;
         self.notes.group_muted(change, muted).await;
         Ok(())
