@@ -64,7 +64,8 @@ fn annotate_message(
         return builder;
     }
     for field in &message.field {
-        if field.oneof_index.is_some() {
+        // A proto3 `optional` field sits in a synthetic oneof but is a plain field on the wire.
+        if field.oneof_index.is_some() && !field.proto3_optional() {
             continue;
         }
         let name = field.name();

@@ -120,6 +120,19 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/group/set_group_info_ex" => User, group.set_group_info_ex;
         "/group/transfer_group" => User, group.transfer_group_owner;
         "/group/get_group_member_user_id" => User, group.get_group_member_user_i_ds;
+        "/group/join_group" => User, group.join_group;
+        "/group/quit_group" => User, group.quit_group;
+        "/group/group_application_response" => User, group.group_application_response;
+        "/group/get_recv_group_applicationList" => User, group.get_group_application_list;
+        "/group/get_user_req_group_applicationList" => User, group.get_user_req_application_list;
+        "/group/get_group_users_req_application_list" => User, group.get_group_users_req_application_list;
+        "/group/get_specified_user_group_request_info" => User, group.get_specified_user_group_request_info;
+        "/group/get_group_application_unhandled_count" => User, group.get_group_application_unhandled_count;
+        "/group/kick_group" => User, group.kick_group_member;
+        "/group/dismiss_group" => User, group.dismiss_group;
+        "/group/set_group_member_info" => User, group.set_group_member_info;
+        "/group/get_group_abstract_info" => User, group.get_group_abstract_info;
+        "/group/get_groups" => Admin, group.get_groups;
 
         "/conversation/get_conversation" => User, conversation.get_conversation;
         "/conversation/get_conversations" => User, conversation.get_conversations;

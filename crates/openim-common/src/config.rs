@@ -28,7 +28,7 @@ pub struct Config {
     pub rpc_auth: RpcConfig,
     pub rpc_user: RpcConfig,
     pub rpc_friend: RpcConfig,
-    pub rpc_group: RpcConfig,
+    pub rpc_group: GroupConfig,
     pub rpc_conversation: RpcConfig,
     pub rpc_msg: RpcConfig,
     pub crontask: CrontaskConfig,
@@ -350,6 +350,31 @@ impl Default for RpcConfig {
     }
 }
 
+/// `openim-rpc-group.yml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    /// The most members a group may have: joining, inviting or accepting beyond it is refused
+    /// (1001), naming the limit.
+    pub max_members: u32,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        let rpc = RpcConfig::with_port(10150);
+        Self { listen: rpc.listen, admin_listen: rpc.admin_listen, max_members: 20_000 }
+    }
+}
+
+impl GroupConfig {
+    /// The listener settings every RPC service has.
+    pub fn rpc(&self) -> RpcConfig {
+        RpcConfig { listen: self.listen, admin_listen: self.admin_listen }
+    }
+}
+
 /// `openim-crontask.yml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -421,7 +446,7 @@ impl Config {
             rpc_auth: section(dir, "openim-rpc-auth", RpcConfig::with_port(10200))?,
             rpc_user: section(dir, "openim-rpc-user", RpcConfig::with_port(10110))?,
             rpc_friend: section(dir, "openim-rpc-friend", RpcConfig::with_port(10120))?,
-            rpc_group: section(dir, "openim-rpc-group", RpcConfig::with_port(10150))?,
+            rpc_group: section(dir, "openim-rpc-group", d.rpc_group)?,
             rpc_conversation: section(dir, "openim-rpc-conversation", RpcConfig::with_port(10180))?,
             rpc_msg: section(dir, "openim-rpc-msg", RpcConfig::with_port(10130))?,
             crontask: section(dir, "openim-crontask", d.crontask)?,
@@ -446,6 +471,13 @@ impl Config {
                 "share",
                 "multi_login.policy",
                 format!("{} is not one of 0, 1, 4, 5", self.share.multi_login.policy),
+            );
+        }
+        if self.rpc_group.max_members < 2 {
+            return bad(
+                "openim-rpc-group",
+                "max_members",
+                format!("{} must be at least 2", self.rpc_group.max_members),
             );
         }
         if self.share.multi_login.max_num_one_end == 0 {

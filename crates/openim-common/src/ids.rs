@@ -116,13 +116,51 @@ pub fn list_version(ids: &[String]) -> u64 {
 /// OpenIM's hash of an ID list, used by the "full IDs" sync endpoints to tell a client its list is
 /// current: the first 8 bytes (big-endian) of the MD5 of the list as JSON; 0 for an empty list.
 pub fn id_hash(ids: &[String]) -> u64 {
-    use md5::Digest as _;
     if ids.is_empty() {
         return 0;
     }
-    let json = serde_json::to_vec(ids).unwrap_or_default();
-    let sum = md5::Md5::digest(&json);
+    let mut json = String::from("[");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        go_json_string(&mut json, id);
+    }
+    json.push(']');
+    md5_prefix(json.as_bytes())
+}
+
+/// The first 8 bytes of the MD5 of `data`, big-endian: OpenIM's hashes of lists.
+pub fn md5_prefix(data: &[u8]) -> u64 {
+    use md5::Digest as _;
+    let sum = md5::Md5::digest(data);
     u64::from_be_bytes(sum[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// Appends `s` as Go's `encoding/json` writes a string (quoted; `<`, `>`, `&`, U+2028 and
+/// U+2029 escaped as `\u00XX`/`\u20XX`), so that hashes of JSON match the Go server's.
+pub fn go_json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The first of `wanted` that is not among `found`, in time linear in both (a set of `found`

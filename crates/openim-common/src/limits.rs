@@ -102,6 +102,12 @@ bounded! {
     group::InviteUserToGroupReq => invited_user_i_ds as "invitedUserIDs";
     group::GetGroupMembersInfoReq => user_i_ds as "userIDs";
     group::BatchGetIncrementalGroupMemberReq => req_list as "reqList";
+    group::GetGroupApplicationListReq => group_i_ds as "groupIDs", handle_results as "handleResults";
+    group::GetUserReqApplicationListReq => group_i_ds as "groupIDs", handle_results as "handleResults";
+    group::GetGroupUsersReqApplicationListReq => user_i_ds as "userIDs";
+    group::KickGroupMemberReq => kicked_user_i_ds as "kickedUserIDs";
+    group::SetGroupMemberInfoReq => members as "members";
+    group::GetGroupAbstractInfoReq => group_i_ds as "groupIDs";
 }
 
 #[cfg(test)]

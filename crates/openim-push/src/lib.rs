@@ -33,6 +33,33 @@ const DEDUP_TTL: Duration = Duration::from_secs(600);
 /// How long a group's member list is reused before it is read again.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// Group notifications (OpenIM's 1501–1520).
+const GROUP_NOTIFICATIONS: std::ops::RangeInclusive<i32> = 1501..=1520;
+const MEMBER_QUIT: i32 = 1504;
+const MEMBER_KICKED: i32 = 1508;
+const GROUP_DISMISSED: i32 = 1511;
+
+/// The users a quit (1504: `quitUser`) or kick (1508: `kickedUserList`) notification names.
+fn tips_user_ids(msg: &MsgData) -> Vec<String> {
+    let detail = serde_json::from_slice::<serde_json::Value>(&msg.content)
+        .ok()
+        .and_then(|c| c.get("detail").and_then(|d| d.as_str()).and_then(|d| serde_json::from_str(d).ok()));
+    let Some(tips) = detail else {
+        tracing::warn!(content_type = msg.content_type, "A group notification's tips do not parse.");
+        return Vec::new();
+    };
+    let user = |v: &serde_json::Value| v.get("userID").and_then(|u| u.as_str()).map(str::to_owned);
+    let tips: serde_json::Value = tips;
+    match msg.content_type {
+        MEMBER_QUIT => tips.get("quitUser").and_then(user).into_iter().collect(),
+        _ => tips
+            .get("kickedUserList")
+            .and_then(|l| l.as_array())
+            .map(|l| l.iter().filter_map(user).collect())
+            .unwrap_or_default(),
+    }
+}
+
 /// A group's member IDs and when they were read.
 type CachedMembers = (Instant, std::sync::Arc<Vec<String>>);
 
@@ -138,14 +165,29 @@ impl Pusher {
             }
             return Ok(std::sync::Arc::new(v));
         }
-        if let Some((at, ids)) = self.members.lock().get(&msg.group_id)
+        // A group notification reports a change of the members: it reads them afresh (and
+        // refreshes the cache, so the messages after it reach the new members too).
+        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type);
+        if !changed
+            && let Some((at, ids)) = self.members.lock().get(&msg.group_id)
             && at.elapsed() < MEMBER_CACHE_TTL
         {
             return Ok(ids.clone());
         }
-        let ids = std::sync::Arc::new(self.stores.groups.member_ids(&msg.group_id).await?);
-        self.members.lock().insert(msg.group_id.clone(), (Instant::now(), ids.clone()));
-        Ok(ids)
+        let mut ids = self.stores.groups.member_ids(&msg.group_id).await?;
+        self.members.lock().insert(msg.group_id.clone(), (Instant::now(), std::sync::Arc::new(ids.clone())));
+        match msg.content_type {
+            // Who left learns of it too.
+            MEMBER_QUIT | MEMBER_KICKED => ids.extend(tips_user_ids(msg)),
+            // The members learn the group is gone, then leave it (OpenIM's order): their apps,
+            // syncing on the news, find the group no longer theirs.
+            GROUP_DISMISSED if !ids.is_empty() => {
+                self.stores.groups.remove_members(&msg.group_id, &ids).await?;
+                self.members.lock().remove(&msg.group_id);
+            }
+            _ => {}
+        }
+        Ok(std::sync::Arc::new(ids))
     }
 
     /// One `BatchPushMsgs` call; answers (message index, users whose phone got it).

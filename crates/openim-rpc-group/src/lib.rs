@@ -17,10 +17,15 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::group::group_server::GroupServer;
 
+mod apply;
+mod leave;
 mod manage;
+mod members;
 mod mutes;
 mod notes;
 mod sync;
+
+pub use members::members_hash;
 
 /// `groupType` of every group v3 creates (a "working group").
 const WORKING_GROUP: i32 = 2;
@@ -32,12 +37,14 @@ pub struct GroupService {
     share: Share,
     stores: Stores,
     notes: notes::GroupNotes,
+    /// The most members a group may have.
+    max_members: u32,
 }
 
 impl GroupService {
-    pub fn new(share: Share, stores: Stores) -> Self {
+    pub fn new(share: Share, stores: Stores, max_members: u32) -> Self {
         let notes = notes::GroupNotes::new(openim_common::notify::Notifier::new(stores.bus.clone()));
-        Self { share, stores, notes }
+        Self { share, stores, notes, max_members }
     }
 
     async fn group(&self, group_id: &str) -> Result<Group, Status> {
@@ -205,6 +212,14 @@ impl GroupRpc for GroupService {
         }
         roles.insert(owner.clone(), role::OWNER);
         let ids_all: Vec<String> = roles.keys().cloned().collect();
+        if ids_all.len() > self.max_members as usize {
+            return Err(ImError::args(format!(
+                "a group of {} members passes the limit of {}",
+                ids_all.len(),
+                self.max_members
+            ))
+            .into());
+        }
         self.check_users_exist(&ids_all).await?;
 
         let now = now_millis();
@@ -252,14 +267,24 @@ impl GroupRpc for GroupService {
                 ..Default::default()
             })
             .collect();
-        self.stores.groups.create_group(&group, &members).await.map_err(|e| match e {
+        let head = self.stores.groups.create_group(&group, &members).await.map_err(|e| match e {
             openim_storage::StoreError::Duplicate(_) => {
                 Status::from(ImError::new(ErrCode::GROUP_ID_EXISTED, format!("group {group_id} exists")))
             }
             other => store_status(other),
         })?;
         self.ensure_conversations(&group_id, &ids_all).await?;
-        Ok(Response::new(group::CreateGroupResp { group_info: Some(group_info(group, members.len() as u32)) }))
+        let info = group_info(group, members.len() as u32);
+        let change = notes::Change { op: &op, op_user: self.op_user(&group_id, &op).await?, group: info.clone(), head };
+        // As OpenIM lists them: the members up to and including whoever created the group.
+        let until_op = members.iter().position(|m| m.user_id == op).map_or(members.len(), |i| i + 1);
+        let listed = members[..until_op].iter().cloned().map(member_info).collect();
+        let owner = member_info(members[0].clone());
+        self.notes.created(&change, owner, listed, req.send_message.unwrap_or(true)).await;
+        if announced {
+            self.notes.announcement_set(&change).await;
+        }
+        Ok(Response::new(group::CreateGroupResp { group_info: Some(info) }))
     }
 
     async fn get_groups_info(
@@ -326,18 +351,31 @@ impl GroupRpc for GroupService {
         if req.invited_user_i_ds.is_empty() {
             return Err(ImError::args("invitedUserIDs is empty").into());
         }
-        self.group(&req.group_id).await?;
-        if self.role_of(&req.group_id, &op).await?.is_none() && !self.share.is_admin(&op) {
+        let mut invited = req.invited_user_i_ds.clone();
+        apply::dedup(&mut invited);
+        if invited.len() != req.invited_user_i_ds.len() {
+            return Err(ImError::args("invitedUserIDs has repeated IDs").into());
+        }
+        let g = self.live_group(&req.group_id).await?;
+        let op_role = self.role_of(&req.group_id, &op).await?;
+        let is_admin = self.share.is_admin(&op);
+        if op_role.is_none() && !is_admin {
             return Err(ImError::new(
                 ErrCode::NOT_IN_GROUP_YET,
                 format!("{op} is not a member of group {}", req.group_id),
             )
             .into());
         }
-        self.check_users_exist(&req.invited_user_i_ds).await?;
+        self.check_users_exist(&invited).await?;
+        let privileged = is_admin || op_role.is_some_and(|r| r >= role::ADMIN);
+        if g.need_verification == apply::verification::ALL_NEED_APPROVAL && !privileged {
+            let info = self.infos(vec![g]).await?.pop().unwrap_or_default();
+            self.invite_as_requests(&op, info, &invited).await?;
+            return Ok(Response::new(group::InviteUserToGroupResp {}));
+        }
+        self.check_room(&req.group_id, invited.len()).await?;
         let now = now_millis();
-        let members: Vec<GroupMember> = req
-            .invited_user_i_ds
+        let members: Vec<GroupMember> = invited
             .iter()
             .map(|u| GroupMember {
                 group_id: req.group_id.clone(),
@@ -350,8 +388,16 @@ impl GroupRpc for GroupService {
                 ..Default::default()
             })
             .collect();
-        self.stores.groups.add_members(&members).await.map_err(store_status)?;
-        self.ensure_conversations(&req.group_id, &req.invited_user_i_ds).await?;
+        let (added, head) = self.stores.groups.add_members(&members).await.map_err(store_status)?;
+        if added.is_empty() {
+            return Ok(Response::new(group::InviteUserToGroupResp {}));
+        }
+        self.ensure_conversations(&req.group_id, &added).await?;
+        let change = self.change(&op, &req.group_id, head).await?;
+        let added: std::collections::HashSet<&String> = added.iter().collect();
+        let invited = members.into_iter().filter(|m| added.contains(&m.user_id)).map(member_info).collect();
+        let inviter = change.op_user.clone();
+        self.notes.member_invited(&change, invited, inviter, req.send_message.unwrap_or(true)).await;
         Ok(Response::new(group::InviteUserToGroupResp {}))
     }
 
@@ -520,5 +566,95 @@ impl GroupRpc for GroupService {
     ) -> Result<Response<group::TransferGroupOwnerResp>, Status> {
         self.transfer(req).await?;
         Ok(Response::new(group::TransferGroupOwnerResp {}))
+    }
+
+    async fn join_group(&self, req: Request<group::JoinGroupReq>) -> Result<Response<group::JoinGroupResp>, Status> {
+        self.join(req).await?;
+        Ok(Response::new(group::JoinGroupResp {}))
+    }
+
+    async fn group_application_response(
+        &self,
+        req: Request<group::GroupApplicationResponseReq>,
+    ) -> Result<Response<group::GroupApplicationResponseResp>, Status> {
+        self.answer(req).await?;
+        Ok(Response::new(group::GroupApplicationResponseResp {}))
+    }
+
+    async fn get_group_application_list(
+        &self,
+        req: Request<group::GetGroupApplicationListReq>,
+    ) -> Result<Response<group::GetGroupApplicationListResp>, Status> {
+        Ok(Response::new(self.received_requests(req).await?))
+    }
+
+    async fn get_group_application_unhandled_count(
+        &self,
+        req: Request<group::GetGroupApplicationUnhandledCountReq>,
+    ) -> Result<Response<group::GetGroupApplicationUnhandledCountResp>, Status> {
+        let count = self.unhandled_count(req).await?;
+        Ok(Response::new(group::GetGroupApplicationUnhandledCountResp { count }))
+    }
+
+    async fn get_user_req_application_list(
+        &self,
+        req: Request<group::GetUserReqApplicationListReq>,
+    ) -> Result<Response<group::GetUserReqApplicationListResp>, Status> {
+        Ok(Response::new(self.sent_requests(req).await?))
+    }
+
+    async fn get_specified_user_group_request_info(
+        &self,
+        req: Request<group::GetSpecifiedUserGroupRequestInfoReq>,
+    ) -> Result<Response<group::GetSpecifiedUserGroupRequestInfoResp>, Status> {
+        Ok(Response::new(self.user_request(req).await?))
+    }
+
+    async fn get_group_users_req_application_list(
+        &self,
+        req: Request<group::GetGroupUsersReqApplicationListReq>,
+    ) -> Result<Response<group::GetGroupUsersReqApplicationListResp>, Status> {
+        Ok(Response::new(self.users_requests(req).await?))
+    }
+
+    async fn quit_group(&self, req: Request<group::QuitGroupReq>) -> Result<Response<group::QuitGroupResp>, Status> {
+        self.quit(req).await?;
+        Ok(Response::new(group::QuitGroupResp {}))
+    }
+
+    async fn kick_group_member(
+        &self,
+        req: Request<group::KickGroupMemberReq>,
+    ) -> Result<Response<group::KickGroupMemberResp>, Status> {
+        self.kick(req).await?;
+        Ok(Response::new(group::KickGroupMemberResp {}))
+    }
+
+    async fn dismiss_group(
+        &self,
+        req: Request<group::DismissGroupReq>,
+    ) -> Result<Response<group::DismissGroupResp>, Status> {
+        self.dismiss(req).await?;
+        Ok(Response::new(group::DismissGroupResp {}))
+    }
+
+    async fn set_group_member_info(
+        &self,
+        req: Request<group::SetGroupMemberInfoReq>,
+    ) -> Result<Response<group::SetGroupMemberInfoResp>, Status> {
+        self.set_member_info(req).await?;
+        Ok(Response::new(group::SetGroupMemberInfoResp {}))
+    }
+
+    async fn get_group_abstract_info(
+        &self,
+        req: Request<group::GetGroupAbstractInfoReq>,
+    ) -> Result<Response<group::GetGroupAbstractInfoResp>, Status> {
+        let group_abstract_infos = self.abstract_info(req).await?;
+        Ok(Response::new(group::GetGroupAbstractInfoResp { group_abstract_infos }))
+    }
+
+    async fn get_groups(&self, req: Request<group::GetGroupsReq>) -> Result<Response<group::GetGroupsResp>, Status> {
+        Ok(Response::new(self.search(req).await?))
     }
 }

@@ -2,21 +2,37 @@
 //! to the group's members in `n_<groupID>`. Each carries the member log's version after the
 //! change, so an SDK one version behind applies it without asking for a sync.
 
-use openim_common::notify::{Note, Notifier};
+use openim_common::notify::{Note, Notifier, content as body};
+use openim_common::token::now_millis;
 use openim_proto::pb::sdkws::{
-    GroupCancelMutedTips, GroupInfo, GroupInfoSetAnnouncementTips, GroupInfoSetNameTips, GroupInfoSetTips,
-    GroupMemberCancelMutedTips, GroupMemberFullInfo, GroupMemberMutedTips, GroupMutedTips, GroupOwnerTransferredTips,
+    GroupApplicationAcceptedTips, GroupApplicationRejectedTips, GroupCancelMutedTips, GroupCreatedTips,
+    GroupDismissedTips, GroupInfo, GroupInfoSetAnnouncementTips, GroupInfoSetNameTips, GroupInfoSetTips,
+    GroupMemberCancelMutedTips, GroupMemberFullInfo, GroupMemberInfoSetTips, GroupMemberMutedTips, GroupMutedTips,
+    GroupOwnerTransferredTips, GroupRequest, JoinGroupApplicationTips, MemberEnterTips, MemberInvitedTips,
+    MemberKickedTips, MemberQuitTips, PublicUserInfo,
 };
 use openim_storage::VersionHead;
 
 /// OpenIM's content types of group notifications.
 pub mod content {
+    pub const GROUP_CREATED: i32 = 1501;
     pub const GROUP_INFO_SET: i32 = 1502;
+    pub const JOIN_APPLICATION: i32 = 1503;
+    pub const MEMBER_QUIT: i32 = 1504;
+    pub const APPLICATION_ACCEPTED: i32 = 1505;
+    pub const APPLICATION_REJECTED: i32 = 1506;
     pub const OWNER_TRANSFERRED: i32 = 1507;
+    pub const MEMBER_KICKED: i32 = 1508;
+    pub const MEMBER_INVITED: i32 = 1509;
+    pub const MEMBER_ENTER: i32 = 1510;
+    pub const GROUP_DISMISSED: i32 = 1511;
     pub const MEMBER_MUTED: i32 = 1512;
     pub const MEMBER_CANCEL_MUTED: i32 = 1513;
     pub const GROUP_MUTED: i32 = 1514;
     pub const GROUP_CANCEL_MUTED: i32 = 1515;
+    pub const MEMBER_INFO_SET: i32 = 1516;
+    pub const SET_TO_ADMIN: i32 = 1517;
+    pub const SET_TO_ORDINARY: i32 = 1518;
     pub const ANNOUNCEMENT_SET: i32 = 1519;
     pub const NAME_SET: i32 = 1520;
 }
@@ -155,5 +171,169 @@ impl GroupNotes {
             };
             self.send(content::GROUP_CANCEL_MUTED, &c, &tips).await;
         }
+    }
+
+    /// 1501: the group exists, with `owner` and (as OpenIM lists them) the members up to and
+    /// including whoever created it.
+    pub async fn created(
+        &self,
+        c: &Change<'_>,
+        owner: GroupMemberFullInfo,
+        listed: Vec<GroupMemberFullInfo>,
+        show: bool,
+    ) {
+        let tips = GroupCreatedTips {
+            group: Some(c.group.clone()),
+            op_user: Some(c.op_user.clone()),
+            member_list: listed,
+            operation_time: c.group.create_time,
+            group_owner_user: Some(owner),
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+        };
+        self.send_shown(content::GROUP_CREATED, c, &tips, show).await;
+    }
+
+    /// 1509: `invited` were added by `inviter`.
+    pub async fn member_invited(
+        &self,
+        c: &Change<'_>,
+        invited: Vec<GroupMemberFullInfo>,
+        inviter: GroupMemberFullInfo,
+        show: bool,
+    ) {
+        let tips = MemberInvitedTips {
+            group: Some(c.group.clone()),
+            op_user: Some(c.op_user.clone()),
+            invited_user_list: invited,
+            operation_time: 0,
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+            inviter_user: Some(inviter),
+        };
+        self.send_shown(content::MEMBER_INVITED, c, &tips, show).await;
+    }
+
+    /// 1510: `entrant` joined by itself (or was let in on its application).
+    pub async fn member_enter(&self, c: &Change<'_>, entrant: GroupMemberFullInfo) {
+        let tips = MemberEnterTips {
+            group: Some(c.group.clone()),
+            entrant_user: Some(entrant),
+            operation_time: now_millis(),
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+        };
+        self.send(content::MEMBER_ENTER, c, &tips).await;
+    }
+
+    /// 1504: `quit` left. Push adds the leaver to the receivers (it is no member any more).
+    pub async fn member_quit(&self, c: &Change<'_>, quit: GroupMemberFullInfo) {
+        let tips = MemberQuitTips {
+            group: Some(c.group.clone()),
+            quit_user: Some(quit),
+            operation_time: 0,
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+        };
+        self.send(content::MEMBER_QUIT, c, &tips).await;
+    }
+
+    /// 1508: `kicked` were removed. Push adds them to the receivers.
+    pub async fn member_kicked(&self, c: &Change<'_>, kicked: Vec<GroupMemberFullInfo>, show: bool) {
+        let tips = MemberKickedTips {
+            group: Some(c.group.clone()),
+            op_user: Some(c.op_user.clone()),
+            kicked_user_list: kicked,
+            operation_time: 0,
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+        };
+        self.send_shown(content::MEMBER_KICKED, c, &tips, show).await;
+    }
+
+    /// 1511: the group was dismissed. Push, having resolved the members it tells, removes them
+    /// (OpenIM's order: the members learn of it, then leave).
+    pub async fn dismissed(&self, c: &Change<'_>, show: bool) {
+        let tips =
+            GroupDismissedTips { group: Some(c.group.clone()), op_user: Some(c.op_user.clone()), operation_time: 0 };
+        self.send_shown(content::GROUP_DISMISSED, c, &tips, show).await;
+    }
+
+    /// 1516 (info), 1517 (made an admin) or 1518 (made an ordinary member): `changed` after it.
+    pub async fn member_info_set(&self, c: &Change<'_>, content_type: i32, changed: GroupMemberFullInfo, sorted: bool) {
+        let tips = GroupMemberInfoSetTips {
+            group: Some(c.group.clone()),
+            op_user: Some(c.op_user.clone()),
+            operation_time: 0,
+            changed_user: Some(changed),
+            group_member_version: c.head.version,
+            group_member_version_id: c.head.version_id.clone(),
+            group_sort_version: if sorted { c.head.version } else { 0 },
+        };
+        self.send_shown(content_type, c, &tips, false).await;
+    }
+
+    /// 1503, one single-chat notification from `op` to each of `to`: `applicant` asks to join
+    /// (or was invited, awaiting approval).
+    pub async fn join_application(
+        &self,
+        op: &str,
+        to: &[String],
+        group: GroupInfo,
+        applicant: PublicUserInfo,
+        request: GroupRequest,
+    ) {
+        let tips = JoinGroupApplicationTips {
+            group: Some(group),
+            applicant: Some(applicant),
+            req_msg: request.req_msg.clone(),
+            uuid: uuid::Uuid::new_v4().to_string(),
+            request: Some(request),
+        };
+        let content = body(&tips);
+        let notes = to.iter().map(|u| (Note::single(content::JOIN_APPLICATION, op, u), content.clone())).collect();
+        self.notifier.send_all(notes).await;
+    }
+
+    /// 1505 (accepted) or 1506 (refused), to the group's managers (`receiverAs` 1) and the
+    /// applicant (0), all with one uuid.
+    pub async fn application_answered(
+        &self,
+        c: &Change<'_>,
+        accepted: bool,
+        managers: &[String],
+        applicant: &str,
+        request: GroupRequest,
+    ) {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let handle_msg = request.handle_msg.clone();
+        let mut notes = Vec::new();
+        let mut to: Vec<(&str, i32)> = managers.iter().map(|m| (m.as_str(), 1)).collect();
+        to.push((applicant, 0));
+        for (user, receiver_as) in to {
+            let (content_type, content) = if accepted {
+                let tips = GroupApplicationAcceptedTips {
+                    group: Some(c.group.clone()),
+                    op_user: Some(c.op_user.clone()),
+                    handle_msg: handle_msg.clone(),
+                    receiver_as,
+                    uuid: uuid.clone(),
+                    request: Some(request.clone()),
+                };
+                (content::APPLICATION_ACCEPTED, body(&tips))
+            } else {
+                let tips = GroupApplicationRejectedTips {
+                    group: Some(c.group.clone()),
+                    op_user: Some(c.op_user.clone()),
+                    handle_msg: handle_msg.clone(),
+                    receiver_as,
+                    uuid: uuid.clone(),
+                    request: Some(request.clone()),
+                };
+                (content::APPLICATION_REJECTED, body(&tips))
+            };
+            notes.push((Note::single(content_type, c.op, user), content));
+        }
+        self.notifier.send_all(notes).await;
     }
 }

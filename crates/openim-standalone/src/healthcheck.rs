@@ -36,7 +36,7 @@ pub fn probe(service: Option<Service>, cfg: &Config) -> Probe {
         Some(Service::RpcAuth) => rpc(&cfg.rpc_auth),
         Some(Service::RpcUser) => rpc(&cfg.rpc_user),
         Some(Service::RpcFriend) => rpc(&cfg.rpc_friend),
-        Some(Service::RpcGroup) => rpc(&cfg.rpc_group),
+        Some(Service::RpcGroup) => rpc(&cfg.rpc_group.rpc()),
         Some(Service::RpcConversation) => rpc(&cfg.rpc_conversation),
         Some(Service::RpcMsg) => rpc(&cfg.rpc_msg),
     };

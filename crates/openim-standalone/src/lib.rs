@@ -62,7 +62,7 @@ impl Standalone {
         let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
-        let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone()));
+        let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members));
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
         let channels = |gateways| Channels {
             auth: rpc::local(openim_common::sized!(AuthServer::from_arc(auth.clone()))),

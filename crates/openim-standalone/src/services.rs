@@ -272,7 +272,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcGroup => {
-            let svc = openim_rpc_group::GroupService::new(share, stores);
+            let svc = openim_rpc_group::GroupService::new(share, stores, cfg.rpc_group.max_members);
             serve_grpc(
                 cfg.rpc_group.listen,
                 openim_common::sized!(openim_rpc_group::GroupServer::new(svc)),

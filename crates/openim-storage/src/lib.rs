@@ -177,6 +177,9 @@ pub trait GroupStore: Send + Sync {
     async fn joined_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
     /// The groups `user_id` owns or administers.
     async fn managed_group_ids(&self, user_id: &str) -> StoreResult<Vec<String>>;
+    /// Groups not dismissed whose name contains `name` (all when empty), newest first, and how
+    /// many match.
+    async fn search_groups(&self, name: &str, offset: u32, limit: u32) -> StoreResult<(Vec<Group>, u64)>;
 
     /// Stores the requests, each replacing an earlier one of its (group, user).
     async fn put_group_requests(&self, requests: &[GroupRequest]) -> StoreResult<()>;

@@ -8,6 +8,7 @@ mod conversations;
 mod flows;
 mod friends;
 mod gateway;
+mod group_life;
 mod groups;
 mod marks;
 mod read;

@@ -171,6 +171,28 @@ pub async fn groups(store: &dyn GroupStore) {
     assert_eq!(fresh.version, 0);
     assert_eq!(store.version_head(version::JOINED_GROUPS, &id("nobody")).await.unwrap(), fresh);
     assert_eq!(store.version_head(members, &gid).await.unwrap(), head);
+
+    // Search by name: newest first, dismissed groups left out, LIKE's wildcards taken literally.
+    for (n, name, status) in [(1, "x_1", 0), (2, "x%2", 0), (3, "xy", 0), (4, "x_4", group_status::DISMISSED)] {
+        let g = Group {
+            group_id: format!("{p}-s{n}"),
+            group_name: format!("{p} {name}"),
+            create_time: 100 + n,
+            group_type: 2,
+            status,
+            ..Default::default()
+        };
+        store.create_group(&g, &[]).await.unwrap();
+    }
+    let names = |found: Vec<Group>| found.into_iter().map(|g| g.group_id).collect::<Vec<_>>();
+    let (found, total) = store.search_groups(&format!("{p} x"), 0, 10).await.unwrap();
+    assert_eq!((names(found), total), (vec![format!("{p}-s3"), format!("{p}-s2"), format!("{p}-s1")], 3));
+    let (found, total) = store.search_groups(&format!("{p} x_"), 0, 10).await.unwrap();
+    assert_eq!((names(found), total), (vec![format!("{p}-s1")], 1), "_ is no wildcard");
+    let (found, total) = store.search_groups(&format!("{p} x%"), 0, 10).await.unwrap();
+    assert_eq!((names(found), total), (vec![format!("{p}-s2")], 1), "% is no wildcard");
+    let (found, total) = store.search_groups(&format!("{p} x"), 1, 1).await.unwrap();
+    assert_eq!((names(found), total), (vec![format!("{p}-s2")], 3), "paged");
 }
 
 pub async fn group_requests(store: &dyn GroupStore) {

@@ -321,6 +321,25 @@ for_sql_stores! {
             Ok(out)
         }
 
+        async fn search_groups(&self, name: &str, offset: u32, limit: u32) -> StoreResult<(Vec<Group>, u64)> {
+            // `!` escapes LIKE's wildcards the same way in MySQL and SQLite.
+            let pattern = format!("%{}%", name.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+            let filter = "FROM `groups` WHERE status <> ? AND group_name LIKE ? ESCAPE '!'";
+            let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {filter}"))
+                .bind(group_status::DISMISSED)
+                .bind(&pattern)
+                .fetch_one(&self.pool)
+                .await?;
+            let found = sqlx::query_as(&format!("SELECT * {filter} ORDER BY create_time DESC, group_id LIMIT ? OFFSET ?"))
+                .bind(group_status::DISMISSED)
+                .bind(&pattern)
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await?;
+            Ok((found, total as u64))
+        }
+
         async fn managers(&self, group_id: &str) -> StoreResult<Vec<GroupMember>> {
             Ok(sqlx::query_as(
                 "SELECT * FROM group_members WHERE group_id = ? AND role_level >= ? \
