@@ -166,11 +166,17 @@ pub async fn groups(store: &dyn GroupStore) {
     }
     assert_eq!(store.version_head(members, &cid).await.unwrap().version, 7, "created, then six additions");
 
-    // A log nobody wrote to starts at 0 and keeps its ID.
+    // A log nobody wrote to starts at 1 (OpenIM's first version) and keeps its ID; its first
+    // change is version 2, told as a change.
     let fresh = store.version_head(version::JOINED_GROUPS, &id("nobody")).await.unwrap();
-    assert_eq!(fresh.version, 0);
+    assert_eq!(fresh.version, 1);
     assert_eq!(store.version_head(version::JOINED_GROUPS, &id("nobody")).await.unwrap(), fresh);
     assert_eq!(store.version_head(members, &gid).await.unwrap(), head);
+    let joins = GroupMember { group_id: gid.clone(), user_id: id("nobody"), ..Default::default() };
+    store.add_members(&[joins]).await.unwrap();
+    let after = store.version_head(version::JOINED_GROUPS, &id("nobody")).await.unwrap();
+    assert_eq!((after.version, &after.version_id), (2, &fresh.version_id));
+    assert_eq!(changes(store, version::JOINED_GROUPS, &id("nobody"), 1).await, vec![(gid.clone(), version::INSERT, 2)]);
 
     // Search by name: newest first, dismissed groups left out, LIKE's wildcards taken literally.
     for (n, name, status) in [(1, "x_1", 0), (2, "x%2", 0), (3, "xy", 0), (4, "x_4", group_status::DISMISSED)] {

@@ -13,7 +13,9 @@ pub(super) fn new_version_id() -> String {
 
 for_sql_stores! {
     impl Store {
-        /// Starts a log at version 0 (with a new ID) unless it exists.
+        /// Starts a log at version 1 (with a new ID) unless it exists: OpenIM's first version,
+        /// so that a client holding it syncs the log's first change incrementally (version 0
+        /// means "never synced", answered in full, and the SDK reports no per-item events then).
         pub(super) async fn start_log(
             &self,
             tx: &mut sqlx::Transaction<'_, <Store as Dialect>::Db>,
@@ -21,7 +23,7 @@ for_sql_stores! {
             owner: &str,
         ) -> StoreResult<()> {
             sqlx::query(&format!(
-                "{} INTO version_heads (kind, owner_id, version_id, version) VALUES (?, ?, ?, 0)",
+                "{} INTO version_heads (kind, owner_id, version_id, version) VALUES (?, ?, ?, 1)",
                 <Store as Dialect>::INSERT_IGNORE
             ))
             .bind(kind)
