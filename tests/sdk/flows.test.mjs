@@ -2,33 +2,14 @@
 // Each flow has its own users; a flow fails if any REST call the SDK made failed (404, non-200,
 // non-zero errCode) unless the flow declared it, or if an awaited event never came.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Harness, Platform, RecvOpt, SdkError, chatID, eventually, sleep } from './harness.mjs';
+import { Platform, RecvOpt, SdkError, chatID, eventually, flows, sleep } from './harness.mjs';
 
-let h;
-before(async () => { h = await Harness.start(); });
-after(async () => { await h?.close(); });
-
-function flow(name, body, { timeout = 90_000 } = {}) {
-  test(name, { timeout }, async (t) => {
-    const s = h.session(name);
-    try {
-      await body(s, t);
-      await s.settle();
-    } catch (e) {
-      await s.settle();
-      throw s.explain(e);
-    } finally {
-      await s.close();
-    }
-    s.assertNoFailedCalls();
-  });
-}
+const flow = flows();
 
 const texts = (msgs) => msgs.map((m) => m.textElem?.content);
 const APP_HEADERS = 'content-type,operationid,token,reqfuncname';
 
-flow('01 a page on another origin calls the REST API (CORS)', async (s) => {
+flow('01 a page on another origin calls the REST API (CORS)', async (s, _t, h) => {
   const api = s.server.apiAddr;
   const origin = h.origin;
   const pre = await fetch(`${api}/user/get_users_info`, {

@@ -5,6 +5,7 @@ import { createReadStream, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { Server, freePort } from './server.mjs';
 
@@ -460,6 +461,48 @@ export class Device {
     await this.call('removeBlack', peer.userID);
   }
 
+  // --- groups ----------------------------------------------------------------------------------
+
+  /** Creates a group this user owns with those members; returns the group as the SDK has it. */
+  async createGroup(members, { name = 'group', needVerification = 0, admins = [] } = {}) {
+    return this.call('createGroup', {
+      memberUserIDs: members.map((u) => u.userID), adminUserIDs: admins.map((u) => u.userID),
+      ownerUserID: this.userID, groupInfo: { groupName: name, groupType: 2, needVerification },
+    });
+  }
+
+  async sendGroupText(groupID, text) {
+    const message = await this.call('createTextMessage', text);
+    return this.call('sendMessage', { recvID: '', groupID, message });
+  }
+
+  /** Sends a group text that the server should refuse; returns the SdkError (or fails). */
+  async sendGroupTextRefused(groupID, text) {
+    const err = await this.sendGroupText(groupID, text).then(() => null, (e) => e);
+    if (!(err instanceof SdkError)) throw new Error(`${this.label}: "${text}" to group ${groupID} was sent, not refused`);
+    return err;
+  }
+
+  /** Waits for a live group text from that user; returns the message. */
+  async waitForGroupText(groupID, from, text, timeoutMs = 15_000) {
+    const isIt = (m) => m.groupID === groupID && m.sendID === from.userID && m.textElem?.content === text;
+    const msgs = await this.waitEvent('OnRecvNewMessages', (ms) => ms?.some(isIt), timeoutMs);
+    return msgs.find(isIt);
+  }
+
+  async joinedGroups() {
+    return this.call('getJoinedGroupList');
+  }
+
+  /** The group as this device's SDK has it (undefined if unknown). */
+  async group(groupID) {
+    return (await this.call('getSpecifiedGroupsInfo', [groupID]))?.[0];
+  }
+
+  async groupMembers(groupID) {
+    return this.call('getGroupMemberList', { groupID, filter: 0, offset: 0, count: 100 });
+  }
+
   // --- profile and presence ------------------------------------------------------------------
 
   async setNickname(nickname) {
@@ -469,6 +512,33 @@ export class Device {
   async subscribeStatus(users) {
     return this.call('subscribeUsersStatus', users.map((u) => u.userID));
   }
+}
+
+/**
+ * The flow runner of a test file: one harness (server, browser) for the file, and `flow(name,
+ * body)` declaring a test with its own session. A flow fails if any REST call the SDK made failed
+ * (404, non-200, non-zero errCode) unless the flow declared it, or if an awaited event never came.
+ */
+export function flows() {
+  let h;
+  before(async () => { h = await Harness.start(); });
+  after(async () => { await h?.close(); });
+  const flow = (name, body, { timeout = 90_000 } = {}) => {
+    test(name, { timeout }, async (t) => {
+      const s = h.session(name);
+      try {
+        await body(s, t, h);
+        await s.settle();
+      } catch (e) {
+        await s.settle();
+        throw s.explain(e);
+      } finally {
+        await s.close();
+      }
+      s.assertNoFailedCalls();
+    });
+  };
+  return flow;
 }
 
 /** Polls `get` until `ok(value)`; fails naming `what` and the last value. */

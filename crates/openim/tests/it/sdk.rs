@@ -1,14 +1,14 @@
 //! The official OpenIM SDK core (npm `@openim/wasm-client-sdk`: openim-sdk-core 3.8 compiled to
 //! WebAssembly) in headless Chromium against this binary's `openim standalone`: one test per app
-//! flow of `tests/sdk/flows.test.mjs`, so a failure names the flow. `cargo xtask ci` installs
-//! Chromium and the node modules; run one flow by hand with `node --test
-//! --test-name-pattern='^05 '` in `tests/sdk` (see its README).
+//! flow of `tests/sdk/flows.test.mjs` and `tests/sdk/groups.test.mjs`, so a failure names the
+//! flow. `cargo xtask ci` installs Chromium and the node modules; run one flow by hand with
+//! `node --test --test-name-pattern='^05 '` in `tests/sdk` (see its README).
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Runs the flow whose name starts with `number` and fails with its output.
-fn flow(number: &str) {
+/// Runs the flow of `file` whose name starts with `number` and fails with its output.
+fn flow(file: &str, number: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
     assert!(
         dir.join("node_modules/@openim/wasm-client-sdk").exists(),
@@ -16,7 +16,7 @@ fn flow(number: &str) {
         dir.display()
     );
     let out = Command::new("node")
-        .args(["--test", "--test-reporter=spec", &format!("--test-name-pattern=^{number} "), "flows.test.mjs"])
+        .args(["--test", "--test-reporter=spec", &format!("--test-name-pattern=^{number} "), file])
         .current_dir(&dir)
         .env("OPENIM_BIN", env!("CARGO_BIN_EXE_openim"))
         .output()
@@ -30,17 +30,18 @@ fn flow(number: &str) {
 }
 
 macro_rules! flows {
-    ($($name:ident = $number:literal;)*) => {
+    ($file:literal: $($name:ident = $number:literal;)*) => {
         $(
             #[test]
             fn $name() {
-                flow($number);
+                flow($file, $number);
             }
         )*
     };
 }
 
 flows! {
+    "flows.test.mjs":
     official_sdk_01_cors = "01";
     official_sdk_02_login_sync = "02";
     official_sdk_03_text_and_own_seq = "03";
@@ -57,4 +58,18 @@ flows! {
     official_sdk_14_logout = "14";
     official_sdk_15_relogin = "15";
     official_sdk_16_business_notification = "16";
+}
+
+flows! {
+    "groups.test.mjs":
+    official_sdk_17_group_created = "17";
+    official_sdk_18_group_application_approved = "18";
+    official_sdk_19_group_invitation = "19";
+    official_sdk_20_group_kick = "20";
+    official_sdk_21_group_quit = "21";
+    official_sdk_22_group_admin_mutes_member = "22";
+    official_sdk_23_group_muted = "23";
+    official_sdk_24_group_transferred = "24";
+    official_sdk_25_group_dismissed = "25";
+    official_sdk_26_group_changes_seen_at_login = "26";
 }
