@@ -288,3 +288,25 @@ async fn the_owner_sets_roles_and_members_set_their_own_info() {
     assert_eq!((found["total"].as_u64(), found["groups"][0]["groupOwnerUserID"].as_str()), (Some(1), Some("own")));
     s.stop().await;
 }
+
+/// `max_members` bounds a group however members come: created, invited, joining or let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_grows_no_larger_than_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |c| c.rpc_group.max_members = 3).await;
+    s.register(&["own", "m1", "m2", "m3", "m4"]).await;
+    let env = s.rest.post("/group/create_group", create("g-big", "own", &[], &["m1", "m2", "m3"], 0)).await;
+    assert_eq!(env["errCode"], 1001, "four at once: {env}");
+    s.rest.ok("/group/create_group", create("g-cap", "own", &[], &["m1"], 2)).await;
+    let env =
+        s.rest.post("/group/invite_user_to_group", json!({"groupID": "g-cap", "invitedUserIDs": ["m2", "m3"]})).await;
+    assert_eq!(env["errCode"], 1001, "two more: {env}");
+    s.rest.ok("/group/invite_user_to_group", json!({"groupID": "g-cap", "invitedUserIDs": ["m2"]})).await;
+    let m3 = s.token("m3", 5).await;
+    let join = json!({"groupID": "g-cap", "joinSource": 3, "reqMessage": ""});
+    let env = s.rest.raw("/group/join_group", &m3, join.to_string()).await;
+    assert_eq!(env["errCode"], 1001, "a fourth: {env}");
+    assert!(env["errDlt"].as_str().unwrap_or_default().contains("limit of 3"), "the limit is named: {env}");
+    assert_eq!(member_ids(&s, "g-cap").await, ["m1", "m2", "own"]);
+    s.stop().await;
+}

@@ -9,6 +9,7 @@ mod flows;
 mod friends;
 mod gateway;
 mod group_life;
+mod group_matrix;
 mod groups;
 mod marks;
 mod read;
