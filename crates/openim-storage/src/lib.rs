@@ -7,6 +7,7 @@
 pub mod cached;
 pub mod config;
 pub mod contract;
+pub mod group_cache;
 pub mod kafka;
 pub mod memory;
 pub mod model;
@@ -504,7 +505,8 @@ impl Stores {
         let db = Arc::new(sqlite::SqliteStore::open(data_dir).await?);
         let mut stores =
             Self::sqlite(db.clone(), Arc::new(memory::MemoryOnline::default()), Arc::new(memory::MemoryBus::default()));
-        stores.blacks = Arc::new(cached::CachedBlacks::new(db));
+        stores.blacks = Arc::new(cached::CachedBlacks::new(db.clone()));
+        stores.groups = Arc::new(group_cache::CachedGroups::new(db, Arc::new(group_cache::MemoryKv::default())));
         Ok(stores)
     }
 
@@ -566,7 +568,7 @@ impl Stores {
             blacks: mysql.clone(),
             user_commands: mysql.clone(),
             subscriptions: mysql.clone(),
-            groups: mysql.clone(),
+            groups: Arc::new(group_cache::CachedGroups::new(mysql.clone(), redis.clone())),
             conversations: mysql.clone(),
             messages,
             seqs,

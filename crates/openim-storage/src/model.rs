@@ -287,7 +287,7 @@ pub mod role {
 }
 
 sql_record! {
-    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
     pub struct GroupMember {
         pub group_id: String,
         pub user_id: String,

@@ -266,3 +266,58 @@ pub async fn group_requests(store: &dyn GroupStore) {
     let of = store.group_requests_of(&gid, &[id("u1"), id("u2"), id("u3")]).await.unwrap();
     assert_eq!(of.iter().map(|r| r.user_id.clone()).collect::<Vec<_>>(), vec![id("u2"), id("u1")]);
 }
+
+/// A membership cache (`cached`, in front of `inner`): it serves what it holds, even when the
+/// database changed behind its back, and every write through it drops what that write changed.
+pub async fn group_cache(cached: &dyn GroupStore, inner: &dyn GroupStore) {
+    let p = prefix();
+    let gid = format!("{p}-cache");
+    let member = |u: &str, role: i32| GroupMember {
+        group_id: gid.clone(),
+        user_id: format!("{p}{u}"),
+        role_level: role,
+        ..Default::default()
+    };
+    let id = |u: &str| format!("{p}{u}");
+    let g = Group { group_id: gid.clone(), owner_user_id: id("a"), group_type: 2, ..Default::default() };
+    cached.create_group(&g, &[member("a", role::OWNER), member("b", role::ORDINARY)]).await.unwrap();
+    let count = |n: u64| HashMap::from([(gid.clone(), n)]);
+    assert_eq!(cached.member_ids(&gid).await.unwrap(), vec![id("a"), id("b")]);
+    assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(2));
+    assert!(cached.get_members(&gid, &[id("c")]).await.unwrap().is_empty(), "c is no member (cached so)");
+    assert_eq!(cached.get_members(&gid, &[id("b")]).await.unwrap(), vec![member("b", role::ORDINARY)]);
+
+    // Behind the cache's back: it still answers what it holds.
+    inner.add_members(&[member("c", role::ORDINARY)]).await.unwrap();
+    assert_eq!(cached.member_ids(&gid).await.unwrap(), vec![id("a"), id("b")], "served from the cache");
+    assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(2));
+    assert!(cached.get_members(&gid, &[id("c")]).await.unwrap().is_empty());
+
+    // Through it: each kind of write drops what it changed.
+    cached.add_members(&[member("d", role::ORDINARY)]).await.unwrap();
+    assert_eq!(cached.member_ids(&gid).await.unwrap().len(), 4);
+    assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(4));
+    assert_eq!(cached.get_members(&gid, &[id("d")]).await.unwrap(), vec![member("d", role::ORDINARY)]);
+    let muted = MemberPatch { mute_end_time: Some(99), ..Default::default() };
+    cached.update_members(&gid, &[(id("b"), muted)]).await.unwrap();
+    assert_eq!(cached.get_members(&gid, &[id("b")]).await.unwrap()[0].mute_end_time, 99);
+    cached.transfer_owner(&gid, &id("a"), &id("b")).await.unwrap();
+    let both = cached.get_members(&gid, &[id("a"), id("b")]).await.unwrap();
+    assert_eq!(both.iter().map(|m| m.role_level).collect::<Vec<_>>(), vec![role::ORDINARY, role::OWNER]);
+    cached.remove_members(&gid, &[id("d")]).await.unwrap();
+    assert!(cached.get_members(&gid, &[id("d")]).await.unwrap().is_empty());
+    assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(3));
+    assert!(!cached.member_ids(&gid).await.unwrap().contains(&id("d")));
+    let request = GroupRequest { group_id: gid.clone(), user_id: id("e"), req_time: 1, ..Default::default() };
+    cached.put_group_requests(&[request]).await.unwrap();
+    assert!(cached.get_members(&gid, &[id("e")]).await.unwrap().is_empty(), "e is no member yet (cached so)");
+    let answer = GroupRequestAnswer {
+        group_id: gid.clone(),
+        user_id: id("e"),
+        handle_result: handle_result::ACCEPTED,
+        ..Default::default()
+    };
+    cached.answer_group_request(&answer, Some(&member("e", role::ORDINARY))).await.unwrap();
+    assert_eq!(cached.get_members(&gid, &[id("e")]).await.unwrap().len(), 1, "let in");
+    assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(4));
+}

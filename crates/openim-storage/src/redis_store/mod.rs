@@ -11,9 +11,12 @@
 //! - `token:{user}:{platform}`: hash token → state, expiring with the longest-lived token;
 //! - `online:{user}`: hash `{platform}:{gateway}` → connections; `gwusers:{gateway}`: set of
 //!   users the gateway reported; `gwalive:{gateway}`: present while the gateway heartbeats;
-//! - `msg:{conversation}:{seq}`: a stored message's protobuf bytes, with a TTL.
+//! - `msg:{conversation}:{seq}`: a stored message's protobuf bytes, with a TTL;
+//! - `gc:ids:{group}`, `gc:n:{group}`, `gc:m:{group}:{user}`: cached group membership (JSON), with a
+//!   TTL, dropped by every write that changes it ([`crate::group_cache`]).
 
 mod dedup;
+mod kv;
 mod messages;
 mod online;
 mod seqs;

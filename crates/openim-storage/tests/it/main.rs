@@ -54,6 +54,16 @@ async fn sqlite_groups() {
 }
 
 #[tokio::test]
+async fn cached_groups_over_sqlite() {
+    use openim_storage::group_cache::{CachedGroups, MemoryKv};
+    let (_d, s) = sqlite().await;
+    let cached = CachedGroups::new(s.clone(), Arc::new(MemoryKv::default()));
+    contract::groups(&cached).await;
+    contract::group_requests(&cached).await;
+    contract::group_cache(&cached, &*s).await;
+}
+
+#[tokio::test]
 async fn sqlite_group_requests() {
     let (_d, s) = sqlite().await;
     contract::group_requests(&*s).await;

@@ -41,6 +41,18 @@ async fn mysql_groups() {
     contract::groups(&*store().await).await;
 }
 
+/// The membership cache as production runs it: MariaDB behind Redis.
+#[tokio::test]
+async fn cached_groups_over_mysql_and_redis() {
+    use openim_storage::group_cache::CachedGroups;
+    let s = store().await;
+    let redis = Arc::new(openim_storage::redis_store::RedisStore::new(&backends::redis(&backends::unique())).unwrap());
+    let cached = CachedGroups::new(s.clone(), redis);
+    contract::groups(&cached).await;
+    contract::group_requests(&cached).await;
+    contract::group_cache(&cached, &*s).await;
+}
+
 #[tokio::test]
 async fn mysql_group_requests() {
     contract::group_requests(&*store().await).await;
