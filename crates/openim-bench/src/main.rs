@@ -23,6 +23,8 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
+mod churn;
+
 /// The gateway client `i` connects to: round-robin over `--ws`, so with two gateways every
 /// message crosses from one to the other.
 fn gateway(ws: &[String], i: usize) -> &str {
@@ -79,6 +81,16 @@ struct Args {
     /// errors and every one was delivered.
     #[arg(long)]
     check: bool,
+    /// Time member changes (join, quit, a member's info) in a group of `--members` instead of
+    /// sending messages (see `churn.rs`).
+    #[arg(long)]
+    churn: bool,
+    /// Members of the `--churn` group.
+    #[arg(long, default_value_t = 10_000)]
+    members: usize,
+    /// Changes of each kind `--churn` times, per group.
+    #[arg(long, default_value_t = 200)]
+    ops: usize,
 }
 
 struct Stats {
@@ -96,11 +108,14 @@ async fn main() -> anyhow::Result<()> {
     let run = format!("b{}", std::process::id());
     let users: Vec<String> = (0..args.clients).map(|i| format!("{run}-{i}")).collect();
 
-    eprintln!("bench: registering {} users", users.len());
     let admin =
         post(&http, &args.api, "", "/auth/get_admin_token", json!({"secret": args.secret, "userID": "imAdmin"}))
             .await?;
     let admin = admin["token"].as_str().context("admin token")?.to_owned();
+    if args.churn {
+        return churn::run(&args, &http, &admin).await;
+    }
+    eprintln!("bench: registering {} users", users.len());
     for chunk in users.chunks(500) {
         let list: Vec<_> = chunk.iter().map(|u| json!({"userID": u, "nickname": u})).collect();
         post(&http, &args.api, &admin, "/user/user_register", json!({ "users": list })).await?;

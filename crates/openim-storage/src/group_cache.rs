@@ -92,9 +92,10 @@ impl CachedGroups {
         Self { inner, kv }
     }
 
-    /// Drops the group's list and count and the given members' rows, now and once more soon.
-    async fn drop_entries<'a>(&self, group: &str, users: impl IntoIterator<Item = &'a str>) {
-        let mut keys = vec![ids_key(group), count_key(group)];
+    /// Drops the given members' rows and, when who is in the group changed (`joined_or_left`),
+    /// the group's ID list and count; now and once more soon.
+    async fn drop_entries<'a>(&self, group: &str, users: impl IntoIterator<Item = &'a str>, joined_or_left: bool) {
+        let mut keys = if joined_or_left { vec![ids_key(group), count_key(group)] } else { Vec::new() };
         keys.extend(users.into_iter().map(|u| member_key(group, u)));
         if let Err(e) = self.kv.delete(&keys).await {
             // A cache that cannot be cleared must not serve: entries expire, but until then
@@ -134,7 +135,7 @@ impl GroupStore for CachedGroups {
     async fn create_group(&self, group: &Group, members: &[GroupMember]) -> StoreResult<VersionHead> {
         let head = self.inner.create_group(group, members).await;
         // Absences may be cached for a reused group ID.
-        self.drop_entries(&group.group_id, members.iter().map(|m| m.user_id.as_str())).await;
+        self.drop_entries(&group.group_id, members.iter().map(|m| m.user_id.as_str()), true).await;
         head
     }
 
@@ -149,27 +150,27 @@ impl GroupStore for CachedGroups {
     async fn add_members(&self, members: &[GroupMember]) -> StoreResult<(Vec<String>, VersionHead)> {
         let done = self.inner.add_members(members).await;
         if let Some(first) = members.first() {
-            self.drop_entries(&first.group_id, members.iter().map(|m| m.user_id.as_str())).await;
+            self.drop_entries(&first.group_id, members.iter().map(|m| m.user_id.as_str()), true).await;
         }
         done
     }
 
     async fn remove_members(&self, group_id: &str, user_ids: &[String]) -> StoreResult<(Vec<String>, VersionHead)> {
         let done = self.inner.remove_members(group_id, user_ids).await;
-        self.drop_entries(group_id, user_ids.iter().map(String::as_str)).await;
+        self.drop_entries(group_id, user_ids.iter().map(String::as_str), true).await;
         done
     }
 
     async fn update_members(&self, group_id: &str, patches: &[(String, MemberPatch)]) -> StoreResult<VersionHead> {
         let done = self.inner.update_members(group_id, patches).await;
-        // A role change reorders the ID list too.
-        self.drop_entries(group_id, patches.iter().map(|(u, _)| u.as_str())).await;
+        // The ID list is in join order: a role change leaves it as it is.
+        self.drop_entries(group_id, patches.iter().map(|(u, _)| u.as_str()), false).await;
         done
     }
 
     async fn transfer_owner(&self, group_id: &str, old_owner: &str, new_owner: &str) -> StoreResult<VersionHead> {
         let done = self.inner.transfer_owner(group_id, old_owner, new_owner).await;
-        self.drop_entries(group_id, [old_owner, new_owner]).await;
+        self.drop_entries(group_id, [old_owner, new_owner], false).await;
         done
     }
 
@@ -277,7 +278,7 @@ impl GroupStore for CachedGroups {
     ) -> StoreResult<Option<VersionHead>> {
         let done = self.inner.answer_group_request(answer, join).await;
         if let Some(m) = join {
-            self.drop_entries(&m.group_id, [m.user_id.as_str()]).await;
+            self.drop_entries(&m.group_id, [m.user_id.as_str()], true).await;
         }
         done
     }

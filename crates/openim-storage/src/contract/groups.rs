@@ -304,6 +304,7 @@ pub async fn group_cache(cached: &dyn GroupStore, inner: &dyn GroupStore) {
     cached.transfer_owner(&gid, &id("a"), &id("b")).await.unwrap();
     let both = cached.get_members(&gid, &[id("a"), id("b")]).await.unwrap();
     assert_eq!(both.iter().map(|m| m.role_level).collect::<Vec<_>>(), vec![role::ORDINARY, role::OWNER]);
+    assert_eq!(cached.member_ids(&gid).await.unwrap(), inner.member_ids(&gid).await.unwrap(), "join order kept");
     cached.remove_members(&gid, &[id("d")]).await.unwrap();
     assert!(cached.get_members(&gid, &[id("d")]).await.unwrap().is_empty());
     assert_eq!(cached.member_counts(std::slice::from_ref(&gid)).await.unwrap(), count(3));
