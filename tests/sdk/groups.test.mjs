@@ -66,6 +66,8 @@ flow('20 a kicked member\'s app drops the group', async (s) => {
   const c = await s.device(carol);
   const g = await a.createGroup([bob, carol]);
   await b.waitEvent('OnJoinedGroupAdded', (x) => x?.groupID === g.groupID);
+  // Bob's app has synced the members (a sync still running after the kick is refused, 1002).
+  await eventually("Bob's app lists the members", () => memberIDs(b, g.groupID), (ids) => ids.length === 3);
   await a.call('kickGroupMember', { groupID: g.groupID, reason: '', userIDList: [bob.userID] });
   await b.waitEvent('OnJoinedGroupDeleted', (x) => x?.groupID === g.groupID);
   await c.waitEvent('OnGroupMemberDeleted', (x) => x?.groupID === g.groupID && x?.userID === bob.userID);
@@ -82,6 +84,8 @@ flow('21 a member quits', async (s) => {
   const c = await s.device(carol);
   const g = await a.createGroup([bob, carol]);
   await c.waitEvent('OnJoinedGroupAdded', (x) => x?.groupID === g.groupID);
+  // Carol's app has synced the members (a sync still running after she left is refused, 1002).
+  await eventually("Carol's app lists the members", () => memberIDs(c, g.groupID), (ids) => ids.length === 3);
   await c.call('quitGroup', g.groupID);
   await c.waitEvent('OnJoinedGroupDeleted', (x) => x?.groupID === g.groupID);
   await a.waitEvent('OnGroupMemberDeleted', (x) => x?.groupID === g.groupID && x?.userID === carol.userID);

@@ -39,12 +39,14 @@ pub struct GroupService {
     notes: notes::GroupNotes,
     /// The most members a group may have.
     max_members: u32,
+    /// Members hashes by group, with the member-log version they were computed at, and the count.
+    hashes: dashmap::DashMap<String, (openim_storage::VersionHead, u32, u64)>,
 }
 
 impl GroupService {
     pub fn new(share: Share, stores: Stores, max_members: u32) -> Self {
         let notes = notes::GroupNotes::new(openim_common::notify::Notifier::new(stores.bus.clone()));
-        Self { share, stores, notes, max_members }
+        Self { share, stores, notes, max_members, hashes: dashmap::DashMap::new() }
     }
 
     async fn group(&self, group_id: &str) -> Result<Group, Status> {
@@ -434,11 +436,20 @@ impl GroupRpc for GroupService {
                 continue;
             }
             // A group the caller is not in (left since its last sync), or that was dismissed,
-            // is skipped, not failed: the joined-group sync tells the client it is gone.
-            if self.check_admin_or_in_group(&req, &r.group_id).await.is_err() {
+            // answers "nothing changed", not an error: the joined-group sync tells the client it
+            // is gone. (Leaving it out would not do: the SDK asks again for every group missing
+            // from the answer, forever, holding its group lock.)
+            let gone = self.check_admin_or_in_group(&req, &r.group_id).await.is_err();
+            let g = if gone { None } else { self.live_group(&r.group_id).await.ok() };
+            let Some(g) = g else {
+                let unchanged = group::GetIncrementalGroupMemberResp {
+                    version: r.version,
+                    version_id: r.version_id.clone(),
+                    ..Default::default()
+                };
+                resp_list.insert(r.group_id.clone(), unchanged);
                 continue;
-            }
-            let Ok(g) = self.live_group(&r.group_id).await else { continue };
+            };
             let resp = self.member_sync(g, &r.version_id, r.version).await?;
             told += resp.insert.len() + resp.update.len() + resp.delete.len();
             resp_list.insert(r.group_id.clone(), resp);

@@ -10,10 +10,13 @@ use openim_common::ids::{go_json_string, md5_prefix};
 use openim_common::rpc;
 use openim_proto::pb::group;
 use openim_proto::pb::sdkws::GroupMemberFullInfo;
-use openim_storage::{GroupMember, MemberPatch, role};
+use openim_storage::{GroupMember, MemberPatch, role, version};
 use tonic::{Request, Status};
 
 use crate::notes::content;
+
+/// Groups whose members hash is kept at most; beyond it the cache starts over.
+const MAX_CACHED_HASHES: usize = 100_000;
 use crate::{GroupService, member_info};
 
 impl GroupService {
@@ -173,12 +176,25 @@ impl GroupService {
         self.check_groups_exist(&ids).await?;
         let mut out = Vec::with_capacity(ids.len());
         for group_id in ids {
-            let members = self.hash_members(&group_id).await?;
-            out.push(group::GroupAbstractInfo {
-                group_member_number: members.len() as u32,
-                group_member_list_hash: members_hash(&members),
-                group_id,
-            });
+            // Cached per member-log version: every change to a member moves the log on. (A
+            // profile change a member's empty group nickname shows through does not; OpenIM
+            // drops its cached hash then, here it waits for the group's next change.)
+            let head =
+                self.stores.groups.version_head(version::GROUP_MEMBERS, &group_id).await.map_err(store_status)?;
+            let cached = self.hashes.get(&group_id).filter(|c| c.0 == head).map(|c| (c.1, c.2));
+            let (count, hash) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let members = self.hash_members(&group_id).await?;
+                    let computed = (members.len() as u32, members_hash(&members));
+                    if self.hashes.len() >= MAX_CACHED_HASHES {
+                        self.hashes.clear();
+                    }
+                    self.hashes.insert(group_id.clone(), (head, computed.0, computed.1));
+                    computed
+                }
+            };
+            out.push(group::GroupAbstractInfo { group_member_number: count, group_member_list_hash: hash, group_id });
         }
         Ok(out)
     }

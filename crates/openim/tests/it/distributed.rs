@@ -333,7 +333,7 @@ async fn users_on_two_gateways_exchange_messages_and_push_targets_only_their_gat
     let a1_token = a1_token["token"].as_str().unwrap();
     let body = json!({"conversationID": "si_a1_b2", "seq": 1, "userID": "a1"});
     assert_eq!(rest.raw("/msg/revoke_msg", a1_token, body.to_string()).await["errCode"], 0);
-    let (n_conv, note) = b2.next_notification().await;
+    let (n_conv, note) = b2.next_notification_of(2101).await;
     assert_eq!((n_conv.as_str(), note.content_type, note.seq), ("n_a1_b2", 2101, 1));
     let pulled = pull_all(&mut b2, "si_a1_b2", 1).await;
     assert_eq!(pulled.iter().map(|m| (m.seq, m.content_type)).collect::<Vec<_>>(), vec![(1, 2101)]);
