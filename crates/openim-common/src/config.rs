@@ -6,7 +6,6 @@
 //! `openim-` prefix and `.yml`, upper-cased, dashes as underscores, then `__` between key parts.
 //! Values are parsed like YAML scalars (`10`, `true`, `[a, b]`).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -186,212 +185,6 @@ pub enum Backend {
     Production,
 }
 
-/// `openim-api.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiConfig {
-    /// REST (and `/healthz`, liveness only).
-    pub listen: SocketAddr,
-    /// `/healthz`, `/readyz` (naming a backend that does not answer) and `/metrics`; in
-    /// standalone, the whole process's. Keep it off the public network.
-    pub admin_listen: SocketAddr,
-    /// Seconds a client has to send a request's headers (and an idle keep-alive connection
-    /// lives): slow and idle connections are dropped.
-    pub header_read_secs: u64,
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// Connections open at once from one IP address; 0: no cap (behind a proxy or load balancer
-    /// every client has the proxy's address).
-    pub max_connections_per_address: usize,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            listen: ([0, 0, 0, 0], 10002).into(),
-            admin_listen: ([0, 0, 0, 0], 12002).into(),
-            header_read_secs: 10,
-            max_connections: 10_000,
-            max_connections_per_address: 0,
-        }
-    }
-}
-
-impl ApiConfig {
-    /// The REST listener's caps.
-    pub fn limits(&self) -> crate::serve::Limits {
-        crate::serve::Limits {
-            header_read_secs: self.header_read_secs,
-            max_connections: self.max_connections,
-            max_per_address: per_address(self.max_connections_per_address),
-        }
-    }
-}
-
-fn per_address(n: usize) -> usize {
-    if n == 0 { usize::MAX } else { n }
-}
-
-/// `openim-msggateway.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// WebSocket for clients (and `/healthz`, liveness only).
-    pub listen: SocketAddr,
-    /// `/healthz`, `/readyz` and `/metrics` (not in standalone, whose admin port is the API's).
-    pub admin_listen: SocketAddr,
-    /// gRPC for pushes from `openim-push`.
-    pub rpc_listen: SocketAddr,
-    /// Largest frame a client may send, in bytes (OpenIM: 51200).
-    pub max_message_bytes: usize,
-    /// A connection that sends nothing (not even a ping or pong) for this long is closed.
-    pub read_deadline_secs: u64,
-    /// Connections this instance accepts before refusing new ones.
-    pub max_connections: usize,
-    /// Seconds a client has to send the upgrade request's headers.
-    pub header_read_secs: u64,
-    /// Connections open at once from one IP address; 0: no cap (behind a proxy or load balancer
-    /// every client has the proxy's address).
-    pub max_connections_per_address: usize,
-    /// Bytes queued for one connection before it counts as too slow and is closed (the
-    /// client resyncs by seq when it reconnects).
-    pub max_outbound_bytes: usize,
-    /// Messages (1003, 1004) one user may send per second over all their connections to this
-    /// instance; 0: no limit. Beyond it a send is refused with 1605 and nothing is stored.
-    pub send_rate_per_sec: u32,
-    /// Sends a user may make at once above the rate (a burst after a quiet spell).
-    pub send_burst: u32,
-    /// This instance's push address as `openim-push` knows it (an entry of `share.rpc.msggateway`);
-    /// it is also the instance's ID in the online registry.
-    pub advertise: String,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        Self {
-            listen: ([0, 0, 0, 0], 10001).into(),
-            admin_listen: ([0, 0, 0, 0], 12140).into(),
-            rpc_listen: ([0, 0, 0, 0], 10140).into(),
-            max_message_bytes: 51200,
-            read_deadline_secs: 30,
-            max_connections: 100_000,
-            header_read_secs: 10,
-            max_connections_per_address: 0,
-            max_outbound_bytes: 8 << 20,
-            send_rate_per_sec: 50,
-            send_burst: 200,
-            advertise: "http://openim-msggateway:10140".into(),
-        }
-    }
-}
-
-impl GatewayConfig {
-    /// The WebSocket listener's caps: sessions are capped by `max_connections` (answered with
-    /// OpenIM's error); the listener leaves room above it for those answers.
-    pub fn limits(&self) -> crate::serve::Limits {
-        crate::serve::Limits {
-            header_read_secs: self.header_read_secs,
-            max_connections: self.max_connections.saturating_add(1024),
-            max_per_address: per_address(self.max_connections_per_address),
-        }
-    }
-}
-
-/// `openim-msgtransfer.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TransferConfig {
-    /// `/healthz`, `/readyz`, `/metrics`.
-    pub admin_listen: SocketAddr,
-    /// Most messages taken from the bus and stored in one batch.
-    pub batch_size: usize,
-}
-
-impl Default for TransferConfig {
-    fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000 }
-    }
-}
-
-/// `openim-push.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PushConfig {
-    pub admin_listen: SocketAddr,
-    pub batch_size: usize,
-    /// Called (HTTP POST, JSON) for each message with receivers online nowhere; empty: off.
-    pub offline_webhook: String,
-    pub offline_webhook_timeout_ms: u64,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        Self {
-            admin_listen: ([0, 0, 0, 0], 12170).into(),
-            batch_size: 1000,
-            offline_webhook: String::new(),
-            offline_webhook_timeout_ms: 5000,
-        }
-    }
-}
-
-/// `openim-rpc-<name>.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RpcConfig {
-    /// gRPC; `0.0.0.0:0` means the service's default port.
-    pub listen: SocketAddr,
-    pub admin_listen: Option<SocketAddr>,
-}
-
-impl Default for RpcConfig {
-    fn default() -> Self {
-        Self { listen: ([0, 0, 0, 0], 0).into(), admin_listen: None }
-    }
-}
-
-/// `openim-rpc-group.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GroupConfig {
-    pub listen: SocketAddr,
-    pub admin_listen: Option<SocketAddr>,
-    /// The most members a group may have: joining, inviting or accepting beyond it is refused
-    /// (1001), naming the limit.
-    pub max_members: u32,
-}
-
-impl Default for GroupConfig {
-    fn default() -> Self {
-        let rpc = RpcConfig::with_port(10150);
-        Self { listen: rpc.listen, admin_listen: rpc.admin_listen, max_members: 20_000 }
-    }
-}
-
-impl GroupConfig {
-    /// The listener settings every RPC service has.
-    pub fn rpc(&self) -> RpcConfig {
-        RpcConfig { listen: self.listen, admin_listen: self.admin_listen }
-    }
-}
-
-/// `openim-crontask.yml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CrontaskConfig {
-    pub admin_listen: SocketAddr,
-    /// Messages older than this are deleted; 0 keeps them forever.
-    pub retain_msg_days: u32,
-    /// How often the clean-up runs.
-    pub interval_secs: u64,
-}
-
-impl Default for CrontaskConfig {
-    fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12240).into(), retain_msg_days: 0, interval_secs: 3600 }
-    }
-}
-
 /// Sections and the file each comes from.
 const FILES: &[&str] = &[
     "share",
@@ -540,12 +333,6 @@ impl Config {
     }
 }
 
-impl RpcConfig {
-    fn with_port(port: u16) -> Self {
-        Self { listen: ([0, 0, 0, 0], port).into(), admin_listen: None }
-    }
-}
-
 /// The environment prefix of a file's keys: `openim-rpc-msg` → `OPENIM_RPC_MSG__`.
 pub fn env_prefix(file: &str) -> String {
     let stem = file.strip_prefix("openim-").unwrap_or(file);
@@ -598,6 +385,9 @@ fn check_no_unknown_files(dir: &Path) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+mod services;
+pub use services::*;
 
 mod production;
 

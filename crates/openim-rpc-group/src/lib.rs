@@ -12,12 +12,13 @@ use openim_common::{ErrCode, ImError};
 use openim_proto::constants::session;
 use openim_proto::pb::group::{self, group_server::Group as GroupRpc};
 use openim_proto::pb::sdkws::{GroupInfo, GroupMemberFullInfo};
-use openim_storage::{Conversation, Group, GroupMember, Stores, group_status, role, version};
+use openim_storage::{Conversation, Group, GroupMember, Stores, group_status, version};
 use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::group::group_server::GroupServer;
 
 mod apply;
+mod create;
 mod leave;
 mod manage;
 mod members;
@@ -197,96 +198,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::CreateGroupReq>,
     ) -> Result<Response<group::CreateGroupResp>, Status> {
-        openim_common::limits::check(req.get_ref())?;
-        let op = rpc::op_user_id(&req);
-        let req = req.into_inner();
-        let info = req.group_info.unwrap_or_default();
-        let owner = if req.owner_user_id.is_empty() { op.clone() } else { req.owner_user_id.clone() };
-        if owner != op && !self.share.is_admin(&op) {
-            return Err(ImError::no_permission("only the owner or an administrator may create the group").into());
-        }
-        let mut roles: HashMap<String, i32> = HashMap::new();
-        for u in &req.member_user_i_ds {
-            roles.insert(u.clone(), role::ORDINARY);
-        }
-        for u in &req.admin_user_i_ds {
-            roles.insert(u.clone(), role::ADMIN);
-        }
-        roles.insert(owner.clone(), role::OWNER);
-        let ids_all: Vec<String> = roles.keys().cloned().collect();
-        if ids_all.len() > self.max_members as usize {
-            return Err(ImError::args(format!(
-                "a group of {} members passes the limit of {}",
-                ids_all.len(),
-                self.max_members
-            ))
-            .into());
-        }
-        self.check_users_exist(&ids_all).await?;
-
-        let now = now_millis();
-        let group_id = if info.group_id.is_empty() {
-            ids::new_id()[..10].to_owned()
-        } else {
-            ids::check_id("groupID", &info.group_id).map_err(ImError::args)?;
-            info.group_id.clone()
-        };
-        let announced = !info.notification.is_empty();
-        let group = Group {
-            group_id: group_id.clone(),
-            group_name: info.group_name,
-            notification: info.notification,
-            introduction: info.introduction,
-            face_url: info.face_url,
-            owner_user_id: owner.clone(),
-            creator_user_id: op.clone(),
-            create_time: now,
-            ex: info.ex,
-            status: 0,
-            group_type: WORKING_GROUP,
-            need_verification: info.need_verification,
-            look_member_info: info.look_member_info,
-            apply_member_friend: info.apply_member_friend,
-            notification_update_time: if announced { now } else { 0 },
-            notification_user_id: if announced { op.clone() } else { String::new() },
-        };
-        // Owner first, then the others in the order given, so join times sort as listed.
-        let mut order = vec![owner.clone()];
-        order.extend(req.admin_user_i_ds.iter().chain(&req.member_user_i_ds).filter(|u| **u != owner).cloned());
-        order.dedup();
-        let mut seen = std::collections::HashSet::new();
-        let members: Vec<GroupMember> = order
-            .into_iter()
-            .filter(|u| seen.insert(u.clone()))
-            .map(|u| GroupMember {
-                group_id: group_id.clone(),
-                role_level: roles[&u],
-                join_time: now,
-                join_source: JOIN_BY_ADMIN,
-                inviter_user_id: op.clone(),
-                operator_user_id: op.clone(),
-                user_id: u,
-                ..Default::default()
-            })
-            .collect();
-        let head = self.stores.groups.create_group(&group, &members).await.map_err(|e| match e {
-            openim_storage::StoreError::Duplicate(_) => {
-                Status::from(ImError::new(ErrCode::GROUP_ID_EXISTED, format!("group {group_id} exists")))
-            }
-            other => store_status(other),
-        })?;
-        self.ensure_conversations(&group_id, &ids_all).await?;
-        let info = group_info(group, members.len() as u32);
-        let change = notes::Change { op: &op, op_user: self.op_user(&group_id, &op).await?, group: info.clone(), head };
-        // As OpenIM lists them: the members up to and including whoever created the group.
-        let until_op = members.iter().position(|m| m.user_id == op).map_or(members.len(), |i| i + 1);
-        let listed = members[..until_op].iter().cloned().map(member_info).collect();
-        let owner = member_info(members[0].clone());
-        self.notes.created(&change, owner, listed, req.send_message.unwrap_or(true)).await;
-        if announced {
-            self.notes.announcement_set(&change).await;
-        }
-        Ok(Response::new(group::CreateGroupResp { group_info: Some(info) }))
+        self.create_as(req).await
     }
 
     async fn get_groups_info(
@@ -347,60 +259,7 @@ impl GroupRpc for GroupService {
         &self,
         req: Request<group::InviteUserToGroupReq>,
     ) -> Result<Response<group::InviteUserToGroupResp>, Status> {
-        openim_common::limits::check(req.get_ref())?;
-        let op = rpc::op_user_id(&req);
-        let req = req.into_inner();
-        if req.invited_user_i_ds.is_empty() {
-            return Err(ImError::args("invitedUserIDs is empty").into());
-        }
-        let mut invited = req.invited_user_i_ds.clone();
-        apply::dedup(&mut invited);
-        if invited.len() != req.invited_user_i_ds.len() {
-            return Err(ImError::args("invitedUserIDs has repeated IDs").into());
-        }
-        let g = self.live_group(&req.group_id).await?;
-        let op_role = self.role_of(&req.group_id, &op).await?;
-        let is_admin = self.share.is_admin(&op);
-        if op_role.is_none() && !is_admin {
-            return Err(ImError::new(
-                ErrCode::NOT_IN_GROUP_YET,
-                format!("{op} is not a member of group {}", req.group_id),
-            )
-            .into());
-        }
-        self.check_users_exist(&invited).await?;
-        let privileged = is_admin || op_role.is_some_and(|r| r >= role::ADMIN);
-        if g.need_verification == apply::verification::ALL_NEED_APPROVAL && !privileged {
-            let info = self.infos(vec![g]).await?.pop().unwrap_or_default();
-            self.invite_as_requests(&op, info, &invited).await?;
-            return Ok(Response::new(group::InviteUserToGroupResp {}));
-        }
-        self.check_room(&req.group_id, invited.len()).await?;
-        let now = now_millis();
-        let members: Vec<GroupMember> = invited
-            .iter()
-            .map(|u| GroupMember {
-                group_id: req.group_id.clone(),
-                user_id: u.clone(),
-                role_level: role::ORDINARY,
-                join_time: now,
-                join_source: JOIN_BY_INVITATION,
-                inviter_user_id: op.clone(),
-                operator_user_id: op.clone(),
-                ..Default::default()
-            })
-            .collect();
-        let (added, head) = self.stores.groups.add_members(&members).await.map_err(store_status)?;
-        if added.is_empty() {
-            return Ok(Response::new(group::InviteUserToGroupResp {}));
-        }
-        self.ensure_conversations(&req.group_id, &added).await?;
-        let change = self.change(&op, &req.group_id, head).await?;
-        let added: std::collections::HashSet<&String> = added.iter().collect();
-        let invited = members.into_iter().filter(|m| added.contains(&m.user_id)).map(member_info).collect();
-        let inviter = change.op_user.clone();
-        self.notes.member_invited(&change, invited, inviter, req.send_message.unwrap_or(true)).await;
-        Ok(Response::new(group::InviteUserToGroupResp {}))
+        self.invite_as(req).await
     }
 
     async fn get_group_member_user_i_ds(
