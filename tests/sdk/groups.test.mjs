@@ -202,3 +202,24 @@ flow('26 members offline during changes see them at their next login', async (s)
   await eventually("Carol's app no longer lists the group she was kicked from", () => c.joinedGroups(),
     (gs) => has(gs, g.groupID) && !has(gs, h.groupID));
 });
+
+flow('27 changes show as tips in the chat, and a new announcement marks it', async (s) => {
+  const [alice, bob] = await s.users('alice', 'bob');
+  const a = await s.device(alice);
+  const b = await s.device(bob);
+  const g = await a.createGroup([bob], { name: 'tips' });
+  const chat = `sg_${g.groupID}`;
+  const shown = async () => {
+    const r = await b.call('getAdvancedHistoryMessageList', { conversationID: chat, count: 20, startClientMsgID: '', viewType: 0 });
+    return (r?.messageList ?? []).map((m) => m.contentType);
+  };
+  await eventually("Bob's chat shows the group was created", shown, (t) => t.includes(1501));
+  await a.sendGroupText(g.groupID, 'hello');
+  await b.waitForGroupText(g.groupID, alice, 'hello');
+  await a.call('setGroupInfo', { groupID: g.groupID, notification: 'read me' });
+  await eventually("Bob's chat shows the announcement after the message", shown,
+    (t) => t.join() === [1501, 101, 1519].join());
+  const conversation = () => b.call('getOneConversation', { sourceID: g.groupID, sessionType: 3 });
+  await eventually("Bob's chat is marked as holding an announcement", conversation, (c) => c?.groupAtType === 4);
+  assert.equal((await conversation()).unreadCount, 1, 'the tips are not counted as unread, the message is');
+});

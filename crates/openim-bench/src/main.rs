@@ -317,8 +317,10 @@ async fn client(
                     let warmup_us = warmup.as_micros() as u64;
                     let mut h = reader_stats.latency_us.lock().await;
                     // The sender's own connection gets its messages back (as OpenIM does); only
-                    // deliveries to other users count.
-                    for m in push.msgs.values().flat_map(|p| &p.msgs).filter(|m| m.send_id != reader_me) {
+                    // deliveries to other users count, and only the benchmark's own messages
+                    // (not the group's tips, "X joined").
+                    let theirs = |m: &&MsgData| m.send_id != reader_me && m.content_type == content::TEXT;
+                    for m in push.msgs.values().flat_map(|p| &p.msgs).filter(theirs) {
                         if let Ok(sent_at) = m.ex.parse::<u64>()
                             && sent_at >= warmup_us
                         {

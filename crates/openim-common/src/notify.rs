@@ -27,7 +27,9 @@ pub struct Note {
     /// Pushed to whoever is online and never stored (no seq): for state that only matters now
     /// (a clear, a status change).
     pub online_only: bool,
-    /// Counted as unread and shown as a message (OpenIM's `isSendMsg`).
+    /// Also shown in the group's chat (OpenIM's `isSendMsg`): a copy of a group notification
+    /// goes to `sg_<groupID>` as a tip message, with its own seq, so apps show "A joined" in the
+    /// chat and a member who was away finds it in the history.
     pub show: bool,
 }
 
@@ -64,25 +66,45 @@ impl Note {
 }
 
 /// The options a notification carries: stored with a seq in the notification conversation
-/// (unless online-only), synced to the sender's other devices, never offline-pushed, and counted
-/// as unread only when it is shown as a message.
+/// (unless online-only), synced to the sender's other devices, never offline-pushed and never
+/// counted as unread (OpenIM's `notification.yml` defaults).
 pub fn options(online_only: bool, show: bool) -> HashMap<String, bool> {
-    [
+    option_map(&[
         ("history", !online_only),
         ("persistent", !online_only),
         ("senderSync", true),
         ("isSendMsg", show),
         ("offlinePush", false),
-        ("unreadCount", show),
+        ("unreadCount", false),
         ("conversationUpdate", false),
         ("senderConversationUpdate", false),
         ("notPrivate", false),
         ("reactionFromCache", false),
         ("isNotNotification", false),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    ])
+}
+
+/// The options of a notification's copy in the chat (OpenIM's msgtransfer clones it with only
+/// `offlinePush` and `unreadCount` set, so every other switch reads as on): a stored message that
+/// updates the conversation, not pushed offline and not counted as unread.
+pub fn chat_copy_options() -> HashMap<String, bool> {
+    option_map(&[
+        ("history", true),
+        ("persistent", true),
+        ("senderSync", true),
+        ("isSendMsg", false),
+        ("offlinePush", false),
+        ("unreadCount", false),
+        ("conversationUpdate", true),
+        ("senderConversationUpdate", true),
+        ("notPrivate", true),
+        ("reactionFromCache", true),
+        ("isNotNotification", true),
+    ])
+}
+
+fn option_map(pairs: &[(&str, bool)]) -> HashMap<String, bool> {
+    pairs.iter().map(|&(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// A notification's `content`: `{"detail": "<JSON of the tips>"}`, as OpenIM writes it.
@@ -129,7 +151,10 @@ impl Notifier {
         self.send_all(vec![(note, content(tips))]).await;
     }
 
-    /// Sends several notifications in one bus call; each is `(note, content)`.
+    /// Sends several notifications in one bus call; each is `(note, content)`. A shown group
+    /// notification goes as itself, then as its copy in the chat: an app that meets a group
+    /// first in a chat message fetches the group's card and stores it, and then its sync on
+    /// the notification finds the group already there and reports no `OnJoinedGroupAdded`.
     pub async fn send_all(&self, notes: Vec<(Note, Vec<u8>)>) {
         let mut records = Vec::with_capacity(notes.len());
         for (note, body) in notes {
@@ -139,7 +164,14 @@ impl Notifier {
                 tracing::error!(content_type = note.content_type, "A notification has no conversation; dropped.");
                 continue;
             };
+            let copy = (note.show && note.session_type == session::READ_GROUP_CHAT)
+                .then(|| MsgData { options: chat_copy_options(), ..m.clone() });
             records.push(BusMessage { key: conversation_id, payload: m.encode_to_vec().into() });
+            if let Some(copy) = copy
+                && let Some(conversation_id) = ids::conversation_id_of(&copy)
+            {
+                records.push(BusMessage { key: conversation_id, payload: copy.encode_to_vec().into() });
+            }
         }
         if records.is_empty() {
             return;

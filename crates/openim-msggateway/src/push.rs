@@ -62,6 +62,8 @@ impl GatewayRpc {
         }
         let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
         let sizes: Vec<usize> = msgs.iter().map(|m| m.as_ref().map_or(0, |(_, m)| m.encoded_len())).collect();
+        let is_note: Vec<bool> =
+            msgs.iter().map(|m| m.as_ref().is_some_and(|(c, _)| ids::is_notification(c))).collect();
         let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
         let mut delivered = 0u64;
         for (_, (conn, indexes, users)) in per_conn {
@@ -72,7 +74,7 @@ impl GatewayRpc {
                 Vec::new()
             };
             let mut sent = true;
-            for run in frame_runs(indexes, &sizes) {
+            for run in frame_runs(indexes, &sizes, &is_note) {
                 let key = (conn.encoding, conn.gzip, run);
                 let frame = match frames.get(&key) {
                     Some(f) => f.clone(),
@@ -244,12 +246,35 @@ impl MsgGateway for GatewayRpc {
 pub const MAX_FRAME_MSG_BYTES: usize = 512 * 1024;
 
 /// A connection's messages (`indexes`, in order) in runs of at most [`MAX_FRAME_MSG_BYTES`]
-/// (a single larger message is a run of its own).
-fn frame_runs(indexes: Vec<usize>, sizes: &[usize]) -> Vec<Vec<usize>> {
-    if indexes.iter().map(|i| sizes[*i]).sum::<usize>() <= MAX_FRAME_MSG_BYTES {
-        return vec![indexes];
+/// (a single larger message is a run of its own). The SDK handles a frame's chat messages
+/// before its notifications, so a chat message that comes after a notification starts a new
+/// frame: a group's tip in the chat then reaches the app after the notification that makes
+/// the app sync the group (were it first, the app would fetch the group's card for the new
+/// chat, and its sync would then report no `OnJoinedGroupAdded`).
+fn frame_runs(indexes: Vec<usize>, sizes: &[usize], is_note: &[bool]) -> Vec<Vec<usize>> {
+    let runs = if indexes.iter().map(|i| sizes[*i]).sum::<usize>() <= MAX_FRAME_MSG_BYTES {
+        vec![indexes]
+    } else {
+        openim_common::limits::runs_within(indexes, MAX_FRAME_MSG_BYTES, |i| sizes[*i])
+    };
+    if !runs.iter().flatten().any(|i| is_note[*i]) {
+        return runs;
     }
-    openim_common::limits::runs_within(indexes, MAX_FRAME_MSG_BYTES, |i| sizes[*i])
+    let mut ordered = Vec::with_capacity(runs.len() + 1);
+    for run in runs {
+        let mut current: Vec<usize> = Vec::with_capacity(run.len());
+        let mut noted = false;
+        for i in run {
+            if noted && !is_note[i] {
+                ordered.push(std::mem::take(&mut current));
+                noted = false;
+            }
+            noted |= is_note[i];
+            current.push(i);
+        }
+        ordered.push(current);
+    }
+    ordered
 }
 
 /// The conversation a pushed message goes under: the one it was stored in, as the push service
@@ -291,6 +316,19 @@ pub(crate) fn push_operation_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SDK takes a frame's chat messages before its notifications: a chat message after a
+    /// notification goes in the next frame, and nothing else is split.
+    #[test]
+    fn a_chat_message_after_a_notification_starts_a_frame() {
+        let sizes = [10; 6];
+        let chat_only = [false; 6];
+        assert_eq!(frame_runs(vec![0, 1, 2], &sizes, &chat_only), [vec![0, 1, 2]]);
+        let is_note = [true, false, false, true, true, false];
+        assert_eq!(frame_runs((0..6).collect(), &sizes, &is_note), [vec![0], vec![1, 2, 3, 4], vec![5]]);
+        let big = [MAX_FRAME_MSG_BYTES; 6];
+        assert_eq!(frame_runs(vec![1, 3, 5], &big, &is_note), [vec![1], vec![3], vec![5]], "size splits stay");
+    }
 
     /// A push lands in the conversation the message was stored in, even when the message's own
     /// fields would name another (a notification option set by a client, say).

@@ -39,6 +39,11 @@ const MEMBER_QUIT: i32 = 1504;
 const MEMBER_KICKED: i32 = 1508;
 const GROUP_DISMISSED: i32 = 1511;
 
+/// A group notification's copy in the chat (`sg_<groupID>`), as opposed to the notification.
+fn is_chat_copy(msg: &MsgData) -> bool {
+    msg.options.get("isNotNotification") == Some(&true)
+}
+
 /// The users a quit (1504: `quitUser`) or kick (1508: `kickedUserList`) notification names.
 fn tips_user_ids(msg: &MsgData) -> Vec<String> {
     let detail = serde_json::from_slice::<serde_json::Value>(&msg.content)
@@ -167,7 +172,10 @@ impl Pusher {
         }
         // A group notification reports a change of the members: it reads them afresh (and
         // refreshes the cache, so the messages after it reach the new members too).
-        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type);
+        // A dismissal's copy in the chat follows the notification, which removed the members:
+        // it goes to those the notification reached.
+        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type)
+            && !(msg.content_type == GROUP_DISMISSED && is_chat_copy(msg));
         if !changed
             && let Some((at, ids)) = self.members.lock().get(&msg.group_id)
             && at.elapsed() < MEMBER_CACHE_TTL
@@ -180,10 +188,10 @@ impl Pusher {
             // Who left learns of it too.
             MEMBER_QUIT | MEMBER_KICKED => ids.extend(tips_user_ids(msg)),
             // The members learn the group is gone, then leave it (OpenIM's order): their apps,
-            // syncing on the news, find the group no longer theirs.
-            GROUP_DISMISSED if !ids.is_empty() => {
+            // syncing on the news, find the group no longer theirs. The cache keeps them for the
+            // copy in the chat that follows (a dismissed group has no other messages).
+            GROUP_DISMISSED if !ids.is_empty() && !is_chat_copy(msg) => {
                 self.stores.groups.remove_members(&msg.group_id, &ids).await?;
-                self.members.lock().remove(&msg.group_id);
             }
             _ => {}
         }

@@ -236,7 +236,17 @@ impl GroupRpc for GroupService {
         req: Request<group::GetGroupMembersInfoReq>,
     ) -> Result<Response<group::GetGroupMembersInfoResp>, Status> {
         openim_common::limits::check(req.get_ref())?;
-        self.check_admin_or_in_group(&req, &req.get_ref().group_id).await?;
+        let group_id = &req.get_ref().group_id;
+        if let Err(refused) = self.check_admin_or_in_group(&req, group_id).await {
+            // Former members keep the group's chat, and their apps look up the senders of its
+            // messages (the tip of their own leaving among them): they may read members' cards.
+            let op = rpc::op_user_id(&req);
+            let chat = [ids::group_conversation_id(group_id)];
+            let kept = self.stores.conversations.conversations(&op, Some(&chat)).await.map_err(store_status)?;
+            if kept.is_empty() {
+                return Err(refused);
+            }
+        }
         let req = req.into_inner();
         let members = self.stores.groups.get_members(&req.group_id, &req.user_i_ds).await.map_err(store_status)?;
         Ok(Response::new(group::GetGroupMembersInfoResp { members: members.into_iter().map(member_info).collect() }))

@@ -1,15 +1,22 @@
 //! Managing a group: its info (name, announcement, the rest) and its owner. The owner and
 //! admins (and app administrators) set the info; only the owner hands the group on.
 
-use openim_common::ImError;
 use openim_common::error::store_status;
-use openim_common::rpc;
+use openim_common::notify::{self, Note};
 use openim_common::token::now_millis;
+use openim_common::{ImError, ids, rpc};
+use openim_proto::constants::session;
 use openim_proto::pb::group;
-use openim_storage::{GroupMember, GroupPatch, role};
+use openim_proto::pb::sdkws::ConversationUpdateTips;
+use openim_storage::{Conversation, ConversationPatch, GroupMember, GroupPatch, role};
 use tonic::{Request, Status};
 
 use crate::{GroupService, member_info};
+
+/// `groupAtType` of a chat with an unread announcement (OpenIM's `GroupNotification`).
+const GROUP_AT_ANNOUNCEMENT: i32 = 4;
+/// `ConversationChangeNotification`.
+const CONVERSATION_CHANGED: i32 = 1300;
 
 impl GroupService {
     /// Applies `patch` to the group as `op` and tells the members: 1520 for a new name, 1519 for
@@ -36,7 +43,13 @@ impl GroupService {
         let head = self.patch_group(group_id, &patch).await?;
         let change = self.change(op, group_id, head).await?;
         if announced {
-            self.notes.announcement_set(&change).await;
+            if change.group.notification.is_empty() {
+                self.notes.announcement_set(&change).await;
+            } else {
+                // OpenIM's order: the members' chats are marked, then the news goes out.
+                self.mark_announced(group_id).await;
+                self.notes.announcement_set(&change).await;
+            }
         }
         if renamed {
             self.notes.name_set(&change).await;
@@ -45,6 +58,43 @@ impl GroupService {
             self.notes.info_set(&change).await;
         }
         Ok(())
+    }
+
+    /// Marks every member's chat with the group as holding a new announcement (`groupAtType`
+    /// 4, which apps show as "[Announcement]" until the chat is opened) and tells their devices
+    /// (1300), as OpenIM's `SetConversations` does. The announcement itself is stored already,
+    /// so a failure here is logged, not returned.
+    async fn mark_announced(&self, group_id: &str) {
+        let members = match self.stores.groups.member_ids(group_id).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, group_id, "Could not read the members to mark the announcement.");
+                return;
+            }
+        };
+        let base = Conversation {
+            conversation_id: ids::group_conversation_id(group_id),
+            conversation_type: session::READ_GROUP_CHAT,
+            group_id: group_id.to_owned(),
+            create_time: now_millis(),
+            ..Default::default()
+        };
+        let patch = ConversationPatch { group_at_type: Some(GROUP_AT_ANNOUNCEMENT), ..Default::default() };
+        if let Err(e) = self.stores.conversations.set_conversations(&members, &base, &patch).await {
+            tracing::warn!(error = %e, group_id, "Could not mark the members' chats with the announcement.");
+            return;
+        }
+        let notes = members
+            .into_iter()
+            .map(|m| {
+                let tips = ConversationUpdateTips {
+                    user_id: m.clone(),
+                    conversation_id_list: vec![base.conversation_id.clone()],
+                };
+                (Note::single(CONVERSATION_CHANGED, &m, &m), notify::content(&tips))
+            })
+            .collect();
+        self.notes.notifier().send_all(notes).await;
     }
 
     pub(crate) async fn set_group_info_ex_as(&self, req: Request<group::SetGroupInfoExReq>) -> Result<(), Status> {

@@ -1,6 +1,8 @@
 //! The group service's notifications (content types 1501–1520), with OpenIM's tips payloads,
 //! to the group's members in `n_<groupID>`. Each carries the member log's version after the
-//! change, so an SDK one version behind applies it without asking for a sync.
+//! change, so an SDK one version behind applies it without asking for a sync. Those OpenIM's
+//! `notification.yml` marks `isSendMsg` also go to the group's chat as a tip message (see
+//! `openim_common::notify::Note::show`).
 
 use openim_common::notify::{Note, Notifier, content as body};
 use openim_common::token::now_millis;
@@ -56,11 +58,16 @@ impl GroupNotes {
         Self { notifier }
     }
 
+    /// The sender underneath, for the notifications that are not the group's own.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
     async fn send<T: serde::Serialize>(&self, content_type: i32, c: &Change<'_>, tips: &T) {
         self.send_shown(content_type, c, tips, true).await;
     }
 
-    /// `show`: counted as unread and shown in the chat (OpenIM's `isSendMsg`).
+    /// `show`: also shown in the chat (OpenIM's `isSendMsg`).
     async fn send_shown<T: serde::Serialize>(&self, content_type: i32, c: &Change<'_>, tips: &T, show: bool) {
         let note = Note { show, ..Note::group(content_type, c.op, &c.group.group_id) };
         self.notifier.send(note, tips).await;

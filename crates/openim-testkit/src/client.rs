@@ -11,6 +11,11 @@ use tokio_tungstenite::tungstenite::Message as WsMsg;
 
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A group notification's copy in the group's chat (content types 1501–1520).
+fn is_group_tip(m: &MsgData) -> bool {
+    (1501..=1520).contains(&m.content_type)
+}
+
 pub fn text_content(text: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "content": text })).unwrap()
 }
@@ -172,14 +177,19 @@ impl Client {
 
     /// The chat messages of the next push that carries any from other users. The user's own
     /// messages come back to every connection it has (that is how the sending device learns
-    /// their seqs); [`Client::next_own_push_within`] reads those.
+    /// their seqs); [`Client::next_own_push_within`] reads those. A group's tips in the chat
+    /// ("X joined") are skipped; [`Client::next_tip_of`] reads those.
     pub async fn next_push_within(&mut self, wait: Duration) -> Option<Vec<MsgData>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let p = self.next_push_messages_within(left).await?;
-            let others: Vec<MsgData> =
-                p.msgs.into_values().flat_map(|m| m.msgs).filter(|m| m.send_id != self.user).collect();
+            let others: Vec<MsgData> = p
+                .msgs
+                .into_values()
+                .flat_map(|m| m.msgs)
+                .filter(|m| m.send_id != self.user && !is_group_tip(m))
+                .collect();
             if !others.is_empty() {
                 return Some(others);
             }
@@ -208,6 +218,22 @@ impl Client {
                 // The official SDK refuses to act on a push without an operationID.
                 assert!(!r.operation_id.is_empty(), "a push without an operationID");
                 return Some(PushMessages::decode(r.data.as_ref()).unwrap());
+            }
+        }
+    }
+
+    /// The next tip of `content_type` in a chat (a group notification's copy there), with its
+    /// conversation, skipping everything else.
+    pub async fn next_tip_of(&mut self, content_type: i32) -> (String, MsgData) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_messages_within(left).await;
+            let p = p.unwrap_or_else(|| panic!("{} got no {content_type} tip within 10 s", self.user));
+            for (conv, msgs) in p.msgs {
+                if let Some(m) = msgs.msgs.into_iter().find(|m| m.content_type == content_type) {
+                    return (conv, m);
+                }
             }
         }
     }

@@ -48,7 +48,8 @@ async fn a_fifty_member_group_receives_each_message_exactly_once_per_connection(
         }
         let got = c.next_push().await;
         assert_eq!(got.len(), 1, "{}", c.user);
-        assert_eq!((got[0].seq, got[0].content.clone()), (1, text_content("hello group")), "{}", c.user);
+        // Seq 1 is the group's creation tip.
+        assert_eq!((got[0].seq, got[0].content.clone()), (2, text_content("hello group")), "{}", c.user);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     for c in clients.iter_mut() {
@@ -116,10 +117,11 @@ async fn concurrent_senders_get_gap_free_seqs_and_resends_are_stored_once() {
         max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap().max_seqs.get("sg_busy").copied().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(max, 200, "200 distinct messages, resends not counted");
-    let msgs = reader.pull("sg_busy", 1, 200).await;
+    assert_eq!(max, 201, "the creation tip and 200 distinct messages, resends not counted");
+    let mut msgs = reader.pull("sg_busy", 1, 201).await;
+    assert_eq!(msgs.remove(0).content_type, 1501, "seq 1: the group's creation tip");
     let seqs: Vec<i64> = msgs.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "gap-free, no duplicates");
+    assert_eq!(seqs, (2..=201).collect::<Vec<_>>(), "gap-free, no duplicates");
     let ids: HashSet<&str> = msgs.iter().map(|m| m.client_msg_id.as_str()).collect();
     assert_eq!(ids.len(), 200);
     // Each sender's messages keep their send order.

@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 
 use crate::stack::Stack;
 
-/// The tips of the next notification of `content_type`, and its conversation; every message of
-/// each push is looked at (several notifications may share one).
+/// The tips of the next notification of `content_type`, and its conversation; every
+/// notification of each push is looked at (several may share one). Copies in the chat are not
+/// notifications: [`tip`] reads those.
 async fn note(c: &mut Client, content_type: i32) -> (String, Value) {
     loop {
         let push = c.next_push_messages_within(Duration::from_secs(10)).await;
         let push = push.unwrap_or_else(|| panic!("{}: no {content_type} within 10 s", c.user));
-        for (conv, msgs) in push.notification_msgs.into_iter().chain(push.msgs) {
+        for (conv, msgs) in push.notification_msgs {
             if let Some(m) = msgs.msgs.iter().find(|m| m.content_type == content_type) {
                 let content: Value = serde_json::from_slice(&m.content).unwrap();
                 return (conv, serde_json::from_str(content["detail"].as_str().unwrap()).unwrap());
@@ -177,6 +178,9 @@ async fn members_quit_are_kicked_and_the_owner_dismisses_the_group() {
     assert_eq!(send(&mut m3, "g-life").await, 1203, "no member any more");
     let joined = s.rest.ok_as(&m3_t, "/group/get_full_join_group_ids", json!({"userID": "m3", "idHash": 0})).await;
     assert_eq!(joined["groupIDs"], json!([]), "{joined}");
+    let ask = json!({"groupID": "g-life", "userIDs": ["own", "m3"]});
+    let cards = s.rest.ok_as(&m3_t, "/group/get_group_members_info", ask).await;
+    assert_eq!(cards["members"].as_array().map(|m| m.len()), Some(1), "a former member reads members' cards: {cards}");
 
     let kick = |ids: &[&str]| json!({"groupID": "g-life", "kickedUserIDs": ids, "reason": "x"});
     for (who, token, body, code) in [
@@ -308,5 +312,69 @@ async fn a_group_grows_no_larger_than_its_limit() {
     assert_eq!(env["errCode"], 1001, "a fourth: {env}");
     assert!(env["errDlt"].as_str().unwrap_or_default().contains("limit of 3"), "the limit is named: {env}");
     assert_eq!(member_ids(&s, "g-cap").await, ["m1", "m2", "own"]);
+    s.stop().await;
+}
+
+/// The changes OpenIM's `notification.yml` marks `isSendMsg` are also tips in the group's chat
+/// (`sg_`), between its messages, with seqs of their own, so a member who was away reads them in
+/// the history; the others (1502) are not. A new announcement marks every member's chat
+/// (`groupAtType` 4) and tells their devices (1300). A dismissal's tip reaches the members the
+/// notification removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shown_changes_are_tips_in_the_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start(dir.path()).await;
+    s.register(&["own", "m1", "m2"]).await;
+    let mut m1 = s.connect("m1", 1, Encoding::Gob, false).await;
+    let (own_t, m1_t, m2_t) = (s.token("own", 5).await, s.token("m1", 5).await, s.token("m2", 5).await);
+    s.rest.ok("/group/create_group", create("g-tips", "own", &[], &["m1", "m2"], 2)).await;
+    let (conv, tip) = m1.next_tip_of(1501).await;
+    assert_eq!((conv.as_str(), tip.seq, tip.send_id.as_str()), ("sg_g-tips", 1, "imAdmin"), "created by REST");
+    assert_eq!(tip.msg_from, 200, "a system message");
+    for (option, on) in [("isNotNotification", true), ("unreadCount", false), ("offlinePush", false)] {
+        assert_eq!(tip.options.get(option), Some(&on), "{option}: {:?}", tip.options);
+    }
+    let notes = m1.pull("n_g-tips", 1, 1).await;
+    assert_eq!(notes.iter().map(|m| m.content_type).collect::<Vec<_>>(), [1501], "and the notification itself");
+
+    s.rest.ok_as(&m2_t, "/group/quit_group", json!({"groupID": "g-tips"})).await;
+    m1.next_tip_of(1504).await;
+    let set = |info: Value| json!({"groupInfoForSet": info});
+    s.rest.ok_as(&own_t, "/group/set_group_info", set(json!({"groupID": "g-tips", "introduction": "x"}))).await;
+    s.rest.ok_as(&own_t, "/group/set_group_info", set(json!({"groupID": "g-tips", "groupName": "Tips"}))).await;
+    m1.next_tip_of(1520).await;
+    assert_eq!(send(&mut m1, "g-tips").await, 0);
+    let ex = json!({"groupID": "g-tips", "notification": "read me"});
+    s.rest.ok_as(&own_t, "/group/set_group_info_ex", ex).await;
+    let (_, tip) = m1.next_tip_of(1519).await;
+    let history: Vec<(i64, i32, String)> =
+        m1.pull("sg_g-tips", 1, 10).await.into_iter().map(|m| (m.seq, m.content_type, m.send_id)).collect();
+    let expected = [(1, 1501, "imAdmin"), (2, 1504, "m2"), (3, 1520, "own"), (4, 101, "m1"), (5, 1519, "own")];
+    let expected: Vec<(i64, i32, String)> = expected.into_iter().map(|(s, c, u)| (s, c, u.to_owned())).collect();
+    assert_eq!(history, expected, "tips between the messages, no 1502");
+    assert_eq!(tip.seq, 5);
+
+    // The announcement marks the chat of every member, and their devices are told.
+    let body = json!({"ownerUserID": "m1", "conversationIDs": ["sg_g-tips"]});
+    let convs = s.rest.ok_as(&m1_t, "/conversation/get_conversations", body).await;
+    assert_eq!(convs["conversations"][0]["groupAtType"], 4, "{convs}");
+    let told = m1.pull("n_m1_m1", 1, 20).await;
+    let told: Vec<Value> = told
+        .iter()
+        .filter(|m| m.content_type == 1300)
+        .map(|m| serde_json::from_slice::<Value>(&m.content).unwrap())
+        .collect();
+    assert!(told.iter().any(|c| c["detail"].as_str().unwrap().contains("sg_g-tips")), "{told:?}");
+
+    // The dismissal's tip comes after the notification, which removed the members.
+    s.rest.ok_as(&own_t, "/group/dismiss_group", json!({"groupID": "g-tips"})).await;
+    let (conv, tip) = m1.next_tip_of(1511).await;
+    assert_eq!((conv.as_str(), tip.seq), ("sg_g-tips", 6));
+    // The notification itself may have come in the same push; it removes the members.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !member_ids(&s, "g-tips").await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the members stayed after the dismissal");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     s.stop().await;
 }

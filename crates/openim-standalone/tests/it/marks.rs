@@ -110,8 +110,9 @@ async fn group_owners_and_admins_revoke_within_their_rights() {
     s.rest
         .ok(
             "/group/create_group",
+            // No creation tip (`sendMessage`): the chat's seqs are its messages.
             json!({"ownerUserID": "own", "memberUserIDs": ["m1", "m2"], "adminUserIDs": ["adm"],
-                   "groupInfo": {"groupID": "gr", "groupName": "gr", "groupType": 2}}),
+                   "groupInfo": {"groupID": "gr", "groupName": "gr", "groupType": 2}, "sendMessage": false}),
         )
         .await;
     let mut own = s.connect("own", 1, Encoding::Json, false).await;

@@ -153,8 +153,9 @@ async fn only_owners_and_admins_delete_others_messages_for_everyone() {
     let dir = tempfile::tempdir().unwrap();
     let s = Stack::start(dir.path()).await;
     s.register(&["own", "mem", "pal"]).await;
+    // No creation tip (`sendMessage`): the chat's seqs are its messages.
     let group = json!({"ownerUserID": "own", "memberUserIDs": ["mem"], "adminUserIDs": [],
-        "groupInfo": {"groupID": "g-del", "groupName": "del", "groupType": 2}});
+        "groupInfo": {"groupID": "g-del", "groupName": "del", "groupType": 2}, "sendMessage": false});
     s.rest.ok("/group/create_group", group).await;
     for (from, text) in [("own", "owner's"), ("mem", "member's"), ("own", "owner's again")] {
         let msg = json!({"sendID": from, "groupID": "g-del", "sessionType": 3, "contentType": 101,
@@ -290,8 +291,9 @@ async fn a_burst_of_large_messages_reaches_every_member_and_syncs_in_pages() {
     let members: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
     let ids: Vec<&str> = members.iter().map(String::as_str).collect();
     s.register(&ids).await;
+    // No creation tip (`sendMessage`): the chat's seqs are its messages.
     let group = json!({"ownerUserID": "m0", "memberUserIDs": &members[1..], "adminUserIDs": [],
-        "groupInfo": {"groupID": "g-big", "groupName": "big", "groupType": 2}});
+        "groupInfo": {"groupID": "g-big", "groupName": "big", "groupType": 2}, "sendMessage": false});
     s.rest.ok("/group/create_group", group).await;
     let mut online: Vec<Client> = Vec::new();
     for m in &members[..12] {

@@ -72,4 +72,5 @@ flows! {
     official_sdk_24_group_transferred = "24";
     official_sdk_25_group_dismissed = "25";
     official_sdk_26_group_changes_seen_at_login = "26";
+    official_sdk_27_group_tips_and_announcement = "27";
 }
