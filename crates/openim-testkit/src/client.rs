@@ -225,27 +225,22 @@ impl Client {
     /// The next tip of `content_type` in a chat (a group notification's copy there), with its
     /// conversation, skipping everything else.
     pub async fn next_tip_of(&mut self, content_type: i32) -> (String, MsgData) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let p = self.next_push_messages_within(left).await;
-            let p = p.unwrap_or_else(|| panic!("{} got no {content_type} tip within 10 s", self.user));
-            for (conv, msgs) in p.msgs {
-                if let Some(m) = msgs.msgs.into_iter().find(|m| m.content_type == content_type) {
-                    return (conv, m);
-                }
-            }
-        }
+        self.next_of(content_type, false).await
     }
 
     /// The next notification of `content_type`, from whichever conversation, skipping others.
     pub async fn next_notification_of(&mut self, content_type: i32) -> (String, MsgData) {
+        self.next_of(content_type, true).await
+    }
+
+    async fn next_of(&mut self, content_type: i32, notification: bool) -> (String, MsgData) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let what = if notification { "notification" } else { "tip" };
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let p = self.next_push_messages_within(left).await;
-            let p = p.unwrap_or_else(|| panic!("{} got no {content_type} notification within 10 s", self.user));
-            for (conv, msgs) in p.notification_msgs {
+            let p = p.unwrap_or_else(|| panic!("{} got no {content_type} {what} within 10 s", self.user));
+            for (conv, msgs) in if notification { p.notification_msgs } else { p.msgs } {
                 if let Some(m) = msgs.msgs.into_iter().find(|m| m.content_type == content_type) {
                     return (conv, m);
                 }
