@@ -38,6 +38,11 @@ struct Prepared {
     online_only: Vec<StoredMsg>,
 }
 
+/// A group notification's copy in the group's chat (content types 1501–1520).
+fn is_group_tip(m: &MsgData) -> bool {
+    m.session_type == session::READ_GROUP_CHAT && (1501..=1520).contains(&m.content_type)
+}
+
 /// Whether a message is pushed to whoever is online and never stored, as OpenIM does with
 /// `history: false` (the REST `isOnlineOnly`, and some notifications).
 fn is_online_only(m: &MsgData) -> bool {
@@ -362,7 +367,9 @@ impl Transfer {
         // chat, so they get their own entries, as in OpenIM: that is how sync finds their seqs.
         // Clients are not shown them (see rpc-conversation).
         for (conv, msgs) in batch.iter() {
-            let sample = &msgs[0];
+            // A group's tips (its notifications' copies in the chat) follow changes of the
+            // members that created the members' conversations already (rpc-group).
+            let Some(sample) = msgs.iter().find(|m| !is_group_tip(m)) else { continue };
             if ids::is_notification(conv) && sample.session_type != session::SINGLE_CHAT {
                 continue;
             }

@@ -171,16 +171,18 @@ impl Pusher {
             return Ok(std::sync::Arc::new(v));
         }
         // A group notification reports a change of the members: it reads them afresh (and
-        // refreshes the cache, so the messages after it reach the new members too).
-        // A dismissal's copy in the chat follows the notification, which removed the members:
-        // it goes to those the notification reached.
-        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type)
-            && !(msg.content_type == GROUP_DISMISSED && is_chat_copy(msg));
-        if !changed
-            && let Some((at, ids)) = self.members.lock().get(&msg.group_id)
-            && at.elapsed() < MEMBER_CACHE_TTL
-        {
-            return Ok(ids.clone());
+        // refreshes the cache, so the messages after it reach the new members too). Its copy in
+        // the chat comes right after it and takes the members it read: the same people (and,
+        // after a dismissal, the members it removed).
+        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type) && !is_chat_copy(msg);
+        let cached = self.members.lock().get(&msg.group_id).filter(|(at, _)| at.elapsed() < MEMBER_CACHE_TTL).cloned();
+        if !changed && let Some((_, ids)) = cached {
+            if matches!(msg.content_type, MEMBER_QUIT | MEMBER_KICKED) {
+                let mut ids = (*ids).clone();
+                ids.extend(tips_user_ids(msg));
+                return Ok(std::sync::Arc::new(ids));
+            }
+            return Ok(ids);
         }
         let mut ids = self.stores.groups.member_ids(&msg.group_id).await?;
         self.members.lock().insert(msg.group_id.clone(), (Instant::now(), std::sync::Arc::new(ids.clone())));
