@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use dashmap::DashSet;
 use openim_common::ids::{self, ConversationTarget};
 use openim_common::token::now_millis;
-use openim_proto::constants::session;
+use openim_proto::constants::{content, session};
 use openim_proto::pb::msg::PushMsgDataToMq;
 use openim_proto::pb::sdkws::MsgData;
 use openim_storage::{BusMessage, Conversation, StoreResult, StoredMsg, Stores, topic};
@@ -40,7 +40,7 @@ struct Prepared {
 
 /// A group notification's copy in the group's chat (content types 1501–1520).
 fn is_group_tip(m: &MsgData) -> bool {
-    m.session_type == session::READ_GROUP_CHAT && (1501..=1520).contains(&m.content_type)
+    m.session_type == session::READ_GROUP_CHAT && content::GROUP_NOTIFICATIONS.contains(&m.content_type)
 }
 
 /// Whether a message is pushed to whoever is online and never stored, as OpenIM does with

@@ -73,6 +73,8 @@ pub mod content {
     pub const NOTIFICATION_BEGIN: i32 = 1000;
     /// ConversationChangeNotification.
     pub const CONVERSATION_CHANGE: i32 = 1300;
+    /// The group notifications (GroupCreated … GroupInfoSetName), and their tips in the chat.
+    pub const GROUP_NOTIFICATIONS: std::ops::RangeInclusive<i32> = 1501..=1520;
     /// ClearConversationNotification.
     pub const CLEAR_CONVERSATION: i32 = 1703;
     /// MsgRevokeNotification, also the contentType a revoked message is read back as.

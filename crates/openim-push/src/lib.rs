@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use openim_common::config::PushConfig;
 use openim_common::rpc::{self, Clients};
-use openim_proto::constants::session;
+use openim_proto::constants::{content, session};
 use openim_proto::pb::msg::PushMsgDataToMq;
 use openim_proto::pb::msggateway::{BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
 use openim_proto::pb::sdkws::MsgData;
@@ -34,7 +34,6 @@ const DEDUP_TTL: Duration = Duration::from_secs(600);
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 
 /// Group notifications (OpenIM's 1501–1520).
-const GROUP_NOTIFICATIONS: std::ops::RangeInclusive<i32> = 1501..=1520;
 const MEMBER_QUIT: i32 = 1504;
 const MEMBER_KICKED: i32 = 1508;
 const GROUP_DISMISSED: i32 = 1511;
@@ -174,7 +173,7 @@ impl Pusher {
         // refreshes the cache, so the messages after it reach the new members too). Its copy in
         // the chat comes right after it and takes the members it read: the same people (and,
         // after a dismissal, the members it removed).
-        let changed = GROUP_NOTIFICATIONS.contains(&msg.content_type) && !is_chat_copy(msg);
+        let changed = content::GROUP_NOTIFICATIONS.contains(&msg.content_type) && !is_chat_copy(msg);
         let cached = self.members.lock().get(&msg.group_id).filter(|(at, _)| at.elapsed() < MEMBER_CACHE_TTL).cloned();
         if !changed && let Some((_, ids)) = cached {
             if matches!(msg.content_type, MEMBER_QUIT | MEMBER_KICKED) {

@@ -11,11 +11,6 @@ use tokio_tungstenite::tungstenite::Message as WsMsg;
 
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A group notification's copy in the group's chat (content types 1501–1520).
-fn is_group_tip(m: &MsgData) -> bool {
-    (1501..=1520).contains(&m.content_type)
-}
-
 pub fn text_content(text: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "content": text })).unwrap()
 }
@@ -188,7 +183,7 @@ impl Client {
                 .msgs
                 .into_values()
                 .flat_map(|m| m.msgs)
-                .filter(|m| m.send_id != self.user && !is_group_tip(m))
+                .filter(|m| m.send_id != self.user && !content::GROUP_NOTIFICATIONS.contains(&m.content_type))
                 .collect();
             if !others.is_empty() {
                 return Some(others);
