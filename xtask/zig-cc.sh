@@ -2,7 +2,7 @@
 # The C compiler (and, installed as `c++`, the C++ compiler) of the build scripts of a cross-build:
 # `cargo xtask build` writes it to <target dir>/xtask/zig-cc/{cc,c++} and sets CC and CXX to it.
 # Build scripts run with TARGET set, and so does what they start. For a musl target this is zig
-# through cargo-zigbuild (`bash .ci/release-tools.sh cross` installs it); for any other target,
+# through cargo-zigbuild (`cargo xtask setup cross` installs it); for any other target,
 # the host's compiler.
 #
 # Why: librdkafka's own ./configure (rdkafka-sys) reads only plain CC/CXX, not cc-rs' CC_<target>
@@ -16,7 +16,7 @@ case "$TARGET" in
   *) exec "$tool" "$@" ;;
 esac
 if ! command -v cargo-zigbuild >/dev/null 2>&1; then
-  echo "zig-cc: building C for $TARGET needs cargo-zigbuild on PATH (bash .ci/release-tools.sh cross)" >&2
+  echo "zig-cc: building C for $TARGET needs cargo-zigbuild on PATH (cargo xtask setup cross)" >&2
   exit 1
 fi
 zig_target=$(echo "$TARGET" | sed 's/-unknown-/-/')

@@ -13,7 +13,7 @@ bin="${CARGO_TARGET_DIR:-target}/release/openim"
 tansu="${OPENIM_TANSU:-$HOME/.cache/tools/tansu/bin/tansu}"
 [ -x "$bin" ] || { echo "build first: cargo build --release -p openim ($bin missing)" >&2; exit 1; }
 [ -x "$tansu" ] || { echo "tansu not found at $tansu (bash .ci/run installs it)" >&2; exit 1; }
-bash .ci/services.sh
+bash xtask/setup/services.sh
 
 run=$(date +%s)
 work=$(mktemp -d)

@@ -160,7 +160,7 @@ pub const OPENSSL_DIRS: &str = "MODULESDIR=/usr/local/lib/ossl-modules ENGINESDI
 /// reads (copied into the target directory, whose path does not change with the checkout), and
 /// cargo-zigbuild's directory first on PATH (the script runs zig through it).
 fn zigbuild() -> anyhow::Result<Command> {
-    let (_, path) = find_tool("cargo-zigbuild", "bash .ci/release-tools.sh cross")?;
+    let (_, path) = find_tool("cargo-zigbuild", "cargo xtask setup cross")?;
     let [cc, cxx] = compiler_wrappers()?;
     let mut cmd = Command::new(env!("CARGO"));
     cmd.arg("zigbuild").env("PATH", path).env("CC", cc).env("CXX", cxx).env("GNUMAKEFLAGS", OPENSSL_DIRS);
@@ -220,10 +220,10 @@ fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
-/// The tool caches `.ci/release-tools.sh` installs into, under `~/.cache/tools`.
+/// The tool caches `cargo xtask setup` installs into, under `~/.cache/tools`.
 const TOOL_DIRS: &[&str] = &["zig/bin", "dist/bin", "compose/bin", "helm/venv/bin", "lint/bin"];
 
-/// Finds `name` on PATH or in the tool caches `.ci/run` installs into (`~/.cache/tools/*/bin`);
+/// Finds `name` on PATH or in the tool caches `cargo xtask setup` installs into (`~/.cache/tools/*/bin`);
 /// returns it and the PATH to run it with (its own directory first, then PATH and the caches).
 pub fn find_tool(name: &str, install: &str) -> anyhow::Result<(PathBuf, std::ffi::OsString)> {
     let mut dirs: Vec<PathBuf> =

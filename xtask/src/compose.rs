@@ -67,7 +67,7 @@ pub fn layout_refs(layout: &Path) -> anyhow::Result<Vec<String>> {
 /// `docker compose` as the machine has it: the standalone `docker-compose` binary, or the
 /// Docker CLI's plugin.
 pub fn compose_command() -> Command {
-    match crate::build::find_tool("docker-compose", "bash .ci/release-tools.sh compose") {
+    match crate::build::find_tool("docker-compose", "cargo xtask setup compose") {
         Ok((bin, path)) => {
             let mut c = Command::new(bin);
             c.env("PATH", path);

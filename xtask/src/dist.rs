@@ -81,7 +81,7 @@ fn host_triple() -> String {
 }
 
 fn dist_command() -> anyhow::Result<Command> {
-    let (dist, path) = crate::build::find_tool("dist", "bash .ci/release-tools.sh dist")?;
+    let (dist, path) = crate::build::find_tool("dist", "cargo xtask setup dist")?;
     let mut cmd = Command::new(dist);
     cmd.env("PATH", path);
     Ok(cmd)

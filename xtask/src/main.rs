@@ -15,6 +15,7 @@ mod oci;
 mod push;
 mod registry;
 mod release;
+mod setup;
 #[cfg(test)]
 mod smoke;
 mod tags;
@@ -40,8 +41,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Formatting, lints and the test suite, as CI runs them.
+    /// Formatting, lints and the test suite, as CI runs them (installing and starting what the
+    /// tests need first).
     Ci(ci::Ci),
+    /// Install what the tests and the release pipeline need (all, or the groups named).
+    Setup(setup::Setup),
     /// The static `openim` binary for linux/amd64 and linux/arm64.
     Build(build::Build),
     /// The image tags of this build, from the GitHub Actions context or the local checkout.
@@ -76,6 +80,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(cmd) => cmd.run(),
+        Command::Setup(cmd) => cmd.run(),
         Command::Build(cmd) => cmd.run(),
         Command::Tags(cmd) => cmd.run(),
         Command::Image(cmd) => cmd.run(),

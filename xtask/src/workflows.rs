@@ -81,14 +81,14 @@ fn every_action_is_pinned_to_a_full_commit_sha() {
     }
 }
 
-/// actionlint and zizmor (offline: no GitHub API), as `.ci/release-tools.sh lint` installs them.
+/// actionlint and zizmor (offline: no GitHub API), as `cargo xtask setup lint` installs them.
 #[test]
 fn the_workflows_pass_actionlint_and_zizmor() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     for (tool, args) in
         [("actionlint", &["-no-color"][..]), ("zizmor", &["--offline", "--no-progress", ".github/workflows"][..])]
     {
-        let (bin, path) = crate::build::find_tool(tool, "bash .ci/release-tools.sh lint").unwrap();
+        let (bin, path) = crate::build::find_tool(tool, "cargo xtask setup lint").unwrap();
         let out = Command::new(bin).args(args).current_dir(&root).env("PATH", path).output().unwrap();
         assert!(
             out.status.success(),

@@ -15,7 +15,7 @@ pub struct Kafka {
     advertised: Option<String>,
 }
 
-/// The tansu binary: `$OPENIM_TANSU`, else `tansu` on PATH, else where `.ci/run` installs it.
+/// The tansu binary: `$OPENIM_TANSU`, else `tansu` on PATH, else where `cargo xtask setup kafka` installs it.
 pub fn tansu_bin() -> PathBuf {
     if let Ok(p) = std::env::var("OPENIM_TANSU") {
         return PathBuf::from(p);
@@ -86,7 +86,7 @@ impl Kafka {
             .stderr(log())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("start the Kafka-protocol broker {} (install: see .ci/run): {e}", bin.display())
+                panic!("start the Kafka-protocol broker {} (install: cargo xtask setup kafka): {e}", bin.display())
             });
         self.child = Some(child);
         wait_for_port(self.port, Duration::from_secs(20))

@@ -118,7 +118,7 @@ fn the_configured_targets_and_version_are_read_from_the_workspace() {
 }
 
 /// The real cargo-dist plans an archive and a checksum for every configured target.
-/// `cargo xtask ci` runs it (with dist installed by `.ci/release-tools.sh dist`).
+/// `cargo xtask ci` runs it (with dist installed by `cargo xtask setup dist`).
 #[test]
 #[ignore = "needs cargo-dist: run through `cargo xtask ci`"]
 fn dist_plans_an_archive_and_checksum_for_every_target() {

@@ -1,7 +1,7 @@
 //! Compatibility with a client not written here: the PyPI package `openim-sdk-core` (its own
 //! WebSocket client, gob envelope, gzip, protobuf) logs in, sends from A, receives on B through
 //! the push, and syncs by seq against our standalone server. The driver is
-//! `tests/compat/python_sdk_roundtrip.py`; `.ci/run` installs the package into a virtualenv
+//! `tests/compat/python_sdk_roundtrip.py`; `cargo xtask setup python` installs the package into a virtualenv
 //! (`tests/compat/setup_python_sdk.sh`).
 
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ async fn the_python_sdk_exchanges_and_syncs_messages() {
     let python = venv_python();
     assert!(
         python.exists(),
-        "{} is missing: run `bash tests/compat/setup_python_sdk.sh` (or `bash .ci/run`), or set OPENIM_PY_VENV",
+        "{} is missing: run `bash tests/compat/setup_python_sdk.sh` (or `cargo xtask setup python`), or set OPENIM_PY_VENV",
         python.display()
     );
     let dir = tempfile::tempdir().unwrap();

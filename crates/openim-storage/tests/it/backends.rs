@@ -1,5 +1,5 @@
 //! Where the production-backend tests find their servers: MariaDB and Redis at their local
-//! defaults (`.ci/run` starts them), overridable by environment for other machines.
+//! defaults (`cargo xtask ci` starts them), overridable by environment for other machines.
 
 use openim_storage::config::{MysqlConfig, RedisConfig};
 

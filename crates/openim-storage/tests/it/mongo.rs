@@ -1,5 +1,5 @@
 //! The message-store contract against a MongoDB-wire server named by `OPENIM_TEST_MONGO_URL`
-//! (`.ci/run` starts one; the GitHub workflow uses a `mongo` service container). Without the
+//! (`cargo xtask ci` starts one; the GitHub workflow uses a `mongo` service container). Without the
 //! variable the tests say so and do nothing.
 
 use openim_storage::config::MongoConfig;

