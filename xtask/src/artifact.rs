@@ -14,7 +14,6 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 
 use crate::oci::{self, Entry};
-use crate::registry::Registry;
 
 pub const HELM_CONFIG_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const HELM_CHART_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -81,31 +80,43 @@ impl Artifact {
         Ok(Self { kind, repository, tag, file_name, package, config, manifest, digest })
     }
 
-    /// Pushes the artifact to `namespace/<repository>:<tag>` and reads the tag back. A version
-    /// already pushed with other content is refused unless `force`: a release never changes.
-    pub fn push(&self, reg: &mut Registry, namespace: &str, force: bool) -> anyhow::Result<()> {
-        let repo = format!("{namespace}/{}", self.repository);
-        if let Some(existing) = reg.manifest_digest(&repo, &self.tag)?
-            && existing != self.digest
-        {
-            if !force {
-                bail!(
-                    "{}/{repo}:{} already is {existing}, not {}: a released version never changes \
-                     (rebuild the same commit, or pass --force)",
-                    reg.host(),
-                    self.tag,
-                    self.digest
-                );
-            }
-            eprintln!("    {}/{repo}:{}: replacing {existing} (--force)", reg.host(), self.tag);
+    /// The artifact as a publishing item: its two blobs, its manifest, its version tag.
+    pub fn item(&self) -> crate::push::Item {
+        crate::push::Item {
+            needs: self.kind.needs(),
+            what: match self.kind {
+                Kind::Chart => "chart".into(),
+                Kind::Compose => "compose".into(),
+            },
+            repository: self.repository.clone(),
+            blobs: [&self.config, &self.package]
+                .into_iter()
+                .map(|b| (oci::sha256(b), crate::push::Source::Bytes(b.clone())))
+                .collect(),
+            manifests: vec![crate::push::Manifest {
+                digest: self.digest.clone(),
+                media_type: MANIFEST_TYPE.into(),
+                config_type: self.config_type().into(),
+                bytes: self.manifest.clone(),
+            }],
+            tags: vec![self.tag.clone()],
         }
-        for blob in [&self.config, &self.package] {
-            reg.ensure_blob(&repo, &oci::sha256(blob), &|| Ok(blob.clone()), None)?;
+    }
+
+    fn config_type(&self) -> &'static str {
+        match self.kind {
+            Kind::Chart => HELM_CONFIG_TYPE,
+            Kind::Compose => EMPTY_CONFIG_TYPE,
         }
-        reg.put_manifest(&repo, &self.tag, MANIFEST_TYPE, &self.manifest)?;
-        match reg.manifest_digest(&repo, &self.tag)? {
-            Some(d) if d == self.digest => Ok(()),
-            other => bail!("{}/{repo}:{} reads back as {other:?}, pushed {}", reg.host(), self.tag, self.digest),
+    }
+}
+
+impl Kind {
+    /// What a registry must take to get it.
+    pub fn needs(self) -> crate::push::Takes {
+        match self {
+            Kind::Chart => crate::push::Takes::Helm,
+            Kind::Compose => crate::push::Takes::Artifacts,
         }
     }
 }

@@ -1,6 +1,11 @@
-//! A client for the OCI distribution API, just what pushing needs: token (Bearer) and Basic
+//! A client for the OCI distribution API, just what publishing needs: token (Bearer) and Basic
 //! auth, blob existence checks, cross-repository mounts, monolithic uploads, manifests by digest
-//! and by tag, and retries with backoff on 429 and 5xx.
+//! and by tag, the referrers API, and retries.
+//!
+//! Retries, with exponential backoff and full jitter: transport errors (connection refused or
+//! reset, timeouts), `429` and `5xx` (waiting what `Retry-After` says, in seconds or as an
+//! HTTP date, when the registry says it), and GHCR's `403 … secondary rate limit`. When the tries
+//! run out the error names the request, the tries, the time spent and the last answer.
 //!
 //! Written here rather than taken from `oci-client` (0.18), which pushes blobs without asking
 //! whether the registry has them, treats a registry's "202: upload it instead" answer to a mount
@@ -8,14 +13,14 @@
 //! make a repeated push upload nothing. See ARCHITECTURE.md.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 
-/// Media types a manifest GET accepts.
+/// Media types a manifest request accepts.
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
@@ -28,7 +33,46 @@ pub struct Stats {
     pub blobs_mounted: u64,
     pub blobs_present: u64,
     pub manifests_put: u64,
+    pub manifests_present: u64,
+    pub tags_written: u64,
+    pub tags_unchanged: u64,
     pub retries: u64,
+}
+
+/// How hard to try (`[registry.retry]` in release.toml).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    /// Tries per request, the first included.
+    pub tries: u32,
+    /// The backoff before the second try, doubled for each next one (milliseconds).
+    pub base_ms: u64,
+    /// The longest backoff, and the longest `Retry-After` this run waits (seconds); a registry
+    /// asking for more is an error.
+    pub max_wait_s: u64,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { tries: 6, base_ms: 500, max_wait_s: 120 }
+    }
+}
+
+/// A registry's answer, read whole (manifests and errors are small; blobs are never fetched).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).trim().chars().take(500).collect()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// One registry host, with its credentials.
@@ -40,12 +84,38 @@ pub struct Registry {
     http: Client,
     /// Authorization header per scope key, once obtained.
     auth: HashMap<String, String>,
+    pub retry: Retry,
     pub stats: Stats,
 }
 
 /// `docker.io` is served from `registry-1.docker.io`.
 fn api_host(host: &str) -> &str {
     if host == "docker.io" { "registry-1.docker.io" } else { host }
+}
+
+/// Why an answer is worth another try, if it is.
+fn retryable(status: StatusCode, body: &[u8]) -> Option<&'static str> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        Some("rate limited")
+    } else if status.is_server_error() {
+        Some("server error")
+    } else if status == StatusCode::FORBIDDEN
+        && String::from_utf8_lossy(body).to_ascii_lowercase().contains("secondary rate limit")
+    {
+        Some("secondary rate limit (GHCR)")
+    } else {
+        None
+    }
+}
+
+/// The wait a `Retry-After` header asks for: delay-seconds, or an HTTP date.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 impl Registry {
@@ -63,6 +133,7 @@ impl Registry {
             credentials,
             http,
             auth: HashMap::new(),
+            retry: Retry::default(),
             stats: Stats::default(),
         })
     }
@@ -72,44 +143,69 @@ impl Registry {
     }
 
     /// Sends a request built by `make` (called again for each try), with auth for `scopes`
-    /// (`repository:NAME:pull,push`), retrying 429 and 5xx with backoff.
-    fn send(&mut self, scopes: &[String], make: &dyn Fn(&Client) -> RequestBuilder) -> anyhow::Result<Response> {
+    /// (`repository:NAME:pull,push`), retrying as the module's documentation says.
+    fn send(&mut self, scopes: &[String], make: &dyn Fn(&Client) -> RequestBuilder) -> anyhow::Result<Answer> {
         let key = scopes.join(" ");
-        let mut delay = Duration::from_millis(500);
-        let mut authed_once = false;
-        for attempt in 1..=6 {
-            let mut req = make(&self.http);
+        let started = Instant::now();
+        let mut authed = false;
+        let mut tries = 0;
+        let mut backoff = Duration::from_millis(self.retry.base_ms);
+        let max_wait = Duration::from_secs(self.retry.max_wait_s);
+        loop {
+            tries += 1;
+            let mut req = make(&self.http).build().context("build a request")?;
+            let what = format!("{} {}", req.method(), req.url());
             if let Some(h) = self.auth.get(&key) {
-                req = req.header(AUTHORIZATION, h);
+                req.headers_mut().insert(AUTHORIZATION, h.parse()?);
             }
             self.stats.requests += 1;
-            let resp = req.send().with_context(|| format!("{}: request failed", self.host))?;
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && !authed_once {
-                authed_once = true;
-                let challenge =
-                    resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-                let header = self.authorize(&challenge, scopes)?;
-                self.auth.insert(key.clone(), header);
-                continue;
+            let result = self.http.execute(req).and_then(|resp| {
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                Ok(Answer { status, headers, body: resp.bytes()?.to_vec() })
+            });
+            let (why, asked) = match result {
+                Ok(a) if a.status == StatusCode::UNAUTHORIZED && !authed => {
+                    authed = true;
+                    tries -= 1; // a challenge is not a failure
+                    let challenge = a.header(WWW_AUTHENTICATE.as_str()).unwrap_or("").to_owned();
+                    let header = self.authorize(&challenge, scopes)?;
+                    self.auth.insert(key.clone(), header);
+                    continue;
+                }
+                Ok(a) => match retryable(a.status, &a.body) {
+                    None => return Ok(a),
+                    Some(why) => {
+                        let asked = a.header(RETRY_AFTER.as_str()).and_then(|v| retry_after(v, SystemTime::now()));
+                        (format!("{why}: {} {}", a.status, a.text()), asked)
+                    }
+                },
+                Err(e) => (format!("transport error: {}", error_chain(&e)), None),
+            };
+            if let Some(wait) = asked
+                && wait > max_wait
+            {
+                bail!(
+                    "{}: {what}: {why}; the registry asks to retry after {} s, longer than the {} s this run \
+                     waits (release.toml: [registry.retry] max_wait_s)",
+                    self.host,
+                    wait.as_secs(),
+                    max_wait.as_secs()
+                );
             }
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && attempt < 6 {
-                let wait = resp
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or(delay)
-                    .min(Duration::from_secs(60));
-                eprintln!("    {}: {status}, retrying in {wait:?}", self.host);
-                self.stats.retries += 1;
-                std::thread::sleep(wait);
-                delay *= 2;
-                continue;
+            if tries >= self.retry.tries {
+                bail!(
+                    "{}: {what}: gave up after {tries} tries in {:.1} s; last: {why}",
+                    self.host,
+                    started.elapsed().as_secs_f64()
+                );
             }
-            return Ok(resp);
+            // Full jitter: anywhere up to the backoff, so that parallel clients spread out.
+            let wait = asked.unwrap_or_else(|| backoff.mul_f64(fastrand::f64()).min(max_wait));
+            eprintln!("    {}: {what}: {why}; try {} of {} in {wait:.1?}", self.host, tries + 1, self.retry.tries);
+            self.stats.retries += 1;
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(max_wait);
         }
-        bail!("{}: gave up after 6 tries", self.host)
     }
 
     /// The Authorization header answering `challenge`.
@@ -159,16 +255,17 @@ impl Registry {
     /// Whether `repo` has the blob.
     pub fn has_blob(&mut self, repo: &str, digest: &str) -> anyhow::Result<bool> {
         let url = self.url(repo, &format!("blobs/{digest}"));
-        let resp = self.send(&[scope(repo)], &|c| c.head(&url))?;
-        match resp.status() {
+        let a = self.send(&[scope(repo)], &|c| c.head(&url))?;
+        match a.status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            s => bail!("{}: HEAD {url}: {s}", self.host),
+            s => bail!("{}: HEAD {url}: {s}{}", self.host, hint(s)),
         }
     }
 
     /// Makes `repo` hold the blob: nothing if it has it, a mount from `mount_from` (a repository
-    /// of this registry that has it) when given and accepted, else an upload.
+    /// of this registry that has it) when given and accepted, else an upload. An upload session
+    /// the registry forgot (a `404` to the upload, after a lost connection) is started again.
     pub fn ensure_blob(
         &mut self,
         repo: &str,
@@ -180,83 +277,105 @@ impl Registry {
             self.stats.blobs_present += 1;
             return Ok(());
         }
-        let mut scopes = vec![scope(repo)];
-        let start = match mount_from {
-            Some(from) => {
-                scopes.push(format!("repository:{from}:pull"));
-                self.url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))
-            }
-            None => self.url(repo, "blobs/uploads/"),
-        };
-        let resp =
-            self.send(&scopes, &|c| c.post(&start).header(CONTENT_TYPE, "application/octet-stream").body(Vec::new()))?;
-        let location = match resp.status() {
-            StatusCode::CREATED if mount_from.is_some() => {
-                self.stats.blobs_mounted += 1;
-                return Ok(());
-            }
-            StatusCode::ACCEPTED => resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .with_context(|| format!("{}: upload session without Location", self.host))?
-                .to_owned(),
-            s => bail!("{}: POST {start}: {s}: {}", self.host, resp.text().unwrap_or_default()),
-        };
-        let location = if location.starts_with('/') { format!("{}{location}", self.base) } else { location };
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{sep}digest={digest}");
         let bytes = data()?;
-        let len = bytes.len() as u64;
-        let resp = self.send(&[scope(repo)], &|c| {
-            c.put(&put).header(CONTENT_TYPE, "application/octet-stream").body(bytes.clone())
-        })?;
-        if resp.status() != StatusCode::CREATED {
-            bail!(
-                "{}: upload of {digest} to {repo}: {}: {}",
-                self.host,
-                resp.status(),
-                resp.text().unwrap_or_default()
-            );
+        if crate::oci::sha256(&bytes) != digest {
+            bail!("the local blob {digest} does not have that digest (a corrupt OCI layout?)");
         }
-        self.stats.blobs_uploaded += 1;
-        self.stats.bytes_uploaded += len;
-        Ok(())
+        let mut mount = mount_from;
+        for session in 1..=2 {
+            let mut scopes = vec![scope(repo)];
+            let start = match mount {
+                Some(from) => {
+                    scopes.push(format!("repository:{from}:pull"));
+                    self.url(repo, &format!("blobs/uploads/?mount={digest}&from={from}"))
+                }
+                None => self.url(repo, "blobs/uploads/"),
+            };
+            let a = self
+                .send(&scopes, &|c| c.post(&start).header(CONTENT_TYPE, "application/octet-stream").body(Vec::new()))?;
+            let location = match a.status {
+                StatusCode::CREATED if mount.is_some() => {
+                    self.stats.blobs_mounted += 1;
+                    return Ok(());
+                }
+                StatusCode::ACCEPTED => a
+                    .header(LOCATION.as_str())
+                    .with_context(|| format!("{}: upload session without Location", self.host))?
+                    .to_owned(),
+                s => bail!("{}: POST {start}: {s}: {}", self.host, a.text()),
+            };
+            let location = if location.starts_with('/') { format!("{}{location}", self.base) } else { location };
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let put = format!("{location}{sep}digest={digest}");
+            let a = self.send(&[scope(repo)], &|c| {
+                c.put(&put).header(CONTENT_TYPE, "application/octet-stream").body(bytes.clone())
+            })?;
+            match a.status {
+                StatusCode::CREATED => {
+                    self.stats.blobs_uploaded += 1;
+                    self.stats.bytes_uploaded += bytes.len() as u64;
+                    return Ok(());
+                }
+                StatusCode::NOT_FOUND if session == 1 => {
+                    eprintln!("    {}: upload session of {digest} lost ({}); starting another", self.host, a.text());
+                    mount = None;
+                }
+                s => bail!("{}: upload of {digest} to {repo}: {s}: {}", self.host, a.text()),
+            }
+        }
+        unreachable!("the second session returns")
     }
 
-    /// The digest `reference` (a tag) points at in `repo`, if it exists.
+    /// The digest `reference` (a tag or digest) names in `repo`, if it exists (a `HEAD`).
     pub fn manifest_digest(&mut self, repo: &str, reference: &str) -> anyhow::Result<Option<String>> {
         let url = self.url(repo, &format!("manifests/{reference}"));
-        let resp = self.send(&[scope(repo)], &|c| c.head(&url).header(ACCEPT, MANIFEST_TYPES))?;
-        match resp.status() {
-            s if s.is_success() => {
-                Ok(resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned))
-            }
+        let a = self.send(&[scope(repo)], &|c| c.head(&url).header(ACCEPT, MANIFEST_TYPES))?;
+        match a.status {
+            s if s.is_success() => Ok(a.header("Docker-Content-Digest").map(str::to_owned)),
             StatusCode::NOT_FOUND => Ok(None),
-            s => bail!("{}: HEAD {url}: {s}", self.host),
+            s => bail!("{}: HEAD {url}: {s}{}", self.host, hint(s)),
         }
     }
 
-    /// The manifest (or index) `reference` names in `repo`, as stored.
-    pub fn get_manifest(&mut self, repo: &str, reference: &str) -> anyhow::Result<Vec<u8>> {
+    /// Stores a manifest (or index) under `reference` (its digest or a tag); returns the
+    /// registry's headers (`OCI-Subject` says it indexed a referrer).
+    pub fn put_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> anyhow::Result<HeaderMap> {
         let url = self.url(repo, &format!("manifests/{reference}"));
-        let resp = self.send(&[scope(repo)], &|c| c.get(&url).header(ACCEPT, MANIFEST_TYPES))?;
-        if !resp.status().is_success() {
-            bail!("{}: GET {url}: {}", self.host, resp.status());
+        let a = self.send(&[scope(repo)], &|c| c.put(&url).header(CONTENT_TYPE, media_type).body(body.to_vec()))?;
+        if a.status != StatusCode::CREATED {
+            bail!("PUT {url}: {} {}", a.status, a.text());
         }
-        Ok(resp.bytes()?.to_vec())
+        Ok(a.headers)
     }
+}
 
-    /// Stores a manifest (or index) under `reference` (its digest or a tag).
-    pub fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> anyhow::Result<()> {
-        let url = self.url(repo, &format!("manifests/{reference}"));
-        let resp = self.send(&[scope(repo)], &|c| c.put(&url).header(CONTENT_TYPE, media_type).body(body.to_vec()))?;
-        if resp.status() != StatusCode::CREATED {
-            bail!("{}: PUT {url}: {}: {}", self.host, resp.status(), resp.text().unwrap_or_default());
+/// What an answer to a `HEAD` usually means.
+fn hint(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            " (the credentials were not accepted: check the registry's username and password variables)"
         }
-        self.stats.manifests_put += 1;
-        Ok(())
+        StatusCode::FORBIDDEN => " (the credentials may not push to this repository)",
+        _ => "",
     }
+}
+
+/// An error and its sources, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 fn scope(repo: &str) -> String {

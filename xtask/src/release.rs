@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::artifact::{self, Artifact};
 use crate::image::{ImageArch, Meta};
 use crate::oci::Layout;
+use crate::push::Takes;
 use crate::tags::{Event, GitContext, TagSet};
 
 /// `release.toml`.
@@ -50,6 +51,35 @@ pub struct Registry {
     /// Plain HTTP (a local test registry only).
     #[serde(default)]
     pub insecure: bool,
+    /// What it takes (default: everything). A registry that refuses a kind it was not told to
+    /// skip fails the run.
+    #[serde(default = "all_kinds")]
+    pub takes: Vec<Takes>,
+    /// Why it does not take the rest, shown in the plan.
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub retry: crate::registry::Retry,
+}
+
+fn all_kinds() -> Vec<Takes> {
+    Takes::ALL.to_vec()
+}
+
+impl Registry {
+    pub fn takes(&self, kind: Takes) -> bool {
+        self.takes.contains(&kind)
+    }
+
+    /// Why the registry does not take `kind`.
+    pub fn skip_reason(&self, kind: Takes) -> String {
+        let takes: Vec<&str> = self.takes.iter().map(|t| t.name()).collect();
+        let mut why = format!("`{}` takes {} only, not {}", self.name, takes.join(", "), kind.name());
+        if let Some(note) = &self.note {
+            why.push_str(&format!(" ({note})"));
+        }
+        why
+    }
 }
 
 impl ReleaseConfig {
@@ -212,6 +242,8 @@ pub struct Row {
     pub digest: String,
     pub tags: Vec<String>,
     pub registries: Vec<String>,
+    /// The registries it does not go to, and why.
+    pub skipped: Vec<String>,
     pub action: String,
 }
 
@@ -232,29 +264,33 @@ pub fn rows(
     assembled: &crate::image::Assembled,
     artifacts: &[Artifact],
 ) -> Vec<Row> {
-    let registries: Vec<String> = if decision.mode == Mode::Test {
+    let selected: Vec<&Registry> = if decision.mode == Mode::Test {
         Vec::new()
     } else {
-        cfg.registries
-            .iter()
-            .filter(|r| only.is_empty() || only.contains(&r.name))
-            .map(|r| r.repository.clone())
-            .collect()
+        cfg.registries.iter().filter(|r| only.is_empty() || only.contains(&r.name)).collect()
+    };
+    let to = |kind: Takes| -> (Vec<String>, Vec<String>) {
+        let (take, skip): (Vec<&&Registry>, Vec<&&Registry>) = selected.iter().partition(|r| r.takes(kind));
+        (
+            take.iter().map(|r| r.repository.clone()).collect(),
+            skip.iter().map(|r| format!("{}: {}", r.repository, r.skip_reason(kind))).collect(),
+        )
     };
     let action = |what: &str| if decision.mode == Mode::Test { "build only".to_owned() } else { what.to_owned() };
     let mut out = Vec::new();
+    let (registries, skipped) = to(Takes::Images);
     for (svc, index) in &assembled.indexes {
         let image = format!("{}{svc}", cfg.image_prefix);
         for (arch, digest) in assembled.manifests.get(svc).into_iter().flatten() {
-            let row = Row {
+            out.push(Row {
                 image: image.clone(),
                 arch: arch.clone(),
                 digest: digest.clone(),
                 tags: Vec::new(),
                 registries: registries.clone(),
+                skipped: skipped.clone(),
                 action: action("push manifest"),
-            };
-            out.push(row);
+            });
         }
         out.push(Row {
             image,
@@ -262,10 +298,12 @@ pub fn rows(
             digest: index.clone(),
             tags: decision.image_tags.clone(),
             registries: registries.clone(),
+            skipped: skipped.clone(),
             action: action("push index, tag"),
         });
     }
     for a in artifacts {
+        let (registries, skipped) = to(a.kind.needs());
         out.push(Row {
             image: a.repository.clone(),
             arch: match a.kind {
@@ -274,8 +312,9 @@ pub fn rows(
             },
             digest: a.digest.clone(),
             tags: vec![a.tag.clone()],
-            registries: registries.clone(),
-            action: action("push artifact"),
+            action: action(if registries.is_empty() { "skip" } else { "push artifact" }),
+            registries,
+            skipped,
         });
     }
     out
@@ -299,16 +338,19 @@ impl Plan {
                 d.image_tag
             ));
         }
-        s.push_str("| image | arch | digest | tags | registries | action |\n| --- | --- | --- | --- | --- | --- |\n");
+        s.push_str(
+            "| image | arch | digest | tags | registries | action | skipped |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+        );
         for r in &self.rows {
             let short = r.digest.strip_prefix("sha256:").map(|h| &h[..12]).unwrap_or(&r.digest);
             s.push_str(&format!(
-                "| {} | {} | {short} | {} | {} | {} |\n",
+                "| {} | {} | {short} | {} | {} | {} | {} |\n",
                 r.image,
                 r.arch,
                 if r.tags.is_empty() { "-".into() } else { r.tags.join(" ") },
                 if r.registries.is_empty() { "-".into() } else { r.registries.join(" ") },
-                r.action
+                r.action,
+                if r.skipped.is_empty() { "-".into() } else { r.skipped.join("; ") },
             ));
         }
         s
@@ -388,19 +430,13 @@ impl Release {
         if self.dry_run || plan.decision.mode == Mode::Test {
             return Ok(());
         }
-        let pushed = crate::push::push_all(
-            &layout,
-            &cfg,
-            &self.registries,
-            &plan.decision.image_tag,
-            &plan.decision.image_tags,
-            self.force,
-            &crate::push::credentials_from_env,
-        )?;
+        let items = items(&layout, &cfg, &plan.decision, &artifacts)?;
+        let pushed =
+            crate::push::publish(&cfg, &self.registries, &items, self.force, &crate::push::credentials_from_env)?;
         for p in &pushed {
             eprintln!("    {}: {:.1} MB uploaded", p.registry, p.stats.bytes_uploaded as f64 / 1e6);
         }
-        push_artifacts(&cfg, &self.registries, &artifacts, self.force, &crate::push::credentials_from_env)
+        Ok(())
     }
 
     fn report(&self, plan: &Plan, out_dir: &Path) -> anyhow::Result<()> {
@@ -448,23 +484,17 @@ pub fn release_artifacts(
     Ok(vec![chart, compose])
 }
 
-/// Pushes the artifacts to every registry of `cfg` (or those in `only`).
-pub fn push_artifacts(
+/// Everything a publishing run pushes: the images under the decision's tags, then the artifacts.
+pub fn items(
+    layout: &Layout,
     cfg: &ReleaseConfig,
-    only: &[String],
+    decision: &Decision,
     artifacts: &[Artifact],
-    force: bool,
-    credentials: crate::push::Credentials<'_>,
-) -> anyhow::Result<()> {
-    for r in cfg.registries.iter().filter(|r| only.is_empty() || only.contains(&r.name)) {
-        let (host, namespace) = r.repository.split_once('/').context("repository is host/namespace")?;
-        let mut reg = crate::registry::Registry::new(host, credentials(r)?, r.insecure)?;
-        for a in artifacts {
-            a.push(&mut reg, namespace, force).with_context(|| format!("push {} to {}", a.file_name, r.name))?;
-            eprintln!("    {}/{}:{} -> {}", r.repository, a.repository, a.tag, a.digest);
-        }
-    }
-    Ok(())
+) -> anyhow::Result<Vec<crate::push::Item>> {
+    let names = crate::push::image_names(cfg);
+    let mut items = crate::push::image_items(layout, &names, &decision.image_tag, &decision.image_tags)?;
+    items.extend(artifacts.iter().map(Artifact::item));
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The chart and compose bundle: stamping, reproducibility, and a push to a real registry that
-//! the real `helm` (v4; `.ci/run` installs it, `OPENIM_HELM` names it) pulls and renders.
+//! the real `helm` (v4; `cargo xtask setup helm` installs it, `OPENIM_HELM` names it) pulls and renders.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,7 +7,7 @@ use std::process::Command;
 use serde::Deserialize as _;
 
 use super::*;
-use crate::testing::{PASSWORD, TestRegistry, USER};
+use crate::testing::{PASSWORD, TestRegistry, USER, creds};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -96,7 +96,7 @@ fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
 
 fn compose_config_output(dir: &std::path::Path, file: &str) -> std::process::Output {
     let (compose, path) =
-        crate::build::find_tool("docker-compose", ".ci/release-tools.sh compose").expect("docker compose");
+        crate::build::find_tool("docker-compose", "cargo xtask setup compose").expect("docker compose");
     let mut cmd = Command::new(compose);
     cmd.args(["-f", file, "config", "--format", "json"]).current_dir(dir).env("PATH", path);
     // Variables of the environment win over .env: keep ours out.
@@ -180,7 +180,7 @@ fn the_compose_files_are_valid_and_run_exactly_the_released_images() {
     assert!(init.status.success(), "init-secrets.sh: {}", String::from_utf8_lossy(&init.stderr));
 
     let (check, path) =
-        crate::build::find_tool("check-jsonschema", ".ci/release-tools.sh compose").expect("check-jsonschema");
+        crate::build::find_tool("check-jsonschema", "cargo xtask setup compose").expect("check-jsonschema");
     let files = ["docker-compose.yml", "standalone.yml"];
     let out = Command::new(check)
         .args(["--builtin-schema", "vendor.compose-spec"])
@@ -242,7 +242,7 @@ pub(crate) fn helm() -> (PathBuf, tempfile::TempDir) {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tools/helm/helm/helm")))
         .filter(|p| p.is_file())
-        .expect("a helm binary: set OPENIM_HELM (.ci/run installs it into ~/.cache/tools/helm)");
+        .expect("a helm binary: set OPENIM_HELM (`cargo xtask setup helm` installs it into ~/.cache/tools/helm)");
     (helm, tempfile::tempdir().unwrap())
 }
 
@@ -259,18 +259,19 @@ pub(crate) fn helm_cmd(helm: &PathBuf, home: &tempfile::TempDir) -> Command {
 #[test]
 fn helm_pulls_and_renders_the_pushed_chart() {
     let reg = TestRegistry::start();
+    let cfg = crate::testing::config(&[&reg]);
+    let push = |a: &Artifact, force: bool| {
+        crate::push::publish(&cfg, &[], &[a.item()], force, &creds).map(|p| p[0].stats.clone())
+    };
     let chart = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
-    let mut r = Registry::new(&reg.host(), Some((USER.into(), PASSWORD.into())), true).unwrap();
-    chart.push(&mut r, "openimsdk", false).unwrap();
-    assert_eq!(r.stats.blobs_uploaded, 2);
-    chart.push(&mut r, "openimsdk", false).unwrap();
-    assert_eq!(r.stats.blobs_uploaded, 2, "a second push uploads no blob");
+    assert_eq!(push(&chart, false).unwrap().blobs_uploaded, 2);
+    assert_eq!(push(&chart, false).unwrap().blobs_uploaded, 0, "a second push uploads no blob");
     // The same version with other content is refused, unless forced.
     let changed = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_001).unwrap();
-    let err = changed.push(&mut r, "openimsdk", false).unwrap_err().to_string();
-    assert!(err.contains("never changes"), "{err}");
-    changed.push(&mut r, "openimsdk", true).unwrap();
-    chart.push(&mut r, "openimsdk", true).unwrap();
+    let err = format!("{:#}", push(&changed, false).unwrap_err());
+    assert!(err.contains("never moves"), "{err}");
+    push(&changed, true).unwrap();
+    push(&chart, true).unwrap();
 
     let (helm, home) = helm();
     let login = helm_cmd(&helm, &home)
@@ -333,7 +334,7 @@ const STANDALONE: &str = "ci/standalone-values.yaml";
 fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
     let (helm, home) = helm();
     let (validate, path) =
-        crate::build::find_tool("kubernetes-validate", ".ci/release-tools.sh helm").expect("kubernetes-validate");
+        crate::build::find_tool("kubernetes-validate", "cargo xtask setup helm").expect("kubernetes-validate");
     let chart = root().join("charts/openim");
     let dir = tempfile::tempdir().unwrap();
     for values in [None, Some(chart.join(ALL_FEATURES)), Some(chart.join(STANDALONE))] {

@@ -1,13 +1,16 @@
 //! Pushes to real registries: Debian's `docker-registry` (CNCF distribution) with htpasswd auth,
-//! two of them standing in for two providers, started per test. `.ci/run` installs it with
+//! two of them standing in for two providers, started per test. `cargo xtask setup images` installs it with
 //! skopeo (the independent check) and htpasswd.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use super::*;
 use crate::image::{self, ImageArch};
-use crate::testing::{PASSWORD, TestRegistry, USER, config, creds};
+use crate::testing::{Fault, FaultProxy, PASSWORD, Seen, TestRegistry, USER, config, creds};
 
 /// Assembles every service for both arches into `dir`, tagged `tag`, with binaries whose
 /// content depends on `flavour`.
@@ -37,9 +40,20 @@ fn skopeo_raw(reg: &TestRegistry, image: &str) -> serde_json::Value {
         .args(["inspect", "--raw", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")])
         .arg(format!("docker://{}/openimsdk/{image}", reg.host()))
         .output()
-        .expect("skopeo (Debian package; .ci/run installs it)");
+        .expect("skopeo (Debian package; `cargo xtask setup images` installs it)");
     assert!(out.status.success(), "skopeo inspect {image}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn items(layout: &Layout, tags: &[String]) -> Vec<Item> {
+    image_items(layout, &image_names(&config(&[])), "1.2.3", tags).unwrap()
+}
+
+/// What `reg` (as `cfg` names it) says `openimsdk/<repo>:<tag>` is.
+fn tag_digest(cfg: &ReleaseConfig, i: usize, repo: &str, tag: &str) -> Option<String> {
+    let r = &cfg.registries[i];
+    let mut client = Registry::new(r.repository.split_once('/').unwrap().0, creds(r).unwrap(), true).unwrap();
+    client.manifest_digest(&format!("openimsdk/{repo}"), tag).unwrap()
 }
 
 #[test]
@@ -48,8 +62,9 @@ fn all_services_reach_two_registries_and_a_second_push_uploads_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = images(tmp.path(), "one", "1.2.3");
     let cfg = config(&[&a, &b]);
+    let items = items(&layout, &tags());
 
-    let first = push_all(&layout, &cfg, &[], "1.2.3", &tags(), false, &creds).unwrap();
+    let first = publish(&cfg, &[], &items, false, &creds).unwrap();
     assert_eq!(first.len(), 2);
     let services = image::SERVICES.len() as u64;
     for p in &first {
@@ -57,7 +72,9 @@ fn all_services_reach_two_registries_and_a_second_push_uploads_nothing() {
         // config per service and arch: each distinct blob crosses the wire once per registry.
         assert_eq!(p.stats.blobs_uploaded, 4 + 2 * services, "{}: {:?}", p.registry, p.stats);
         assert!(p.stats.blobs_mounted >= 4 * (services - 1), "layers are mounted across repositories: {:?}", p.stats);
-        assert_eq!(p.images.len() as u64, services);
+        assert_eq!(p.stats.manifests_put, 3 * services, "two per-arch manifests and an index each");
+        assert_eq!(p.stats.tags_written, tags().len() as u64 * services);
+        assert_eq!(p.digests.len() as u64, services);
     }
 
     // An independent client sees a two-platform index under each tag.
@@ -81,11 +98,17 @@ fn all_services_reach_two_registries_and_a_second_push_uploads_nothing() {
         }
     }
 
-    // The same commit again: nothing uploaded, nothing mounted, no tag moved.
-    let second = push_all(&layout, &cfg, &[], "1.2.3", &tags(), false, &creds).unwrap();
+    // The same commit again: nothing uploaded or mounted, no manifest sent, no tag moved.
+    let second = publish(&cfg, &[], &items, false, &creds).unwrap();
     for p in &second {
-        assert_eq!((p.stats.blobs_uploaded, p.stats.bytes_uploaded, p.stats.blobs_mounted), (0, 0, 0), "{:?}", p.stats);
-        assert_eq!(p.images, first[0].images, "same digests");
+        let s = &p.stats;
+        assert_eq!(
+            (s.blobs_uploaded, s.bytes_uploaded, s.blobs_mounted, s.manifests_put, s.tags_written),
+            (0, 0, 0, 0, 0),
+            "{s:?}"
+        );
+        assert_eq!(s.tags_unchanged, tags().len() as u64 * services);
+        assert_eq!(p.digests, first[0].digests, "same digests");
     }
 }
 
@@ -95,33 +118,213 @@ fn a_release_tag_never_moves_without_force() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(&[&reg]);
     let original = images(tmp.path(), "one", "1.2.3");
-    push_all(&original, &cfg, &[], "1.2.3", &tags(), false, &creds).unwrap();
+    publish(&cfg, &[], &items(&original, &tags()), false, &creds).unwrap();
 
     let changed = images(tmp.path(), "two", "1.2.3");
-    let e = format!("{:#}", push_all(&changed, &cfg, &[], "1.2.3", &tags(), false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &items(&changed, &tags()), false, &creds).unwrap_err());
     assert!(e.contains("never moves") && e.contains(":1.2.3"), "{e}");
     // Refused before anything was written: the tag still names the original.
     let api = original.refs().unwrap()["openim-api:1.2.3"].digest().to_string();
-    let mut client = Registry::new(&reg.host(), creds(&cfg.registries[0]).unwrap(), true).unwrap();
-    assert_eq!(client.manifest_digest("openimsdk/openim-api", "1.2.3").unwrap(), Some(api));
+    assert_eq!(tag_digest(&cfg, 0, "openim-api", "1.2.3"), Some(api));
 
     // Floating tags may move; with --force the release tag does too.
     let floating: Vec<String> = ["1.2", "1", "latest", "main"].map(String::from).to_vec();
-    push_all(&changed, &cfg, &[], "1.2.3", &floating, false, &creds).unwrap();
-    push_all(&changed, &cfg, &[], "1.2.3", &tags(), true, &creds).unwrap();
+    publish(&cfg, &[], &items(&changed, &floating), false, &creds).unwrap();
+    publish(&cfg, &[], &items(&changed, &tags()), true, &creds).unwrap();
     let moved = changed.refs().unwrap()["openim-api:1.2.3"].digest().to_string();
-    assert_eq!(client.manifest_digest("openimsdk/openim-api", "1.2.3").unwrap(), Some(moved));
+    assert_eq!(tag_digest(&cfg, 0, "openim-api", "1.2.3"), Some(moved));
 }
 
 #[test]
 fn wrong_credentials_are_a_clear_error() {
     let reg = TestRegistry::start();
     let tmp = tempfile::tempdir().unwrap();
-    let layout = images(tmp.path(), "one", "t");
+    let layout = images(tmp.path(), "one", "1.2.3");
     let bad =
         |_: &release::Registry| -> anyhow::Result<Option<(String, String)>> { Ok(Some((USER.into(), "wrong".into()))) };
-    let e = format!("{:#}", push_all(&layout, &config(&[&reg]), &[], "t", &["t".into()], false, &bad).unwrap_err());
+    let e = format!("{:#}", publish(&config(&[&reg]), &[], &items(&layout, &tags()), false, &bad).unwrap_err());
     assert!(e.contains("provider0") && e.contains("401"), "{e}");
+}
+
+/// The chart and the compose bundle of a release, as items.
+fn artifacts() -> Vec<Item> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let chart = crate::artifact::package_chart(&root.join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
+    let compose = crate::artifact::compose_bundle(
+        &root.join("compose"),
+        &root.join("config"),
+        "1.2.3",
+        "example.com/openim",
+        "1.2.3",
+        1_700_000_000,
+    )
+    .unwrap();
+    vec![chart.item(), compose.item()]
+}
+
+/// Like Aliyun ACR Personal: a registry that stores images only gets the images and the plan's
+/// reason for the rest; told it takes everything, it fails the run in phase 1 with a message
+/// naming it, the artifact and the media type, and no tag is written anywhere.
+#[test]
+fn an_images_only_registry_gets_the_images_and_says_why_it_skips_the_rest() {
+    let (a, acr, c) = (TestRegistry::start(), TestRegistry::images_only(), TestRegistry::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = images(tmp.path(), "one", "1.2.3");
+    let mut all = items(&layout, &tags());
+    all.extend(artifacts());
+
+    // Told everything: refused, named, and nothing tagged on any registry.
+    let mut cfg = config(&[&a, &acr, &c]);
+    let e = format!("{:#}", publish(&cfg, &[], &all, false, &creds).unwrap_err());
+    for want in [
+        "`provider1`",
+        "chart openim",
+        "application/vnd.cncf.helm.config.v1+json",
+        "403",
+        "unknown manifest class",
+        "`helm`",
+        "no tag was written",
+    ] {
+        assert!(e.contains(want), "{want} not in: {e}");
+    }
+    for i in 0..3 {
+        assert_eq!(tag_digest(&cfg, i, "openim-api", "1.2.3"), None, "provider{i}");
+        assert_eq!(tag_digest(&cfg, i, "openim", "1.2.3"), None, "provider{i}");
+    }
+
+    // Told the truth: images everywhere, chart and bundle on the other two, the reason shown.
+    cfg.registries[1].takes = vec![Takes::Images];
+    cfg.registries[1].note = Some("like ACR Personal".into());
+    let pushed = publish(&cfg, &[], &all, false, &creds).unwrap();
+    let services = image::SERVICES.len();
+    assert_eq!(pushed[0].digests.len(), services + 2);
+    assert_eq!(pushed[1].digests.len(), services);
+    assert_eq!(pushed[2].digests.len(), services + 2);
+    assert_eq!(pushed[1].skipped.len(), 2, "{:?}", pushed[1].skipped);
+    assert!(
+        pushed[1].skipped[0].starts_with("chart openim: `provider1` takes images only, not helm (like ACR Personal)"),
+        "{:?}",
+        pushed[1].skipped
+    );
+    assert!(
+        pushed[1].skipped[1].starts_with("compose openim-compose: `provider1` takes images only, not artifacts"),
+        "{:?}",
+        pushed[1].skipped
+    );
+    for i in 0..3 {
+        assert!(tag_digest(&cfg, i, "openim-api", "v1.2.3").is_some(), "provider{i}");
+        assert_eq!(tag_digest(&cfg, i, "openim", "1.2.3").is_some(), i != 1, "provider{i}");
+    }
+}
+
+/// Faults a proxy injects before the registry answers: rate limits with `Retry-After` in both
+/// forms, GHCR's secondary rate limit, a server error, a dropped connection. The push retries
+/// through all of them; a registry that never recovers is a clear error.
+#[test]
+fn pushes_retry_through_rate_limits_and_transport_errors() {
+    let reg = TestRegistry::start();
+    let faults: Vec<Fault> = vec![
+        Fault::Status {
+            code: 429,
+            retry_after: Some("1".into()),
+            body: r#"{"errors":[{"code":"TOOMANYREQUESTS"}]}"#.into(),
+        },
+        Fault::Status {
+            code: 503,
+            retry_after: Some(httpdate::fmt_http_date(
+                std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+            )),
+            body: "unavailable".into(),
+        },
+        Fault::Status { code: 403, retry_after: None, body: "You have exceeded a secondary rate limit".into() },
+        Fault::Drop,
+        Fault::Status { code: 502, retry_after: None, body: "bad gateway".into() },
+    ];
+    // Each fault hits the first try of one kind of request: a blob check, an upload start, an
+    // upload, a manifest and a tag.
+    let mut pending: Vec<(&str, &str, Fault)> = vec![
+        ("HEAD", "/blobs/", faults[0].clone()),
+        ("POST", "/blobs/uploads/", faults[1].clone()),
+        ("PUT", "/blobs/uploads/", faults[2].clone()),
+        ("PUT", "/manifests/sha256:", faults[3].clone()),
+        ("PUT", "/manifests/1.2.3", faults[4].clone()),
+    ];
+    let injected = Arc::new(Mutex::new(Vec::new()));
+    let log = injected.clone();
+    let proxy = FaultProxy::start(
+        reg.port,
+        Box::new(move |seen: &Seen<'_>| {
+            let i = pending.iter().position(|(m, p, _)| *m == seen.method && seen.path.contains(p))?;
+            let (m, p, f) = pending.remove(i);
+            log.lock().unwrap().push(format!("{m} {p}"));
+            Some(f)
+        }),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = images(tmp.path(), "one", "1.2.3");
+    let cfg = crate::testing::config_for(&[proxy.host()]);
+    let started = std::time::Instant::now();
+    let pushed = publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap();
+    assert_eq!(injected.lock().unwrap().len(), 5, "every fault was met: {:?}", injected.lock().unwrap());
+    assert_eq!(pushed[0].stats.retries, 5, "{:?}", pushed[0].stats);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    assert!(tag_digest(&cfg, 0, "openim-api", "1.2.3").is_some());
+
+    // A registry that answers 503 to everything: the tries run out, and the error says so.
+    proxy.set(Box::new(|_: &Seen<'_>| Some(Fault::Status { code: 503, retry_after: None, body: "down".into() })));
+    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap_err());
+    assert!(e.contains("gave up after 4 tries") && e.contains("503") && e.contains("HEAD http://"), "{e}");
+    // One asking for a longer wait than the run allows is an error at once.
+    proxy.set(Box::new(|_: &Seen<'_>| {
+        Some(Fault::Status { code: 429, retry_after: Some("3600".into()), body: String::new() })
+    }));
+    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap_err());
+    assert!(e.contains("retry after 3600 s"), "{e}");
+}
+
+/// The third registry starts failing once phase 1 reaches it: no tag moves anywhere. After it
+/// recovers, a re-run completes, uploading only what the third still lacked.
+#[test]
+fn a_failure_in_phase_one_moves_no_tag_and_a_rerun_completes() {
+    let (a, b, c) = (TestRegistry::start(), TestRegistry::start(), TestRegistry::start());
+    let uploads = Arc::new(AtomicU64::new(0));
+    let count = uploads.clone();
+    // Down from its 20th upload on.
+    let proxy = FaultProxy::start(
+        c.port,
+        Box::new(move |seen: &Seen<'_>| {
+            if seen.method == "PUT" && count.fetch_add(1, Ordering::SeqCst) >= 20 {
+                return Some(Fault::Status { code: 503, retry_after: None, body: "down".into() });
+            }
+            None
+        }),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = images(tmp.path(), "one", "1.2.3");
+    let cfg = crate::testing::config_for(&[a.host(), b.host(), proxy.host()]);
+    let mut all = items(&layout, &tags());
+    all.extend(artifacts());
+    let e = format!("{:#}", publish(&cfg, &[], &all, false, &creds).unwrap_err());
+    assert!(e.contains("`provider2`") && e.contains("phase 1") && e.contains("gave up"), "{e}");
+    for i in 0..3 {
+        for (repo, tag) in
+            [("openim-api", "1.2.3"), ("openim-api", "latest"), ("openim-push", "1.2"), ("openim", "1.2.3")]
+        {
+            assert_eq!(tag_digest(&cfg, i, repo, tag), None, "provider{i} {repo}:{tag}");
+        }
+    }
+    proxy.set(Box::new(|_: &Seen<'_>| None));
+    let pushed = publish(&cfg, &[], &all, false, &creds).unwrap();
+    assert_eq!(
+        (pushed[0].stats.blobs_uploaded, pushed[0].stats.manifests_put),
+        (0, 0),
+        "the first two hold everything"
+    );
+    assert!(pushed[2].stats.blobs_present > 0, "the third keeps what it got: {:?}", pushed[2].stats);
+    for i in 0..3 {
+        assert!(tag_digest(&cfg, i, "openim-api", "latest").is_some(), "provider{i}");
+        assert!(tag_digest(&cfg, i, "openim", "1.2.3").is_some(), "provider{i}");
+    }
 }
 
 #[test]

@@ -124,15 +124,27 @@ fn a_release_plan_lists_everything_with_one_version() {
         ["docker.io/openim", "registry.cn-hangzhou.aliyuncs.com/openimsdk", "ghcr.io/openimsdk"]
     );
     assert!(index.tags.contains(&"1.2.3".to_owned()));
+    assert!(index.skipped.is_empty(), "{:?}", index.skipped);
+    // ACR Personal takes images only: the chart and the bundle go to the other two, and the
+    // plan says why.
     let chart = plan.rows.iter().find(|r| r.arch == "chart").unwrap();
     assert_eq!((chart.image.as_str(), chart.tags.as_slice()), ("openim", ["1.2.3".to_owned()].as_slice()));
-    assert!(plan.rows.iter().any(|r| r.arch == "compose" && r.tags == ["1.2.3"]));
+    assert_eq!(chart.registries, ["docker.io/openim", "ghcr.io/openimsdk"]);
+    assert_eq!(
+        chart.skipped,
+        ["registry.cn-hangzhou.aliyuncs.com/openimsdk: `aliyun` takes images only, not helm \
+          (ACR Personal Edition stores image manifests only)"]
+    );
+    let compose = plan.rows.iter().find(|r| r.arch == "compose").unwrap();
+    assert_eq!((compose.tags.as_slice(), compose.registries.len()), (["1.2.3".to_owned()].as_slice(), 2));
+    assert!(compose.skipped[0].contains("not artifacts"), "{:?}", compose.skipped);
     // The JSON the workflow summary reads, and the table.
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["decision"]["mode"], "release");
     assert_eq!(json["rows"].as_array().unwrap().len(), n * 3 + 2);
     let table = plan.table();
     assert!(table.contains("| openim-api | index |"), "{table}");
+    assert!(table.contains("`aliyun` takes images only, not helm"), "{table}");
     assert!(table.contains("Release version 1.2.3"), "{table}");
 
     // The chart renders exactly the images the plan pushes, under a tag the plan gives them.
