@@ -16,11 +16,13 @@ mod push;
 mod registry;
 mod release;
 mod setup;
+mod sign;
 #[cfg(test)]
 mod smoke;
 mod tags;
 #[cfg(test)]
 mod testing;
+mod verify;
 #[cfg(test)]
 mod workflows;
 
@@ -46,6 +48,8 @@ enum Command {
     Ci(ci::Ci),
     /// Install what the tests and the release pipeline need (all, or the groups named).
     Setup(setup::Setup),
+    /// Check a published image: both platforms, and the signatures of its index and manifests.
+    Verify(verify::Verify),
     /// The static `openim` binary for linux/amd64 and linux/arm64.
     Build(build::Build),
     /// The image tags of this build, from the GitHub Actions context or the local checkout.
@@ -81,6 +85,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ci(cmd) => cmd.run(),
         Command::Setup(cmd) => cmd.run(),
+        Command::Verify(cmd) => cmd.run(),
         Command::Build(cmd) => cmd.run(),
         Command::Tags(cmd) => cmd.run(),
         Command::Image(cmd) => cmd.run(),

@@ -198,14 +198,17 @@ impl Target<'_> {
 }
 
 /// Publishes `items` to every registry of `cfg` (or those named in `only`) in the two phases
-/// of this module's documentation.
+/// of this module's documentation; with a `signer`, every image's index and per-arch manifests
+/// are signed for each registry (the signature names the registry's repository).
 pub fn publish(
     cfg: &ReleaseConfig,
     only: &[String],
     items: &[Item],
     force: bool,
+    signer: Option<&crate::sign::Signer>,
     credentials: Credentials<'_>,
 ) -> anyhow::Result<Vec<Pushed>> {
+    let mut signatures: Vec<Vec<Item>> = Vec::new();
     let mut targets = Vec::new();
     for r in cfg.registries.iter().filter(|r| only.is_empty() || only.contains(&r.name)) {
         let (host, namespace) = r.repository.split_once('/').context("repository is host/namespace")?;
@@ -213,7 +216,20 @@ pub fn publish(
         reg.retry = r.retry.clone();
         let (take, skip): (Vec<&Item>, Vec<&Item>) = items.iter().partition(|i| r.takes(i.needs));
         let skipped = skip.iter().map(|i| format!("{} {}: {}", i.what, i.repository, r.skip_reason(i.needs))).collect();
+        let mut signed = Vec::new();
+        for image in take.iter().filter(|i| i.what == "image") {
+            let repository = format!("{}/{}", r.repository, image.repository);
+            for m in &image.manifests {
+                if let Some(signer) = signer {
+                    signed.push(signer.signature(&repository, &image.repository, &m.digest)?);
+                }
+            }
+        }
+        signatures.push(signed);
         targets.push(Target { cfg: r, namespace: namespace.to_owned(), reg, items: take, skipped });
+    }
+    for (t, signed) in targets.iter_mut().zip(&signatures) {
+        t.items.extend(signed.iter());
     }
     if targets.is_empty() {
         bail!("no registry of release.toml is selected (--registry {})", only.join(", "));
@@ -391,10 +407,14 @@ impl Push {
         let cfg = ReleaseConfig::load(&self.config)?;
         let layout = Layout { dir: self.layout.unwrap_or_else(|| crate::image::target_dir().join("oci")) };
         let items = image_items(&layout, &image_names(&cfg), &tags.tags[0], &tags.tags)?;
-        publish(&cfg, &self.registries, &items, self.force, &credentials_from_env)?;
+        let signer = crate::sign::Signer::from_env()?;
+        if signer.is_none() {
+            eprintln!("==> warning: {} is not set; the images go out unsigned", crate::sign::KEY_ENV);
+        }
+        publish(&cfg, &self.registries, &items, self.force, signer.as_ref(), &credentials_from_env)?;
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -93,6 +93,8 @@ fn api_host(host: &str) -> &str {
     if host == "docker.io" { "registry-1.docker.io" } else { host }
 }
 
+const SECONDARY: &str = "secondary rate limit (GHCR)";
+
 /// Why an answer is worth another try, if it is.
 fn retryable(status: StatusCode, body: &[u8]) -> Option<&'static str> {
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -102,7 +104,7 @@ fn retryable(status: StatusCode, body: &[u8]) -> Option<&'static str> {
     } else if status == StatusCode::FORBIDDEN
         && String::from_utf8_lossy(body).to_ascii_lowercase().contains("secondary rate limit")
     {
-        Some("secondary rate limit (GHCR)")
+        Some(SECONDARY)
     } else {
         None
     }
@@ -199,8 +201,10 @@ impl Registry {
                     started.elapsed().as_secs_f64()
                 );
             }
-            // Full jitter: anywhere up to the backoff, so that parallel clients spread out.
-            let wait = asked.unwrap_or_else(|| backoff.mul_f64(fastrand::f64()).min(max_wait));
+            // Full jitter: anywhere up to the backoff, so that parallel clients spread out. GitHub
+            // asks for at least a minute after a secondary rate limit that names no time.
+            let floor = if why.starts_with(SECONDARY) { max_wait.min(Duration::from_secs(60)) } else { Duration::ZERO };
+            let wait = asked.unwrap_or_else(|| backoff.mul_f64(fastrand::f64()).clamp(floor, max_wait));
             eprintln!("    {}: {what}: {why}; try {} of {} in {wait:.1?}", self.host, tries + 1, self.retry.tries);
             self.stats.retries += 1;
             std::thread::sleep(wait);
@@ -337,6 +341,32 @@ impl Registry {
         }
     }
 
+    /// The manifest (or index) `reference` names in `repo`, as stored; `None` if there is none.
+    /// (A `GET` counts as a pull against Docker Hub's rate limit: `verify` uses it, `publish`
+    /// does not.)
+    pub fn get_manifest(&mut self, repo: &str, reference: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let url = self.url(repo, &format!("manifests/{reference}"));
+        let a = self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, MANIFEST_TYPES))?;
+        match a.status {
+            s if s.is_success() => Ok(Some(a.body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => bail!("{}: GET {url}: {s}: {}{}", self.host, a.text(), hint(s)),
+        }
+    }
+
+    /// A (small) blob of `repo`, checked against its digest.
+    pub fn get_blob(&mut self, repo: &str, digest: &str) -> anyhow::Result<Vec<u8>> {
+        let url = self.url(repo, &format!("blobs/{digest}"));
+        let a = self.send(&[pull_scope(repo)], &|c| c.get(&url))?;
+        if !a.status.is_success() {
+            bail!("{}: GET {url}: {}: {}", self.host, a.status, a.text());
+        }
+        if crate::oci::sha256(&a.body) != digest {
+            bail!("{}: the blob {digest} of {repo} does not have that digest", self.host);
+        }
+        Ok(a.body)
+    }
+
     /// Stores a manifest (or index) under `reference` (its digest or a tag); returns the
     /// registry's headers (`OCI-Subject` says it indexed a referrer).
     pub fn put_manifest(
@@ -380,6 +410,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
+}
+
+fn pull_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull")
 }
 
 /// `key="value", key2="value2"` → map.

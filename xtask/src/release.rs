@@ -375,6 +375,9 @@ pub struct Release {
     /// Move a release tag that points at another digest.
     #[arg(long)]
     force: bool,
+    /// Publish a release without signatures (no OPENIM_SIGNING_KEY).
+    #[arg(long)]
+    unsigned: bool,
     /// The release configuration.
     #[arg(long, default_value = "release.toml")]
     config: PathBuf,
@@ -390,6 +393,17 @@ impl Release {
         let decision = decide(&ctx, &tags, &git_commits_since)?;
         eprintln!("==> {}: {:?} ({})", ctx.git_ref, decision.mode, decision.why);
         let cfg = ReleaseConfig::load(&self.config)?;
+        // Before building: a release without its key fails at once, not after the build.
+        let signer = crate::sign::Signer::from_env()?;
+        if signer.is_none() && !self.dry_run && decision.mode != Mode::Test {
+            if decision.mode == Mode::Release && !self.unsigned {
+                bail!(
+                    "{} is not set: a release is signed (pass --unsigned to publish without signatures)",
+                    crate::sign::KEY_ENV
+                );
+            }
+            eprintln!("==> warning: {} is not set; the images go out unsigned", crate::sign::KEY_ENV);
+        }
         if !self.skip_build {
             crate::build::Build {
                 arch: ImageArch::ALL.to_vec(),
@@ -431,8 +445,14 @@ impl Release {
             return Ok(());
         }
         let items = items(&layout, &cfg, &plan.decision, &artifacts)?;
-        let pushed =
-            crate::push::publish(&cfg, &self.registries, &items, self.force, &crate::push::credentials_from_env)?;
+        let pushed = crate::push::publish(
+            &cfg,
+            &self.registries,
+            &items,
+            self.force,
+            signer.as_ref(),
+            &crate::push::credentials_from_env,
+        )?;
         for p in &pushed {
             eprintln!("    {}: {:.1} MB uploaded", p.registry, p.stats.bytes_uploaded as f64 / 1e6);
         }

@@ -8,6 +8,7 @@
 //! | `kafka` | tansu 0.6.0, a Kafka-protocol broker (crates.io); the tests start their own brokers |
 //! | `mongo` | SecantusDB, a MongoDB-wire server (PyPI); `cargo xtask ci` starts one for the run unless `OPENIM_TEST_MONGO_URL` names a server |
 //! | `cross`, `images`, `helm`, `dist`, `compose`, `lint` | the release pipeline's tools (`xtask/setup/tools.sh`: zig, cargo-zigbuild, docker-registry, skopeo, podman, qemu, helm, cargo-dist, docker compose, actionlint, zizmor) |
+//! | `sign` | `cosign-check`, a cosign signature verifier on sigstore-rs (`xtask/cosign-check`), for the release tests |
 //! | `python` | the PyPI `openim-sdk-core` client in a virtualenv (`tests/compat/setup_python_sdk.sh`) |
 //! | `browser` | Debian's Chromium and the official SDK's node modules (`npm ci` in `tests/sdk`) |
 //!
@@ -35,12 +36,13 @@ pub enum Group {
     Dist,
     Compose,
     Lint,
+    Sign,
     Python,
     Browser,
 }
 
 impl Group {
-    pub const ALL: [Group; 12] = [
+    pub const ALL: [Group; 13] = [
         Group::Nextest,
         Group::Services,
         Group::Kafka,
@@ -51,6 +53,7 @@ impl Group {
         Group::Dist,
         Group::Compose,
         Group::Lint,
+        Group::Sign,
         Group::Python,
         Group::Browser,
     ];
@@ -185,6 +188,22 @@ fn install(group: Group, progress: &Progress) -> anyhow::Result<Option<(&'static
         Group::Dist => script("tools.sh", &["dist"]).map(|()| None),
         Group::Compose => script("tools.sh", &["compose"]).map(|()| None),
         Group::Lint => script("tools.sh", &["lint"]).map(|()| None),
+        Group::Sign => {
+            // Built from the checkout (xtask/cosign-check, its own Cargo.lock), again when it changed.
+            let root_dir = tools_dir("cosign-check")?;
+            let bin = root_dir.join("bin/cosign-check");
+            let source = root().join("xtask/cosign-check");
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let newest =
+                ["Cargo.toml", "Cargo.lock", "src/main.rs"].iter().filter_map(|f| modified(&source.join(f))).max();
+            if modified(&bin) < newest {
+                progress.line(format!("installing cosign-check (sigstore-rs, crates.io) into {}", root_dir.display()));
+                let (path, root_arg) = (source.to_string_lossy(), root_dir.to_string_lossy());
+                cargo_install(&["--path", &path, "--locked", "--debug", "--root", &root_arg], progress)?;
+            }
+            progress.line(format!("signature checker: {} (sigstore-rs 0.15)", bin.display()));
+            Ok(None)
+        }
         Group::Python => {
             let venv = match std::env::var_os("OPENIM_PY_VENV") {
                 Some(v) => PathBuf::from(v),

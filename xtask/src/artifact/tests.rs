@@ -261,7 +261,7 @@ fn helm_pulls_and_renders_the_pushed_chart() {
     let reg = TestRegistry::start();
     let cfg = crate::testing::config(&[&reg]);
     let push = |a: &Artifact, force: bool| {
-        crate::push::publish(&cfg, &[], &[a.item()], force, &creds).map(|p| p[0].stats.clone())
+        crate::push::publish(&cfg, &[], &[a.item()], force, None, &creds).map(|p| p[0].stats.clone())
     };
     let chart = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
     assert_eq!(push(&chart, false).unwrap().blobs_uploaded, 2);

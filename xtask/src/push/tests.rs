@@ -14,7 +14,7 @@ use crate::testing::{Fault, FaultProxy, PASSWORD, Seen, TestRegistry, USER, conf
 
 /// Assembles every service for both arches into `dir`, tagged `tag`, with binaries whose
 /// content depends on `flavour`.
-fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
+pub(crate) fn images(dir: &Path, flavour: &str, tag: &str) -> Layout {
     let bins = ImageArch::ALL
         .iter()
         .map(|a| {
@@ -64,7 +64,7 @@ fn all_services_reach_two_registries_and_a_second_push_uploads_nothing() {
     let cfg = config(&[&a, &b]);
     let items = items(&layout, &tags());
 
-    let first = publish(&cfg, &[], &items, false, &creds).unwrap();
+    let first = publish(&cfg, &[], &items, false, None, &creds).unwrap();
     assert_eq!(first.len(), 2);
     let services = image::SERVICES.len() as u64;
     for p in &first {
@@ -99,7 +99,7 @@ fn all_services_reach_two_registries_and_a_second_push_uploads_nothing() {
     }
 
     // The same commit again: nothing uploaded or mounted, no manifest sent, no tag moved.
-    let second = publish(&cfg, &[], &items, false, &creds).unwrap();
+    let second = publish(&cfg, &[], &items, false, None, &creds).unwrap();
     for p in &second {
         let s = &p.stats;
         assert_eq!(
@@ -118,10 +118,10 @@ fn a_release_tag_never_moves_without_force() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(&[&reg]);
     let original = images(tmp.path(), "one", "1.2.3");
-    publish(&cfg, &[], &items(&original, &tags()), false, &creds).unwrap();
+    publish(&cfg, &[], &items(&original, &tags()), false, None, &creds).unwrap();
 
     let changed = images(tmp.path(), "two", "1.2.3");
-    let e = format!("{:#}", publish(&cfg, &[], &items(&changed, &tags()), false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &items(&changed, &tags()), false, None, &creds).unwrap_err());
     assert!(e.contains("never moves") && e.contains(":1.2.3"), "{e}");
     // Refused before anything was written: the tag still names the original.
     let api = original.refs().unwrap()["openim-api:1.2.3"].digest().to_string();
@@ -129,8 +129,8 @@ fn a_release_tag_never_moves_without_force() {
 
     // Floating tags may move; with --force the release tag does too.
     let floating: Vec<String> = ["1.2", "1", "latest", "main"].map(String::from).to_vec();
-    publish(&cfg, &[], &items(&changed, &floating), false, &creds).unwrap();
-    publish(&cfg, &[], &items(&changed, &tags()), true, &creds).unwrap();
+    publish(&cfg, &[], &items(&changed, &floating), false, None, &creds).unwrap();
+    publish(&cfg, &[], &items(&changed, &tags()), true, None, &creds).unwrap();
     let moved = changed.refs().unwrap()["openim-api:1.2.3"].digest().to_string();
     assert_eq!(tag_digest(&cfg, 0, "openim-api", "1.2.3"), Some(moved));
 }
@@ -142,7 +142,7 @@ fn wrong_credentials_are_a_clear_error() {
     let layout = images(tmp.path(), "one", "1.2.3");
     let bad =
         |_: &release::Registry| -> anyhow::Result<Option<(String, String)>> { Ok(Some((USER.into(), "wrong".into()))) };
-    let e = format!("{:#}", publish(&config(&[&reg]), &[], &items(&layout, &tags()), false, &bad).unwrap_err());
+    let e = format!("{:#}", publish(&config(&[&reg]), &[], &items(&layout, &tags()), false, None, &bad).unwrap_err());
     assert!(e.contains("provider0") && e.contains("401"), "{e}");
 }
 
@@ -175,7 +175,7 @@ fn an_images_only_registry_gets_the_images_and_says_why_it_skips_the_rest() {
 
     // Told everything: refused, named, and nothing tagged on any registry.
     let mut cfg = config(&[&a, &acr, &c]);
-    let e = format!("{:#}", publish(&cfg, &[], &all, false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &all, false, None, &creds).unwrap_err());
     for want in [
         "`provider1`",
         "chart openim",
@@ -195,7 +195,7 @@ fn an_images_only_registry_gets_the_images_and_says_why_it_skips_the_rest() {
     // Told the truth: images everywhere, chart and bundle on the other two, the reason shown.
     cfg.registries[1].takes = vec![Takes::Images];
     cfg.registries[1].note = Some("like ACR Personal".into());
-    let pushed = publish(&cfg, &[], &all, false, &creds).unwrap();
+    let pushed = publish(&cfg, &[], &all, false, None, &creds).unwrap();
     let services = image::SERVICES.len();
     assert_eq!(pushed[0].digests.len(), services + 2);
     assert_eq!(pushed[1].digests.len(), services);
@@ -264,7 +264,7 @@ fn pushes_retry_through_rate_limits_and_transport_errors() {
     let layout = images(tmp.path(), "one", "1.2.3");
     let cfg = crate::testing::config_for(&[proxy.host()]);
     let started = std::time::Instant::now();
-    let pushed = publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap();
+    let pushed = publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap();
     assert_eq!(injected.lock().unwrap().len(), 5, "every fault was met: {:?}", injected.lock().unwrap());
     assert_eq!(pushed[0].stats.retries, 5, "{:?}", pushed[0].stats);
     assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
@@ -272,13 +272,13 @@ fn pushes_retry_through_rate_limits_and_transport_errors() {
 
     // A registry that answers 503 to everything: the tries run out, and the error says so.
     proxy.set(Box::new(|_: &Seen<'_>| Some(Fault::Status { code: 503, retry_after: None, body: "down".into() })));
-    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap_err());
     assert!(e.contains("gave up after 4 tries") && e.contains("503") && e.contains("HEAD http://"), "{e}");
     // One asking for a longer wait than the run allows is an error at once.
     proxy.set(Box::new(|_: &Seen<'_>| {
         Some(Fault::Status { code: 429, retry_after: Some("3600".into()), body: String::new() })
     }));
-    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap_err());
     assert!(e.contains("retry after 3600 s"), "{e}");
 }
 
@@ -304,7 +304,7 @@ fn a_failure_in_phase_one_moves_no_tag_and_a_rerun_completes() {
     let cfg = crate::testing::config_for(&[a.host(), b.host(), proxy.host()]);
     let mut all = items(&layout, &tags());
     all.extend(artifacts());
-    let e = format!("{:#}", publish(&cfg, &[], &all, false, &creds).unwrap_err());
+    let e = format!("{:#}", publish(&cfg, &[], &all, false, None, &creds).unwrap_err());
     assert!(e.contains("`provider2`") && e.contains("phase 1") && e.contains("gave up"), "{e}");
     for i in 0..3 {
         for (repo, tag) in
@@ -314,7 +314,7 @@ fn a_failure_in_phase_one_moves_no_tag_and_a_rerun_completes() {
         }
     }
     proxy.set(Box::new(|_: &Seen<'_>| None));
-    let pushed = publish(&cfg, &[], &all, false, &creds).unwrap();
+    let pushed = publish(&cfg, &[], &all, false, None, &creds).unwrap();
     assert_eq!(
         (pushed[0].stats.blobs_uploaded, pushed[0].stats.manifests_put),
         (0, 0),
