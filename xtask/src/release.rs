@@ -263,6 +263,7 @@ pub fn rows(
     only: &[String],
     assembled: &crate::image::Assembled,
     artifacts: &[Artifact],
+    signed: bool,
 ) -> Vec<Row> {
     let selected: Vec<&Registry> = if decision.mode == Mode::Test {
         Vec::new()
@@ -293,7 +294,7 @@ pub fn rows(
             });
         }
         out.push(Row {
-            image,
+            image: image.clone(),
             arch: "index".into(),
             digest: index.clone(),
             tags: decision.image_tags.clone(),
@@ -301,6 +302,19 @@ pub fn rows(
             skipped: skipped.clone(),
             action: action("push index, tag"),
         });
+        if signed {
+            let digests =
+                std::iter::once(index).chain(assembled.manifests.get(svc).into_iter().flat_map(|m| m.values()));
+            out.push(Row {
+                image,
+                arch: "signatures".into(),
+                digest: index.clone(),
+                tags: digests.filter_map(|d| crate::sign::signature_tag(d).ok()).collect(),
+                registries: registries.clone(),
+                skipped: skipped.clone(),
+                action: action("sign index and arches, push"),
+            });
+        }
     }
     for a in artifacts {
         let (registries, skipped) = to(a.kind.needs());
@@ -381,6 +395,10 @@ pub struct Release {
     /// The release configuration.
     #[arg(long, default_value = "release.toml")]
     config: PathBuf,
+    /// After publishing, write what was pushed here, a line `<sha256 hex>  <name>` per image index,
+    /// chart and bundle (the build provenance attestation's subjects).
+    #[arg(long)]
+    subjects: Option<PathBuf>,
     /// Where to write the plan as JSON (default: <target dir>/publish/plan.json).
     #[arg(long)]
     plan: Option<PathBuf>,
@@ -435,7 +453,7 @@ impl Release {
             None => Vec::new(),
         };
         let plan = Plan {
-            rows: rows(&decision, &cfg, &self.registries, &assembled, &artifacts),
+            rows: rows(&decision, &cfg, &self.registries, &assembled, &artifacts, signer.is_some()),
             context: ctx,
             decision,
             dry_run: self.dry_run,
@@ -455,6 +473,15 @@ impl Release {
         )?;
         for p in &pushed {
             eprintln!("    {}: {:.1} MB uploaded", p.registry, p.stats.bytes_uploaded as f64 / 1e6);
+        }
+        if let Some(path) = &self.subjects {
+            let digests: std::collections::BTreeMap<&String, &String> =
+                pushed.iter().flat_map(|p| &p.digests).collect();
+            let lines: String = digests
+                .iter()
+                .map(|(name, digest)| format!("{}  {name}\n", digest.trim_start_matches("sha256:")))
+                .collect();
+            std::fs::write(path, lines).with_context(|| format!("write {}", path.display()))?;
         }
         Ok(())
     }

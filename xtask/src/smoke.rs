@@ -97,6 +97,46 @@ fn cross_built_images_are_reproducible() {
     assert_eq!(a.indexes.len(), image::SERVICES.len());
 }
 
+/// Each cross-built binary carries the list of the crates built into it (`cargo auditable`),
+/// as a scanner reads it from an image: read back with `auditable-info`, it has the `openim`
+/// package as its root, the C libraries' wrapper crates with the versions they build, and every
+/// crate of the lock file that the binary links (and only those).
+#[test]
+#[ignore = "needs cross-built binaries: run through `cargo xtask ci`"]
+fn cross_built_binaries_list_their_crates() {
+    let lock: toml::Value = toml::from_str(&std::fs::read_to_string(root().join("Cargo.lock")).unwrap()).unwrap();
+    let locked: std::collections::BTreeSet<(String, String)> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["version"].as_str().unwrap().to_owned()))
+        .collect();
+    for arch in ImageArch::ALL {
+        let info = auditable_info::audit_info_from_file(&binary(arch), Default::default()).unwrap();
+        let version = |name: &str| -> String {
+            let p = info.packages.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("{name} not listed"));
+            p.version.to_string()
+        };
+        assert!(info.packages.iter().any(|p| p.root && p.name == "openim"), "{}: root", arch.name());
+        assert_eq!(version("rdkafka-sys"), "4.10.0+2.12.1", "librdkafka 2.12.1");
+        assert!(version("libsqlite3-sys").starts_with("0.30"), "SQLite, bundled");
+        assert!(version("openssl-src").ends_with("+3.6.3"), "OpenSSL 3.6.3, vendored");
+        assert!(info.packages.len() > 200, "{}: {} crates", arch.name(), info.packages.len());
+        for p in &info.packages {
+            assert!(
+                locked.contains(&(p.name.clone(), p.version.to_string())),
+                "{} {} is not in Cargo.lock",
+                p.name,
+                p.version
+            );
+        }
+        assert!(
+            !info.packages.iter().any(|p| p.name == "openim-testkit" || p.name == "xtask"),
+            "no test or tool crates"
+        );
+    }
+}
+
 /// The amd64 standalone image, copied into podman's storage with skopeo, prints its version and
 /// answers its health check; it runs as the non-root user.
 #[test]

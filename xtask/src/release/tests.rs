@@ -105,7 +105,7 @@ fn a_release_plan_lists_everything_with_one_version() {
     let assembled = crate::image::assemble(&layout, &bins, &root.join("config"), &meta(), &d.image_tag).unwrap();
     let artifacts = release_artifacts(&root, &cfg, &[], &meta(), "1.2.3", &d.image_tag, dir.path()).unwrap();
     let plan = Plan {
-        rows: rows(&d, &cfg, &[], &assembled, &artifacts),
+        rows: rows(&d, &cfg, &[], &assembled, &artifacts, false),
         context: ctx(Event::Push, "refs/tags/v1.2.3", &[]),
         decision: d,
         dry_run: true,
@@ -113,6 +113,13 @@ fn a_release_plan_lists_everything_with_one_version() {
 
     let n = crate::image::SERVICES.len();
     assert_eq!(plan.rows.len(), n * 3 + 2);
+    // Signed, each image gets a row of its three signature tags (the index and both arches).
+    let signed = rows(&plan.decision, &cfg, &[], &assembled, &artifacts, true);
+    assert_eq!(signed.len(), n * 4 + 2);
+    let sigs = signed.iter().find(|r| r.arch == "signatures").unwrap();
+    assert_eq!(sigs.tags.len(), 3);
+    assert!(sigs.tags.iter().all(|t| t.starts_with("sha256-") && t.ends_with(".sig")), "{:?}", sigs.tags);
+    assert_eq!(sigs.tags[0], crate::sign::signature_tag(&sigs.digest).unwrap(), "the index's first");
     for svc in crate::image::SERVICES {
         let image = format!("openim-{}", svc.name);
         let arches: Vec<&str> = plan.rows.iter().filter(|r| r.image == image).map(|r| r.arch.as_str()).collect();
