@@ -126,8 +126,24 @@ pub fn helm_tag(version: &str) -> String {
     version.replace('+', "_")
 }
 
-/// Packages the chart in `dir` with `version` and `app_version` stamped into `Chart.yaml`.
-pub fn package_chart(dir: &Path, version: &str, app_version: &str, mtime: u64) -> anyhow::Result<Artifact> {
+/// The digests a release pins its deployments to.
+#[derive(Debug, Clone, Default)]
+pub struct Pins {
+    /// Service (`api`, `rpc-user`, …) → the digest of its image index.
+    pub images: BTreeMap<String, String>,
+    /// An infrastructure image as the compose files name it (`mariadb:11.4`) → its index digest.
+    pub infra: BTreeMap<String, String>,
+}
+
+/// Packages the chart in `dir` with `version` and `app_version` stamped into `Chart.yaml`, and
+/// the images' digests into `global.image.digests` of `values.yaml`.
+pub fn package_chart(
+    dir: &Path,
+    version: &str,
+    app_version: &str,
+    mtime: u64,
+    pins: &Pins,
+) -> anyhow::Result<Artifact> {
     let chart_yaml = dir.join("Chart.yaml");
     let text = std::fs::read_to_string(&chart_yaml).with_context(|| format!("read {}", chart_yaml.display()))?;
     let stamped = stamp_chart(&text, version, app_version).with_context(|| chart_yaml.display().to_string())?;
@@ -143,6 +159,9 @@ pub fn package_chart(dir: &Path, version: &str, app_version: &str, mtime: u64) -
         // The subcharts' too: their appVersion is their images' default tag.
         let data = if rel == "Chart.yaml" {
             stamped.clone().into_bytes()
+        } else if rel == "values.yaml" && !pins.images.is_empty() {
+            let text = String::from_utf8(data).context("values.yaml is not UTF-8")?;
+            stamp_digests(&text, &pins.images).with_context(|| dir.join(&rel).display().to_string())?.into_bytes()
         } else if rel.ends_with("/Chart.yaml") {
             let text = String::from_utf8(data).with_context(|| format!("{rel} is not UTF-8"))?;
             stamp_chart(&text, version, app_version).with_context(|| dir.join(&rel).display().to_string())?.into_bytes()
@@ -160,6 +179,85 @@ pub fn package_chart(dir: &Path, version: &str, app_version: &str, mtime: u64) -
         ("org.opencontainers.image.created", crate::image::rfc3339(mtime as i64)),
     ]);
     Artifact::new(Kind::Chart, format!("{name}-{version}.tgz"), package, Some(config), annotations)
+}
+
+/// `values.yaml` with its `    digests: {}` line (under `global.image`) replaced by the map.
+fn stamp_digests(text: &str, digests: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    let line = "    digests: {}";
+    if text.lines().filter(|l| *l == line).count() != 1 {
+        bail!("no single `{line}` line (under global.image) to stamp the image digests into");
+    }
+    let mut block = String::from("    digests:");
+    for (service, digest) in digests {
+        check_digest(digest)?;
+        block.push_str(&format!("\n      {service}: \"{digest}\""));
+    }
+    Ok(text.replacen(line, &block, 1))
+}
+
+fn check_digest(digest: &str) -> anyhow::Result<()> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("`{digest}` is not a sha256 digest");
+    }
+    Ok(())
+}
+
+/// The compose file `text` with every image pinned by digest: the release's images
+/// (`${OPENIM_REGISTRY}/openim-<service>:${OPENIM_VERSION}` gets `@<digest>`, so any registry of
+/// the release serves it) and the infrastructure images `pins.infra` names. An image line
+/// neither covers is an error when pins are given.
+pub fn pin_compose(text: &str, pins: &Pins) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let Some((indent, image)) = line.split_once("image: ") else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let image = image.trim();
+        let digest = if image.starts_with("${OPENIM_REGISTRY") {
+            let service = image
+                .split_once("/openim-")
+                .and_then(|(_, rest)| rest.split_once(':'))
+                .map(|(service, _)| service)
+                .with_context(|| format!("`{image}` is not <registry>/openim-<service>:<tag>"))?;
+            pins.images.get(service).with_context(|| format!("no digest for the {service} image"))?
+        } else if pins.infra.is_empty() {
+            // Not resolved (a dry run without access to their registry): left as they are.
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        } else {
+            pins.infra.get(image).with_context(|| format!("no digest for `{image}`"))?
+        };
+        check_digest(digest)?;
+        if image.contains('@') {
+            bail!("`{image}` is already pinned");
+        }
+        out.push_str(&format!("{indent}image: {image}@{digest}\n"));
+    }
+    Ok(out)
+}
+
+/// The infrastructure images the compose files in `dir` name (not the release's own).
+pub fn infra_images(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (rel, data) in files(dir)? {
+        if !rel.ends_with(".yml") {
+            continue;
+        }
+        let text = String::from_utf8(data).with_context(|| format!("{rel} is not UTF-8"))?;
+        for line in text.lines() {
+            if let Some((_, image)) = line.split_once("image: ")
+                && !image.trim().starts_with("${OPENIM_REGISTRY")
+                && !out.contains(&image.trim().to_owned())
+            {
+                out.push(image.trim().to_owned());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `Chart.yaml` with its top-level `version` and `appVersion` replaced, comments kept.
@@ -185,7 +283,8 @@ fn stamp_chart(text: &str, version: &str, app_version: &str) -> anyhow::Result<S
     }
 }
 
-/// The compose bundle: `compose/` (with `.env` stamped) and `config/`, under `openim-compose/`.
+/// The compose bundle: `compose/` (with `.env` stamped, and every image pinned by digest when
+/// `pins` has any) and `config/`, under `openim-compose/`.
 pub fn compose_bundle(
     compose_dir: &Path,
     config_dir: &Path,
@@ -193,6 +292,7 @@ pub fn compose_bundle(
     registry: &str,
     image_tag: &str,
     mtime: u64,
+    pins: &Pins,
 ) -> anyhow::Result<Artifact> {
     let root = "openim-compose";
     let mut entries = Vec::new();
@@ -203,6 +303,9 @@ pub fn compose_bundle(
             stamp_env(&String::from_utf8(data).context("compose/.env is not UTF-8")?, registry, image_tag)
                 .with_context(|| compose_dir.join(".env").display().to_string())?
                 .into_bytes()
+        } else if rel.ends_with(".yml") && !pins.images.is_empty() {
+            let text = String::from_utf8(data).with_context(|| format!("compose/{rel} is not UTF-8"))?;
+            pin_compose(&text, pins).with_context(|| compose_dir.join(&rel).display().to_string())?.into_bytes()
         } else {
             data
         };

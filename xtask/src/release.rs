@@ -441,15 +441,28 @@ impl Release {
         let binaries = ImageArch::ALL.iter().map(|a| (*a, crate::build::binary_path(*a, &self.profile))).collect();
         let assembled = crate::image::assemble(&layout, &binaries, Path::new("config"), &meta, &decision.image_tag)?;
         let artifacts = match &decision.version {
-            Some(version) => release_artifacts(
-                Path::new("."),
-                &cfg,
-                &self.registries,
-                &meta,
-                version,
-                &decision.image_tag,
-                &out_dir,
-            )?,
+            Some(version) => {
+                let images = assembled.indexes.clone();
+                let infra = match resolve_infra(&artifact::infra_images(Path::new("compose"))?, false) {
+                    Ok(infra) => infra,
+                    Err(e) if self.dry_run => {
+                        eprintln!("==> warning: the compose bundle's infrastructure images stay unpinned: {e:#}");
+                        Default::default()
+                    }
+                    Err(e) => return Err(e.context("pin the compose infrastructure images by digest")),
+                };
+                let pins = artifact::Pins { images, infra };
+                release_artifacts(
+                    Path::new("."),
+                    &cfg,
+                    &self.registries,
+                    &meta,
+                    version,
+                    &decision.image_tag,
+                    &pins,
+                    &out_dir,
+                )?
+            }
             None => Vec::new(),
         };
         let plan = Plan {
@@ -501,8 +514,9 @@ impl Release {
     }
 }
 
-/// The chart and the compose bundle of `version` from the checkout at `root`, also written to
-/// `out_dir` as files.
+/// The chart and the compose bundle of `version` from the checkout at `root`, pinned to `pins`,
+/// also written to `out_dir` as files.
+#[allow(clippy::too_many_arguments)]
 pub fn release_artifacts(
     root: &Path,
     cfg: &ReleaseConfig,
@@ -510,6 +524,7 @@ pub fn release_artifacts(
     meta: &Meta,
     version: &str,
     image_tag: &str,
+    pins: &artifact::Pins,
     out_dir: &Path,
 ) -> anyhow::Result<Vec<Artifact>> {
     let mtime = u64::try_from(meta.created).context("commit time before 1970")?;
@@ -520,15 +535,50 @@ pub fn release_artifacts(
         .find(|r| only.is_empty() || only.contains(&r.name))
         .map(|r| r.repository.as_str())
         .context("no registry of release.toml is selected")?;
-    let chart = artifact::package_chart(&root.join("charts/openim"), version, image_tag, mtime)?;
-    let compose =
-        artifact::compose_bundle(&root.join("compose"), &root.join("config"), version, registry, image_tag, mtime)?;
+    let chart = artifact::package_chart(&root.join("charts/openim"), version, image_tag, mtime, pins)?;
+    let compose = artifact::compose_bundle(
+        &root.join("compose"),
+        &root.join("config"),
+        version,
+        registry,
+        image_tag,
+        mtime,
+        pins,
+    )?;
     for a in [&chart, &compose] {
         let file = out_dir.join(&a.file_name);
         std::fs::write(&file, &a.package).with_context(|| format!("write {}", file.display()))?;
         eprintln!("    {} ({} bytes, {})", file.display(), a.package.len(), a.digest);
     }
     Ok(vec![chart, compose])
+}
+
+/// The digests of the infrastructure images the compose files name (`mariadb:11.4`, …), as the
+/// registry serves them now (a `HEAD` of each tag: no pull is spent).
+pub fn resolve_infra(images: &[String], insecure: bool) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for image in images {
+        let (host, repo, tag) = image_ref(image)?;
+        let mut reg = crate::registry::Registry::new(&host, None, insecure)?;
+        let digest =
+            reg.manifest_digest(&repo, &tag)?.with_context(|| format!("{host}/{repo}:{tag} does not exist"))?;
+        eprintln!("    {image} -> {digest}");
+        out.insert(image.clone(), digest);
+    }
+    Ok(out)
+}
+
+/// `image` (`redis:7.2`, `apache/kafka:3.9.1`, `ghcr.io/x/y:1`) as registry host, repository
+/// and tag, the way Docker reads it: no host means Docker Hub, and an official image there lives
+/// under `library/`.
+pub fn image_ref(image: &str) -> anyhow::Result<(String, String, String)> {
+    let (host, path) = match image.split_once('/') {
+        Some((h, rest)) if h.contains('.') || h.contains(':') || h == "localhost" => (h.to_owned(), rest.to_owned()),
+        _ => ("docker.io".to_owned(), image.to_owned()),
+    };
+    let path = if host == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
+    let (repo, tag) = path.rsplit_once(':').with_context(|| format!("`{image}` has no tag"))?;
+    Ok((host, repo.to_owned(), tag.to_owned()))
 }
 
 /// Everything a publishing run pushes: the images under the decision's tags, then the artifacts.

@@ -3,7 +3,8 @@ chart's appVersion (which the release pipeline stamps in every chart of this umb
 {{- define "openim.image" -}}
 {{- $image := .root.Values.global.image -}}
 {{- $tag := $image.tag | default .root.Chart.AppVersion -}}
-{{ printf "%s/%s%s:%s" $image.registry $image.prefix .service $tag }}
+{{- $digest := index ($image.digests | default dict) .service -}}
+{{ printf "%s/%s%s:%s" $image.registry $image.prefix .service $tag }}{{ if $digest }}@{{ $digest }}{{ end }}
 {{- end -}}
 
 {{- define "openim.selector" -}}

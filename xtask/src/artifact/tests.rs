@@ -28,8 +28,10 @@ pub(crate) fn unpack(gz: &[u8]) -> BTreeMap<String, String> {
 
 #[test]
 fn the_chart_is_stamped_and_reproducible() {
-    let a = package_chart(&root().join("charts/openim"), "1.2.3+build.5", "1.2.3", 1_700_000_000).unwrap();
-    let b = package_chart(&root().join("charts/openim"), "1.2.3+build.5", "1.2.3", 1_700_000_000).unwrap();
+    let a = package_chart(&root().join("charts/openim"), "1.2.3+build.5", "1.2.3", 1_700_000_000, &Pins::default())
+        .unwrap();
+    let b = package_chart(&root().join("charts/openim"), "1.2.3+build.5", "1.2.3", 1_700_000_000, &Pins::default())
+        .unwrap();
     assert_eq!((a.digest.as_str(), &a.package), (b.digest.as_str(), &b.package));
     assert_eq!((a.repository.as_str(), a.tag.as_str()), ("openim", "1.2.3_build.5"));
     assert_eq!(a.file_name, "openim-1.2.3+build.5.tgz");
@@ -44,9 +46,10 @@ fn the_chart_is_stamped_and_reproducible() {
     assert_eq!(manifest["config"]["mediaType"], HELM_CONFIG_TYPE);
     assert_eq!(manifest["layers"][0]["mediaType"], HELM_CHART_TYPE);
 
-    let other = package_chart(&root().join("charts/openim"), "1.2.4", "1.2.4", 1_700_000_000).unwrap();
+    let other =
+        package_chart(&root().join("charts/openim"), "1.2.4", "1.2.4", 1_700_000_000, &Pins::default()).unwrap();
     assert_ne!(other.digest, a.digest);
-    let err = package_chart(&root().join("charts/openim"), "release-v1.2", "x", 0).unwrap_err();
+    let err = package_chart(&root().join("charts/openim"), "release-v1.2", "x", 0, &Pins::default()).unwrap_err();
     assert!(format!("{err:#}").contains("not SemVer"), "{err:#}");
 }
 
@@ -70,6 +73,7 @@ fn the_compose_bundle_names_the_release_images() {
         "ghcr.io/openimsdk",
         "1.2.4-dev.7",
         1_700_000_000,
+        &Pins::default(),
     )
     .unwrap();
     let files = unpack(&a.package);
@@ -88,7 +92,7 @@ fn the_compose_bundle_names_the_release_images() {
 
 /// `docker compose config` of `file` in `dir` (the real Compose v2, which validates and
 /// interpolates with `dir/.env`), as JSON.
-fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
+pub(crate) fn compose_config(dir: &std::path::Path, file: &str) -> serde_json::Value {
     let out = compose_config_output(dir, file);
     assert!(out.status.success(), "docker compose -f {file} config: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -111,9 +115,16 @@ fn compose_config_output(dir: &std::path::Path, file: &str) -> std::process::Out
 /// their own user, not root.
 #[test]
 fn the_compose_files_ship_no_secret_and_init_secrets_generates_them() {
-    let bundle =
-        compose_bundle(&root().join("compose"), &root().join("config"), "1.2.4", "ghcr.io/openimsdk", "1.2.4", 0)
-            .unwrap();
+    let bundle = compose_bundle(
+        &root().join("compose"),
+        &root().join("config"),
+        "1.2.4",
+        "ghcr.io/openimsdk",
+        "1.2.4",
+        0,
+        &Pins::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(&bundle.package[..])).unpack(dir.path()).unwrap();
     let dir = dir.path().join("openim-compose");
@@ -171,8 +182,16 @@ fn the_compose_files_ship_no_secret_and_init_secrets_generates_them() {
 #[test]
 fn the_compose_files_are_valid_and_run_exactly_the_released_images() {
     let (registry, tag) = ("ghcr.io/openimsdk", "1.2.4-dev.7");
-    let bundle =
-        compose_bundle(&root().join("compose"), &root().join("config"), "1.2.4-dev.7", registry, tag, 0).unwrap();
+    let bundle = compose_bundle(
+        &root().join("compose"),
+        &root().join("config"),
+        "1.2.4-dev.7",
+        registry,
+        tag,
+        0,
+        &Pins::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     tar::Archive::new(flate2::read::GzDecoder::new(&bundle.package[..])).unpack(dir.path()).unwrap();
     let dir = dir.path().join("openim-compose");
@@ -263,11 +282,13 @@ fn helm_pulls_and_renders_the_pushed_chart() {
     let push = |a: &Artifact, force: bool| {
         crate::push::publish(&cfg, &[], &[a.item()], force, None, &creds).map(|p| p[0].stats.clone())
     };
-    let chart = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
+    let chart =
+        package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000, &Pins::default()).unwrap();
     assert_eq!(push(&chart, false).unwrap().blobs_uploaded, 2);
     assert_eq!(push(&chart, false).unwrap().blobs_uploaded, 0, "a second push uploads no blob");
     // The same version with other content is refused, unless forced.
-    let changed = package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_001).unwrap();
+    let changed =
+        package_chart(&root().join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_001, &Pins::default()).unwrap();
     let err = format!("{:#}", push(&changed, false).unwrap_err());
     assert!(err.contains("never moves"), "{err}");
     push(&changed, true).unwrap();

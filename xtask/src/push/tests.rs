@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::artifact::Pins;
 use crate::image::{self, ImageArch};
 use crate::testing::{Fault, FaultProxy, PASSWORD, Seen, TestRegistry, USER, config, creds};
 
@@ -149,7 +150,9 @@ fn wrong_credentials_are_a_clear_error() {
 /// The chart and the compose bundle of a release, as items.
 fn artifacts() -> Vec<Item> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let chart = crate::artifact::package_chart(&root.join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000).unwrap();
+    let chart =
+        crate::artifact::package_chart(&root.join("charts/openim"), "1.2.3", "1.2.3", 1_700_000_000, &Pins::default())
+            .unwrap();
     let compose = crate::artifact::compose_bundle(
         &root.join("compose"),
         &root.join("config"),
@@ -157,6 +160,7 @@ fn artifacts() -> Vec<Item> {
         "example.com/openim",
         "1.2.3",
         1_700_000_000,
+        &Pins::default(),
     )
     .unwrap();
     vec![chart.item(), compose.item()]

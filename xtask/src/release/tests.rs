@@ -103,7 +103,15 @@ fn a_release_plan_lists_everything_with_one_version() {
     let cfg = ReleaseConfig::load(&root.join("release.toml")).unwrap();
     let layout = Layout::create(&dir.path().join("oci")).unwrap();
     let assembled = crate::image::assemble(&layout, &bins, &root.join("config"), &meta(), &d.image_tag).unwrap();
-    let artifacts = release_artifacts(&root, &cfg, &[], &meta(), "1.2.3", &d.image_tag, dir.path()).unwrap();
+    // Pinned: the images by the digests just assembled, the infrastructure by (made-up) digests
+    // the release resolves from their registry.
+    let infra = crate::artifact::infra_images(&root.join("compose")).unwrap();
+    assert!(infra.contains(&"mariadb:11.4".to_owned()) && infra.len() >= 4, "{infra:?}");
+    let pins = crate::artifact::Pins {
+        images: assembled.indexes.clone(),
+        infra: infra.iter().map(|i| (i.clone(), crate::oci::sha256(i.as_bytes()))).collect(),
+    };
+    let artifacts = release_artifacts(&root, &cfg, &[], &meta(), "1.2.3", &d.image_tag, &pins, dir.path()).unwrap();
     let plan = Plan {
         rows: rows(&d, &cfg, &[], &assembled, &artifacts, false),
         context: ctx(Event::Push, "refs/tags/v1.2.3", &[]),
@@ -169,12 +177,46 @@ fn a_release_plan_lists_everything_with_one_version() {
         .rows
         .iter()
         .filter(|r| r.arch == "index" && r.tags.contains(tag) && r.image != "openim-standalone")
-        .map(|r| format!("{}/{}:{tag}", cfg.registries[0].repository, r.image))
+        .map(|r| format!("{}/{}:{tag}@{}", cfg.registries[0].repository, r.image, r.digest))
         .collect();
-    assert_eq!(images, pushed, "the chart's images are the plan's");
+    assert_eq!(images, pushed, "the chart's images are the plan's, pinned by digest");
     // The compose bundle names the same registry and tag.
     let compose = artifacts.iter().find(|a| a.kind == artifact::Kind::Compose).unwrap();
     let env = &crate::artifact::tests::unpack(&compose.package)["openim-compose/.env"];
     assert!(env.contains(&format!("\nOPENIM_VERSION={tag}\n")), "{env}");
     assert!(env.contains(&format!("OPENIM_REGISTRY={}\n", cfg.registries[0].repository)), "{env}");
+    // Every image of the bundle is pinned: Compose pulls the digests the release pushed and
+    // resolved, whatever the tags name by then.
+    let unpacked = tempfile::tempdir().unwrap();
+    tar::Archive::new(flate2::read::GzDecoder::new(&compose.package[..])).unpack(unpacked.path()).unwrap();
+    let bundle = unpacked.path().join("openim-compose");
+    std::fs::write(bundle.join(".env"), format!("{env}OPENIM_SECRET=x\nOPENIM_TOKEN_KEY=x\nMYSQL_PASSWORD=x\nMYSQL_ROOT_PASSWORD=x\nREDIS_PASSWORD=x\nMONGO_PASSWORD=x\n")).unwrap();
+    let mut seen = 0;
+    for file in ["docker-compose.yml", "standalone.yml"] {
+        let config = crate::artifact::tests::compose_config(&bundle, file);
+        for (name, service) in config["services"].as_object().unwrap() {
+            let image = service["image"].as_str().unwrap();
+            let (_, digest) = image.split_once('@').unwrap_or_else(|| panic!("{file}: {name}: {image} is not pinned"));
+            let want = match image.split_once("/openim-") {
+                Some((_, rest)) if image.starts_with(&cfg.registries[0].repository) => {
+                    pins.images[rest.split_once(':').unwrap().0].clone()
+                }
+                _ => pins.infra[image.split_once('@').unwrap().0].clone(),
+            };
+            assert_eq!(digest, want, "{file}: {name}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 15, "{seen} services");
+}
+
+#[test]
+fn image_references_read_as_docker_reads_them() {
+    let r = |i: &str| image_ref(i).unwrap();
+    let t = |h: &str, r: &str, t: &str| (h.to_owned(), r.to_owned(), t.to_owned());
+    assert_eq!(r("mariadb:11.4"), t("docker.io", "library/mariadb", "11.4"));
+    assert_eq!(r("apache/kafka:3.9.1"), t("docker.io", "apache/kafka", "3.9.1"));
+    assert_eq!(r("ghcr.io/openimsdk/openim-api:1.2.3"), t("ghcr.io", "openimsdk/openim-api", "1.2.3"));
+    assert_eq!(r("127.0.0.1:5000/library/redis:7.2"), t("127.0.0.1:5000", "library/redis", "7.2"));
+    assert!(image_ref("redis").is_err(), "a tag is required");
 }
