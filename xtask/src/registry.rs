@@ -367,6 +367,30 @@ impl Registry {
         Ok(a.body)
     }
 
+    /// Whether the registry serves the OCI 1.1 referrers API for `repo` (a registry that does
+    /// answers `200` with an index even for a digest nothing refers to).
+    pub fn has_referrers_api(&mut self, repo: &str, digest: &str) -> anyhow::Result<bool> {
+        let url = self.url(repo, &format!("referrers/{digest}"));
+        let a =
+            self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, "application/vnd.oci.image.index.v1+json"))?;
+        Ok(a.status.is_success()
+            && a.header(CONTENT_TYPE.as_str())
+                .is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json")))
+    }
+
+    /// The referrers of `digest` in `repo` (descriptors): from the referrers API, else from
+    /// the referrers tag `sha256-<hex>`.
+    pub fn referrers(&mut self, repo: &str, digest: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        let url = self.url(repo, &format!("referrers/{digest}"));
+        let a =
+            self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, "application/vnd.oci.image.index.v1+json"))?;
+        let index =
+            if a.status.is_success() { Some(a.body) } else { self.get_manifest(repo, &digest.replacen(':', "-", 1))? };
+        let Some(index) = index else { return Ok(Vec::new()) };
+        let v: serde_json::Value = serde_json::from_slice(&index).context("a referrers index is not JSON")?;
+        Ok(v["manifests"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Stores a manifest (or index) under `reference` (its digest or a tag); returns the
     /// registry's headers (`OCI-Subject` says it indexed a referrer).
     pub fn put_manifest(

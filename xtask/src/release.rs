@@ -440,6 +440,16 @@ impl Release {
         let layout = Layout::create(&out_dir.join("oci"))?;
         let binaries = ImageArch::ALL.iter().map(|a| (*a, crate::build::binary_path(*a, &self.profile))).collect();
         let assembled = crate::image::assemble(&layout, &binaries, Path::new("config"), &meta, &decision.image_tag)?;
+        eprintln!("==> SBOM (cargo cyclonedx, both arches, and the C libraries)");
+        let sbom = crate::sbom::generate(Path::new("."), meta.created)?;
+        let sbom_file = out_dir.join(crate::sbom::FILE_NAME);
+        std::fs::write(&sbom_file, &sbom).with_context(|| format!("write {}", sbom_file.display()))?;
+        eprintln!(
+            "    {} ({} components, {})",
+            sbom_file.display(),
+            crate::sbom::check(&sbom)?,
+            crate::oci::sha256(&sbom)
+        );
         let artifacts = match &decision.version {
             Some(version) => {
                 let images = assembled.indexes.clone();
@@ -475,7 +485,13 @@ impl Release {
         if self.dry_run || plan.decision.mode == Mode::Test {
             return Ok(());
         }
-        let items = items(&layout, &cfg, &plan.decision, &artifacts)?;
+        let signer = signer.map(|s| s.annotate(crate::verify::SBOM_ANNOTATION, &crate::oci::sha256(&sbom)));
+        if let Some(s) = &signer {
+            // The key to verify with, next to the release's other assets.
+            std::fs::write(out_dir.join("cosign.pub"), s.public_pem()?)?;
+        }
+        let created = crate::image::rfc3339(meta.created);
+        let items = items(&layout, &cfg, &plan.decision, &sbom, &created, &artifacts)?;
         let pushed = crate::push::publish(
             &cfg,
             &self.registries,
@@ -581,15 +597,23 @@ pub fn image_ref(image: &str) -> anyhow::Result<(String, String, String)> {
     Ok((host, repo.to_owned(), tag.to_owned()))
 }
 
-/// Everything a publishing run pushes: the images under the decision's tags, then the artifacts.
+/// Everything a publishing run pushes: the images under the decision's tags, the SBOM attached
+/// to each image's index, then the artifacts.
 pub fn items(
     layout: &Layout,
     cfg: &ReleaseConfig,
     decision: &Decision,
+    sbom: &[u8],
+    created: &str,
     artifacts: &[Artifact],
 ) -> anyhow::Result<Vec<crate::push::Item>> {
     let names = crate::push::image_names(cfg);
     let mut items = crate::push::image_items(layout, &names, &decision.image_tag, &decision.image_tags)?;
+    let referrers: Vec<crate::push::Item> = items
+        .iter()
+        .map(|i| crate::sbom::referrer(&i.repository, &i.top().bytes, sbom, created))
+        .collect::<anyhow::Result<_>>()?;
+    items.extend(referrers);
     items.extend(artifacts.iter().map(Artifact::item));
     Ok(items)
 }

@@ -20,6 +20,8 @@
 //! Its public key (`openssl pkey -pubout`) is what `cosign verify --key` and
 //! `cargo xtask verify --key` take.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
@@ -34,9 +36,10 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const KEY_ENV: &str = "OPENIM_SIGNING_KEY";
 
-/// A signing key.
+/// A signing key, and the annotations it signs with every payload.
 pub struct Signer {
     key: SigningKey,
+    annotations: BTreeMap<String, String>,
 }
 
 impl Signer {
@@ -58,7 +61,13 @@ impl Signer {
                 "expected a PEM `PRIVATE KEY` or `EC PRIVATE KEY` (P-256); an encrypted cosign key must be exported first"
             );
         };
-        Ok(Self { key })
+        Ok(Self { key, annotations: BTreeMap::new() })
+    }
+
+    /// Signs `key: value` into every payload (its `optional` object), as `cosign sign -a` does.
+    pub fn annotate(mut self, key: &str, value: &str) -> Self {
+        self.annotations.insert(key.to_owned(), value.to_owned());
+        self
     }
 
     /// The public key in PEM (`PUBLIC KEY`), as `cosign verify --key` takes it.
@@ -68,7 +77,7 @@ impl Signer {
 
     /// The signature image for `digest` in `repository` (`host/namespace/image`).
     pub fn signature(&self, repository: &str, image: &str, digest: &str) -> anyhow::Result<Item> {
-        let payload = payload(repository, digest)?;
+        let payload = payload(repository, digest, &self.annotations)?;
         let sig: DerSignature = self.key.sign(&payload);
         let sig_b64 = base64::engine::general_purpose::STANDARD.encode(sig.as_bytes());
         let payload_digest = oci::sha256(&payload);
@@ -98,6 +107,7 @@ impl Signer {
             blobs: vec![(oci::sha256(&config), Source::Bytes(config)), (payload_digest, Source::Bytes(payload))],
             manifests: vec![Manifest::new(MANIFEST_TYPE, manifest)?],
             tags: vec![signature_tag(digest)?],
+            subject: None,
         })
     }
 }
@@ -109,15 +119,16 @@ pub fn signature_tag(digest: &str) -> anyhow::Result<String> {
 }
 
 /// The simple-signing payload: what is signed. Keys in the order cosign writes them (which is
-/// also sorted order); `optional` is `null` (no annotations).
-pub fn payload(repository: &str, digest: &str) -> anyhow::Result<Vec<u8>> {
+/// also sorted order); `optional` holds the annotations (`null` when there are none).
+pub fn payload(repository: &str, digest: &str, annotations: &BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
+    let optional = if annotations.is_empty() { serde_json::Value::Null } else { serde_json::to_value(annotations)? };
     Ok(serde_json::to_vec(&serde_json::json!({
         "critical": {
             "identity": { "docker-reference": repository },
             "image": { "docker-manifest-digest": digest },
             "type": "cosign container image signature",
         },
-        "optional": null,
+        "optional": optional,
     }))?)
 }
 
@@ -130,8 +141,14 @@ impl PublicKey {
     }
 
     /// Checks a signature image's manifest and payload: the signature is over the payload with
-    /// this key, and the payload names `digest` and `repository`.
-    pub fn check(&self, manifest: &[u8], payload: &[u8], repository: &str, digest: &str) -> anyhow::Result<()> {
+    /// this key, and the payload names `digest` and `repository`. Returns the payload.
+    pub fn check(
+        &self,
+        manifest: &[u8],
+        payload: &[u8],
+        repository: &str,
+        digest: &str,
+    ) -> anyhow::Result<serde_json::Value> {
         let m: serde_json::Value = serde_json::from_slice(manifest).context("the signature manifest is not JSON")?;
         let layers = m["layers"].as_array().context("the signature manifest has no layers")?;
         let payload_digest = oci::sha256(payload);
@@ -158,7 +175,7 @@ impl PublicKey {
             } else if identity != repository {
                 problems.push(format!("the payload names {identity}, not {repository}"));
             } else {
-                return Ok(());
+                return Ok(p);
             }
         }
         if problems.is_empty() {

@@ -1,7 +1,10 @@
 //! `cargo xtask verify <image>`: what an operator checks on an image they pulled, from any of
-//! the registries: the tag names an index with linux/amd64 and linux/arm64, and the index and
-//! both per-arch manifests carry a signature (cosign's `sha256-<hex>.sig` layout) that checks
-//! with the release key and names this image's repository.
+//! the registries: the tag names an index with linux/amd64 and linux/arm64; the index and both
+//! per-arch manifests carry a signature (cosign's `sha256-<hex>.sig` layout) that checks with the
+//! release key and names this image's repository; and the SBOM whose digest the signature
+//! carries is attached to the index (an OCI referrer, through the referrers API or its tag) or,
+//! on a registry that stores images only (ACR Personal), is the file given with `--sbom` (the
+//! release's `openim.cdx.json`).
 
 use std::path::PathBuf;
 
@@ -25,6 +28,9 @@ pub struct Verify {
     /// `OPENIM_VERIFY_PASSWORD`.
     #[arg(long)]
     username: Option<String>,
+    /// The release's SBOM file (`openim.cdx.json`), for a registry that holds no SBOM.
+    #[arg(long)]
+    sbom: Option<PathBuf>,
 }
 
 /// What `verify` found.
@@ -33,6 +39,8 @@ pub struct Verified {
     pub index: String,
     /// Platform → manifest digest.
     pub platforms: Vec<(String, String)>,
+    /// The SBOM's digest, where it was found, and how many components it lists.
+    pub sbom: (String, String, usize),
 }
 
 impl Verify {
@@ -46,12 +54,17 @@ impl Verify {
             )),
             None => None,
         };
-        let v = verify(&self.image, &key, creds, self.insecure)?;
+        let sbom = match &self.sbom {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("read {}", p.display()))?),
+            None => None,
+        };
+        let v = verify(&self.image, &key, creds, self.insecure, sbom.as_deref())?;
         println!("{}: index {}", self.image, v.index);
         for (platform, digest) in &v.platforms {
             println!("  {platform}: {digest}");
         }
         println!("signatures: index and {} platforms check with {}", v.platforms.len(), self.key.display());
+        println!("SBOM: {} ({} components), {}", v.sbom.0, v.sbom.2, v.sbom.1);
         Ok(())
     }
 }
@@ -62,6 +75,7 @@ pub fn verify(
     key: &PublicKey,
     credentials: Option<(String, String)>,
     insecure: bool,
+    sbom_file: Option<&[u8]>,
 ) -> anyhow::Result<Verified> {
     let (host, rest) = image.split_once('/').with_context(|| format!("`{image}` is not host/namespace/name:tag"))?;
     let (repo, reference) = match rest.split_once('@') {
@@ -92,11 +106,60 @@ pub fn verify(
         }
     }
     let digests = std::iter::once(("index".to_owned(), index_digest.clone())).chain(platforms.iter().cloned());
+    let mut attested = None;
     for (what, digest) in digests {
-        check_signature(&mut reg, repo, &repository, &digest, key)
+        let payload = check_signature(&mut reg, repo, &repository, &digest, key)
             .with_context(|| format!("{image}: the signature of the {what} {digest}"))?;
+        if what == "index" {
+            attested = payload["optional"][SBOM_ANNOTATION].as_str().map(str::to_owned);
+        }
     }
-    Ok(Verified { index: index_digest, platforms })
+    let attested =
+        attested.with_context(|| format!("{image}: the index's signature names no SBOM ({SBOM_ANNOTATION})"))?;
+    let sbom =
+        find_sbom(&mut reg, repo, &index_digest, &attested, sbom_file).with_context(|| format!("{image}: the SBOM"))?;
+    Ok(Verified { index: index_digest, platforms, sbom })
+}
+
+/// The signed annotation naming the SBOM's digest.
+pub const SBOM_ANNOTATION: &str = "dev.openim.sbom";
+
+/// The SBOM of the index `digest`: attached to it (referrers API or tag), else `file`; its
+/// digest must be `attested` and it must read as the release's SBOM.
+fn find_sbom(
+    reg: &mut Registry,
+    repo: &str,
+    digest: &str,
+    attested: &str,
+    file: Option<&[u8]>,
+) -> anyhow::Result<(String, String, usize)> {
+    let referrers = reg.referrers(repo, digest)?;
+    let attached = referrers.iter().find(|d| d["artifactType"] == crate::sbom::SBOM_TYPE);
+    let (bytes, from) = match (attached, file) {
+        (Some(d), _) => {
+            let m_digest = d["digest"].as_str().context("a referrer without a digest")?;
+            let manifest = reg.get_manifest(repo, m_digest)?.with_context(|| format!("no manifest {m_digest}"))?;
+            let m: serde_json::Value = serde_json::from_slice(&manifest)?;
+            if m["subject"]["digest"] != digest {
+                bail!("the referrer {m_digest} refers to {}, not {digest}", m["subject"]["digest"]);
+            }
+            let layer = m["layers"][0]["digest"].as_str().context("an SBOM referrer without a layer")?;
+            (reg.get_blob(repo, layer)?, format!("attached to the index ({m_digest})"))
+        }
+        (None, Some(file)) => (file.to_vec(), "the file given with --sbom".to_owned()),
+        (None, None) => bail!(
+            "none is attached to {digest} on {} (a registry that stores images only): pass the release's {} \
+             with --sbom",
+            reg.host(),
+            crate::sbom::FILE_NAME
+        ),
+    };
+    let got = crate::oci::sha256(&bytes);
+    if got != attested {
+        bail!("{from} is {got}, but the signature names {attested}");
+    }
+    let components = crate::sbom::check(&bytes)?;
+    Ok((got, from, components))
 }
 
 fn check_signature(
@@ -105,7 +168,7 @@ fn check_signature(
     repository: &str,
     digest: &str,
     key: &PublicKey,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<serde_json::Value> {
     let tag = signature_tag(digest)?;
     let manifest = reg.get_manifest(repo, &tag)?.with_context(|| format!("there is no {repository}:{tag}"))?;
     let m: serde_json::Value = serde_json::from_slice(&manifest).context("the signature manifest is not JSON")?;
@@ -114,7 +177,7 @@ fn check_signature(
         let payload_digest = layer["digest"].as_str().context("a layer without a digest")?;
         let payload = reg.get_blob(repo, payload_digest)?;
         match key.check(&manifest, &payload, repository, digest) {
-            Ok(()) => return Ok(()),
+            Ok(p) => return Ok(p),
             Err(e) => last = Some(e),
         }
     }

@@ -35,9 +35,12 @@ fn images(dir: &Path, tag: &str) -> (Layout, crate::image::Assembled) {
 fn the_offline_bundle_loads_into_a_registry_with_the_plan_digests() {
     let dir = tempfile::tempdir().unwrap();
     let (layout, assembled) = images(dir.path(), "1.2.3");
-    let (name, tar) = bundle(&layout, &root().join("compose"), &root().join("config"), 1_700_000_000, None).unwrap();
+    let sbom = crate::sbom::tests::sbom();
+    let (name, tar) =
+        bundle(&layout, &root().join("compose"), &root().join("config"), 1_700_000_000, None, Some(sbom)).unwrap();
     assert_eq!(name, "openim-offline-1.2.3");
-    let (_, again) = bundle(&layout, &root().join("compose"), &root().join("config"), 1_700_000_000, None).unwrap();
+    let (_, again) =
+        bundle(&layout, &root().join("compose"), &root().join("config"), 1_700_000_000, None, Some(sbom)).unwrap();
     assert_eq!(oci::sha256(&tar), oci::sha256(&again), "reproducible");
 
     let unpacked = dir.path().join("unpacked");
@@ -48,6 +51,7 @@ fn the_offline_bundle_loads_into_a_registry_with_the_plan_digests() {
     for f in ["docker-compose.yml", "standalone.yml", "config/share.yml", "README.txt", "load.sh", "images.tar"] {
         assert!(b.join(f).is_file(), "{f} in the bundle");
     }
+    assert_eq!(std::fs::read(b.join("openim.cdx.json")).unwrap(), sbom, "the release's SBOM");
 
     let reg = TestRegistry::start();
     let dest = format!("docker://{}/openimsdk", reg.host());
@@ -83,17 +87,17 @@ fn the_offline_bundle_loads_into_a_registry_with_the_plan_digests() {
 fn the_bundle_holds_only_what_its_images_use() {
     let dir = tempfile::tempdir().unwrap();
     let (layout, _) = images(dir.path(), "1.2.3");
-    let (_, clean) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None).unwrap();
+    let (_, clean) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None, None).unwrap();
     layout.put(oci_spec::image::MediaType::ImageLayerGzip, b"stale layer").unwrap();
-    let (_, with_stale) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None).unwrap();
+    let (_, with_stale) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None, None).unwrap();
     assert_eq!(oci::sha256(&clean), oci::sha256(&with_stale));
 
     // Two tags in one layout: which one to bundle is not guessed, and the other stays out.
     let (layout, _) = images(dir.path(), "1.2.4");
-    let err = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None).unwrap_err();
+    let err = bundle(&layout, &root().join("compose"), &root().join("config"), 0, None, None).unwrap_err();
     assert!(err.to_string().contains("--tag"), "{err}");
-    let (_, older) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, Some("1.2.3")).unwrap();
+    let (_, older) = bundle(&layout, &root().join("compose"), &root().join("config"), 0, Some("1.2.3"), None).unwrap();
     assert_eq!(oci::sha256(&clean), oci::sha256(&older));
-    let err = bundle(&layout, &root().join("compose"), &root().join("config"), 0, Some("9.9.9")).unwrap_err();
+    let err = bundle(&layout, &root().join("compose"), &root().join("config"), 0, Some("9.9.9"), None).unwrap_err();
     assert!(err.to_string().contains("no images tagged 9.9.9"), "{err}");
 }

@@ -28,7 +28,7 @@ fn a_signature_checks_with_its_key_only_and_is_reproducible() {
     let manifest = &item.top().bytes;
     let m: serde_json::Value = serde_json::from_slice(manifest).unwrap();
     assert_eq!(m["config"]["mediaType"], "application/vnd.oci.image.config.v1+json", "an image config: ACR takes it");
-    let payload = payload("example.com/ns/openim-api", &digest).unwrap();
+    let payload = payload("example.com/ns/openim-api", &digest, &BTreeMap::new()).unwrap();
     assert_eq!(
         String::from_utf8(payload.clone()).unwrap(),
         format!(
@@ -37,6 +37,15 @@ fn a_signature_checks_with_its_key_only_and_is_reproducible() {
     );
     let key = PublicKey::from_pem(&public).unwrap();
     key.check(manifest, &payload, "example.com/ns/openim-api", &digest).unwrap();
+    // Annotations are signed into `optional`, as `cosign sign -a` does.
+    let annotated = Signer::from_pem(&private).unwrap().annotate("dev.openim.sbom", "sha256:00");
+    let annotated_item = annotated.signature("example.com/ns/openim-api", "openim-api", &digest).unwrap();
+    let signed_payload = match &annotated_item.blobs[1].1 {
+        Source::Bytes(b) => b.clone(),
+        Source::File(_) => unreachable!(),
+    };
+    let p = key.check(&annotated_item.top().bytes, &signed_payload, "example.com/ns/openim-api", &digest).unwrap();
+    assert_eq!(p["optional"]["dev.openim.sbom"], "sha256:00");
     // The same input, the same bytes (RFC 6979): a re-run moves no tag.
     let again = signer.signature("example.com/ns/openim-api", "openim-api", &digest).unwrap();
     assert_eq!(again.top().digest, item.top().digest);
