@@ -134,6 +134,18 @@ fn cross_built_binaries_list_their_crates() {
             !info.packages.iter().any(|p| p.name == "openim-testkit" || p.name == "xtask"),
             "no test or tool crates"
         );
+        // The release's SBOM lists every crate linked into the binary (two tools, one answer).
+        let sbom: serde_json::Value = serde_json::from_slice(crate::sbom::tests::sbom()).unwrap();
+        let listed: std::collections::BTreeSet<(String, String)> = sbom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["version"].as_str().unwrap().to_owned()))
+            .collect();
+        for p in info.packages.iter().filter(|p| !p.root && p.kind == auditable_serde::DependencyKind::Runtime) {
+            let id = (p.name.clone(), p.version.to_string());
+            assert!(listed.contains(&id), "{} {} is not in the SBOM", p.name, p.version);
+        }
     }
 }
 
