@@ -453,7 +453,7 @@ impl Release {
         let artifacts = match &decision.version {
             Some(version) => {
                 let images = assembled.indexes.clone();
-                let infra = match resolve_infra(&artifact::infra_images(Path::new("compose"))?, false) {
+                let infra = match artifact::resolve_infra(&artifact::infra_images(Path::new("compose"))?, false) {
                     Ok(infra) => infra,
                     Err(e) if self.dry_run => {
                         eprintln!("==> warning: the compose bundle's infrastructure images stay unpinned: {e:#}");
@@ -567,34 +567,6 @@ pub fn release_artifacts(
         eprintln!("    {} ({} bytes, {})", file.display(), a.package.len(), a.digest);
     }
     Ok(vec![chart, compose])
-}
-
-/// The digests of the infrastructure images the compose files name (`mariadb:11.4`, …), as the
-/// registry serves them now (a `HEAD` of each tag: no pull is spent).
-pub fn resolve_infra(images: &[String], insecure: bool) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let mut out = std::collections::BTreeMap::new();
-    for image in images {
-        let (host, repo, tag) = image_ref(image)?;
-        let mut reg = crate::registry::Registry::new(&host, None, insecure)?;
-        let digest =
-            reg.manifest_digest(&repo, &tag)?.with_context(|| format!("{host}/{repo}:{tag} does not exist"))?;
-        eprintln!("    {image} -> {digest}");
-        out.insert(image.clone(), digest);
-    }
-    Ok(out)
-}
-
-/// `image` (`redis:7.2`, `apache/kafka:3.9.1`, `ghcr.io/x/y:1`) as registry host, repository
-/// and tag, the way Docker reads it: no host means Docker Hub, and an official image there lives
-/// under `library/`.
-pub fn image_ref(image: &str) -> anyhow::Result<(String, String, String)> {
-    let (host, path) = match image.split_once('/') {
-        Some((h, rest)) if h.contains('.') || h.contains(':') || h == "localhost" => (h.to_owned(), rest.to_owned()),
-        _ => ("docker.io".to_owned(), image.to_owned()),
-    };
-    let path = if host == "docker.io" && !path.contains('/') { format!("library/{path}") } else { path };
-    let (repo, tag) = path.rsplit_once(':').with_context(|| format!("`{image}` has no tag"))?;
-    Ok((host, repo.to_owned(), tag.to_owned()))
 }
 
 /// Everything a publishing run pushes: the images under the decision's tags, the SBOM attached

@@ -212,11 +212,11 @@ fn a_release_plan_lists_everything_with_one_version() {
 
 #[test]
 fn image_references_read_as_docker_reads_them() {
-    let r = |i: &str| image_ref(i).unwrap();
+    let r = |i: &str| crate::artifact::image_ref(i).unwrap();
     let t = |h: &str, r: &str, t: &str| (h.to_owned(), r.to_owned(), t.to_owned());
     assert_eq!(r("mariadb:11.4"), t("docker.io", "library/mariadb", "11.4"));
     assert_eq!(r("apache/kafka:3.9.1"), t("docker.io", "apache/kafka", "3.9.1"));
     assert_eq!(r("ghcr.io/openimsdk/openim-api:1.2.3"), t("ghcr.io", "openimsdk/openim-api", "1.2.3"));
     assert_eq!(r("127.0.0.1:5000/library/redis:7.2"), t("127.0.0.1:5000", "library/redis", "7.2"));
-    assert!(image_ref("redis").is_err(), "a tag is required");
+    assert!(crate::artifact::image_ref("redis").is_err(), "a tag is required");
 }
