@@ -18,6 +18,19 @@ want="${*:-cross images helm dist compose lint}"
 tools="$HOME/.cache/tools"
 sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
+# crate_install NAME VERSION DIR: `cargo install` into ~/.cache/tools/DIR unless that version is
+# there; a failed install stops the script with cargo's output.
+crate_install() {
+  if ! grep -qs "^\"$1 $2 " "$tools/$3/.crates.toml"; then
+    echo "installing $1 $2 into $tools/$3 (crates.io)" >&2
+    local log; log=$(mktemp)
+    if ! cargo install "$1" --version "$2" --locked --root "$tools/$3" >"$log" 2>&1; then
+      tail -40 "$log" >&2; rm -f "$log"; echo "cargo install $1 $2 failed" >&2; return 1
+    fi
+    rm -f "$log"
+  fi
+}
+
 if [[ $want == *cross* ]]; then
   installed=$(rustup target list --installed)
   for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
@@ -26,20 +39,12 @@ if [[ $want == *cross* ]]; then
   if ! "$tools/zig/bin/cargo-zigbuild" --version >/dev/null 2>&1; then
     echo "installing ziglang and cargo-zigbuild into $tools/zig" >&2
     python3 -m venv "$tools/zig"
-    "$tools/zig/bin/pip" install -q ziglang cargo-zigbuild
+    "$tools/zig/bin/pip" install -q ziglang==0.17.1 cargo-zigbuild==0.24.1
   fi
   # Every release binary carries its dependency list (`cargo auditable zigbuild`).
-  if ! grep -qs '^"cargo-auditable 0.7.7 ' "$tools/auditable/.crates.toml"; then
-    echo "installing cargo-auditable 0.7.7 into $tools/auditable (crates.io)" >&2
-    cargo install cargo-auditable --version 0.7.7 --locked --root "$tools/auditable" 2>&1 \
-      | grep -E '^\s*(Installing|Installed|error)' >&2 || true
-  fi
+  crate_install cargo-auditable 0.7.7 auditable
   # The SBOM of every release (crates.io, the CycloneDX project's generator).
-  if ! grep -qs '^"cargo-cyclonedx 0.5.9 ' "$tools/cyclonedx/.crates.toml"; then
-    echo "installing cargo-cyclonedx 0.5.9 into $tools/cyclonedx (crates.io)" >&2
-    cargo install cargo-cyclonedx --version 0.5.9 --locked --root "$tools/cyclonedx" 2>&1 \
-      | grep -E '^\s*(Installing|Installed|error)' >&2 || true
-  fi
+  crate_install cargo-cyclonedx 0.5.9 cyclonedx
   echo "cross: $("$tools/zig/bin/cargo-zigbuild" --version), zig $("$tools/zig/bin/python" -m ziglang version), cargo-auditable 0.7.7, cargo-cyclonedx 0.5.9"
 fi
 
@@ -81,7 +86,7 @@ fi
 
 if [[ $want == *dist* ]]; then
   # The version dist-workspace.toml names as cargo-dist-version.
-  version=$(sed -n 's/^cargo-dist-version = "\(.*\)"/\1/p' "$(dirname "$0")/../dist-workspace.toml")
+  version=$(sed -n 's/^cargo-dist-version = "\(.*\)"/\1/p' "$(dirname "$0")/../../dist-workspace.toml")
   dist="$tools/dist/bin/dist"
   if [ "$("$dist" --version 2>/dev/null)" != "cargo-dist $version" ]; then
     echo "installing cargo-dist $version into $tools/dist (crates.io)" >&2

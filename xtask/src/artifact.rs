@@ -241,6 +241,57 @@ pub fn pin_compose(text: &str, pins: &Pins) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// The infrastructure pins (`mariadb:11.4` → digest) of a compose bundle's package (tar.gz).
+pub fn infra_pins_of_bundle(package: &[u8]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(package));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if !entry.path()?.to_string_lossy().ends_with(".yml") {
+            continue;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text)?;
+        for line in text.lines() {
+            if let Some((_, image)) = line.split_once("image: ")
+                && !image.trim().starts_with("${OPENIM_REGISTRY")
+                && let Some((name, digest)) = image.trim().split_once('@')
+            {
+                out.insert(name.to_owned(), digest.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The infrastructure pins of the compose bundle of `version` already on a registry of `cfg`
+/// (the first that has it), if any.
+pub fn published_infra_pins(
+    cfg: &crate::release::ReleaseConfig,
+    version: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    for r in cfg.registries.iter().filter(|r| r.takes(crate::push::Takes::Artifacts)) {
+        let (host, namespace) = r.repository.split_once('/')?;
+        let found = (|| -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
+            let mut reg = crate::registry::Registry::new(host, crate::push::credentials_from_env(r)?, r.insecure)?;
+            let repo = format!("{namespace}/openim-compose");
+            let Some(manifest) = reg.get_manifest(&repo, &helm_tag(version))? else { return Ok(None) };
+            let m: serde_json::Value = serde_json::from_slice(&manifest)?;
+            let layer = m["layers"][0]["digest"].as_str().context("a bundle without a layer")?;
+            Ok(Some(infra_pins_of_bundle(&reg.get_blob(&repo, layer)?)?))
+        })();
+        match found {
+            Ok(Some(pins)) if !pins.is_empty() => {
+                eprintln!("    the infrastructure pins of the published bundle {version} on `{}`", r.name);
+                return Some(pins);
+            }
+            Ok(_) => {}
+            Err(e) => eprintln!("    `{}`: no published bundle {version} read ({e:#})", r.name),
+        }
+    }
+    None
+}
+
 /// The infrastructure images the compose files in `dir` name (not the release's own).
 pub fn infra_images(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();

@@ -164,6 +164,16 @@ fn remap_flags() -> String {
 /// `MAKEFLAGS`). A static binary loads neither, so only the bytes change.
 pub const OPENSSL_DIRS: &str = "MODULESDIR=/usr/local/lib/ossl-modules ENGINESDIR=/usr/local/lib/engines-3";
 
+/// Checks a binary built elsewhere as a build checks its own: the arch's ELF, static, with its
+/// dependency list.
+pub fn check_built(path: &Path, arch: ImageArch) -> anyhow::Result<()> {
+    let data = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    check_elf(&data, arch).with_context(|| path.display().to_string())?;
+    check_static(&data).with_context(|| path.display().to_string())?;
+    dependencies(&data).with_context(|| path.display().to_string())?;
+    Ok(())
+}
+
 /// The dependency list `cargo auditable` embedded in a binary (section `.dep-v0`), read with
 /// `auditable-info` (the reader of the cargo-auditable project); the binary's own package must
 /// be its root.

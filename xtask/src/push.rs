@@ -252,8 +252,10 @@ pub fn publish(
     let mut out = Vec::new();
     for t in &mut targets {
         eprintln!("==> {}: tags (phase 2 of 2)", t.label());
-        let digests = write_tags(t, force).with_context(|| format!("{}: phase 2 (tags)", t.label()))?;
+        // What names the images' signatures and SBOMs first, then the images' own tags: a run
+        // stopped in between leaves no signed-for tag without its signature.
         write_referrers_tags(t).with_context(|| format!("{}: phase 2 (referrers tags)", t.label()))?;
+        let digests = write_tags(t, force).with_context(|| format!("{}: phase 2 (tags)", t.label()))?;
         let s = &t.reg.stats;
         eprintln!(
             "    {} blobs uploaded ({:.1} MB), {} mounted, {} already there; {} manifests put, {} already there; \
@@ -333,23 +335,27 @@ fn push_content(t: &mut Target<'_>) -> anyhow::Result<()> {
 
 /// A registry's refusal of a manifest, naming what it refused and what to do about it.
 fn refused(t: &Target<'_>, item: &Item, m: &Manifest, e: anyhow::Error) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{} refused the {} {} ({} {}, config media type {}): {e:#}. If the registry does not take {}, \
-         leave `{}` out of its `takes` in release.toml",
-        t.label(),
-        item.what,
-        item.repository,
-        m.media_type,
-        m.digest,
-        m.config_type,
-        item.needs.name(),
-        item.needs.name()
-    )
+    let what = format!(
+        "the {} {} ({} {}, config media type {})",
+        item.what, item.repository, m.media_type, m.digest, m.config_type
+    );
+    if e.chain().any(|c| c.downcast_ref::<crate::registry::Refused>().is_some()) {
+        let kind = item.needs.name();
+        anyhow::anyhow!(
+            "{} refused {what}: {e:#}. If the registry does not take {kind}, leave `{kind}` out of its `takes` \
+             in release.toml",
+            t.label()
+        )
+    } else {
+        e.context(format!("{}: pushing {what}", t.label()))
+    }
 }
 
 fn write_tags(t: &mut Target<'_>, force: bool) -> anyhow::Result<BTreeMap<String, String>> {
     let mut digests = BTreeMap::new();
-    let items = t.items.clone();
+    let mut items = t.items.clone();
+    items.sort_by_key(|i| i.what != "signature"); // stable: signatures first, in their order
+    let items = items;
     for item in items {
         let repo = t.repo(item);
         let top = item.top();
@@ -470,11 +476,9 @@ impl Push {
         let cfg = ReleaseConfig::load(&self.config)?;
         let layout = Layout { dir: self.layout.unwrap_or_else(|| crate::image::target_dir().join("oci")) };
         let items = image_items(&layout, &image_names(&cfg), &tags.tags[0], &tags.tags)?;
-        let signer = crate::sign::Signer::from_env()?;
-        if signer.is_none() {
-            eprintln!("==> warning: {} is not set; the images go out unsigned", crate::sign::KEY_ENV);
-        }
-        publish(&cfg, &self.registries, &items, self.force, signer.as_ref(), &credentials_from_env)?;
+        // Signatures (which carry the SBOM's digest) come from `cargo xtask release`; this
+        // leaves any the registries hold as they are.
+        publish(&cfg, &self.registries, &items, self.force, None, &credentials_from_env)?;
         Ok(())
     }
 }

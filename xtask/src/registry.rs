@@ -37,6 +37,8 @@ pub struct Stats {
     pub tags_written: u64,
     pub tags_unchanged: u64,
     pub retries: u64,
+    /// Time spent waiting before retries.
+    pub wait_ms: u64,
 }
 
 /// How hard to try (`[registry.retry]` in release.toml).
@@ -57,6 +59,21 @@ impl Default for Retry {
         Self { tries: 6, base_ms: 500, max_wait_s: 120 }
     }
 }
+
+/// A registry's refusal of what was sent (a `4xx` after the retries): not worth trying again.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.body)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// A registry's answer, read whole (manifests and errors are small; blobs are never fetched).
 pub struct Answer {
@@ -96,13 +113,18 @@ fn api_host(host: &str) -> &str {
 const SECONDARY: &str = "secondary rate limit (GHCR)";
 
 /// Why an answer is worth another try, if it is.
-fn retryable(status: StatusCode, body: &[u8]) -> Option<&'static str> {
+/// GitHub's secondary rate limit is a `403` whose message says so (a `HEAD` answer has no body:
+/// then a `Retry-After` or `x-ratelimit-remaining: 0` header says it).
+fn retryable(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Option<&'static str> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if status == StatusCode::TOO_MANY_REQUESTS {
         Some("rate limited")
     } else if status.is_server_error() {
         Some("server error")
     } else if status == StatusCode::FORBIDDEN
-        && String::from_utf8_lossy(body).to_ascii_lowercase().contains("secondary rate limit")
+        && (String::from_utf8_lossy(body).to_ascii_lowercase().contains("secondary rate limit")
+            || header(RETRY_AFTER.as_str()).is_some()
+            || header("x-ratelimit-remaining") == Some("0"))
     {
         Some(SECONDARY)
     } else {
@@ -174,7 +196,7 @@ impl Registry {
                     self.auth.insert(key.clone(), header);
                     continue;
                 }
-                Ok(a) => match retryable(a.status, &a.body) {
+                Ok(a) => match retryable(a.status, &a.headers, &a.body) {
                     None => return Ok(a),
                     Some(why) => {
                         let asked = a.header(RETRY_AFTER.as_str()).and_then(|v| retry_after(v, SystemTime::now()));
@@ -207,6 +229,7 @@ impl Registry {
             let wait = asked.unwrap_or_else(|| backoff.mul_f64(fastrand::f64()).clamp(floor, max_wait));
             eprintln!("    {}: {what}: {why}; try {} of {} in {wait:.1?}", self.host, tries + 1, self.retry.tries);
             self.stats.retries += 1;
+            self.stats.wait_ms += wait.as_millis() as u64;
             std::thread::sleep(wait);
             backoff = (backoff * 2).min(max_wait);
         }
@@ -237,11 +260,7 @@ impl Registry {
                 if let Some(b) = &basic {
                     req = req.header(AUTHORIZATION, b);
                 }
-                let resp = req.send().with_context(|| format!("{}: token request to {realm}", self.host))?;
-                if !resp.status().is_success() {
-                    bail!("{}: token request to {realm} answered {} (check the credentials)", self.host, resp.status());
-                }
-                let body: serde_json::Value = resp.json()?;
+                let body = self.token(req, realm)?;
                 let token = body["token"]
                     .as_str()
                     .or(body["access_token"].as_str())
@@ -249,6 +268,32 @@ impl Registry {
                 Ok(format!("Bearer {token}"))
             }
             _ => bail!("{}: unsupported auth challenge `{challenge}`", self.host),
+        }
+    }
+
+    /// A token request, retried like the others (transport errors, 429, 5xx).
+    fn token(&self, req: RequestBuilder, realm: &str) -> anyhow::Result<serde_json::Value> {
+        let mut backoff = Duration::from_millis(self.retry.base_ms);
+        let max_wait = Duration::from_secs(self.retry.max_wait_s);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = req.try_clone().context("a token request")?;
+            let why = match attempt.send() {
+                Ok(resp) if resp.status().is_success() => return Ok(resp.json()?),
+                Ok(resp) if retryable(resp.status(), resp.headers(), b"").is_none() => {
+                    bail!("{}: token request to {realm} answered {} (check the credentials)", self.host, resp.status())
+                }
+                Ok(resp) => format!("answered {}", resp.status()),
+                Err(e) => format!("transport error: {}", error_chain(&e)),
+            };
+            if tries >= self.retry.tries {
+                bail!("{}: token request to {realm}: gave up after {tries} tries; last: {why}", self.host);
+            }
+            let wait = backoff.mul_f64(fastrand::f64()).min(max_wait);
+            eprintln!("    {}: token request to {realm}: {why}; try {} in {wait:.1?}", self.host, tries + 1);
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(max_wait);
         }
     }
 
@@ -321,6 +366,12 @@ impl Registry {
                     return Ok(());
                 }
                 StatusCode::NOT_FOUND if session == 1 => {
+                    // A retried upload whose first try completed finds its session used up.
+                    if self.has_blob(repo, digest)? {
+                        self.stats.blobs_uploaded += 1;
+                        self.stats.bytes_uploaded += bytes.len() as u64;
+                        return Ok(());
+                    }
                     eprintln!("    {}: upload session of {digest} lost ({}); starting another", self.host, a.text());
                     mount = None;
                 }
@@ -335,15 +386,20 @@ impl Registry {
         let url = self.url(repo, &format!("manifests/{reference}"));
         let a = self.send(&[scope(repo)], &|c| c.head(&url).header(ACCEPT, MANIFEST_TYPES))?;
         match a.status {
-            s if s.is_success() => Ok(a.header("Docker-Content-Digest").map(str::to_owned)),
+            s if s.is_success() => match a.header("Docker-Content-Digest") {
+                Some(d) => Ok(Some(d.to_owned())),
+                // The header is not required: the digest of what a `GET` sends, then.
+                None => Ok(self.get_manifest(repo, reference)?.map(|body| crate::oci::sha256(&body))),
+            },
             StatusCode::NOT_FOUND => Ok(None),
             s => bail!("{}: HEAD {url}: {s}{}", self.host, hint(s)),
         }
     }
 
     /// The manifest (or index) `reference` names in `repo`, as stored; `None` if there is none.
-    /// (A `GET` counts as a pull against Docker Hub's rate limit: `verify` uses it, `publish`
-    /// does not.)
+    /// (A `GET` counts as a pull against Docker Hub's rate limit: `publish` uses it only for
+    /// referrers tags, which registries with the referrers API, Docker Hub among them, never
+    /// need, and for digests a registry does not send.)
     pub fn get_manifest(&mut self, repo: &str, reference: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let url = self.url(repo, &format!("manifests/{reference}"));
         let a = self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, MANIFEST_TYPES))?;
@@ -373,9 +429,7 @@ impl Registry {
         let url = self.url(repo, &format!("referrers/{digest}"));
         let a =
             self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, "application/vnd.oci.image.index.v1+json"))?;
-        Ok(a.status.is_success()
-            && a.header(CONTENT_TYPE.as_str())
-                .is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json")))
+        Ok(is_referrers_index(&a))
     }
 
     /// The referrers of `digest` in `repo` (descriptors): from the referrers API, else from
@@ -385,7 +439,7 @@ impl Registry {
         let a =
             self.send(&[pull_scope(repo)], &|c| c.get(&url).header(ACCEPT, "application/vnd.oci.image.index.v1+json"))?;
         let index =
-            if a.status.is_success() { Some(a.body) } else { self.get_manifest(repo, &digest.replacen(':', "-", 1))? };
+            if is_referrers_index(&a) { Some(a.body) } else { self.get_manifest(repo, &digest.replacen(':', "-", 1))? };
         let Some(index) = index else { return Ok(Vec::new()) };
         let v: serde_json::Value = serde_json::from_slice(&index).context("a referrers index is not JSON")?;
         Ok(v["manifests"].as_array().cloned().unwrap_or_default())
@@ -403,10 +457,20 @@ impl Registry {
         let url = self.url(repo, &format!("manifests/{reference}"));
         let a = self.send(&[scope(repo)], &|c| c.put(&url).header(CONTENT_TYPE, media_type).body(body.to_vec()))?;
         if a.status != StatusCode::CREATED {
+            if a.status.is_client_error() {
+                return Err(Refused { status: a.status, body: a.text() }).with_context(|| format!("PUT {url}"));
+            }
             bail!("PUT {url}: {} {}", a.status, a.text());
         }
         Ok(a.headers)
     }
+}
+
+/// Whether an answer to `GET …/referrers/<digest>` comes from a referrers API: a `2xx` with an
+/// image index (a registry without the API answers `404`, or something else).
+fn is_referrers_index(a: &Answer) -> bool {
+    a.status.is_success()
+        && a.header(CONTENT_TYPE.as_str()).is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json"))
 }
 
 /// What an answer to a `HEAD` usually means.
@@ -415,7 +479,7 @@ fn hint(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => {
             " (the credentials were not accepted: check the registry's username and password variables)"
         }
-        StatusCode::FORBIDDEN => " (the credentials may not push to this repository)",
+        StatusCode::FORBIDDEN => " (the credentials may not use this repository)",
         _ => "",
     }
 }

@@ -430,6 +430,11 @@ impl Release {
                 timings: false,
             }
             .run()?;
+        } else {
+            // Built elsewhere (the publish workflow's build job): the same checks as a build's.
+            for arch in ImageArch::ALL {
+                crate::build::check_built(&crate::build::binary_path(arch, &self.profile), arch)?;
+            }
         }
         let mut meta = meta(&ctx, &tags, &cfg)?;
         // The release version, else the commit: a nightly and a push to main of one commit then
@@ -453,7 +458,14 @@ impl Release {
         let artifacts = match &decision.version {
             Some(version) => {
                 let images = assembled.indexes.clone();
-                let infra = match artifact::resolve_infra(&artifact::infra_images(Path::new("compose"))?, false) {
+                // A re-run of a release keeps the infrastructure digests its bundle was published
+                // with (the tags may have moved since): the same bundle, no tag moves.
+                let published = artifact::published_infra_pins(&cfg, version);
+                let resolved = match published {
+                    Some(pins) => Ok(pins),
+                    None => artifact::resolve_infra(&artifact::infra_images(Path::new("compose"))?, false),
+                };
+                let infra = match resolved {
                     Ok(infra) => infra,
                     Err(e) if self.dry_run => {
                         eprintln!("==> warning: the compose bundle's infrastructure images stay unpinned: {e:#}");
@@ -462,16 +474,7 @@ impl Release {
                     Err(e) => return Err(e.context("pin the compose infrastructure images by digest")),
                 };
                 let pins = artifact::Pins { images, infra };
-                release_artifacts(
-                    Path::new("."),
-                    &cfg,
-                    &self.registries,
-                    &meta,
-                    version,
-                    &decision.image_tag,
-                    &pins,
-                    &out_dir,
-                )?
+                release_artifacts(Path::new("."), &cfg, &meta, version, &decision.image_tag, &pins, &out_dir)?
             }
             None => Vec::new(),
         };
@@ -532,11 +535,9 @@ impl Release {
 
 /// The chart and the compose bundle of `version` from the checkout at `root`, pinned to `pins`,
 /// also written to `out_dir` as files.
-#[allow(clippy::too_many_arguments)]
 pub fn release_artifacts(
     root: &Path,
     cfg: &ReleaseConfig,
-    only: &[String],
     meta: &Meta,
     version: &str,
     image_tag: &str,
@@ -544,13 +545,14 @@ pub fn release_artifacts(
     out_dir: &Path,
 ) -> anyhow::Result<Vec<Artifact>> {
     let mtime = u64::try_from(meta.created).context("commit time before 1970")?;
-    // The bundle names the first registry this run pushes to.
+    // The bundle names the first registry of release.toml that takes images, whichever this run
+    // pushes to: one version, one bundle.
     let registry = cfg
         .registries
         .iter()
-        .find(|r| only.is_empty() || only.contains(&r.name))
+        .find(|r| r.takes(Takes::Images))
         .map(|r| r.repository.as_str())
-        .context("no registry of release.toml is selected")?;
+        .context("no registry of release.toml takes images")?;
     let chart = artifact::package_chart(&root.join("charts/openim"), version, image_tag, mtime, pins)?;
     let compose = artifact::compose_bundle(
         &root.join("compose"),

@@ -172,7 +172,7 @@ fn install(group: Group, progress: &Progress) -> anyhow::Result<Option<(&'static
                         "installing SecantusDB (MongoDB-wire test server, PyPI) into {}",
                         venv.display()
                     ));
-                    venv_install(&venv, &["--pre", "SecantusDB"])?;
+                    venv_install(&venv, &["SecantusDB==0.7.0b3"])?;
                 }
             } else {
                 progress.line("mongodb: OPENIM_TEST_MONGO_URL is set, using that server");

@@ -133,20 +133,32 @@ fn find_sbom(
     attested: &str,
     file: Option<&[u8]>,
 ) -> anyhow::Result<(String, String, usize)> {
-    let referrers = reg.referrers(repo, digest)?;
-    let attached = referrers.iter().find(|d| d["artifactType"] == crate::sbom::SBOM_TYPE);
-    let (bytes, from) = match (attached, file) {
-        (Some(d), _) => {
-            let m_digest = d["digest"].as_str().context("a referrer without a digest")?;
-            let manifest = reg.get_manifest(repo, m_digest)?.with_context(|| format!("no manifest {m_digest}"))?;
-            let m: serde_json::Value = serde_json::from_slice(&manifest)?;
-            if m["subject"]["digest"] != digest {
-                bail!("the referrer {m_digest} refers to {}, not {digest}", m["subject"]["digest"]);
-            }
-            let layer = m["layers"][0]["digest"].as_str().context("an SBOM referrer without a layer")?;
-            (reg.get_blob(repo, layer)?, format!("attached to the index ({m_digest})"))
+    // The attached SBOM whose layer is the signed one (an index may carry older ones too).
+    let mut attached = None;
+    let mut others = Vec::new();
+    for d in reg.referrers(repo, digest)?.iter().filter(|d| d["artifactType"] == crate::sbom::SBOM_TYPE) {
+        let m_digest = d["digest"].as_str().context("a referrer without a digest")?;
+        let manifest = reg.get_manifest(repo, m_digest)?.with_context(|| format!("no manifest {m_digest}"))?;
+        let m: serde_json::Value = serde_json::from_slice(&manifest)?;
+        if m["subject"]["digest"] != digest {
+            bail!("the referrer {m_digest} refers to {}, not {digest}", m["subject"]["digest"]);
         }
+        let layer = m["layers"][0]["digest"].as_str().context("an SBOM referrer without a layer")?;
+        if layer == attested {
+            attached = Some((reg.get_blob(repo, layer)?, format!("attached to the index ({m_digest})")));
+            break;
+        }
+        others.push(layer.to_owned());
+    }
+    let (bytes, from) = match (attached, file) {
+        (Some(found), _) => found,
         (None, Some(file)) => (file.to_vec(), "the file given with --sbom".to_owned()),
+        (None, None) if !others.is_empty() => {
+            bail!(
+                "the SBOMs attached to {digest} are {}, none of them {attested}, which the signature names",
+                others.join(", ")
+            )
+        }
         (None, None) => bail!(
             "none is attached to {digest} on {} (a registry that stores images only): pass the release's {} \
              with --sbom",

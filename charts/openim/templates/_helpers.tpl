@@ -4,6 +4,9 @@ chart's appVersion (which the release pipeline stamps in every chart of this umb
 {{- $image := .root.Values.global.image -}}
 {{- $tag := $image.tag | default .root.Chart.AppVersion -}}
 {{- $digest := index ($image.digests | default dict) .service -}}
+{{- if and $digest (ne $tag .root.Chart.AppVersion) -}}
+{{- fail (printf "global.image.digests pins the images of %s, not of global.image.tag %s: set global.image.digests to the digests of that tag, or to {}" .root.Chart.AppVersion $tag) -}}
+{{- end -}}
 {{ printf "%s/%s%s:%s" $image.registry $image.prefix .service $tag }}{{ if $digest }}@{{ $digest }}{{ end }}
 {{- end -}}
 

@@ -431,12 +431,20 @@ fn the_chart_schema_rejects_wrong_values() {
         ("ingress.enabled=yes", "/ingress/enabled"),
         ("rpc-user.replicas=2", "/rpc-user"),
         ("global.config.nosuchfile.key=1", "/global/config"),
+        ("global.image.digests.api=latest", "/global/image/digests/api"),
     ] {
         let err = template(&["--set", set]).expect_err(set);
         assert!(err.contains(key), "--set {set}: {err}");
     }
     // The right types pass.
     template(&["--set", "global.msggatewayReplicas=3", "--set", "api.replicaCount=0"]).unwrap();
+    // A digest pins the chart's appVersion; with another tag the chart refuses to render.
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let pinned = template(&["--set", &format!("global.image.digests.api={digest}")]).unwrap();
+    assert!(pinned.contains(&format!("docker.io/openim/openim-api:0.0.0-dev@{digest}")), "pinned: {pinned}");
+    let err = template(&["--set", &format!("global.image.digests.api={digest}"), "--set", "global.image.tag=9.9.9"])
+        .unwrap_err();
+    assert!(err.contains("global.image.digests pins the images of"), "{err}");
 }
 
 /// The configuration the chart renders uses only files and keys of config/ (the services refuse

@@ -227,52 +227,64 @@ fn an_images_only_registry_gets_the_images_and_says_why_it_skips_the_rest() {
 #[test]
 fn pushes_retry_through_rate_limits_and_transport_errors() {
     let reg = TestRegistry::start();
-    let faults: Vec<Fault> = vec![
-        Fault::Status {
-            code: 429,
-            retry_after: Some("1".into()),
-            body: r#"{"errors":[{"code":"TOOMANYREQUESTS"}]}"#.into(),
-        },
-        Fault::Status {
-            code: 503,
-            retry_after: Some(httpdate::fmt_http_date(
-                std::time::SystemTime::now() + std::time::Duration::from_secs(1),
-            )),
-            body: "unavailable".into(),
-        },
-        Fault::Status { code: 403, retry_after: None, body: "You have exceeded a secondary rate limit".into() },
-        Fault::Drop,
-        Fault::Status { code: 502, retry_after: None, body: "bad gateway".into() },
-    ];
-    // Each fault hits the first try of one kind of request: a blob check, an upload start, an
-    // upload, a manifest and a tag.
-    let mut pending: Vec<(&str, &str, Fault)> = vec![
-        ("HEAD", "/blobs/", faults[0].clone()),
-        ("POST", "/blobs/uploads/", faults[1].clone()),
-        ("PUT", "/blobs/uploads/", faults[2].clone()),
-        ("PUT", "/manifests/sha256:", faults[3].clone()),
-        ("PUT", "/manifests/1.2.3", faults[4].clone()),
-    ];
+    let status =
+        |code: u16, retry_after: Option<String>, body: &str| Fault::Status { code, retry_after, body: body.into() };
+    // Faults for the first try of the first request of each kind named; what was injected is logged.
+    type Pending = Vec<(&'static str, &'static str, Fault)>;
     let injected = Arc::new(Mutex::new(Vec::new()));
-    let log = injected.clone();
-    let proxy = FaultProxy::start(
-        reg.port,
+    let faults = |mut pending: Pending| -> crate::testing::Decide {
+        let log = injected.clone();
         Box::new(move |seen: &Seen<'_>| {
             let i = pending.iter().position(|(m, p, _)| *m == seen.method && seen.path.contains(p))?;
             let (m, p, f) = pending.remove(i);
             log.lock().unwrap().push(format!("{m} {p}"));
             Some(f)
-        }),
+        })
+    };
+    let too_many = r#"{"errors":[{"code":"TOOMANYREQUESTS"}]}"#;
+    // 1. While pushing: a rate limit asking for 2 s (delay-seconds), a server error on an
+    // upload start, a connection dropped on a manifest, a bad gateway on a tag.
+    let proxy = FaultProxy::start(
+        reg.port,
+        faults(vec![
+            ("HEAD", "/blobs/", status(429, Some("2".into()), too_many)),
+            ("POST", "/blobs/uploads/", status(503, None, "unavailable")),
+            ("PUT", "/manifests/sha256:", Fault::Drop),
+            ("PUT", "/manifests/1.2.3", status(502, None, "bad gateway")),
+        ]),
     );
     let tmp = tempfile::tempdir().unwrap();
     let layout = images(tmp.path(), "one", "1.2.3");
     let cfg = crate::testing::config_for(&[proxy.host()]);
-    let started = std::time::Instant::now();
-    let pushed = publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap();
-    assert_eq!(injected.lock().unwrap().len(), 5, "every fault was met: {:?}", injected.lock().unwrap());
-    assert_eq!(pushed[0].stats.retries, 5, "{:?}", pushed[0].stats);
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    let s = publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap()[0].stats.clone();
+    assert_eq!(injected.lock().unwrap().len(), 4, "every fault was met: {:?}", injected.lock().unwrap());
+    assert_eq!(s.retries, 4, "{s:?}");
+    // The backoffs of the other three are a few tens of milliseconds (base_ms 20).
+    assert!((2000..3000).contains(&s.wait_ms), "Retry-After: 2 was waited: {s:?}");
     assert!(tag_digest(&cfg, 0, "openim-api", "1.2.3").is_some());
+
+    // 2. Retry-After as an HTTP date, 3 s ahead (whole seconds: 2 to 3 s from now).
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(3));
+    proxy.set(faults(vec![("HEAD", "/manifests/", status(503, Some(at), "unavailable"))]));
+    let s = publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap()[0].stats.clone();
+    assert_eq!(s.retries, 1, "{s:?}");
+    assert!((1900..3100).contains(&s.wait_ms), "the HTTP date was waited for: {s:?}");
+
+    // 3. GHCR's secondary rate limit: a 403 whose message says so and names no time waits at
+    // least the longest wait (5 s here; a minute by default), not the short backoff (a new tag:
+    // the PUT carries the message); on a HEAD, which has no body, a `Retry-After` says it.
+    proxy.set(faults(vec![("PUT", "/manifests/main", status(403, None, "You have exceeded a secondary rate limit"))]));
+    let main: Vec<String> = vec!["main".into()];
+    let s = publish(&cfg, &[], &items(&layout, &main), false, None, &creds).unwrap()[0].stats.clone();
+    assert_eq!(s.retries, 1, "{s:?}");
+    assert!(s.wait_ms >= 5000, "{s:?}");
+    proxy.set(faults(vec![("HEAD", "/manifests/", status(403, Some("1".into()), ""))]));
+    let s = publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap()[0].stats.clone();
+    assert_eq!((s.retries, s.wait_ms), (1, 1000), "{s:?}");
+    // A plain 403 is no rate limit: refused at once.
+    proxy.set(faults(vec![("HEAD", "/manifests/", status(403, None, "denied"))]));
+    let e = format!("{:#}", publish(&cfg, &[], &items(&layout, &tags()), false, None, &creds).unwrap_err());
+    assert!(e.contains("403") && !e.contains("gave up"), "{e}");
 
     // A registry that answers 503 to everything: the tries run out, and the error says so.
     proxy.set(Box::new(|_: &Seen<'_>| Some(Fault::Status { code: 503, retry_after: None, body: "down".into() })));

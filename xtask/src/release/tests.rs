@@ -111,7 +111,7 @@ fn a_release_plan_lists_everything_with_one_version() {
         images: assembled.indexes.clone(),
         infra: infra.iter().map(|i| (i.clone(), crate::oci::sha256(i.as_bytes()))).collect(),
     };
-    let artifacts = release_artifacts(&root, &cfg, &[], &meta(), "1.2.3", &d.image_tag, &pins, dir.path()).unwrap();
+    let artifacts = release_artifacts(&root, &cfg, &meta(), "1.2.3", &d.image_tag, &pins, dir.path()).unwrap();
     let plan = Plan {
         rows: rows(&d, &cfg, &[], &assembled, &artifacts, false),
         context: ctx(Event::Push, "refs/tags/v1.2.3", &[]),
@@ -208,6 +208,8 @@ fn a_release_plan_lists_everything_with_one_version() {
         }
     }
     assert!(seen >= 15, "{seen} services");
+    // A re-run reads the infrastructure pins back from the published bundle.
+    assert_eq!(crate::artifact::infra_pins_of_bundle(&compose.package).unwrap(), pins.infra);
 }
 
 #[test]

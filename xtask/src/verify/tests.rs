@@ -72,8 +72,7 @@ fn a_release_reaches_three_registries_verifies_everywhere_and_repeats_as_a_no_op
     };
     let meta = crate::image::tests::meta();
     let artifacts =
-        crate::release::release_artifacts(&root, &cfg, &[], &meta, "1.2.3", &decision.image_tag, &pins, tmp.path())
-            .unwrap();
+        crate::release::release_artifacts(&root, &cfg, &meta, "1.2.3", &decision.image_tag, &pins, tmp.path()).unwrap();
     let sbom = crate::sbom::tests::sbom();
     let items = crate::release::items(&layout, &cfg, &decision, sbom, "2023-11-14T22:13:20Z", &artifacts).unwrap();
     let (private, public) = crate::sign::tests::new_key();
