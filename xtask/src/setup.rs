@@ -189,17 +189,22 @@ fn install(group: Group, progress: &Progress) -> anyhow::Result<Option<(&'static
         Group::Compose => script("tools.sh", &["compose"]).map(|()| None),
         Group::Lint => script("tools.sh", &["lint"]).map(|()| None),
         Group::Sign => {
-            // Built from the checkout (xtask/cosign-check, its own Cargo.lock), again when it changed.
+            // Built from the checkout (xtask/cosign-check, its own Cargo.lock); again when its
+            // sources change (a hash of them, not their times: every clone is new).
             let root_dir = tools_dir("cosign-check")?;
             let bin = root_dir.join("bin/cosign-check");
             let source = root().join("xtask/cosign-check");
-            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let newest =
-                ["Cargo.toml", "Cargo.lock", "src/main.rs"].iter().filter_map(|f| modified(&source.join(f))).max();
-            if modified(&bin) < newest {
+            let mut hashed = Vec::new();
+            for f in ["Cargo.toml", "Cargo.lock", "src/main.rs"] {
+                hashed.extend(std::fs::read(source.join(f)).with_context(|| format!("read xtask/cosign-check/{f}"))?);
+            }
+            let hash = crate::oci::sha256(&hashed);
+            let stamp = root_dir.join(".source-hash");
+            if !bin.is_file() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(hash.as_str()) {
                 progress.line(format!("installing cosign-check (sigstore-rs, crates.io) into {}", root_dir.display()));
                 let (path, root_arg) = (source.to_string_lossy(), root_dir.to_string_lossy());
                 cargo_install(&["--path", &path, "--locked", "--debug", "--root", &root_arg], progress)?;
+                std::fs::write(&stamp, &hash).with_context(|| format!("write {}", stamp.display()))?;
             }
             progress.line(format!("signature checker: {} (sigstore-rs 0.15)", bin.display()));
             Ok(None)
