@@ -203,7 +203,7 @@ fn install(group: Group, progress: &Progress) -> anyhow::Result<Option<(&'static
             if !bin.is_file() || std::fs::read_to_string(&stamp).ok().as_deref() != Some(hash.as_str()) {
                 progress.line(format!("installing cosign-check (sigstore-rs, crates.io) into {}", root_dir.display()));
                 let (path, root_arg) = (source.to_string_lossy(), root_dir.to_string_lossy());
-                cargo_install(&["--path", &path, "--locked", "--debug", "--root", &root_arg], progress)?;
+                cargo_install(&["--path", &path, "--locked", "--debug", "--force", "--root", &root_arg], progress)?;
                 std::fs::write(&stamp, &hash).with_context(|| format!("write {}", stamp.display()))?;
             }
             progress.line(format!("signature checker: {} (sigstore-rs 0.15)", bin.display()));
