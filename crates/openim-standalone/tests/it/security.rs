@@ -225,8 +225,10 @@ async fn wait_for_max_seq(s: &Stack, token: &str, user: &str, conv: &str, seq: i
 }
 
 /// The texts `user` pulls from `conv` (seqs 1..=100) over WebSocket, in seq order.
+/// The texts of `conv` as `user` pulls them, from an Android connection: its login must not
+/// replace the iOS (platform 1) tokens the tests send REST requests with.
 async fn pull_texts(s: &Stack, user: &str, conv: &str) -> Vec<String> {
-    let mut client = s.connect(user, 1, Encoding::Json, false).await;
+    let mut client = s.connect(user, 2, Encoding::Json, false).await;
     client
         .pull(conv, 1, 100)
         .await
