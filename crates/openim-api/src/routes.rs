@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use bytes::Bytes;
 
 use crate::Api;
@@ -146,7 +146,8 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/conversation/get_owner_conversation" => User, conversation.get_owner_conversation;
         "/conversation/get_conversation_offline_push_user_ids" => Admin, conversation.get_conversation_offline_push_user_i_ds;
     );
-    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 8] = [
+    use crate::object;
+    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 14] = [
         ("/auth/get_admin_token", post(get_admin_token)),
         ("/msg/send_msg", post(send_msg)),
         ("/msg/send_business_notification", post(business_notification)),
@@ -155,12 +156,21 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         ("/user/get_users_online_token_detail", post(token_detail)),
         ("/jssdk/get_conversations", post(crate::jssdk::get_conversations)),
         ("/jssdk/get_active_conversations", post(crate::jssdk::get_active_conversations)),
+        ("/object/part_limit", post(object::part_limit)),
+        ("/object/part_size", post(object::part_size)),
+        ("/object/initiate_multipart_upload", post(object::initiate)),
+        ("/object/auth_sign", post(object::auth_sign)),
+        ("/object/complete_multipart_upload", post(object::complete)),
+        ("/object/access_url", post(object::access_url)),
     ];
     let mut router = router;
     for (path, handler) in own {
         paths.push(path);
         router = router.route(path, handler);
     }
+    // OpenIM's gin wildcard `/object/*name`; other methods answer 404 like any unserved route.
+    paths.push("/object/*name");
+    router = router.route("/object/{*name}", get(object::redirect).fallback(object::not_found));
     (router, paths)
 }
 

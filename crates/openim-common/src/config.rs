@@ -30,6 +30,7 @@ pub struct Config {
     pub rpc_group: GroupConfig,
     pub rpc_conversation: RpcConfig,
     pub rpc_msg: RpcConfig,
+    pub rpc_third: ThirdConfig,
     pub crontask: CrontaskConfig,
     pub mysql: MysqlConfig,
     pub redis: RedisConfig,
@@ -116,6 +117,7 @@ pub struct RpcAddresses {
     pub group: String,
     pub conversation: String,
     pub msg: String,
+    pub third: String,
     /// Every gateway instance's push endpoint (StatefulSet pod DNS names in Kubernetes).
     pub msggateway: Vec<String>,
 }
@@ -129,6 +131,7 @@ impl Default for RpcAddresses {
             group: "http://openim-rpc-group:10150".into(),
             conversation: "http://openim-rpc-conversation:10180".into(),
             msg: "http://openim-rpc-msg:10130".into(),
+            third: "http://openim-rpc-third:10300".into(),
             msggateway: vec!["http://openim-msggateway:10140".into()],
         }
     }
@@ -200,6 +203,7 @@ const FILES: &[&str] = &[
     "openim-rpc-group",
     "openim-rpc-conversation",
     "openim-rpc-msg",
+    "openim-rpc-third",
     "openim-crontask",
     "mysql",
     "redis",
@@ -242,6 +246,7 @@ impl Config {
             rpc_group: section(dir, "openim-rpc-group", d.rpc_group)?,
             rpc_conversation: section(dir, "openim-rpc-conversation", RpcConfig::with_port(10180))?,
             rpc_msg: section(dir, "openim-rpc-msg", RpcConfig::with_port(10130))?,
+            rpc_third: section(dir, "openim-rpc-third", d.rpc_third)?,
             crontask: section(dir, "openim-crontask", d.crontask)?,
             mysql: section(dir, "mysql", d.mysql)?,
             redis: section(dir, "redis", d.redis)?,
@@ -272,6 +277,24 @@ impl Config {
                 "max_members",
                 format!("{} must be at least 2", self.rpc_group.max_members),
             );
+        }
+        let object = &self.rpc_third.object;
+        if object.engine != "local" {
+            return bad("openim-rpc-third", "object.engine", format!("{:?} is not one of: local", object.engine));
+        }
+        if object.max_size <= 0 {
+            return bad("openim-rpc-third", "object.max_size", format!("{} must be positive", object.max_size));
+        }
+        if !(60..=7 * 24 * 3600).contains(&object.url_expire_secs) {
+            return bad(
+                "openim-rpc-third",
+                "object.url_expire_secs",
+                format!("{} is not between 60 and 604800 (7 days, S3's longest)", object.url_expire_secs),
+            );
+        }
+        let external = &object.local.external_url;
+        if !(external.is_empty() || external.starts_with("http://") || external.starts_with("https://")) {
+            return bad("openim-rpc-third", "object.local.external_url", format!("{external:?} is not an http(s) URL"));
         }
         if self.share.multi_login.max_num_one_end == 0 {
             return bad("share", "multi_login.max_num_one_end", "must be at least 1".into());

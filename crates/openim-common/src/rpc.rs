@@ -112,6 +112,22 @@ pub fn client_addr<T>(req: &tonic::Request<T>) -> Option<std::net::IpAddr> {
     req.metadata().get(CLIENT_ADDR)?.to_str().ok()?.parse().ok()
 }
 
+/// Metadata key carrying the address clients reach the API at (`http://host:port/`), for URLs
+/// the API itself serves (the embedded object store's).
+pub const API_BASE: &str = "x-openim-api-base";
+
+/// Names the API's address as the client sees it in `req`.
+pub fn set_api_base<T>(req: &mut tonic::Request<T>, base: &str) {
+    if let Ok(v) = base.parse() {
+        req.metadata_mut().insert(API_BASE, v);
+    }
+}
+
+/// The API address an edge service named in `req` ("" when none).
+pub fn api_base<T>(req: &tonic::Request<T>) -> String {
+    req.metadata().get(API_BASE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
 /// The calling user named in a request's metadata ("" when none).
 pub fn op_user_id<T>(req: &tonic::Request<T>) -> String {
     req.metadata().get(OP_USER_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
@@ -157,6 +173,7 @@ pub struct Clients {
     pub friend: openim_proto::pb::relation::friend_client::FriendClient<RpcChannel>,
     pub group: openim_proto::pb::group::group_client::GroupClient<RpcChannel>,
     pub conversation: openim_proto::pb::conversation::conversation_client::ConversationClient<RpcChannel>,
+    pub third: openim_proto::pb::third::third_client::ThirdClient<RpcChannel>,
     /// One client per gateway instance, keyed by the instance's ID (its push address).
     pub gateways: Vec<(String, GatewayClient)>,
 }
@@ -171,6 +188,7 @@ pub struct Channels {
     pub friend: RpcChannel,
     pub group: RpcChannel,
     pub conversation: RpcChannel,
+    pub third: RpcChannel,
     pub gateways: Vec<(String, RpcChannel)>,
 }
 
@@ -179,7 +197,7 @@ impl Clients {
         use openim_proto::pb::{
             auth::auth_client::AuthClient, conversation::conversation_client::ConversationClient,
             group::group_client::GroupClient, msg::msg_client::MsgClient, relation::friend_client::FriendClient,
-            user::user_client::UserClient,
+            third::third_client::ThirdClient, user::user_client::UserClient,
         };
         Self {
             auth: crate::sized!(AuthClient::new(ch.auth)),
@@ -188,6 +206,7 @@ impl Clients {
             friend: crate::sized!(FriendClient::new(ch.friend)),
             group: crate::sized!(GroupClient::new(ch.group)),
             conversation: crate::sized!(ConversationClient::new(ch.conversation)),
+            third: crate::sized!(ThirdClient::new(ch.third)),
             gateways: ch.gateways.into_iter().map(|(id, c)| (id, crate::sized!(GatewayClient::new(c)))).collect(),
         }
     }
@@ -211,6 +230,7 @@ impl Clients {
             friend: remote(&addrs.friend)?,
             group: remote(&addrs.group)?,
             conversation: remote(&addrs.conversation)?,
+            third: remote(&addrs.third)?,
             gateways,
         }))
     }

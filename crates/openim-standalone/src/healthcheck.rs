@@ -39,6 +39,7 @@ pub fn probe(service: Option<Service>, cfg: &Config) -> Probe {
         Some(Service::RpcGroup) => rpc(&cfg.rpc_group.rpc()),
         Some(Service::RpcConversation) => rpc(&cfg.rpc_conversation),
         Some(Service::RpcMsg) => rpc(&cfg.rpc_msg),
+        Some(Service::RpcThird) => rpc(&cfg.rpc_third.rpc()),
     };
     match probe {
         Probe::Http(a) => Probe::Http(local(a)),

@@ -19,6 +19,7 @@ use openim_rpc_conversation::{ConversationServer, ConversationService};
 use openim_rpc_friend::{FriendServer, FriendService};
 use openim_rpc_group::{GroupServer, GroupService};
 use openim_rpc_msg::{MsgServer, MsgService};
+use openim_rpc_third::{ThirdServer, ThirdService};
 use openim_rpc_user::{UserServer, UserService};
 use openim_storage::Stores;
 use tokio::task::JoinSet;
@@ -64,6 +65,14 @@ impl Standalone {
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
         let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members));
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
+        let object_store = services::object_store(&cfg, &token_key)?;
+        let third = Arc::new(ThirdService::new(
+            cfg.share.clone(),
+            stores.clone(),
+            object_store.blobs.clone(),
+            cfg.rpc_third.object.clone(),
+            token_key.as_bytes(),
+        ));
         let channels = |gateways| Channels {
             auth: rpc::local(openim_common::sized!(AuthServer::from_arc(auth.clone()))),
             user: rpc::local(openim_common::sized!(UserServer::from_arc(user.clone()))),
@@ -71,6 +80,7 @@ impl Standalone {
             friend: rpc::local(openim_common::sized!(FriendServer::from_arc(friend.clone()))),
             group: rpc::local(openim_common::sized!(GroupServer::from_arc(group.clone()))),
             conversation: rpc::local(openim_common::sized!(ConversationServer::from_arc(conversation.clone()))),
+            third: rpc::local(openim_common::sized!(ThirdServer::from_arc(third.clone()))),
             gateways,
         };
 
@@ -126,7 +136,12 @@ impl Standalone {
             .await
             .with_context(|| format!("bind the REST port (api.listen) {}", cfg.api.listen))?;
         let api_addr = api_listener.local_addr()?;
-        let api_router = observe::public_router().merge(openim_api::router(cfg.share.clone(), clients.clone()));
+        let objects = openim_api::ObjectRoutes {
+            external_url: cfg.rpc_third.object.local.external_url.clone(),
+            local: object_store.local.clone(),
+        };
+        let api_router =
+            observe::public_router().merge(openim_api::router(cfg.share.clone(), clients.clone(), objects));
         let t = shutdown.clone();
         let api_limits = cfg.api.limits();
         servers.spawn(async move {

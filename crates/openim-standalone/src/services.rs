@@ -43,6 +43,8 @@ pub enum Service {
     RpcConversation,
     /// Sending and reading messages.
     RpcMsg,
+    /// Object storage (pictures, voice, video, files).
+    RpcThird,
     /// Periodic clean-up.
     Crontask,
 }
@@ -72,6 +74,7 @@ impl Service {
             Service::RpcUser => &["sql", "redis"],
             Service::RpcFriend | Service::RpcGroup | Service::RpcConversation => &["sql"],
             Service::RpcMsg => &["sql", "messages", "redis", "kafka"],
+            Service::RpcThird => &["sql"],
             Service::Crontask => &["sql", "messages"],
         }
     }
@@ -171,6 +174,11 @@ where
         .with_context(|| format!("gRPC server on {addr}"))
 }
 
+/// The object store of `openim-rpc-third.yml`.
+pub fn object_store(cfg: &Config, token_key: &str) -> anyhow::Result<openim_rpc_third::ObjectStore> {
+    Ok(openim_rpc_third::open_store(&cfg.rpc_third.object, &cfg.storage.data_dir, token_key.as_bytes())?)
+}
+
 /// Runs `service` until `shutdown`.
 pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     observe::prometheus();
@@ -184,7 +192,11 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
     match service {
         Service::Api => {
             spawn_admin(cfg.api.admin_listen, health, shutdown.clone()).await?;
-            let router = observe::public_router().merge(openim_api::router(share, clients));
+            let objects = openim_api::ObjectRoutes {
+                external_url: cfg.rpc_third.object.local.external_url.clone(),
+                local: object_store(&cfg, &token_key)?.local,
+            };
+            let router = observe::public_router().merge(openim_api::router(share, clients, objects));
             serve_http(cfg.api.listen, router, cfg.api.limits(), "api", shutdown).await
         }
         Service::Msggateway => {
@@ -288,6 +300,20 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             let server = openim_common::sized!(openim_rpc_conversation::ConversationServer::new(svc));
             serve_grpc(cfg.rpc_conversation.listen, server, cfg.rpc_conversation.admin_listen, health, key, shutdown)
                 .await
+        }
+        Service::RpcThird => {
+            let store = object_store(&cfg, &token_key)?;
+            let object = cfg.rpc_third.object.clone();
+            let svc = openim_rpc_third::ThirdService::new(share, stores, store.blobs, object, token_key.as_bytes());
+            serve_grpc(
+                cfg.rpc_third.listen,
+                openim_common::sized!(openim_rpc_third::ThirdServer::new(svc)),
+                cfg.rpc_third.admin_listen,
+                health,
+                key,
+                shutdown,
+            )
+            .await
         }
         Service::RpcMsg => {
             let svc = openim_rpc_msg::MsgService::new(share, stores);

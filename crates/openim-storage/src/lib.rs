@@ -135,6 +135,21 @@ pub trait UserCommandStore: Send + Sync {
     async fn count_user_commands(&self, user: &str) -> StoreResult<u64>;
 }
 
+/// Named objects (`/object/*`): names → stored content.
+#[async_trait]
+pub trait ObjectRecordStore: Send + Sync {
+    /// Sets the record of `name`, replacing one there was.
+    async fn put_object(&self, object: &ObjectRecord) -> StoreResult<()>;
+    async fn object(&self, name: &str) -> StoreResult<Option<ObjectRecord>>;
+    /// Removes the record of `name`; the one removed, if there was one.
+    async fn delete_object(&self, name: &str) -> StoreResult<Option<ObjectRecord>>;
+    /// How many names point at `key` (content with none may be deleted).
+    async fn key_refs(&self, key: &str) -> StoreResult<u64>;
+    /// Up to `limit` objects of the groups given (all groups when empty) created before
+    /// `before` (Unix ms), oldest first.
+    async fn objects_before(&self, before: i64, groups: &[String], limit: usize) -> StoreResult<Vec<ObjectRecord>>;
+}
+
 /// Presence subscriptions a user made over REST (`/user/subscribe_users_status`).
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
@@ -458,6 +473,7 @@ pub struct Stores {
     pub blacks: Arc<dyn BlackStore>,
     pub user_commands: Arc<dyn UserCommandStore>,
     pub subscriptions: Arc<dyn SubscriptionStore>,
+    pub objects: Arc<dyn ObjectRecordStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageStore>,
@@ -520,6 +536,7 @@ impl Stores {
             blacks: db.clone(),
             user_commands: db.clone(),
             subscriptions: db.clone(),
+            objects: db.clone(),
             groups: db.clone(),
             conversations: db.clone(),
             messages: db.clone(),
@@ -568,6 +585,7 @@ impl Stores {
             blacks: mysql.clone(),
             user_commands: mysql.clone(),
             subscriptions: mysql.clone(),
+            objects: mysql.clone(),
             groups: Arc::new(group_cache::CachedGroups::new(mysql.clone(), redis.clone())),
             conversations: mysql.clone(),
             messages,

@@ -130,6 +130,27 @@ sql_record! {
 }
 
 sql_record! {
+    /// A named object (a picture, voice clip, video, file or client log): the name clients use
+    /// (`<owner>/…`) and the stored content behind it, which uploads of the same content share.
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ObjectRecord {
+        pub name: String,
+        /// Who uploaded it.
+        pub user_id: String,
+        /// The upload's hash (md5 of the parts' md5s), or `etag_<etag>` for form uploads.
+        pub hash: String,
+        /// Where the content is in the object store.
+        pub object_key: String,
+        pub size: i64,
+        pub content_type: String,
+        /// OpenIM's `cause`/`group`: what the object is for (`msg-picture`, `logs`, …).
+        pub object_group: String,
+        /// Unix milliseconds.
+        pub create_time: i64,
+    }
+}
+
+sql_record! {
     #[derive(Debug, Clone, Default, PartialEq, Eq)]
     pub struct Group {
         pub group_id: String,

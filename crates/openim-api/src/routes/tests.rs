@@ -59,11 +59,12 @@ async fn served_routes_answer_and_the_others_are_404() {
         group: "http://127.0.0.1:9".into(),
         conversation: "http://127.0.0.1:9".into(),
         msg: "http://127.0.0.1:9".into(),
+        third: "http://127.0.0.1:9".into(),
         msggateway: Vec::new(),
     };
     let key = openim_common::service_auth::ServiceKey::derive("route-tests");
     let clients = openim_common::rpc::Clients::remote(&addrs, &key).unwrap();
-    let app = crate::router(openim_common::config::Share::default(), clients);
+    let app = crate::router(openim_common::config::Share::default(), clients, crate::ObjectRoutes::default());
     for r in openim_routes() {
         let method = r.method.as_deref().unwrap_or("POST");
         // Wildcard routes (`/object/*name`) are probed with a concrete name.

@@ -193,6 +193,73 @@ impl GroupConfig {
     }
 }
 
+/// `openim-rpc-third.yml`: object storage, FCM tokens, badges and client logs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThirdConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    pub object: ObjectConfig,
+}
+
+impl Default for ThirdConfig {
+    fn default() -> Self {
+        let rpc = RpcConfig::with_port(10300);
+        Self { listen: rpc.listen, admin_listen: rpc.admin_listen, object: ObjectConfig::default() }
+    }
+}
+
+impl ThirdConfig {
+    /// The listener settings every RPC service has.
+    pub fn rpc(&self) -> RpcConfig {
+        RpcConfig { listen: self.listen, admin_listen: self.admin_listen }
+    }
+}
+
+/// `object` in `openim-rpc-third.yml`: where pictures, voice, video and files are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectConfig {
+    /// `local`: files under `local.dir` on this machine, uploaded and downloaded through the
+    /// API's own port (standalone and single-host deployments).
+    pub engine: String,
+    pub local: LocalObjectConfig,
+    /// The largest object a client may upload, in bytes.
+    pub max_size: i64,
+    /// Content types a client may upload (`image/*` matches every image type); empty: any.
+    pub content_types: Vec<String>,
+    /// Groups (OpenIM's `cause`) whose objects only their owner and administrators may
+    /// download; anyone with an object's name may download the others, as in OpenIM.
+    pub private_groups: Vec<String>,
+    /// How long upload and download URLs stay valid.
+    pub url_expire_secs: u64,
+}
+
+impl Default for ObjectConfig {
+    fn default() -> Self {
+        Self {
+            engine: "local".into(),
+            local: LocalObjectConfig::default(),
+            max_size: 1 << 30,
+            content_types: Vec::new(),
+            private_groups: vec!["logs".into()],
+            url_expire_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `object.local`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalObjectConfig {
+    /// The store's directory; empty: `objects` under `storage.data_dir`.
+    pub dir: String,
+    /// The address clients reach the API at (`https://im.example.com/api/`), for the store's
+    /// URLs; empty: taken from each request (its `X-Request-Api` header, else its Host), as
+    /// OpenIM builds object URLs.
+    pub external_url: String,
+}
+
 /// `openim-crontask.yml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

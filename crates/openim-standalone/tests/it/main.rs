@@ -12,6 +12,7 @@ mod group_life;
 mod group_matrix;
 mod groups;
 mod marks;
+mod objects;
 mod read;
 mod security;
 mod stack;

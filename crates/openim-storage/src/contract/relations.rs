@@ -289,6 +289,42 @@ pub async fn user_commands(store: &dyn UserCommandStore) {
     assert_eq!(store.user_commands(&b, None).await.unwrap(), vec![cmd(&b, 1, "x", "b's", 13)], "others untouched");
 }
 
+pub async fn objects(store: &dyn ObjectRecordStore) {
+    let p = prefix();
+    let obj = |name: &str, key: &str, group: &str, time: i64| ObjectRecord {
+        name: format!("{p}{name}"),
+        user_id: format!("{p}a"),
+        hash: "0cc175b9c0f1b6a831c399e269772661".into(),
+        object_key: format!("{p}{key}"),
+        size: 3,
+        content_type: "image/png".into(),
+        object_group: group.into(),
+        create_time: time,
+    };
+    assert_eq!(store.object(&format!("{p}a/none")).await.unwrap(), None);
+    store.put_object(&obj("a/x.png", "k1", "msg-picture", 10)).await.unwrap();
+    store.put_object(&obj("a/y.png", "k1", "msg-picture", 11)).await.unwrap();
+    store.put_object(&obj("a/log.txt", "k2", "logs", 12)).await.unwrap();
+    assert_eq!(store.object(&format!("{p}a/x.png")).await.unwrap(), Some(obj("a/x.png", "k1", "msg-picture", 10)));
+    assert_eq!(store.key_refs(&format!("{p}k1")).await.unwrap(), 2, "two names share one content");
+
+    store.put_object(&obj("a/x.png", "k3", "msg-picture", 13)).await.expect("a name can be uploaded again");
+    assert_eq!(store.object(&format!("{p}a/x.png")).await.unwrap().unwrap().object_key, format!("{p}k3"));
+    assert_eq!(store.key_refs(&format!("{p}k1")).await.unwrap(), 1);
+
+    let old = store.objects_before(13, &["logs".into()], 10).await.unwrap();
+    let mine: Vec<_> = old.into_iter().filter(|o| o.name.starts_with(&p)).map(|o| o.name).collect();
+    assert_eq!(mine, vec![format!("{p}a/log.txt")], "only the group asked for, only older ones");
+    let all = store.objects_before(14, &[], 1000).await.unwrap();
+    let mine: Vec<_> = all.into_iter().filter(|o| o.name.starts_with(&p)).map(|o| o.create_time).collect();
+    assert_eq!(mine, vec![11, 12, 13], "oldest first");
+
+    let gone = store.delete_object(&format!("{p}a/y.png")).await.unwrap();
+    assert_eq!(gone.map(|o| o.object_key), Some(format!("{p}k1")));
+    assert_eq!(store.delete_object(&format!("{p}a/y.png")).await.unwrap(), None, "deleting twice finds nothing");
+    assert_eq!(store.key_refs(&format!("{p}k1")).await.unwrap(), 0);
+}
+
 pub async fn subscriptions(store: &dyn SubscriptionStore) {
     let p = prefix();
     let (a, b, c, d) = (format!("{p}a"), format!("{p}b"), format!("{p}c"), format!("{p}d"));

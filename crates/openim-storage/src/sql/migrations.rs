@@ -28,6 +28,7 @@ pub(crate) const MYSQL: Embedded = Embedded(&[
         include_str!("../../migrations/mysql/0004_user_commands_and_subscriptions.sql"),
     ),
     ("0005_group_lifecycle.sql", include_str!("../../migrations/mysql/0005_group_lifecycle.sql")),
+    ("0006_objects.sql", include_str!("../../migrations/mysql/0006_objects.sql")),
 ]);
 
 pub(crate) const SQLITE: Embedded = Embedded(&[
@@ -43,6 +44,7 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
         include_str!("../../migrations/sqlite/0005_user_commands_and_subscriptions.sql"),
     ),
     ("0006_group_lifecycle.sql", include_str!("../../migrations/sqlite/0006_group_lifecycle.sql")),
+    ("0007_objects.sql", include_str!("../../migrations/sqlite/0007_objects.sql")),
 ]);
 
 impl Embedded {

@@ -142,6 +142,7 @@ mod conversations;
 mod groups;
 mod messages;
 pub(crate) mod migrations;
+mod objects;
 mod relations;
 mod tokens;
 mod users;

@@ -179,6 +179,12 @@ async fn sqlite_user_commands() {
 }
 
 #[tokio::test]
+async fn sqlite_objects() {
+    let (_d, s) = sqlite().await;
+    contract::objects(&*s).await;
+}
+
+#[tokio::test]
 async fn sqlite_subscriptions() {
     let (_d, s) = sqlite().await;
     contract::subscriptions(&*s).await;

@@ -109,6 +109,11 @@ async fn mysql_user_commands() {
 }
 
 #[tokio::test]
+async fn mysql_objects() {
+    contract::objects(&*store().await).await;
+}
+
+#[tokio::test]
 async fn mysql_subscriptions() {
     contract::subscriptions(&*store().await).await;
 }

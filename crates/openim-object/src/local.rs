@@ -1,0 +1,463 @@
+//! The embedded store: objects as files under a directory, uploaded and downloaded through
+//! presigned URLs that the API serves ([`router`]).
+//!
+//! ```text
+//! <root>/data/<key>        the content
+//! <root>/etag/<key>        its etag
+//! <root>/uploads/<id>/key  a multipart upload's target key; its parts beside it as 1, 2, …
+//! <root>/tmp/              files being written (renamed into place when complete)
+//! ```
+//!
+//! URLs are `<base>object-store/{put,part,get}?key=…&…&expires=<unix s>&signature=<hex>`, the
+//! signature an HMAC over the method and every parameter. An upload is streamed to disk with
+//! its md5 computed on the way and refused as soon as it is longer than the size signed into
+//! its URL; nothing is in place until it is whole.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use md5::Digest as _;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt as _;
+
+use crate::{AccessOptions, BlobError, BlobResult, Blobs, ObjectInfo, PartLimit, SignedRequest, UrlSigner, check_key};
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct LocalBlobs {
+    root: PathBuf,
+    signer: UrlSigner,
+    limit: PartLimit,
+}
+
+impl LocalBlobs {
+    /// A store in `root` (created if missing), its URLs signed with `signer`.
+    pub fn open(root: &Path, signer: UrlSigner) -> std::io::Result<Self> {
+        for dir in ["data", "etag", "uploads", "tmp"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Self { root: root.to_owned(), signer, limit: PartLimit::S3 })
+    }
+
+    fn data(&self, key: &str) -> BlobResult<PathBuf> {
+        check_key(key)?;
+        Ok(self.root.join("data").join(key))
+    }
+
+    fn etag_path(&self, key: &str) -> PathBuf {
+        self.root.join("etag").join(key)
+    }
+
+    fn upload_dir(&self, upload_id: &str) -> BlobResult<PathBuf> {
+        if upload_id.len() != 32 || !upload_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(BlobError::Invalid(format!("upload ID {upload_id:?} is not one of this store's")));
+        }
+        Ok(self.root.join("uploads").join(upload_id))
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.join("tmp").join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Moves a finished file to `key`, with its etag.
+    async fn install(&self, tmp: &Path, key: &str, etag: &str) -> BlobResult<()> {
+        let dst = self.data(key)?;
+        let etag_path = self.etag_path(key);
+        for p in [&dst, &etag_path] {
+            if let Some(parent) = p.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+        }
+        // The etag first: a reader that finds the content finds its etag too.
+        tokio::fs::write(&etag_path, etag).await?;
+        tokio::fs::rename(tmp, &dst).await?;
+        Ok(())
+    }
+
+    fn url(&self, base: &str, action: &str, params: &[(&str, &str)]) -> String {
+        let mut fields = vec![action];
+        fields.extend(params.iter().map(|(_, v)| *v));
+        let signature = self.signer.sign(&fields);
+        let mut url = format!("{base}object-store/{action}?");
+        for (name, value) in params {
+            url.push_str(name);
+            url.push('=');
+            url.extend(utf8_percent_encode(value, NON_ALPHANUMERIC));
+            url.push('&');
+        }
+        url.push_str("signature=");
+        url.push_str(&signature);
+        url
+    }
+}
+
+fn expires_at(expire: Duration) -> String {
+    (SystemTime::now() + expire).duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
+}
+
+/// md5 of a file's content, as hex.
+async fn md5_file(path: &Path) -> BlobResult<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = md5::Md5::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+#[async_trait]
+impl Blobs for LocalBlobs {
+    fn engine(&self) -> &'static str {
+        "local"
+    }
+
+    fn part_limit(&self) -> PartLimit {
+        self.limit
+    }
+
+    fn presign_put(&self, base: &str, key: &str, max_size: i64, expire: Duration) -> BlobResult<SignedRequest> {
+        check_key(key)?;
+        let size = max_size.to_string();
+        let url = self.url(base, "put", &[("key", key), ("size", &size), ("expires", &expires_at(expire))]);
+        Ok(SignedRequest { url, headers: Vec::new() })
+    }
+
+    async fn create_multipart(&self, key: &str) -> BlobResult<String> {
+        check_key(key)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = self.upload_dir(&id)?;
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::write(dir.join("key"), key).await?;
+        Ok(id)
+    }
+
+    fn presign_part(
+        &self,
+        base: &str,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        max_size: i64,
+        expire: Duration,
+    ) -> BlobResult<SignedRequest> {
+        check_key(key)?;
+        self.upload_dir(upload_id)?;
+        let (part, size) = (part.to_string(), max_size.to_string());
+        let url = self.url(
+            base,
+            "part",
+            &[("key", key), ("upload", upload_id), ("part", &part), ("size", &size), ("expires", &expires_at(expire))],
+        );
+        Ok(SignedRequest { url, headers: Vec::new() })
+    }
+
+    async fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> BlobResult<ObjectInfo> {
+        let dir = self.upload_dir(upload_id)?;
+        let target = tokio::fs::read_to_string(dir.join("key"))
+            .await
+            .map_err(|_| BlobError::NotFound(format!("upload {upload_id} (finished, aborted or never started)")))?;
+        if target != key {
+            return Err(BlobError::Invalid(format!("upload {upload_id} is for another key")));
+        }
+        if etags.is_empty() {
+            return Err(BlobError::Invalid("a multipart upload needs at least one part".into()));
+        }
+        // Every part present and as the client says, before anything is written.
+        let mut joined_md5 = md5::Md5::new();
+        for (i, etag) in etags.iter().enumerate() {
+            let n = i + 1;
+            let path = dir.join(n.to_string());
+            if !tokio::fs::try_exists(&path).await? {
+                return Err(BlobError::Invalid(format!("part {n} of {} was not uploaded", etags.len())));
+            }
+            let actual = md5_file(&path).await?;
+            if !actual.eq_ignore_ascii_case(etag.trim_matches('"')) {
+                return Err(BlobError::Invalid(format!("part {n}: the upload's md5 is {actual}, not {etag}")));
+            }
+            joined_md5.update(hex::decode(&actual).map_err(|e| BlobError::Backend(e.to_string()))?);
+        }
+        let tmp = self.tmp();
+        let mut out = tokio::fs::File::create(&tmp).await?;
+        let mut size = 0i64;
+        for n in 1..=etags.len() {
+            let mut part = tokio::fs::File::open(dir.join(n.to_string())).await?;
+            size += i64::try_from(tokio::io::copy(&mut part, &mut out).await?).unwrap_or(i64::MAX);
+        }
+        out.sync_all().await?;
+        drop(out);
+        let etag = format!("{}-{}", hex::encode(joined_md5.finalize()), etags.len());
+        self.install(&tmp, key, &etag).await?;
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        Ok(ObjectInfo { key: key.to_owned(), size, etag })
+    }
+
+    async fn stat(&self, key: &str) -> BlobResult<Option<ObjectInfo>> {
+        let path = self.data(key)?;
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let etag = match tokio::fs::read_to_string(self.etag_path(key)).await {
+            Ok(e) => e,
+            Err(_) => md5_file(&path).await?,
+        };
+        Ok(Some(ObjectInfo { key: key.to_owned(), size: i64::try_from(meta.len()).unwrap_or(i64::MAX), etag }))
+    }
+
+    async fn copy(&self, src: &str, dst: &str) -> BlobResult<ObjectInfo> {
+        let info = self.stat(src).await?.ok_or_else(|| BlobError::NotFound(src.to_owned()))?;
+        let tmp = self.tmp();
+        tokio::fs::copy(self.data(src)?, &tmp).await?;
+        self.install(&tmp, dst, &info.etag).await?;
+        Ok(ObjectInfo { key: dst.to_owned(), ..info })
+    }
+
+    async fn delete(&self, key: &str) -> BlobResult<()> {
+        for path in [self.data(key)?, self.etag_path(key)] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn presign_get(&self, base: &str, key: &str, expire: Duration, opts: &AccessOptions) -> BlobResult<String> {
+        check_key(key)?;
+        Ok(self.url(
+            base,
+            "get",
+            &[
+                ("key", key),
+                ("type", &opts.content_type),
+                ("filename", &opts.filename),
+                ("expires", &expires_at(expire)),
+            ],
+        ))
+    }
+
+    async fn put(&self, key: &str, data: Bytes, _content_type: &str) -> BlobResult<ObjectInfo> {
+        let tmp = self.tmp();
+        tokio::fs::write(&tmp, &data).await?;
+        let etag = crate::md5_hex(&data);
+        self.install(&tmp, key, &etag).await?;
+        Ok(ObjectInfo { key: key.to_owned(), size: i64::try_from(data.len()).unwrap_or(i64::MAX), etag })
+    }
+
+    async fn get(&self, key: &str, max: u64) -> BlobResult<Bytes> {
+        let path = self.data(key)?;
+        let len = tokio::fs::metadata(&path).await?.len();
+        if len > max {
+            return Err(BlobError::Invalid(format!("{key} is {len} bytes, more than {max}")));
+        }
+        Ok(tokio::fs::read(&path).await?.into())
+    }
+}
+
+/// The routes that serve the store's presigned URLs, mounted on the API's listener.
+pub fn router<S: Clone + Send + Sync + 'static>(store: Arc<LocalBlobs>) -> Router<S> {
+    Router::new()
+        .route("/object-store/put", put(put_object))
+        .route("/object-store/part", put(put_part))
+        .route("/object-store/get", get(get_object))
+        .with_state(store)
+}
+
+#[derive(Deserialize)]
+struct PutParams {
+    key: String,
+    size: String,
+    expires: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct PartParams {
+    key: String,
+    upload: String,
+    part: String,
+    size: String,
+    expires: String,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct GetParams {
+    key: String,
+    #[serde(rename = "type", default)]
+    content_type: String,
+    #[serde(default)]
+    filename: String,
+    expires: String,
+    signature: String,
+}
+
+/// A refusal with a plain-text reason.
+fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
+    (status, why.into()).into_response()
+}
+
+/// Checks a URL's signature and expiry.
+fn check_url(store: &LocalBlobs, fields: &[&str], expires: &str, signature: &str) -> Result<(), Response> {
+    if !store.signer.verify(fields, signature) {
+        return Err(refuse(StatusCode::FORBIDDEN, "the URL's signature does not match"));
+    }
+    let expires: u64 = expires.parse().map_err(|_| refuse(StatusCode::BAD_REQUEST, "expires is not a number"))?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    if now > expires {
+        return Err(refuse(StatusCode::FORBIDDEN, "the URL has expired"));
+    }
+    Ok(())
+}
+
+async fn put_object(State(store): State<Arc<LocalBlobs>>, Query(p): Query<PutParams>, req: Request) -> Response {
+    if let Err(r) = check_url(&store, &["put", &p.key, &p.size, &p.expires], &p.expires, &p.signature) {
+        return r;
+    }
+    let Ok(max) = p.size.parse::<u64>() else {
+        return refuse(StatusCode::BAD_REQUEST, "size is not a number");
+    };
+    match receive(&store, req.into_body(), max).await {
+        Ok((tmp, md5)) => match store.install(&tmp, &p.key, &md5).await {
+            Ok(()) => stored(&md5),
+            Err(e) => failed(e),
+        },
+        Err(r) => r,
+    }
+}
+
+async fn put_part(State(store): State<Arc<LocalBlobs>>, Query(p): Query<PartParams>, req: Request) -> Response {
+    let fields = ["part", p.key.as_str(), &p.upload, &p.part, &p.size, &p.expires];
+    if let Err(r) = check_url(&store, &fields, &p.expires, &p.signature) {
+        return r;
+    }
+    let (Ok(max), Ok(part)) = (p.size.parse::<u64>(), p.part.parse::<u32>()) else {
+        return refuse(StatusCode::BAD_REQUEST, "size and part must be numbers");
+    };
+    let dir = match store.upload_dir(&p.upload) {
+        Ok(d) => d,
+        Err(e) => return failed(e),
+    };
+    if tokio::fs::read_to_string(dir.join("key")).await.ok().as_deref() != Some(p.key.as_str()) {
+        return refuse(StatusCode::NOT_FOUND, format!("upload {} is finished, aborted or unknown", p.upload));
+    }
+    match receive(&store, req.into_body(), max).await {
+        Ok((tmp, md5)) => match tokio::fs::rename(&tmp, dir.join(part.to_string())).await {
+            Ok(()) => stored(&md5),
+            Err(e) => failed(e.into()),
+        },
+        Err(r) => r,
+    }
+}
+
+async fn get_object(State(store): State<Arc<LocalBlobs>>, Query(p): Query<GetParams>, req: Request) -> Response {
+    let fields = ["get", p.key.as_str(), &p.content_type, &p.filename, &p.expires];
+    if let Err(r) = check_url(&store, &fields, &p.expires, &p.signature) {
+        return r;
+    }
+    let path = match store.data(&p.key) {
+        Ok(path) => path,
+        Err(e) => return failed(e),
+    };
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return refuse(StatusCode::NOT_FOUND, "no such object");
+    }
+    let etag = tokio::fs::read_to_string(store.etag_path(&p.key)).await.unwrap_or_default();
+    // ServeFile answers ranges (video seeking), HEAD and conditional requests.
+    let Ok(served) = tower::ServiceExt::oneshot(tower_http::services::ServeFile::new(&path), req).await;
+    let mut resp = served.map(Body::new);
+    let headers = resp.headers_mut();
+    let content_type = if p.content_type.is_empty() { "application/octet-stream" } else { &p.content_type };
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if !p.filename.is_empty() {
+        let encoded: String = utf8_percent_encode(&p.filename, NON_ALPHANUMERIC).collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
+            headers.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    if !etag.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\""))
+    {
+        headers.insert(header::ETAG, v);
+    }
+    // Content is stored under its hash and never changes; the URL itself expires.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Streams a request body into a temporary file: the file and the content's md5, or the
+/// refusal (413 past `max` bytes). Nothing is left behind on failure.
+async fn receive(store: &LocalBlobs, body: Body, max: u64) -> Result<(PathBuf, String), Response> {
+    let tmp = store.tmp();
+    let result = async {
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| failed(e.into()))?;
+        let mut h = md5::Md5::new();
+        let mut len = 0u64;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+            len += chunk.len() as u64;
+            if len > max {
+                return Err(refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("more than the {max} bytes this URL takes")));
+            }
+            h.update(&chunk);
+            file.write_all(&chunk).await.map_err(|e| failed(e.into()))?;
+        }
+        file.sync_all().await.map_err(|e| failed(e.into()))?;
+        Ok(hex::encode(h.finalize()))
+    }
+    .await;
+    match result {
+        Ok(md5) => Ok((tmp, md5)),
+        Err(r) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(r)
+        }
+    }
+}
+
+fn stored(md5: &str) -> Response {
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{md5}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    // Browsers (the SDK's web build) may read the etag of a cross-origin upload only if told.
+    resp.headers_mut().insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag"));
+    resp
+}
+
+fn failed(e: BlobError) -> Response {
+    match e {
+        BlobError::NotFound(what) => refuse(StatusCode::NOT_FOUND, format!("not found: {what}")),
+        BlobError::Invalid(why) => refuse(StatusCode::BAD_REQUEST, why),
+        BlobError::Backend(why) => {
+            tracing::error!(error = %why, "The embedded object store failed.");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "the object store failed")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,411 @@
+//! Uploads and downloads, as OpenIM's S3 controller does them.
+//!
+//! An upload of `size` bytes is cut in parts of the store's part size (the SDK computes the same
+//! and checks). Its `hash` is md5 of the parts' md5s (hex) joined by `,`, and content is kept at
+//! `openim/data/hash/<hash>`, once: when that exists, initiation answers with the URL at once.
+//! - One part: a presigned PUT to a temporary key, then on completion the server checks size
+//!   and md5 and copies it to the hash key.
+//! - More: a multipart upload at the hash key, the parts signed in batches (`auth_sign`), then
+//!   joined on completion; the store checks each part's md5.
+//!
+//! The upload ID is ours: what the upload is (type, store upload ID, key, size, hash, owner,
+//! expiry) as base64 JSON with an HMAC, so a client can neither forge one nor use another's.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use md5::Digest as _;
+use openim_common::{ErrCode, ImError};
+use openim_object::{AccessOptions, BlobError, SignedRequest};
+use openim_proto::pb::third;
+use openim_storage::ObjectRecord;
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use crate::ThirdService;
+
+/// Where content is kept, by hash.
+const HASH_PATH: &str = "openim/data/hash";
+/// Where single-part uploads land before they are checked.
+const TEMP_PATH: &str = "openim/temp";
+/// Longest object name (the `objects` table's key).
+const MAX_NAME: usize = 768;
+/// Most parts signed in one answer.
+const MAX_SIGN_PARTS: usize = 1000;
+/// Most query options of an access URL.
+const MAX_QUERY: usize = 8;
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct UploadId {
+    /// 1 multipart, 2 presigned single PUT (OpenIM's numbers).
+    #[serde(rename = "t")]
+    kind: u8,
+    /// The store's multipart upload ID.
+    #[serde(rename = "i", default)]
+    store_id: String,
+    #[serde(rename = "k")]
+    key: String,
+    #[serde(rename = "s")]
+    size: i64,
+    #[serde(rename = "p")]
+    part_size: i64,
+    #[serde(rename = "h")]
+    hash: String,
+    #[serde(rename = "u")]
+    user: String,
+    /// Unix seconds.
+    #[serde(rename = "x")]
+    expires: u64,
+}
+
+const MULTIPART: u8 = 1;
+const PRESIGNED: u8 = 2;
+
+impl UploadId {
+    fn parts(&self) -> i64 {
+        let part = self.part_size.max(1);
+        (self.size + part - 1) / part
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+}
+
+pub(crate) fn blob_err(e: BlobError) -> Status {
+    match e {
+        BlobError::NotFound(what) => ImError::new(ErrCode::RECORD_NOT_FOUND, what).into(),
+        BlobError::Invalid(why) => ImError::args(why).into(),
+        BlobError::Backend(why) => {
+            tracing::error!(error = %why, "The object store failed.");
+            ImError::internal("the object store failed").into()
+        }
+    }
+}
+
+fn store_err(e: openim_storage::StoreError) -> Status {
+    openim_common::error::store_status(e)
+}
+
+fn key_values(headers: Vec<(String, Vec<String>)>) -> Vec<third::KeyValues> {
+    headers.into_iter().map(|(key, values)| third::KeyValues { key, values }).collect()
+}
+
+fn sign_part(number: u32, req: SignedRequest) -> third::SignPart {
+    third::SignPart {
+        part_number: i32::try_from(number).unwrap_or(i32::MAX),
+        url: req.url,
+        query: Vec::new(),
+        header: key_values(req.headers),
+    }
+}
+
+/// The record of a name, before its content is known.
+fn named(op: &str, name: &str, content_type: &str, group: &str) -> ObjectRecord {
+    ObjectRecord {
+        name: name.to_owned(),
+        user_id: op.to_owned(),
+        content_type: content_type.to_owned(),
+        object_group: group.to_owned(),
+        create_time: now_millis(),
+        ..ObjectRecord::default()
+    }
+}
+
+/// The md5 (hex) of the part md5s joined by `,`: the hash an upload of those parts has.
+fn parts_hash(parts: &[String]) -> String {
+    hex::encode(md5::Md5::digest(parts.join(",").as_bytes()))
+}
+
+impl ThirdService {
+    fn expire(&self) -> Duration {
+        Duration::from_secs(self.cfg.url_expire_secs)
+    }
+
+    pub(crate) fn check_size(&self, size: i64) -> Result<i64, Status> {
+        if size <= 0 {
+            return Err(ImError::args("size must be greater than 0").into());
+        }
+        if size > self.cfg.max_size {
+            return Err(
+                ImError::args(format!("size {size} is larger than the {} bytes allowed", self.cfg.max_size)).into()
+            );
+        }
+        Ok(size)
+    }
+
+    /// OpenIM's rules for a name (non-empty, no leading `/`, valid length), plus ours: no empty,
+    /// `.` or `..` segment and no control character; and a user's names start with `<userID>/`.
+    fn check_name(&self, op: &str, name: &str) -> Result<(), Status> {
+        check_name_form(name)?;
+        if !self.share.is_admin(op) && !name.starts_with(&format!("{op}/")) {
+            return Err(ImError::no_permission(format!("name must start with `{op}/`")).into());
+        }
+        Ok(())
+    }
+}
+
+/// OpenIM's rules for a name (non-empty, no leading `/`, valid length), plus ours: no empty, `.`
+/// or `..` segment and no control character.
+fn check_name_form(name: &str) -> Result<(), Status> {
+    if name.trim().is_empty() {
+        return Err(ImError::args("name is empty").into());
+    }
+    if name.starts_with('/') {
+        return Err(ImError::args("name cannot start with `/`").into());
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(ImError::args(format!("name is longer than {MAX_NAME} characters")).into());
+    }
+    if name.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(ImError::args("name must not hold control characters or backslashes").into());
+    }
+    if name.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(ImError::args("name must not hold empty, `.` or `..` segments").into());
+    }
+    Ok(())
+}
+
+impl ThirdService {
+    /// The content type (from the allowed ones) and the cause (OpenIM's group).
+    fn check_kind(&self, content_type: &str, cause: &str) -> Result<(), Status> {
+        if cause.chars().count() > 64 {
+            return Err(ImError::args("cause is longer than 64 characters").into());
+        }
+        self.check_content_type(content_type)
+    }
+
+    fn check_content_type(&self, content_type: &str) -> Result<(), Status> {
+        if content_type.len() > 255 {
+            return Err(ImError::args("contentType is longer than 255 characters").into());
+        }
+        let allowed = &self.cfg.content_types;
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let ok = allowed.iter().any(|a| match a.strip_suffix("/*") {
+            Some(kind) => essence.split('/').next() == Some(kind),
+            None => essence == a.to_ascii_lowercase(),
+        });
+        if ok { Ok(()) } else { Err(ImError::args(format!("contentType {content_type:?} is not accepted")).into()) }
+    }
+
+    fn encode_id(&self, id: &UploadId) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(id).unwrap_or_default());
+        let sig = self.ids.sign(&[&body]);
+        format!("{body}.{sig}")
+    }
+
+    /// The upload an ID names, if it is ours, unexpired and the caller's.
+    fn decode_id(&self, op: &str, id: &str) -> Result<UploadId, Status> {
+        let bad = || Status::from(ImError::args("uploadID is not a valid upload ID"));
+        let (body, sig) = id.split_once('.').ok_or_else(bad)?;
+        if !self.ids.verify(&[body], sig) {
+            return Err(bad());
+        }
+        let upload: UploadId =
+            URL_SAFE_NO_PAD.decode(body).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
+        if upload.user != op {
+            return Err(ImError::no_permission("the upload is another user's").into());
+        }
+        if upload.expires < now_secs() {
+            return Err(ImError::args("the upload has expired; start it again").into());
+        }
+        Ok(upload)
+    }
+
+    fn sign_range(&self, base: &str, upload: &UploadId, numbers: &[u32]) -> Result<Vec<third::SignPart>, Status> {
+        let parts = upload.parts();
+        numbers
+            .iter()
+            .map(|&n| {
+                if n == 0 || i64::from(n) > parts {
+                    return Err(ImError::args(format!("part {n} is not one of the upload's 1..={parts}")).into());
+                }
+                let req = self
+                    .blobs
+                    .presign_part(base, &upload.key, &upload.store_id, n, upload.part_size, self.expire())
+                    .map_err(blob_err)?;
+                Ok(sign_part(n, req))
+            })
+            .collect()
+    }
+
+    async fn record(&self, object: ObjectRecord) -> Result<(), Status> {
+        self.stores.objects.put_object(&object).await.map_err(store_err)
+    }
+
+    pub(crate) async fn initiate(
+        &self,
+        op: &str,
+        base: &str,
+        req: third::InitiateMultipartUploadReq,
+    ) -> Result<third::InitiateMultipartUploadResp, Status> {
+        self.check_name(op, &req.name)?;
+        self.check_kind(&req.content_type, &req.cause)?;
+        if req.hash.len() != 32 || !req.hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ImError::args("hash must be an md5 in hex").into());
+        }
+        let hash = req.hash.to_ascii_lowercase();
+        let size = self.check_size(req.size)?;
+        let part_size = self.blobs.part_limit().part_size(size).map_err(blob_err)?;
+        let hash_key = format!("{HASH_PATH}/{hash}");
+        if let Some(info) = self.blobs.stat(&hash_key).await.map_err(blob_err)? {
+            // Already stored: only the name is new.
+            let named = named(op, &req.name, &req.content_type, &req.cause);
+            self.record(ObjectRecord { hash, object_key: hash_key, size: info.size, ..named }).await?;
+            return Ok(third::InitiateMultipartUploadResp {
+                url: format!("{}{}", req.url_prefix, req.name),
+                upload: None,
+            });
+        }
+        let expires = now_secs() + self.cfg.url_expire_secs;
+        let mut upload = UploadId {
+            kind: MULTIPART,
+            store_id: String::new(),
+            key: hash_key,
+            size,
+            part_size,
+            hash,
+            user: op.to_owned(),
+            expires,
+        };
+        let parts = if size <= part_size {
+            upload.kind = PRESIGNED;
+            upload.key = format!("{TEMP_PATH}/{}/{}_{size}.presigned", uuid::Uuid::new_v4().simple(), upload.hash);
+            let put = self.blobs.presign_put(base, &upload.key, size, self.expire()).map_err(blob_err)?;
+            vec![sign_part(1, put)]
+        } else {
+            upload.store_id = self.blobs.create_multipart(&upload.key).await.map_err(blob_err)?;
+            let count = upload.parts();
+            let wanted = if req.max_parts < 0 { count } else { i64::from(req.max_parts).min(count) };
+            let numbers: Vec<u32> = (1..=wanted.min(MAX_SIGN_PARTS as i64)).map(|n| n as u32).collect();
+            self.sign_range(base, &upload, &numbers)?
+        };
+        Ok(third::InitiateMultipartUploadResp {
+            url: String::new(),
+            upload: Some(third::UploadInfo {
+                upload_id: self.encode_id(&upload),
+                part_size,
+                sign: Some(third::AuthSignParts { url: String::new(), query: Vec::new(), header: Vec::new(), parts }),
+                expire_time: i64::try_from(expires).unwrap_or(i64::MAX) * 1000,
+            }),
+        })
+    }
+
+    pub(crate) fn sign_parts(
+        &self,
+        op: &str,
+        base: &str,
+        req: &third::AuthSignReq,
+    ) -> Result<third::AuthSignResp, Status> {
+        let upload = self.decode_id(op, &req.upload_id)?;
+        if upload.kind != MULTIPART {
+            return Err(ImError::args("a single-part upload has no more parts to sign").into());
+        }
+        if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_SIGN_PARTS {
+            return Err(ImError::args(format!("partNumbers must hold 1 to {MAX_SIGN_PARTS} numbers")).into());
+        }
+        let numbers: Vec<u32> = req.part_numbers.iter().map(|&n| u32::try_from(n).unwrap_or(0)).collect();
+        let parts = self.sign_range(base, &upload, &numbers)?;
+        Ok(third::AuthSignResp { url: String::new(), query: Vec::new(), header: Vec::new(), parts })
+    }
+
+    pub(crate) async fn complete(
+        &self,
+        op: &str,
+        req: third::CompleteMultipartUploadReq,
+    ) -> Result<third::CompleteMultipartUploadResp, Status> {
+        self.check_name(op, &req.name)?;
+        self.check_kind(&req.content_type, &req.cause)?;
+        let upload = self.decode_id(op, &req.upload_id)?;
+        let expected = upload.parts();
+        if i64::try_from(req.parts.len()).unwrap_or(i64::MAX) != expected {
+            return Err(
+                ImError::args(format!("the upload has {expected} parts; {} were given", req.parts.len())).into()
+            );
+        }
+        if parts_hash(&req.parts) != upload.hash {
+            return Err(ImError::args("the parts' md5s do not make the upload's hash").into());
+        }
+        let hash_key = format!("{HASH_PATH}/{}", upload.hash);
+        let stored = self.blobs.stat(&hash_key).await.map_err(blob_err)?;
+        let size = match (stored, upload.kind) {
+            // The same content completed meanwhile (another name, or a retry).
+            (Some(info), _) => {
+                if upload.kind == PRESIGNED {
+                    let _ = self.blobs.delete(&upload.key).await;
+                }
+                info.size
+            }
+            (None, MULTIPART) => {
+                let info =
+                    self.blobs.complete_multipart(&hash_key, &upload.store_id, &req.parts).await.map_err(blob_err)?;
+                if info.size != upload.size {
+                    let _ = self.blobs.delete(&hash_key).await;
+                    return Err(ImError::args(format!("{} bytes were uploaded, not {}", info.size, upload.size)).into());
+                }
+                info.size
+            }
+            (None, _) => {
+                let info = self
+                    .blobs
+                    .stat(&upload.key)
+                    .await
+                    .map_err(blob_err)?
+                    .ok_or_else(|| Status::from(ImError::args("the part was not uploaded")))?;
+                let checked = if info.size != upload.size {
+                    Err(ImError::args(format!("{} bytes were uploaded, not {}", info.size, upload.size)))
+                } else if parts_hash(std::slice::from_ref(&info.etag)) != upload.hash {
+                    Err(ImError::args("the uploaded content's md5 is not the one given"))
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = checked {
+                    let _ = self.blobs.delete(&upload.key).await;
+                    return Err(e.into());
+                }
+                self.blobs.copy(&upload.key, &hash_key).await.map_err(blob_err)?;
+                let _ = self.blobs.delete(&upload.key).await;
+                info.size
+            }
+        };
+        let named = named(op, &req.name, &req.content_type, &req.cause);
+        self.record(ObjectRecord { hash: upload.hash, object_key: hash_key, size, ..named }).await?;
+        Ok(third::CompleteMultipartUploadResp { url: format!("{}{}", req.url_prefix, req.name) })
+    }
+
+    pub(crate) async fn access(
+        &self,
+        op: &str,
+        base: &str,
+        req: &third::AccessUrlReq,
+    ) -> Result<third::AccessUrlResp, Status> {
+        check_name_form(&req.name)?;
+        if req.query.len() > MAX_QUERY {
+            return Err(ImError::args(format!("at most {MAX_QUERY} query options")).into());
+        }
+        match req.query.get("type").map(String::as_str) {
+            None | Some("") | Some("image") => {}
+            Some(_) => return Err(ImError::args("invalid query type").into()),
+        }
+        let object =
+            self.stores.objects.object(&req.name).await.map_err(store_err)?.ok_or_else(|| {
+                Status::from(ImError::new(ErrCode::RECORD_NOT_FOUND, format!("no object {}", req.name)))
+            })?;
+        if self.cfg.private_groups.contains(&object.object_group) && op != object.user_id && !self.share.is_admin(op) {
+            return Err(ImError::no_permission("only its owner may read this object").into());
+        }
+        let filename = req.name.rsplit('/').next().unwrap_or_default().to_owned();
+        let opts = AccessOptions { content_type: object.content_type.clone(), filename };
+        let url = self.blobs.presign_get(base, &object.object_key, self.expire(), &opts).map_err(blob_err)?;
+        let expire_time = now_millis() + i64::try_from(self.cfg.url_expire_secs).unwrap_or(0) * 1000;
+        Ok(third::AccessUrlResp { url, expire_time })
+    }
+}
