@@ -37,6 +37,55 @@ const APP_PAGE = `<!doctype html><meta charset="utf-8"><title>OpenIM SDK flows</
       return { ok: false, errCode: e?.errCode, errMsg: e?.errMsg ?? String(e?.message ?? e) };
     }
   };
+  // Files made in the page, as an app gets them from a file picker: makeBytes (a
+  // deterministic byte pattern), makePng (a real picture drawn on a canvas).
+  const files = {};
+  window.makeBytes = (id, size, name, type) => {
+    const bytes = new Uint8Array(size);
+    let x = 2463534242 ^ size;
+    for (let i = 0; i < size; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; bytes[i] = x & 255; }
+    files[id] = new File([bytes], name, { type });
+    return size;
+  };
+  window.makePng = async (id, width, height, name) => {
+    const canvas = new OffscreenCanvas(width, height);
+    const g = canvas.getContext('2d');
+    const grad = g.createLinearGradient(0, 0, width, height);
+    grad.addColorStop(0, '#0a84ff');
+    grad.addColorStop(1, '#ff375f');
+    g.fillStyle = grad;
+    g.fillRect(0, 0, width, height);
+    for (let i = 0; i < 200; i++) {
+      g.fillStyle = 'hsl(' + ((i * 37) % 360) + ' 80% 50%)';
+      g.fillRect((i * 97) % width, (i * 61) % height, 40, 30);
+    }
+    const blob = await canvas.convertToBlob({ type: 'image/png' });
+    files[id] = new File([blob], name, { type: 'image/png' });
+    return blob.size;
+  };
+  const sha256 = async (buf) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))]
+    .map((b) => b.toString(16).padStart(2, '0')).join('');
+  window.fileDigest = async (id) => sha256(await files[id].arrayBuffer());
+  // What an app gets loading a URL as an image source or a download.
+  window.fetchInfo = async (url) => {
+    try {
+      const res = await fetch(url);
+      const buf = await res.arrayBuffer();
+      const info = { status: res.status, type: res.headers.get('content-type'), size: buf.byteLength, sha256: await sha256(buf) };
+      if (info.type?.startsWith('image/')) {
+        const bitmap = await createImageBitmap(new Blob([buf]));
+        Object.assign(info, { width: bitmap.width, height: bitmap.height });
+      }
+      return info;
+    } catch (e) {
+      return { error: String(e) };
+    }
+  };
+  // Calls an SDK method whose first argument takes page files: withFiles maps its keys to IDs.
+  window.openimWithFiles = async (method, args, withFiles) => {
+    for (const [key, id] of Object.entries(withFiles)) args[0][key] = files[id];
+    return window.openim(method, args);
+  };
   window.sdkReady = true;
 </script>`;
 const BLANK_PAGE = '<!doctype html><meta charset="utf-8"><title>blank</title>';
@@ -214,6 +263,7 @@ export class Device {
     this.rest = []; // every REST call: {method, path, status, errCode, errMsg, failure}
     this.sockets = []; // {url, openedAt, closedAt}
     this.consoleErrors = [];
+    this.uploads = []; // paths of the PUTs to the object store
   }
 
   async open() {
@@ -244,9 +294,14 @@ export class Device {
         this.session.recordFailure(call);
       }
     };
+    this.context.on('request', (req) => {
+      // Uploads to the embedded object store's presigned URLs (on the API's port).
+      if (isApi(req.url()) && req.method() === 'PUT') this.uploads.push(new URL(req.url()).pathname);
+    });
     this.context.on('response', (res) => {
       const req = res.request();
-      if (!isApi(req.url())) return;
+      // REST calls are POSTs; object downloads (GET) and uploads (PUT) are checked by the flows.
+      if (!isApi(req.url()) || req.method() !== 'POST') return;
       const call = { device: this.label, method: req.method(), path: new URL(req.url()).pathname, status: res.status() };
       const read = res.text().then((text) => {
         try {
@@ -263,7 +318,7 @@ export class Device {
       this.session.pending.add(read);
     });
     this.context.on('requestfailed', (req) => {
-      if (!isApi(req.url())) return;
+      if (!isApi(req.url()) || req.method() !== 'POST') return;
       const errorText = req.failure()?.errorText;
       // A logout cancels the SDK's in-flight calls (the tail of the login sync, say): the browser
       // reports those as aborted. That is the client's doing, not a server failure.
@@ -501,6 +556,62 @@ export class Device {
 
   async groupMembers(groupID) {
     return this.call('getGroupMemberList', { groupID, filter: 0, offset: 0, count: 100 });
+  }
+
+  // --- media -------------------------------------------------------------------------------
+
+  /** Makes a file in the page of `size` bytes (a fixed pattern); returns its SHA-256. */
+  async makeFile(id, size, name, type = 'application/octet-stream') {
+    await this.page.evaluate(([i, sz, n, t]) => window.makeBytes(i, sz, n, t), [id, size, name, type]);
+    return this.page.evaluate((i) => window.fileDigest(i), id);
+  }
+
+  /** Draws a PNG of that size in the page; returns {size, sha256}. */
+  async makePng(id, width, height, name = `${id}.png`) {
+    const size = await this.page.evaluate(([i, w, h, n]) => window.makePng(i, w, h, n), [id, width, height, name]);
+    return { size, sha256: await this.page.evaluate((i) => window.fileDigest(i), id) };
+  }
+
+  /** Calls an SDK method whose first argument gets page files at the keys of `withFiles`. */
+  async callWithFiles(method, arg, withFiles) {
+    const r = await this.page.evaluate(([m, a, f]) => window.openimWithFiles(m, [a], f), [method, arg, withFiles]);
+    if (!r.ok) throw new SdkError(this.label, method, r.errCode, r.errMsg);
+    return r.data;
+  }
+
+  /** Loads a URL from this device's page: {status, type, size, sha256, width?, height?}. */
+  async fetchInfo(url) {
+    const info = await this.page.evaluate((u) => window.fetchInfo(u), url);
+    if (info.error) throw new Error(`${this.label}: fetching ${url} failed in the browser: ${info.error}`);
+    return info;
+  }
+
+  /** Sends the page's PNG `fileId` ({size} from makePng) as a picture message. */
+  async sendPicture(to, fileId, { size, width, height }) {
+    const picture = { uuid: `${fileId}-${Date.now()}`, type: 'image/png', size, width, height, url: '' };
+    const message = await this.callWithFiles('createImageMessageByFile',
+      { sourcePicture: picture, bigPicture: picture, snapshotPicture: picture, sourcePath: '' }, { file: fileId });
+    return this.call('sendMessage', { recvID: to.userID, groupID: '', message });
+  }
+
+  /** Sends the page's file `fileId` as a file message. */
+  async sendFile(to, fileId, { name, size }) {
+    const message = await this.callWithFiles('createFileMessageByFile',
+      { filePath: '', fileName: name, uuid: `${fileId}-${Date.now()}`, sourceUrl: '', fileSize: size }, { file: fileId });
+    return this.call('sendMessage', { recvID: to.userID, groupID: '', message });
+  }
+
+  /** Uploads the page's file `fileId` with the SDK's uploadFile; returns its URL. */
+  async uploadFile(fileId, name, contentType) {
+    const r = await this.callWithFiles('uploadFile', { name, contentType, uuid: `${fileId}-${Date.now()}` }, { file: fileId });
+    return r.url;
+  }
+
+  /** Waits for a live message of that content type from that user; returns it. */
+  async waitForMessage(from, contentType, timeoutMs = 30_000) {
+    const isIt = (m) => m.sendID === from.userID && m.contentType === contentType;
+    const msgs = await this.waitEvent('OnRecvNewMessages', (ms) => ms?.some(isIt), timeoutMs);
+    return msgs.find(isIt);
   }
 
   // --- profile and presence ------------------------------------------------------------------

@@ -71,6 +71,12 @@ pub const SERVICES: &[ServiceImage] = &[
         description: "conversations",
     },
     ServiceImage { name: "rpc-msg", args: &["rpc-msg"], ports: &[10130], description: "sending and reading messages" },
+    ServiceImage {
+        name: "rpc-third",
+        args: &["rpc-third"],
+        ports: &[10300],
+        description: "object storage: pictures, voice, video, files",
+    },
     ServiceImage { name: "crontask", args: &["crontask"], ports: &[12240], description: "retention clean-up" },
     ServiceImage {
         name: "standalone",

@@ -6,6 +6,7 @@
 //! | `nextest` | cargo-nextest (crates.io) |
 //! | `services` | MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379): reused when listening, else started, else installed from Debian (`xtask/setup/services.sh`) |
 //! | `kafka` | tansu 0.6.0, a Kafka-protocol broker (crates.io); the tests start their own brokers |
+//! | `s3` | s3s-fs 0.14.1, an S3 server over a directory that checks SigV4 signatures (crates.io); the object-store tests start their own |
 //! | `mongo` | SecantusDB, a MongoDB-wire server (PyPI); `cargo xtask ci` starts one for the run unless `OPENIM_TEST_MONGO_URL` names a server |
 //! | `cross`, `images`, `helm`, `dist`, `compose`, `lint` | the release pipeline's tools (`xtask/setup/tools.sh`: zig, cargo-zigbuild, docker-registry, skopeo, podman, qemu, helm, cargo-dist, docker compose, actionlint, zizmor) |
 //! | `sign` | `cosign-check`, a cosign signature verifier on sigstore-rs (`xtask/cosign-check`), for the release tests |
@@ -29,6 +30,7 @@ pub enum Group {
     Nextest,
     Services,
     Kafka,
+    S3,
     Mongo,
     Cross,
     Images,
@@ -42,10 +44,11 @@ pub enum Group {
 }
 
 impl Group {
-    pub const ALL: [Group; 13] = [
+    pub const ALL: [Group; 14] = [
         Group::Nextest,
         Group::Services,
         Group::Kafka,
+        Group::S3,
         Group::Mongo,
         Group::Cross,
         Group::Images,
@@ -163,6 +166,21 @@ fn install(group: Group, progress: &Progress) -> anyhow::Result<Option<(&'static
             }
             progress.line(format!("kafka broker: {}", first_line(Command::new(&bin).arg("--version"))?));
             Ok(Some(("OPENIM_TANSU", bin.into())))
+        }
+        Group::S3 => {
+            let bin = match std::env::var_os("OPENIM_S3S_FS") {
+                Some(p) => PathBuf::from(p),
+                None => tools_dir("s3s-fs")?.join("bin/s3s-fs"),
+            };
+            if !succeeds(Command::new(&bin).arg("--version")) {
+                let root = tools_dir("s3s-fs")?;
+                progress.line(format!("installing s3s-fs 0.14.1 (S3 server, crates.io) into {}", root.display()));
+                let root = root.to_string_lossy();
+                let args = ["s3s-fs", "--version", "0.14.1", "--features", "binary", "--locked", "--root", &root];
+                cargo_install_with(&args, &[("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")], progress)?;
+            }
+            progress.line(format!("s3 server: {}", first_line(Command::new(&bin).arg("--version"))?));
+            Ok(Some(("OPENIM_S3S_FS", bin.into())))
         }
         Group::Mongo => {
             if std::env::var_os("OPENIM_TEST_MONGO_URL").is_none() {

@@ -38,6 +38,7 @@ rpc-friend: { kind: Deployment, scalable: true, admin: OPENIM_RPC_FRIEND__ADMIN_
 rpc-group: { kind: Deployment, scalable: true, admin: OPENIM_RPC_GROUP__ADMIN_LISTEN, ports: [{ name: admin, port: 12150 }, { name: grpc, port: 10150 }] }
 rpc-conversation: { kind: Deployment, scalable: true, admin: OPENIM_RPC_CONVERSATION__ADMIN_LISTEN, ports: [{ name: admin, port: 12180 }, { name: grpc, port: 10180 }] }
 rpc-msg: { kind: Deployment, scalable: true, admin: OPENIM_RPC_MSG__ADMIN_LISTEN, ports: [{ name: admin, port: 12130 }, { name: grpc, port: 10130 }] }
+rpc-third: { kind: Deployment, scalable: true, admin: OPENIM_RPC_THIRD__ADMIN_LISTEN, ports: [{ name: admin, port: 12300 }, { name: grpc, port: 10300 }] }
 {{- end -}}
 
 {{/* `share.rpc`: every service by its Service DNS name; each gateway pod by its name under the
@@ -50,6 +51,7 @@ friend: http://{{ $r }}-rpc-friend:10120
 group: http://{{ $r }}-rpc-group:10150
 conversation: http://{{ $r }}-rpc-conversation:10180
 msg: http://{{ $r }}-rpc-msg:10130
+third: http://{{ $r }}-rpc-third:10300
 msggateway:
 {{- range $i := until (int .Values.global.msggatewayReplicas) }}
   - http://{{ $r }}-msggateway-{{ $i }}.{{ $r }}-msggateway-headless:10140

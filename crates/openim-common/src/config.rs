@@ -279,8 +279,34 @@ impl Config {
             );
         }
         let object = &self.rpc_third.object;
-        if object.engine != "local" {
-            return bad("openim-rpc-third", "object.engine", format!("{:?} is not one of: local", object.engine));
+        match object.engine.as_str() {
+            "local" => {}
+            "s3" => {
+                let s3 = &object.s3;
+                for (key, value) in [("object.s3.endpoint", &s3.endpoint), ("object.s3.bucket", &s3.bucket)] {
+                    if value.is_empty() {
+                        return bad("openim-rpc-third", key, "must be set when object.engine is s3".into());
+                    }
+                }
+                for (key, value) in
+                    [("object.s3.endpoint", &s3.endpoint), ("object.s3.external_endpoint", &s3.external_endpoint)]
+                {
+                    if !(value.is_empty() || value.starts_with("http://") || value.starts_with("https://")) {
+                        return bad("openim-rpc-third", key, format!("{value:?} is not an http(s) URL"));
+                    }
+                }
+                if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
+                    return bad(
+                        "openim-rpc-third",
+                        "object.s3.access_key_id",
+                        "object.s3.access_key_id and object.s3.secret_access_key must be set when object.engine is s3"
+                            .into(),
+                    );
+                }
+            }
+            other => {
+                return bad("openim-rpc-third", "object.engine", format!("{other:?} is not one of: local, s3"));
+            }
         }
         if object.max_size <= 0 {
             return bad("openim-rpc-third", "object.max_size", format!("{} must be positive", object.max_size));

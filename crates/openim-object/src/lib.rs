@@ -6,11 +6,16 @@
 //!   presigned URLs ([`local::router`]), signed with a key of ours, so the upload flow of the
 //!   official SDKs works with nothing else installed.
 //!
+//! - [`s3::S3Blobs`]: any S3-compatible store, through SigV4-presigned URLs on its external
+//!   address.
+//!
 //! Keys are the store's names (`openim/data/hash/<md5>`, `openim/temp/…`); the names clients
 //! see (`<userID>/…`) are mapped to keys by `openim-rpc-third`.
 
 pub mod local;
+pub mod s3;
 mod signing;
+pub mod thumbnail;
 
 use std::time::Duration;
 
@@ -107,18 +112,19 @@ pub trait Blobs: Send + Sync {
     /// `local`, `s3`, …: recorded with each object.
     fn engine(&self) -> &'static str;
     fn part_limit(&self) -> PartLimit;
-    /// A PUT of at most `max_size` bytes to `key`.
-    fn presign_put(&self, base: &str, key: &str, max_size: i64, expire: Duration) -> BlobResult<SignedRequest>;
+    /// A PUT of `size` bytes to `key` (a store that can sign the length takes exactly that; the
+    /// embedded one takes at most that).
+    fn presign_put(&self, base: &str, key: &str, size: i64, expire: Duration) -> BlobResult<SignedRequest>;
     /// Starts a multipart upload to `key`; its upload ID.
     async fn create_multipart(&self, key: &str) -> BlobResult<String>;
-    /// A PUT of part `part` (from 1) of at most `max_size` bytes.
+    /// A PUT of part `part` (from 1) of `size` bytes (as for [`Blobs::presign_put`]).
     fn presign_part(
         &self,
         base: &str,
         key: &str,
         upload_id: &str,
         part: u32,
-        max_size: i64,
+        size: i64,
         expire: Duration,
     ) -> BlobResult<SignedRequest>;
     /// Joins the parts, whose md5s (hex) are `etags` in part order, into `key`.
@@ -150,6 +156,13 @@ pub fn check_key(key: &str) -> BlobResult<()> {
         return bad("must be a relative path without empty, `.` or `..` segments");
     }
     Ok(())
+}
+
+/// Whether a content type is a picture, sound or video, which browsers may show inline; any
+/// other download is served as an attachment.
+pub fn is_media(content_type: &str) -> bool {
+    let t = content_type.trim_start().to_ascii_lowercase();
+    t.starts_with("image/") || t.starts_with("audio/") || t.starts_with("video/")
 }
 
 /// md5 of `data` as lower-case hex.

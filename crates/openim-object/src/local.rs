@@ -390,12 +390,19 @@ async fn get_object(State(store): State<Arc<LocalBlobs>>, Query(p): Query<GetPar
     if let Ok(v) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, v);
     }
-    if !p.filename.is_empty() {
-        let encoded: String = utf8_percent_encode(&p.filename, NON_ALPHANUMERIC).collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
-            headers.insert(header::CONTENT_DISPOSITION, v);
-        }
+    // Uploaded content is served from the API's origin: only pictures, sound and video inline,
+    // and nothing may run scripts there.
+    let disposition = if crate::is_media(content_type) { "inline" } else { "attachment" };
+    let encoded: String = utf8_percent_encode(&p.filename, NON_ALPHANUMERIC).collect();
+    let value = if p.filename.is_empty() {
+        disposition.to_owned()
+    } else {
+        format!("{disposition}; filename*=UTF-8''{encoded}")
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
     }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     if !etag.is_empty()
         && let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\""))
     {

@@ -45,6 +45,22 @@ pub struct ObjectStore {
 
 /// Opens the store of `cfg`; `secret` (the token key) signs its URLs.
 pub fn open_store(cfg: &ObjectConfig, data_dir: &Path, secret: &[u8]) -> std::io::Result<ObjectStore> {
+    if cfg.engine == "s3" {
+        let s = &cfg.s3;
+        let settings = openim_object::s3::S3Settings {
+            endpoint: s.endpoint.clone(),
+            external_endpoint: s.external_endpoint.clone(),
+            bucket: s.bucket.clone(),
+            region: s.region.clone(),
+            access_key_id: s.access_key_id.clone(),
+            secret_access_key: s.secret_access_key.clone(),
+            session_token: s.session_token.clone(),
+            path_style: s.path_style,
+        };
+        let store = openim_object::s3::S3Blobs::new(&settings)
+            .map_err(|e| std::io::Error::other(format!("openim-rpc-third.yml object.s3: {e}")))?;
+        return Ok(ObjectStore { blobs: Arc::new(store), local: None });
+    }
     let dir = if cfg.local.dir.is_empty() { data_dir.join("objects") } else { PathBuf::from(&cfg.local.dir) };
     let local = Arc::new(LocalBlobs::open(&dir, UrlSigner::derive(secret, "urls")).map_err(|e| {
         std::io::Error::new(e.kind(), format!("open the object store {} (object.local.dir): {e}", dir.display()))

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use md5::Digest as _;
 use openim_common::{ErrCode, ImError};
-use openim_object::{AccessOptions, BlobError, SignedRequest};
+use openim_object::{AccessOptions, BlobError, SignedRequest, thumbnail};
 use openim_proto::pb::third;
 use openim_storage::ObjectRecord;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,8 @@ use crate::ThirdService;
 const HASH_PATH: &str = "openim/data/hash";
 /// Where single-part uploads land before they are checked.
 const TEMP_PATH: &str = "openim/temp";
+/// Where thumbnails are kept, by the key of their picture.
+const THUMBNAIL_PATH: &str = "openim/thumbnail";
 /// Longest object name (the `objects` table's key).
 const MAX_NAME: usize = 768;
 /// Most parts signed in one answer.
@@ -103,6 +105,20 @@ fn sign_part(number: u32, req: SignedRequest) -> third::SignPart {
         query: Vec::new(),
         header: key_values(req.headers),
     }
+}
+
+/// `width`, `height` (0: the picture's own, at most the largest side decoded) and `format` of an
+/// image access.
+fn image_options(query: &std::collections::HashMap<String, String>) -> Result<(u32, u32, thumbnail::Format), Status> {
+    let side = |name: &str| -> Result<u32, Status> {
+        let Some(v) = query.get(name).filter(|v| !v.is_empty()) else { return Ok(0) };
+        match v.parse::<u32>() {
+            Ok(n) if n <= thumbnail::MAX_SIDE => Ok(n),
+            _ => Err(ImError::args(format!("{name} must be 0 to {}", thumbnail::MAX_SIDE)).into()),
+        }
+    };
+    let format = thumbnail::Format::parse(query.get("format").map(String::as_str).unwrap_or_default());
+    Ok((side("width")?, side("height")?, format))
 }
 
 /// The record of a name, before its content is known.
@@ -228,9 +244,11 @@ impl ThirdService {
                 if n == 0 || i64::from(n) > parts {
                     return Err(ImError::args(format!("part {n} is not one of the upload's 1..={parts}")).into());
                 }
+                let size =
+                    if i64::from(n) == parts { upload.size - upload.part_size * (parts - 1) } else { upload.part_size };
                 let req = self
                     .blobs
-                    .presign_part(base, &upload.key, &upload.store_id, n, upload.part_size, self.expire())
+                    .presign_part(base, &upload.key, &upload.store_id, n, size, self.expire())
                     .map_err(blob_err)?;
                 Ok(sign_part(n, req))
             })
@@ -381,6 +399,37 @@ impl ThirdService {
         Ok(third::CompleteMultipartUploadResp { url: format!("{}{}", req.url_prefix, req.name) })
     }
 
+    /// The key of the thumbnail of `object` (made and stored on first request), or `None` when
+    /// the object itself is what to serve (not a picture, or no smaller than the box).
+    async fn thumbnail(
+        &self,
+        object: &ObjectRecord,
+        width: u32,
+        height: u32,
+        format: thumbnail::Format,
+    ) -> Result<Option<String>, Status> {
+        // Content is immutable under its key: name thumbnails after the key's hash.
+        let id = hex::encode(md5::Md5::digest(object.object_key.as_bytes()));
+        let key = format!("{THUMBNAIL_PATH}/{id}/w{width}_h{height}.{}", format.extension());
+        if self.blobs.stat(&key).await.map_err(blob_err)?.is_some() {
+            return Ok(Some(key));
+        }
+        if u64::try_from(object.size).unwrap_or(u64::MAX) > thumbnail::MAX_SOURCE_BYTES {
+            return Ok(None);
+        }
+        let data = self.blobs.get(&object.object_key, thumbnail::MAX_SOURCE_BYTES).await.map_err(blob_err)?;
+        let made = tokio::task::spawn_blocking(move || thumbnail::make(&data, width, height, format))
+            .await
+            .map_err(|e| Status::from(ImError::internal(format!("thumbnail: {e}"))))?;
+        match made {
+            thumbnail::Thumbnail::Scaled(bytes) => {
+                self.blobs.put(&key, bytes.into(), format.content_type()).await.map_err(blob_err)?;
+                Ok(Some(key))
+            }
+            thumbnail::Thumbnail::Original | thumbnail::Thumbnail::NotAnImage => Ok(None),
+        }
+    }
+
     pub(crate) async fn access(
         &self,
         op: &str,
@@ -391,10 +440,11 @@ impl ThirdService {
         if req.query.len() > MAX_QUERY {
             return Err(ImError::args(format!("at most {MAX_QUERY} query options")).into());
         }
-        match req.query.get("type").map(String::as_str) {
-            None | Some("") | Some("image") => {}
+        let image = match req.query.get("type").map(String::as_str) {
+            None | Some("") => None,
+            Some("image") => Some(image_options(&req.query)?),
             Some(_) => return Err(ImError::args("invalid query type").into()),
-        }
+        };
         let object =
             self.stores.objects.object(&req.name).await.map_err(store_err)?.ok_or_else(|| {
                 Status::from(ImError::new(ErrCode::RECORD_NOT_FOUND, format!("no object {}", req.name)))
@@ -403,8 +453,16 @@ impl ThirdService {
             return Err(ImError::no_permission("only its owner may read this object").into());
         }
         let filename = req.name.rsplit('/').next().unwrap_or_default().to_owned();
-        let opts = AccessOptions { content_type: object.content_type.clone(), filename };
-        let url = self.blobs.presign_get(base, &object.object_key, self.expire(), &opts).map_err(blob_err)?;
+        let mut opts = AccessOptions { content_type: object.content_type.clone(), filename };
+        let mut key = object.object_key.clone();
+        if let Some((width, height, format)) = image
+            && let Some(thumb) = self.thumbnail(&object, width, height, format).await?
+        {
+            key = thumb;
+            opts.content_type = format.content_type().to_owned();
+            opts.filename = String::new();
+        }
+        let url = self.blobs.presign_get(base, &key, self.expire(), &opts).map_err(blob_err)?;
         let expire_time = now_millis() + i64::try_from(self.cfg.url_expire_secs).unwrap_or(0) * 1000;
         Ok(third::AccessUrlResp { url, expire_time })
     }

@@ -1,5 +1,5 @@
 //! Backend servers that tests start for themselves: a Kafka-protocol broker (tansu) per test,
-//! so a test can stop and restart it. Each is killed when dropped.
+//! so a test can stop and restart it, and an S3 server (s3s-fs). Each is killed when dropped.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -97,6 +97,66 @@ impl Kafka {
 impl Drop for Kafka {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// An S3 server (s3s-fs: S3 over a directory, checking SigV4 signatures, presigned URLs
+/// included) on a free port, with one bucket.
+pub struct S3Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The s3s-fs binary: `$OPENIM_S3S_FS`, else `s3s-fs` on PATH, else where `cargo xtask setup s3` installs it.
+pub fn s3s_fs_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("OPENIM_S3S_FS") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("s3s-fs")).find(|p| p.is_file()))
+    {
+        return p;
+    }
+    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/tools/s3s-fs/bin/s3s-fs")
+}
+
+impl S3Server {
+    /// Starts a server with the bucket `bucket`; panics with the reason if it cannot.
+    pub fn start(bucket: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the S3 server");
+        // s3s-fs keeps each bucket as a directory of its root.
+        std::fs::create_dir(dir.path().join(bucket)).expect("create the bucket directory");
+        let port = free_port();
+        let (access_key, secret_key) = ("openim-test-key".to_owned(), format!("secret-{port}-{}", std::process::id()));
+        let bin = s3s_fs_bin();
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the S3 server {} (install: cargo xtask setup s3): {e}", bin.display()));
+        let server = Self { child, _dir: dir, port, bucket: bucket.to_owned(), access_key, secret_key };
+        wait_for_port(port, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("S3 server {} did not listen on {port}", bin.display()));
+        server
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

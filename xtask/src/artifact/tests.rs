@@ -399,17 +399,17 @@ fn the_chart_lints_and_renders_valid_kubernetes_manifests() {
         );
         match values {
             None => {
-                assert_eq!((kinds("Deployment"), kinds("HorizontalPodAutoscaler"), kinds("Ingress")), (10, 0, 0));
-                assert_eq!(kinds("PodDisruptionBudget"), 11);
-                // The gRPC ports (6 RPC services, the gateway's push port) take only this release's pods.
-                assert_eq!(kinds("NetworkPolicy"), 11);
+                assert_eq!((kinds("Deployment"), kinds("HorizontalPodAutoscaler"), kinds("Ingress")), (11, 0, 0));
+                assert_eq!(kinds("PodDisruptionBudget"), 12);
+                // The gRPC ports (7 RPC services, the gateway's push port) take only this release's pods.
+                assert_eq!(kinds("NetworkPolicy"), 12);
                 let internal = "app.kubernetes.io/instance: im\n              app.kubernetes.io/part-of: openim\n      ports: [{ port: grpc }]";
-                assert_eq!(rendered.matches(internal).count(), 7, "{rendered}");
+                assert_eq!(rendered.matches(internal).count(), 8, "{rendered}");
             }
             Some(_) => {
-                assert_eq!(kinds("Deployment"), 9, "rpc-friend disabled");
-                assert_eq!(kinds("HorizontalPodAutoscaler"), 8, "stateless services only");
-                assert_eq!((kinds("Ingress"), kinds("ServiceMonitor"), kinds("Secret")), (1, 10, 0));
+                assert_eq!(kinds("Deployment"), 10, "rpc-friend disabled");
+                assert_eq!(kinds("HorizontalPodAutoscaler"), 9, "stateless services only");
+                assert_eq!((kinds("Ingress"), kinds("ServiceMonitor"), kinds("Secret")), (1, 11, 0));
                 assert!(rendered.contains("image: registry.example.com/im/openim-api:1.2.3"), "{rendered}");
                 assert!(rendered.contains("http://im-msggateway-2.im-msggateway-headless:10140"), "{rendered}");
                 // The backends' TLS files reach every workload, read-only.

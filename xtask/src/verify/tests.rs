@@ -1,6 +1,6 @@
 //! The release of `v1.2.3` end to end, against three local registries with htpasswd, one of them
 //! configured like Aliyun ACR Personal (`classes: [image]`, which answers exactly ACR's
-//! `403 DENIED: unknown manifest class`): all 12 images with both platforms reach all three,
+//! `403 DENIED: unknown manifest class`): all 13 images with both platforms reach all three,
 //! signed; the chart, the compose bundle and the SBOM reach the other two (the SBOM as a referrer
 //! through the referrers tag: CNCF distribution, like GHCR, has no referrers API); `verify`
 //! passes from each registry, and so does a verifier we did not write (sigstore-rs, the Sigstore
@@ -81,7 +81,7 @@ fn a_release_reaches_three_registries_verifies_everywhere_and_repeats_as_a_no_op
     let pushed = publish(&cfg, &[], &items, false, Some(&signer), &creds).unwrap();
 
     let services = crate::image::SERVICES.len();
-    assert_eq!(services, 12);
+    assert_eq!(services, 13);
     let per_image_tags = decision.image_tags.len() + 3; // the release tags and three signatures
     assert_eq!(pushed[1].digests.len(), services, "ACR-like: the images only");
     assert_eq!(pushed[1].stats.tags_written as usize, services * per_image_tags);

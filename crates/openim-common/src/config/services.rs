@@ -222,8 +222,10 @@ impl ThirdConfig {
 pub struct ObjectConfig {
     /// `local`: files under `local.dir` on this machine, uploaded and downloaded through the
     /// API's own port (standalone and single-host deployments).
+    /// `s3`: any S3-compatible store (`s3`: AWS S3, MinIO, Aliyun OSS, Tencent COS, …).
     pub engine: String,
     pub local: LocalObjectConfig,
+    pub s3: S3ObjectConfig,
     /// The largest object a client may upload, in bytes.
     pub max_size: i64,
     /// Content types a client may upload (`image/*` matches every image type); empty: any.
@@ -240,10 +242,45 @@ impl Default for ObjectConfig {
         Self {
             engine: "local".into(),
             local: LocalObjectConfig::default(),
+            s3: S3ObjectConfig::default(),
             max_size: 1 << 30,
             content_types: Vec::new(),
             private_groups: vec!["logs".into()],
             url_expire_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// `object.s3`: an S3-compatible store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3ObjectConfig {
+    /// The address the servers reach the store at (`http://minio:9000`).
+    pub endpoint: String,
+    /// The address clients reach it at (`https://files.example.com`); empty: `endpoint`. Upload
+    /// and download URLs are signed for this address, so an internal one never leaks to clients.
+    pub external_endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// `https://host/bucket/key` (MinIO and most self-hosted stores); false for
+    /// `https://bucket.host/key` (AWS, OSS, COS).
+    pub path_style: bool,
+}
+
+impl Default for S3ObjectConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            external_endpoint: String::new(),
+            bucket: "openim".into(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            session_token: String::new(),
+            path_style: true,
         }
     }
 }

@@ -45,9 +45,13 @@ async fn a_presigned_put_stores_and_a_presigned_get_returns_the_bytes() {
     let got = reqwest::get(&url).await.unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["content-type"], "image/png");
-    assert_eq!(got.headers()["content-disposition"], "attachment; filename*=UTF-8''a%20b%2Epng");
+    assert_eq!(got.headers()["content-disposition"], "inline; filename*=UTF-8''a%20b%2Epng", "pictures show inline");
+    assert_eq!(got.headers()["content-security-policy"], "sandbox; default-src 'none'");
     assert_eq!(got.bytes().await.unwrap().to_vec(), body);
 
+    let html = AccessOptions { content_type: "text/html".into(), filename: "x.html".into() };
+    let page = reqwest::get(store.presign_get(&base, "openim/temp/a.presigned", HOUR, &html).unwrap()).await.unwrap();
+    assert!(page.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"), "not shown inline");
     let ranged = reqwest::Client::new().get(&url).header("range", "bytes=6-12").send().await.unwrap();
     assert_eq!(ranged.status(), 206, "ranges are served (video seeking)");
     assert_eq!(ranged.bytes().await.unwrap().as_ref(), b"picture");

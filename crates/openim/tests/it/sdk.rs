@@ -1,8 +1,8 @@
 //! The official OpenIM SDK core (npm `@openim/wasm-client-sdk`: openim-sdk-core 3.8 compiled to
 //! WebAssembly) in headless Chromium against this binary's `openim standalone`: one test per app
-//! flow of `tests/sdk/flows.test.mjs` and `tests/sdk/groups.test.mjs`, so a failure names the
-//! flow. `cargo xtask ci` installs Chromium and the node modules; run one flow by hand with
-//! `node --test --test-name-pattern='^05 '` in `tests/sdk` (see its README).
+//! flow of `tests/sdk/*.test.mjs` (flows, groups, media), so a failure names the flow. `cargo
+//! xtask ci` installs Chromium and the node modules; run one flow by hand with `node --test
+//! --test-name-pattern='^05 '` in `tests/sdk` (see its README).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -73,4 +73,12 @@ flows! {
     official_sdk_25_group_dismissed = "25";
     official_sdk_26_group_changes_seen_at_login = "26";
     official_sdk_27_group_tips_and_announcement = "27";
+}
+
+flows! {
+    "media.test.mjs":
+    official_sdk_28_picture_message = "28";
+    official_sdk_29_file_in_parts = "29";
+    official_sdk_30_picture_thumbnail = "30";
+    official_sdk_31_avatar_upload = "31";
 }
