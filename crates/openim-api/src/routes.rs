@@ -145,6 +145,12 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/conversation/set_conversations" => User, conversation.set_conversations;
         "/conversation/get_owner_conversation" => User, conversation.get_owner_conversation;
         "/conversation/get_conversation_offline_push_user_ids" => Admin, conversation.get_conversation_offline_push_user_i_ds;
+
+        "/third/fcm_update_token" => User, third.fcm_update_token;
+        "/third/set_app_badge" => User, third.set_app_badge;
+        "/third/logs/upload" => User, third.upload_logs;
+        "/third/logs/delete" => Admin, third.delete_logs;
+        "/third/logs/search" => Admin, third.search_logs;
     );
     use crate::object;
     let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 14] = [

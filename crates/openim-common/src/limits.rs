@@ -4,7 +4,7 @@
 //! about 100 messages per request, in as many ranges) and far below what would hold a service
 //! busy: a request with 30,000 ranges is refused at once instead of costing 30,000 reads.
 
-use openim_proto::pb::{conversation, group, msg, relation, sdkws, user};
+use openim_proto::pb::{conversation, group, msg, relation, sdkws, third, user};
 
 use crate::ImError;
 
@@ -14,6 +14,8 @@ pub const MAX_SEQ_RANGES: usize = 1_000;
 pub const MAX_SEQS: usize = 5_000;
 /// Conversation IDs in one request: a user's every conversation may be named.
 pub const MAX_CONVERSATION_IDS: usize = 10_000;
+/// Parts of one upload (`parts`): S3's limit.
+pub const MAX_PARTS: usize = 10_000;
 /// User or group IDs in one request (`userIDs`, `groupIDs`, `friendUserIDs`, members, …).
 pub const MAX_IDS: usize = 1_000;
 
@@ -39,6 +41,8 @@ pub fn limit(field: &str) -> usize {
         "seqRanges" => MAX_SEQ_RANGES,
         "seqs" | "conversations" => MAX_SEQS,
         "conversationIDs" => MAX_CONVERSATION_IDS,
+        // S3's most parts of one upload.
+        "parts" => MAX_PARTS,
         _ => MAX_IDS,
     }
 }
@@ -108,6 +112,10 @@ bounded! {
     group::KickGroupMemberReq => kicked_user_i_ds as "kickedUserIDs";
     group::SetGroupMemberInfoReq => members as "members";
     group::GetGroupAbstractInfoReq => group_i_ds as "groupIDs";
+    third::AuthSignReq => part_numbers as "partNumbers";
+    third::CompleteMultipartUploadReq => parts as "parts";
+    third::UploadLogsReq => file_ur_ls as "fileURLs";
+    third::DeleteLogsReq => log_i_ds as "logIDs";
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status};
 
 pub use openim_proto::pb::third::third_server::ThirdServer;
 
+mod devices;
 mod objects;
 
 pub struct ThirdService {
@@ -104,6 +105,7 @@ impl Third for ThirdService {
     }
 
     async fn auth_sign(&self, req: Request<third::AuthSignReq>) -> Result<Response<third::AuthSignResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = caller(&req)?;
         let base = rpc::api_base(&req);
         Ok(Response::new(self.sign_parts(&op, &base, req.get_ref())?))
@@ -113,6 +115,7 @@ impl Third for ThirdService {
         &self,
         req: Request<third::CompleteMultipartUploadReq>,
     ) -> Result<Response<third::CompleteMultipartUploadResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
         let op = caller(&req)?;
         Ok(Response::new(self.complete(&op, req.into_inner()).await?))
     }
@@ -147,37 +150,39 @@ impl Third for ThirdService {
 
     async fn fcm_update_token(
         &self,
-        _req: Request<third::FcmUpdateTokenReq>,
+        req: Request<third::FcmUpdateTokenReq>,
     ) -> Result<Response<third::FcmUpdateTokenResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+        let op = caller(&req)?;
+        self.fcm_update_token(&op, req.get_ref()).await?;
+        Ok(Response::new(third::FcmUpdateTokenResp {}))
     }
 
     async fn set_app_badge(
         &self,
-        _req: Request<third::SetAppBadgeReq>,
+        req: Request<third::SetAppBadgeReq>,
     ) -> Result<Response<third::SetAppBadgeResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+        let op = caller(&req)?;
+        self.set_app_badge(&op, req.get_ref()).await?;
+        Ok(Response::new(third::SetAppBadgeResp {}))
     }
 
-    async fn upload_logs(
-        &self,
-        _req: Request<third::UploadLogsReq>,
-    ) -> Result<Response<third::UploadLogsResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+    async fn upload_logs(&self, req: Request<third::UploadLogsReq>) -> Result<Response<third::UploadLogsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
+        let op = caller(&req)?;
+        self.upload_logs(&op, req.get_ref()).await?;
+        Ok(Response::new(third::UploadLogsResp {}))
     }
 
-    async fn delete_logs(
-        &self,
-        _req: Request<third::DeleteLogsReq>,
-    ) -> Result<Response<third::DeleteLogsResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+    async fn delete_logs(&self, req: Request<third::DeleteLogsReq>) -> Result<Response<third::DeleteLogsResp>, Status> {
+        openim_common::limits::check(req.get_ref())?;
+        let op = caller(&req)?;
+        self.delete_logs(&op, req.get_ref()).await?;
+        Ok(Response::new(third::DeleteLogsResp {}))
     }
 
-    async fn search_logs(
-        &self,
-        _req: Request<third::SearchLogsReq>,
-    ) -> Result<Response<third::SearchLogsResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+    async fn search_logs(&self, req: Request<third::SearchLogsReq>) -> Result<Response<third::SearchLogsResp>, Status> {
+        let op = caller(&req)?;
+        Ok(Response::new(self.search_logs(&op, req.get_ref()).await?))
     }
 }
 

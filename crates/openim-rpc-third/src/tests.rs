@@ -358,3 +358,70 @@ async fn expired_and_tampered_signatures_are_refused(store: Store) {
     assert_eq!(put(url).await, 200, "the URL as signed works");
     assert_eq!(h.blobs.stat("openim/temp/x").await.unwrap().unwrap().size, 1);
 }
+
+#[tokio::test]
+async fn tokens_and_badges_are_the_callers_and_logs_are_read_by_administrators() {
+    let h = harness(Store::Local, ObjectConfig::default()).await;
+    let fcm = |account: &str, platform: i32, token: &str| third::FcmUpdateTokenReq {
+        platform_id: platform,
+        fcm_token: token.into(),
+        account: account.into(),
+        expire_time: 3600,
+    };
+    h.svc.fcm_update_token("alice", &fcm("alice", 2, "tok")).await.unwrap();
+    let now = openim_common::token::now_millis();
+    assert_eq!(h.svc.stores.third.fcm_token("alice", 2, now).await.unwrap().as_deref(), Some("tok"));
+    assert_eq!(
+        code(h.svc.fcm_update_token("mallory", &fcm("alice", 2, "evil")).await.unwrap_err()).0,
+        ErrCode::NO_PERMISSION.0
+    );
+    assert_eq!(h.svc.stores.third.fcm_token("alice", 2, now).await.unwrap().as_deref(), Some("tok"), "unchanged");
+    h.svc.fcm_update_token("imAdmin", &fcm("alice", 1, "ios")).await.expect("an administrator sets anyone's");
+    for bad in [fcm("alice", 99, "t"), fcm("alice", 2, ""), fcm("alice", 2, &"x".repeat(1025))] {
+        assert_eq!(code(h.svc.fcm_update_token("alice", &bad).await.unwrap_err()).0, ErrCode::ARGS.0);
+    }
+
+    let badge = |user: &str, n: i32| third::SetAppBadgeReq { user_id: user.into(), app_unread_count: n };
+    h.svc.set_app_badge("alice", &badge("alice", 7)).await.unwrap();
+    assert_eq!(h.svc.stores.third.app_badge("alice").await.unwrap(), Some(7));
+    assert_eq!(code(h.svc.set_app_badge("mallory", &badge("alice", 0)).await.unwrap_err()).0, ErrCode::NO_PERMISSION.0);
+    assert_eq!(code(h.svc.set_app_badge("alice", &badge("alice", -1)).await.unwrap_err()).0, ErrCode::ARGS.0);
+
+    let file = |name: &str| third::FileUrl { filename: name.into(), url: format!("http://api/object/alice/{name}") };
+    let upload = third::UploadLogsReq {
+        platform: 5,
+        file_ur_ls: vec![file("a.zip"), file("b.zip")],
+        app_framework: "wasm".into(),
+        version: "3.8.5".into(),
+        ex: String::new(),
+    };
+    h.svc.upload_logs("alice", &upload).await.unwrap();
+    let too_many = third::UploadLogsReq { file_ur_ls: vec![file("x.zip"); 101], ..upload.clone() };
+    assert_eq!(code(h.svc.upload_logs("alice", &too_many).await.unwrap_err()).0, ErrCode::ARGS.0);
+    let not_a_url = third::UploadLogsReq {
+        file_ur_ls: vec![third::FileUrl { filename: "x".into(), url: "file:///etc/passwd".into() }],
+        ..upload
+    };
+    assert_eq!(code(h.svc.upload_logs("alice", &not_a_url).await.unwrap_err()).0, ErrCode::ARGS.0);
+
+    let search =
+        third::SearchLogsReq { keyword: "ali".into(), pagination: Some(Default::default()), ..Default::default() };
+    assert_eq!(
+        code(h.svc.search_logs("alice", &search).await.unwrap_err()).0,
+        ErrCode::NO_PERMISSION.0,
+        "users do not read logs"
+    );
+    let found = h.svc.search_logs("imAdmin", &search).await.unwrap();
+    assert_eq!(found.total, 2);
+    let log = &found.logs_infos[0];
+    assert_eq!((log.user_id.as_str(), log.platform.as_str(), log.log_id.len()), ("alice", "Web", 10));
+    assert!(!log.log_id.starts_with('0'));
+
+    let ids: Vec<String> = found.logs_infos.iter().map(|l| l.log_id.clone()).collect();
+    let delete = third::DeleteLogsReq { log_i_ds: ids.clone() };
+    assert_eq!(code(h.svc.delete_logs("alice", &delete).await.unwrap_err()).0, ErrCode::NO_PERMISSION.0);
+    let with_unknown = third::DeleteLogsReq { log_i_ds: vec![ids[0].clone(), "1234567890".into()] };
+    assert_eq!(code(h.svc.delete_logs("imAdmin", &with_unknown).await.unwrap_err()).0, ErrCode::RECORD_NOT_FOUND.0);
+    h.svc.delete_logs("imAdmin", &delete).await.unwrap();
+    assert_eq!(h.svc.search_logs("imAdmin", &search).await.unwrap().total, 0);
+}

@@ -150,6 +150,33 @@ pub trait ObjectRecordStore: Send + Sync {
     async fn objects_before(&self, before: i64, groups: &[String], limit: usize) -> StoreResult<Vec<ObjectRecord>>;
 }
 
+/// What `/third/*` keeps: FCM tokens, app badges and the client logs apps upload.
+#[async_trait]
+pub trait ThirdStore: Send + Sync {
+    /// Sets the token of (account, platform), valid until `expire_time` (Unix ms).
+    async fn set_fcm_token(&self, account: &str, platform_id: i32, token: &str, expire_time: i64) -> StoreResult<()>;
+    /// The token of (account, platform) if one is set and valid at `now` (Unix ms).
+    async fn fcm_token(&self, account: &str, platform_id: i32, now: i64) -> StoreResult<Option<String>>;
+    async fn set_app_badge(&self, user: &str, unread_count: i32) -> StoreResult<()>;
+    async fn app_badge(&self, user: &str) -> StoreResult<Option<i32>>;
+    /// Adds logs; a log ID already taken is `Duplicate`.
+    async fn add_logs(&self, logs: &[ClientLog]) -> StoreResult<()>;
+    /// The logs with these IDs.
+    async fn logs(&self, ids: &[String]) -> StoreResult<Vec<ClientLog>>;
+    /// Deletes the logs with these IDs; how many there were.
+    async fn delete_logs(&self, ids: &[String]) -> StoreResult<u64>;
+    /// Logs created in `start..=end` (Unix ms) of users whose ID contains `keyword` (all when
+    /// empty), newest first: the page `offset..offset + limit` and the total.
+    async fn search_logs(
+        &self,
+        keyword: &str,
+        start: i64,
+        end: i64,
+        offset: u32,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<ClientLog>)>;
+}
+
 /// Presence subscriptions a user made over REST (`/user/subscribe_users_status`).
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
@@ -474,6 +501,7 @@ pub struct Stores {
     pub user_commands: Arc<dyn UserCommandStore>,
     pub subscriptions: Arc<dyn SubscriptionStore>,
     pub objects: Arc<dyn ObjectRecordStore>,
+    pub third: Arc<dyn ThirdStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,
     pub messages: Arc<dyn MessageStore>,
@@ -537,6 +565,7 @@ impl Stores {
             user_commands: db.clone(),
             subscriptions: db.clone(),
             objects: db.clone(),
+            third: db.clone(),
             groups: db.clone(),
             conversations: db.clone(),
             messages: db.clone(),
@@ -586,6 +615,7 @@ impl Stores {
             user_commands: mysql.clone(),
             subscriptions: mysql.clone(),
             objects: mysql.clone(),
+            third: mysql.clone(),
             groups: Arc::new(group_cache::CachedGroups::new(mysql.clone(), redis.clone())),
             conversations: mysql.clone(),
             messages,

@@ -130,6 +130,25 @@ sql_record! {
 }
 
 sql_record! {
+    /// A log file an app uploaded (`/third/logs/upload`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct ClientLog {
+        pub log_id: String,
+        /// The platform's name (`Android`, `Web`, …).
+        pub platform: String,
+        pub user_id: String,
+        /// Unix milliseconds.
+        pub create_time: i64,
+        pub url: String,
+        pub file_name: String,
+        pub system_type: String,
+        pub app_framework: String,
+        pub version: String,
+        pub ex: String,
+    }
+}
+
+sql_record! {
     /// A named object (a picture, voice clip, video, file or client log): the name clients use
     /// (`<owner>/…`) and the stored content behind it, which uploads of the same content share.
     #[derive(Debug, Clone, Default, PartialEq, Eq)]

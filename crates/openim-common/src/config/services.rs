@@ -245,7 +245,8 @@ impl Default for ObjectConfig {
             s3: S3ObjectConfig::default(),
             max_size: 1 << 30,
             content_types: Vec::new(),
-            private_groups: vec!["logs".into()],
+            // `sdklog`: openim-sdk-core's own log uploads.
+            private_groups: vec!["logs".into(), "sdklog".into()],
             url_expire_secs: 7 * 24 * 3600,
         }
     }

@@ -234,6 +234,15 @@ fn rows(upload: &str) -> Vec<(&'static str, Value, Expect)> {
         ),
         ("/jssdk/get_conversations", json!({"ownerUserID": VICTIM, "conversationIDs": [CHAT]}), Refused(1002)),
         ("/jssdk/get_active_conversations", json!({"ownerUserID": VICTIM, "count": 10}), Refused(1002)),
+        ("/third/fcm_update_token", json!({"account": VICTIM, "platformID": 2, "fcmToken": "t"}), Refused(1002)),
+        ("/third/set_app_badge", json!({"userID": VICTIM, "appUnreadCount": 1}), Refused(1002)),
+        (
+            "/third/logs/upload",
+            json!({"platform": 5, "fileURLs": [{"filename": "a.zip", "URL": "http://x/object/mal/a.zip"}]}),
+            Anyone,
+        ),
+        ("/third/logs/delete", json!({"logIDs": ["1234567890"]}), Refused(1002)),
+        ("/third/logs/search", json!({"keyword": VICTIM, "pagination": page}), Refused(1002)),
         ("/object/part_limit", json!({}), Anyone),
         ("/object/part_size", json!({"size": 1024}), Anyone),
         (

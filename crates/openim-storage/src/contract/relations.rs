@@ -325,6 +325,52 @@ pub async fn objects(store: &dyn ObjectRecordStore) {
     assert_eq!(store.key_refs(&format!("{p}k1")).await.unwrap(), 0);
 }
 
+pub async fn third(store: &dyn ThirdStore) {
+    let p = prefix();
+    let (a, b) = (format!("{p}a"), format!("{p}b_x%"));
+    store.set_fcm_token(&a, 2, "t1", 1_000).await.unwrap();
+    store.set_fcm_token(&a, 2, "t2", 2_000).await.expect("a token is replaced");
+    store.set_fcm_token(&a, 1, "ios", 2_000).await.unwrap();
+    assert_eq!(store.fcm_token(&a, 2, 1_500).await.unwrap().as_deref(), Some("t2"));
+    assert_eq!(store.fcm_token(&a, 1, 1_500).await.unwrap().as_deref(), Some("ios"), "one per platform");
+    assert_eq!(store.fcm_token(&a, 2, 2_000).await.unwrap(), None, "an expired token is not given");
+    assert_eq!(store.fcm_token(&b, 2, 0).await.unwrap(), None);
+
+    assert_eq!(store.app_badge(&a).await.unwrap(), None);
+    store.set_app_badge(&a, 3).await.unwrap();
+    store.set_app_badge(&a, 5).await.unwrap();
+    assert_eq!(store.app_badge(&a).await.unwrap(), Some(5));
+
+    let log = |id: &str, user: &str, time: i64| ClientLog {
+        log_id: format!("{p}{id}"),
+        platform: "Web".into(),
+        user_id: user.to_owned(),
+        create_time: time,
+        url: format!("http://x/object/{user}/{id}.zip"),
+        file_name: format!("{id}.zip"),
+        ..ClientLog::default()
+    };
+    store.add_logs(&[log("1", &a, 10), log("2", &a, 20), log("3", &b, 30)]).await.unwrap();
+    let dup = store.add_logs(&[log("1", &b, 40)]).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Duplicate(_)), "{dup:?}");
+    let ids = |ls: &[ClientLog]| ls.iter().map(|l| l.log_id.trim_start_matches(&p).to_owned()).collect::<Vec<_>>();
+    let (total, page) = store.search_logs(&a, 0, 100, 0, 10).await.unwrap();
+    assert_eq!((total, ids(&page)), (2, vec!["2".to_owned(), "1".to_owned()]), "newest first");
+    let (total, page) = store.search_logs(&a, 0, 100, 1, 10).await.unwrap();
+    assert_eq!((total, ids(&page)), (2, vec!["1".to_owned()]), "paged");
+    let (total, _) = store.search_logs(&format!("{p}b_x%"), 0, 100, 0, 10).await.unwrap();
+    assert_eq!(total, 1, "wildcards in the keyword are literal");
+    let (total, _) = store.search_logs(&format!("{p}b%"), 0, 100, 0, 10).await.unwrap();
+    assert_eq!(total, 0);
+    let (total, _) = store.search_logs(&a, 15, 25, 0, 10).await.unwrap();
+    assert_eq!(total, 1, "within the time range only");
+
+    let wanted = [format!("{p}1"), format!("{p}3"), format!("{p}none")];
+    assert_eq!(store.logs(&wanted).await.unwrap().len(), 2);
+    assert_eq!(store.delete_logs(&wanted).await.unwrap(), 2);
+    assert!(store.logs(&wanted).await.unwrap().is_empty());
+}
+
 pub async fn subscriptions(store: &dyn SubscriptionStore) {
     let p = prefix();
     let (a, b, c, d) = (format!("{p}a"), format!("{p}b"), format!("{p}c"), format!("{p}d"));

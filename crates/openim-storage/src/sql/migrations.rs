@@ -29,6 +29,7 @@ pub(crate) const MYSQL: Embedded = Embedded(&[
     ),
     ("0005_group_lifecycle.sql", include_str!("../../migrations/mysql/0005_group_lifecycle.sql")),
     ("0006_objects.sql", include_str!("../../migrations/mysql/0006_objects.sql")),
+    ("0007_third.sql", include_str!("../../migrations/mysql/0007_third.sql")),
 ]);
 
 pub(crate) const SQLITE: Embedded = Embedded(&[
@@ -45,6 +46,7 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
     ),
     ("0006_group_lifecycle.sql", include_str!("../../migrations/sqlite/0006_group_lifecycle.sql")),
     ("0007_objects.sql", include_str!("../../migrations/sqlite/0007_objects.sql")),
+    ("0008_third.sql", include_str!("../../migrations/sqlite/0008_third.sql")),
 ]);
 
 impl Embedded {

@@ -1,4 +1,5 @@
-//! Named objects: `objects`, one row per name.
+//! The third service's data: named objects (`objects`, one row per name), FCM tokens, app
+//! badges and client logs.
 
 use async_trait::async_trait;
 
@@ -67,6 +68,138 @@ for_sql_stores! {
             qb.push(" ORDER BY create_time, name LIMIT ");
             qb.push_bind(i64::try_from(limit.min(CHUNK)).unwrap_or(0));
             Ok(qb.build_query_as::<ObjectRecord>().fetch_all(&self.pool).await?)
+        }
+    }
+}
+
+for_sql_stores! {
+    #[async_trait]
+    impl ThirdStore for Store {
+        async fn set_fcm_token(&self, account: &str, platform_id: i32, token: &str, expire_time: i64) -> StoreResult<()> {
+            let mut tx = self.writer.begin().await?;
+            sqlx::query("DELETE FROM fcm_tokens WHERE account = ? AND platform_id = ?")
+                .bind(account)
+                .bind(platform_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO fcm_tokens (account, platform_id, token, expire_time) VALUES (?, ?, ?, ?)")
+                .bind(account)
+                .bind(platform_id)
+                .bind(token)
+                .bind(expire_time)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn fcm_token(&self, account: &str, platform_id: i32, now: i64) -> StoreResult<Option<String>> {
+            Ok(sqlx::query_scalar(
+                "SELECT token FROM fcm_tokens WHERE account = ? AND platform_id = ? AND expire_time > ?",
+            )
+            .bind(account)
+            .bind(platform_id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?)
+        }
+
+        async fn set_app_badge(&self, user: &str, unread_count: i32) -> StoreResult<()> {
+            let mut tx = self.writer.begin().await?;
+            sqlx::query("DELETE FROM app_badges WHERE user_id = ?").bind(user).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO app_badges (user_id, unread_count) VALUES (?, ?)")
+                .bind(user)
+                .bind(unread_count)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn app_badge(&self, user: &str) -> StoreResult<Option<i32>> {
+            Ok(sqlx::query_scalar("SELECT unread_count FROM app_badges WHERE user_id = ?")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn add_logs(&self, logs: &[ClientLog]) -> StoreResult<()> {
+            let mut tx = self.writer.begin().await?;
+            for l in logs {
+                sqlx::query(
+                    "INSERT INTO client_logs (log_id, platform, user_id, create_time, url, file_name, system_type, \
+                     app_framework, version, ex) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&l.log_id)
+                .bind(&l.platform)
+                .bind(&l.user_id)
+                .bind(l.create_time)
+                .bind(&l.url)
+                .bind(&l.file_name)
+                .bind(&l.system_type)
+                .bind(&l.app_framework)
+                .bind(&l.version)
+                .bind(&l.ex)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn logs(&self, ids: &[String]) -> StoreResult<Vec<ClientLog>> {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("SELECT * FROM client_logs WHERE log_id");
+                push_in(&mut qb, chunk);
+                out.extend(qb.build_query_as::<ClientLog>().fetch_all(&self.pool).await?);
+            }
+            Ok(out)
+        }
+
+        async fn delete_logs(&self, ids: &[String]) -> StoreResult<u64> {
+            let mut deleted = 0;
+            for chunk in ids.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new("DELETE FROM client_logs WHERE log_id");
+                push_in(&mut qb, chunk);
+                deleted += qb.build().execute(&self.writer).await?.rows_affected();
+            }
+            Ok(deleted)
+        }
+
+        async fn search_logs(
+            &self,
+            keyword: &str,
+            start: i64,
+            end: i64,
+            offset: u32,
+            limit: u32,
+        ) -> StoreResult<(u64, Vec<ClientLog>)> {
+            // `keyword` matches anywhere in the user ID; `!` escapes LIKE's wildcards in it the same
+            // way in MySQL and SQLite.
+            let pattern = format!("%{}%", keyword.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+            let filter = |qb: &mut sqlx::QueryBuilder<'_, _>| {
+                qb.push(" WHERE create_time >= ");
+                qb.push_bind(start);
+                qb.push(" AND create_time <= ");
+                qb.push_bind(end);
+                if !keyword.is_empty() {
+                    qb.push(" AND user_id LIKE ");
+                    qb.push_bind(pattern.clone());
+                    qb.push(" ESCAPE '!'");
+                }
+            };
+            let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM client_logs");
+            filter(&mut count);
+            let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+            let mut page = sqlx::QueryBuilder::new("SELECT * FROM client_logs");
+            filter(&mut page);
+            page.push(" ORDER BY create_time DESC, log_id LIMIT ");
+            page.push_bind(i64::from(limit));
+            page.push(" OFFSET ");
+            page.push_bind(i64::from(offset));
+            let logs = page.build_query_as::<ClientLog>().fetch_all(&self.pool).await?;
+            Ok((total.try_into().unwrap_or(0), logs))
         }
     }
 }

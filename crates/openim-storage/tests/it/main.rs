@@ -185,6 +185,12 @@ async fn sqlite_objects() {
 }
 
 #[tokio::test]
+async fn sqlite_third() {
+    let (_d, s) = sqlite().await;
+    contract::third(&*s).await;
+}
+
+#[tokio::test]
 async fn sqlite_subscriptions() {
     let (_d, s) = sqlite().await;
     contract::subscriptions(&*s).await;

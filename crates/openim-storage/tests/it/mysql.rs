@@ -114,6 +114,11 @@ async fn mysql_objects() {
 }
 
 #[tokio::test]
+async fn mysql_third() {
+    contract::third(&*store().await).await;
+}
+
+#[tokio::test]
 async fn mysql_subscriptions() {
     contract::subscriptions(&*store().await).await;
 }

@@ -66,7 +66,7 @@ async fn services_as_separate_processes_deliver_messages() {
     let dir = tempfile::tempdir().unwrap();
     let ports: HashMap<&str, u16> = ["api", "api_admin", "ws", "ws_admin", "gw_rpc", "transfer", "push", "cron"]
         .into_iter()
-        .chain(["auth", "user", "friend", "group", "conversation", "msg"])
+        .chain(["auth", "user", "friend", "group", "conversation", "msg", "third"])
         .map(|k| (k, free_port()))
         .collect();
     let addr = |k: &str| format!("127.0.0.1:{}", ports[k]);
@@ -85,7 +85,7 @@ async fn services_as_separate_processes_deliver_messages() {
         ("OPENIM_PUSH__ADMIN_LISTEN".into(), addr("push")),
         ("OPENIM_CRONTASK__ADMIN_LISTEN".into(), addr("cron")),
     ];
-    for svc in ["auth", "user", "friend", "group", "conversation", "msg"] {
+    for svc in ["auth", "user", "friend", "group", "conversation", "msg", "third"] {
         env.push((format!("OPENIM_RPC_{}__LISTEN", svc.to_uppercase()), addr(svc)));
         env.push((format!("OPENIM_SHARE__RPC__{}", svc.to_uppercase()), url(svc)));
     }
@@ -110,6 +110,7 @@ async fn services_as_separate_processes_deliver_messages() {
         "rpc-group",
         "rpc-conversation",
         "rpc-msg",
+        "rpc-third",
         "push",
         "crontask",
         "msggateway",
@@ -117,7 +118,7 @@ async fn services_as_separate_processes_deliver_messages() {
     ] {
         cluster.0.push((name.into(), spawn(name)));
     }
-    for k in ["auth", "user", "friend", "group", "conversation", "msg", "gw_rpc", "ws", "api"] {
+    for k in ["auth", "user", "friend", "group", "conversation", "msg", "third", "gw_rpc", "ws", "api"] {
         wait_for_http(&addr(k), &mut cluster);
     }
 
@@ -178,11 +179,50 @@ async fn services_as_separate_processes_deliver_messages() {
     let max = sdkws::GetMaxSeqResp::decode(r.data.as_ref()).unwrap();
     assert_eq!(max.max_seqs.get("si_pa_pb"), Some(&1));
 
+    // A picture through the API process into rpc-third's embedded store (one directory, two
+    // processes) and back.
+    let api_base = format!("http://127.0.0.1:{}", ports["api"]);
+    let post = |path: &'static str, body: serde_json::Value, token: String| {
+        let url = format!("{api_base}{path}");
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("operationID", "objects")
+                .header("token", token)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            let env: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(env["errCode"], 0, "{path}: {env}");
+            env["data"].clone()
+        }
+    };
+    let picture = b"a picture across processes".to_vec();
+    let part = md5_hex(&picture);
+    let init = post(
+        "/object/initiate_multipart_upload",
+        serde_json::json!({"hash": md5_hex(part.as_bytes()), "size": picture.len(), "name": "pa/p.png", "contentType": "image/png"}),
+        token("pa").await,
+    )
+    .await;
+    let put_url = init["upload"]["sign"]["parts"][0]["url"].as_str().unwrap();
+    assert_eq!(reqwest::Client::new().put(put_url).body(picture.clone()).send().await.unwrap().status(), 200);
+    let done = post(
+        "/object/complete_multipart_upload",
+        serde_json::json!({"uploadID": init["upload"]["uploadID"], "parts": [part], "name": "pa/p.png", "contentType": "image/png"}),
+        token("pa").await,
+    )
+    .await;
+    let got = reqwest::get(done["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), picture);
+
     // Reaching a port is not enough: every gRPC server, the gateway's push port too, refuses a
     // call claiming to be imAdmin without the deployment's service credential.
     let key = std::fs::read_to_string(dir.path().join("token.key")).unwrap();
     let key = openim_common::service_auth::ServiceKey::derive(key.trim());
-    for k in ["auth", "user", "friend", "group", "conversation", "msg", "gw_rpc"] {
+    for k in ["auth", "user", "friend", "group", "conversation", "msg", "third", "gw_rpc"] {
         let url = url(k);
         let bare = openim_common::rpc::remote(&url).unwrap();
         let signed = openim_common::rpc::remote_signed(&url, &key).unwrap();
@@ -223,6 +263,7 @@ async fn admin_call(k: &str, ch: openim_common::rpc::RpcChannel) -> Result<(), t
         "msg" => {
             msg::msg_client::MsgClient::new(ch).get_server_time(r(msg::GetServerTimeReq::default())).await.map(drop)
         }
+        "third" => third::third_client::ThirdClient::new(ch).part_limit(r(third::PartLimitReq {})).await.map(drop),
         _ => msggateway::msg_gateway_client::MsgGatewayClient::new(ch)
             .get_users_online_status(r(msggateway::GetUsersOnlineStatusReq { user_i_ds: vec!["pa".into()] }))
             .await
@@ -302,4 +343,9 @@ fn a_taken_admin_port_stops_the_service_naming_the_address() {
     assert!(!status.success(), "{err}");
     assert!(err.contains("admin port") && err.contains(&addr), "{err}");
     drop(taken);
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
