@@ -36,6 +36,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub kafka: KafkaConfig,
     pub mongodb: MongoConfig,
+    pub webhooks: crate::webhook::WebhooksConfig,
 }
 
 /// `share.yml`: settings every service agrees on.
@@ -209,6 +210,7 @@ const FILES: &[&str] = &[
     "redis",
     "kafka",
     "mongodb",
+    "webhooks",
 ];
 
 /// A configuration error naming the file, key or value at fault.
@@ -252,6 +254,7 @@ impl Config {
             redis: section(dir, "redis", d.redis)?,
             kafka: section(dir, "kafka", d.kafka)?,
             mongodb: section(dir, "mongodb", d.mongodb)?,
+            webhooks: section(dir, "webhooks", d.webhooks)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -277,6 +280,10 @@ impl Config {
                 "max_members",
                 format!("{} must be at least 2", self.rpc_group.max_members),
             );
+        }
+        let hooks = &self.webhooks.url;
+        if !(hooks.is_empty() || hooks.starts_with("http://") || hooks.starts_with("https://")) {
+            return bad("webhooks", "url", format!("{hooks:?} is not an http(s) URL"));
         }
         let object = &self.rpc_third.object;
         match object.engine.as_str() {

@@ -84,6 +84,8 @@ impl ErrCode {
             1602 => "ConnArgsErr",
             1603 => "PushMsgErr",
             3001 => "WSDataError",
+            90004 => "NetworkError",
+            90007 => "DataError",
             _ => "UnknownError",
         }
     }
@@ -135,6 +137,8 @@ impl fmt::Display for ImError {
 impl std::error::Error for ImError {}
 
 const CODE_KEY: &str = "openim-errcode";
+/// gRPC metadata key of an error message that is not its code's name.
+const MSG_KEY: &str = "openim-errmsg-bin";
 
 impl From<ImError> for tonic::Status {
     fn from(e: ImError) -> Self {
@@ -151,6 +155,10 @@ impl From<ImError> for tonic::Status {
         let mut status = tonic::Status::new(grpc, e.detail);
         if let Ok(v) = e.code.0.to_string().parse() {
             status.metadata_mut().insert(CODE_KEY, v);
+        }
+        // A message other than the code's name (a webhook's own errMsg) travels beside it.
+        if e.msg != e.code.name() {
+            status.metadata_mut().insert_bin(MSG_KEY, tonic::metadata::MetadataValue::from_bytes(e.msg.as_bytes()));
         }
         status
     }
@@ -170,7 +178,11 @@ impl From<tonic::Status> for ImError {
         } else {
             s.message().to_owned()
         };
-        Self::new(code, detail)
+        let mut e = Self::new(code, detail);
+        if let Some(msg) = s.metadata().get_bin(MSG_KEY).and_then(|v| v.to_bytes().ok()) {
+            e.msg = String::from_utf8_lossy(&msg).into_owned();
+        }
+        e
     }
 }
 

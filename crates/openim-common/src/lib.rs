@@ -14,5 +14,6 @@ pub mod serve;
 pub mod service_auth;
 pub mod shutdown;
 pub mod token;
+pub mod webhook;
 
 pub use error::{ErrCode, ImError, ImResult};

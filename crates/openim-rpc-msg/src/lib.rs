@@ -26,6 +26,7 @@ mod read;
 mod search;
 mod verify;
 mod view;
+mod webhooks;
 
 use pull::{MAX_PULL, MAX_PULL_BYTES, keep_newest_within, pull_msgs};
 
@@ -38,12 +39,19 @@ pub struct MsgService {
     /// Users known to exist (users are never deleted, so a positive answer can be kept).
     known_users: DashSet<String>,
     notifier: Notifier,
+    hooks: openim_common::webhook::Webhooks,
 }
 
 impl MsgService {
     pub fn new(share: Share, stores: Stores) -> Self {
         let notifier = Notifier::new(stores.bus.clone());
-        Self { share, stores, known_users: DashSet::new(), notifier }
+        Self { share, stores, known_users: DashSet::new(), notifier, hooks: openim_common::webhook::Webhooks::none() }
+    }
+
+    /// Calls the message callbacks of `webhooks.yml`.
+    pub fn with_webhooks(mut self, hooks: openim_common::webhook::Webhooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     async fn user_exists(&self, user_id: &str) -> Result<bool, Status> {
@@ -202,6 +210,7 @@ impl MsgService {
 impl Msg for MsgService {
     async fn send_msg(&self, req: Request<msg::SendMsgReq>) -> Result<Response<msg::SendMsgResp>, Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let mut m = req.into_inner().msg_data.ok_or_else(|| ImError::args("msgData is missing"))?;
         let admin = self.share.is_admin(&op);
         if m.send_id != op && !admin {
@@ -239,6 +248,7 @@ impl Msg for MsgService {
             m.msg_from = msg_from::USER;
         }
         m.seq = 0;
+        webhooks::before_send(&self.hooks, &mut m, admin, &operation_id).await?;
         let resp = msg::SendMsgResp {
             server_msg_id: m.server_msg_id.clone(),
             client_msg_id: m.client_msg_id.clone(),
@@ -250,6 +260,7 @@ impl Msg for MsgService {
             tracing::error!(error = %e, "Bus refused a message.");
             Status::from(ImError::internal(format!("message bus: {e}")))
         })?;
+        webhooks::after_send(&self.hooks, &m, &operation_id);
         metrics::counter!("openim_msg_accepted_total").increment(1);
         Ok(Response::new(resp))
     }

@@ -61,7 +61,8 @@ impl Standalone {
         let auth =
             Arc::new(AuthService::new(cfg.share.clone(), &token_key, stores.tokens.clone(), stores.users.clone()));
         let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
-        let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()));
+        let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+        let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
         let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members));
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));

@@ -316,7 +316,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcMsg => {
-            let svc = openim_rpc_msg::MsgService::new(share, stores);
+            let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+            let svc = openim_rpc_msg::MsgService::new(share, stores).with_webhooks(hooks);
             serve_grpc(
                 cfg.rpc_msg.listen,
                 openim_common::sized!(openim_rpc_msg::MsgServer::new(svc)),

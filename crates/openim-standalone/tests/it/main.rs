@@ -17,6 +17,7 @@ mod read;
 mod security;
 mod stack;
 mod users;
+mod webhooks;
 
 use std::time::Duration;
 

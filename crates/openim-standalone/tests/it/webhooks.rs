@@ -1,0 +1,147 @@
+//! `webhooks.yml`'s message callbacks against a real HTTP server in the test: a refusal stops the
+//! message with the webhook's error, a modification changes the stored text, `failedContinue`
+//! decides when the webhook is down, and after-callbacks arrive once per message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use openim_common::webhook::{AfterConfig, BeforeConfig, WebhooksConfig};
+use openim_proto::ws::Encoding;
+use openim_testkit::client::text_content;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use crate::stack::Stack;
+
+/// One call the webhook server got: (command from the path, operationID header, body).
+type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A webhook server: refuses texts holding "forbidden", rewrites "modify me", accepts the rest.
+async fn hook_server() -> (String, Calls) {
+    let calls: Calls = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/hooks/{command}",
+            axum::routing::post(
+                |State(calls): State<Calls>, Path(command): Path<String>, headers: HeaderMap, body: String| async move {
+                    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let op = headers.get("operationID").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    calls.lock().push((command.clone(), op, body.clone()));
+                    let content = body["content"].as_str().unwrap_or_default();
+                    let answer = match command.as_str() {
+                        "callbackBeforeSendSingleMsgCommand" if content.contains("forbidden") => {
+                            json!({"actionCode": 0, "nextCode": 1, "errCode": 5001, "errMsg": "blocked by policy", "errDlt": "word"})
+                        }
+                        "callbackBeforeMsgModifyCommand" if content.contains("modify me") => {
+                            json!({"actionCode": 0, "content": "{\"content\":\"modified by the webhook\"}"})
+                        }
+                        _ => json!({"actionCode": 0, "errCode": 0, "errMsg": "", "nextCode": 0}),
+                    };
+                    axum::Json(answer)
+                },
+            ),
+        )
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+fn before(failed_continue: bool) -> BeforeConfig {
+    BeforeConfig { enable: true, timeout: 5, failed_continue, ..Default::default() }
+}
+
+fn hooks(url: &str, failed_continue: bool) -> WebhooksConfig {
+    WebhooksConfig {
+        url: url.to_owned(),
+        before_send_single_msg: before(failed_continue),
+        before_msg_modify: before(failed_continue),
+        after_send_single_msg: AfterConfig { enable: true, timeout: 5, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn count(calls: &Calls, command: &str, client_msg_id: &str) -> usize {
+    calls.lock().iter().filter(|(c, _, b)| c == command && b["clientMsgID"] == client_msg_id).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_stops_the_message_and_a_modification_changes_it() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |cfg| cfg.webhooks = hooks(&url, false)).await;
+    s.register(&["wa", "wb"]).await;
+    let mut a = s.connect("wa", 1, Encoding::Json, false).await;
+    let mut b = s.connect("wb", 1, Encoding::Json, false).await;
+
+    let refused = a.send_text("wb", "forbidden words").await;
+    assert_eq!(refused.err_code, 5001, "the webhook's errCode: {}", refused.err_msg);
+    assert!(refused.err_msg.contains("blocked by policy"), "the webhook's errMsg: {}", refused.err_msg);
+    let modified = a.send_text("wb", "modify me").await;
+    assert_eq!(modified.err_code, 0, "{}", modified.err_msg);
+    let got = b.next_push().await;
+    assert_eq!(got.len(), 1, "only the accepted message arrives");
+    assert_eq!(got[0].content, text_content("modified by the webhook"));
+    let stored = b.pull("si_wa_wb", 1, 10).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].content, text_content("modified by the webhook"), "the stored text is the webhook's");
+
+    // The before-callback saw OpenIM's body and header.
+    let first = calls.lock().iter().find(|(c, _, _)| c == "callbackBeforeSendSingleMsgCommand").cloned().unwrap();
+    assert_eq!(first.2["callbackCommand"], "callbackBeforeSendSingleMsgCommand");
+    assert_eq!((first.2["sendID"].as_str(), first.2["recvID"].as_str()), (Some("wa"), Some("wb")));
+    assert_eq!(first.2["contentType"], 101);
+    assert!(!first.1.is_empty(), "the operationID header is set");
+
+    // After-callbacks: once per accepted message, none for the refused one.
+    let accepted = stored[0].client_msg_id.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count(&calls, "callbackAfterSendSingleMsgCommand", &accepted) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no afterSendSingleMsg came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(&calls, "callbackAfterSendSingleMsgCommand", &accepted), 1, "exactly once");
+    let after = calls.lock().iter().filter(|(c, _, _)| c == "callbackAfterSendSingleMsgCommand").count();
+    assert_eq!(after, 1, "no after-callback for the refused message");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_continue_decides_when_the_webhook_is_down() {
+    // Nothing listens there.
+    let down = format!("http://127.0.0.1:{}/hooks", openim_testkit::servers::free_port());
+    for (failed_continue, want) in [(false, 90004), (true, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Stack::start_with(dir.path(), |cfg| cfg.webhooks = hooks(&down, failed_continue)).await;
+        s.register(&["da", "db"]).await;
+        let mut a = s.connect("da", 1, Encoding::Json, false).await;
+        let mut b = s.connect("db", 1, Encoding::Json, false).await;
+        let ack = a.send_text("db", "hello").await;
+        assert_eq!(ack.err_code, want, "failedContinue {failed_continue}: {}", ack.err_msg);
+        let delivered = b.next_push_within(Duration::from_millis(800)).await.is_some();
+        assert_eq!(delivered, failed_continue, "failedContinue {failed_continue}");
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_types_are_not_sent_to_the_webhook() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stack::start_with(dir.path(), |cfg| {
+        let mut h = hooks(&url, false);
+        h.before_send_single_msg.denied_types = vec!["100-199".into()];
+        cfg.webhooks = h;
+    })
+    .await;
+    s.register(&["ta", "tb"]).await;
+    let mut a = s.connect("ta", 1, Encoding::Json, false).await;
+    let ack = a.send_text("tb", "forbidden, but texts are not checked").await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    assert!(calls.lock().iter().all(|(c, _, _)| c != "callbackBeforeSendSingleMsgCommand"));
+    s.stop().await;
+}
