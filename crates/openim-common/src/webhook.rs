@@ -95,6 +95,14 @@ webhooks_config! {
     before_msg_modify, "beforeMsgModify": BeforeConfig;
     after_send_single_msg, "afterSendSingleMsg": AfterConfig;
     after_send_group_msg, "afterSendGroupMsg": AfterConfig;
+    /// Refuse a friend application.
+    before_add_friend, "beforeAddFriend": BeforeConfig;
+    after_add_friend, "afterAddFriend": AfterConfig;
+    /// Refuse the acceptance of a friend application.
+    before_add_friend_agree, "beforeAddFriendAgree": BeforeConfig;
+    after_add_friend_agree, "afterAddFriendAgree": AfterConfig;
+    /// A message revoked (OpenIM's command for it is `callbackBeforeAfterMsgCommand`).
+    after_revoke_msg, "afterRevokeMsg": AfterConfig;
 }
 
 /// The fields every answer has.
@@ -255,6 +263,39 @@ impl Webhooks {
         }
         count(callback, "ok", started);
         Ok(Some(full))
+    }
+
+    /// [`Webhooks::before`] for a callback whose answer changes nothing: `body` (a JSON object)
+    /// gets `callbackCommand`.
+    pub async fn check(
+        &self,
+        callback: &'static str,
+        hook: &BeforeConfig,
+        command: &str,
+        mut body: serde_json::Value,
+        operation_id: &str,
+    ) -> Result<(), ImError> {
+        if !self.on(hook.enable) {
+            return Ok(());
+        }
+        body["callbackCommand"] = command.into();
+        self.before::<_, serde::de::IgnoredAny>(callback, hook, command, &body, operation_id).await.map(drop)
+    }
+
+    /// [`Webhooks::after`] with a JSON object `body`, which gets `callbackCommand`.
+    pub fn tell(
+        &self,
+        callback: &'static str,
+        hook: &AfterConfig,
+        command: &str,
+        mut body: serde_json::Value,
+        operation_id: &str,
+    ) {
+        if !self.on(hook.enable) {
+            return;
+        }
+        body["callbackCommand"] = command.into();
+        self.after(callback, hook, command, &body, operation_id);
     }
 
     /// Queues an after-callback (dropped, and counted, when the queue is full).

@@ -8,12 +8,14 @@ use openim_common::{ErrCode, ImError, rpc};
 use openim_proto::pb::relation;
 use openim_proto::pb::sdkws;
 use openim_storage::{Friend, FriendRequest, StoreError, handle_result};
+use serde_json::json;
 use tonic::{Request, Status};
 
 use crate::{FriendService, add_source, limits};
 
 impl FriendService {
     pub(crate) async fn apply(&self, req: Request<relation::ApplyToAddFriendReq>) -> Result<(), Status> {
+        let operation_id = rpc::operation_id(&req);
         let r = req.get_ref();
         rpc::check_self_or_admin(&req, &self.share, &r.from_user_id)?;
         limits::text("reqMsg", &r.req_msg, limits::REQ_MSG)?;
@@ -21,6 +23,11 @@ impl FriendService {
         if r.from_user_id == r.to_user_id {
             return Err(ImError::new(ErrCode::CAN_NOT_ADD_YOURSELF, "cannot apply to befriend yourself").into());
         }
+        let cfg = self.hooks.config();
+        let body = json!({"fromUserID": r.from_user_id, "toUserID": r.to_user_id, "reqMsg": r.req_msg, "ex": r.ex});
+        self.hooks
+            .check("beforeAddFriend", &cfg.before_add_friend, "callbackBeforeAddFriendCommand", body, &operation_id)
+            .await?;
         self.check_users(&[&r.from_user_id, &r.to_user_id]).await?;
         let (in1, in2) = self.are_friends(&r.from_user_id, &r.to_user_id).await?;
         if in1 && in2 {
@@ -42,11 +49,14 @@ impl FriendService {
         self.stores.friend_requests.put_friend_request(&request).await.map_err(store_status)?;
         let pb = self.request_pb(request).await?;
         self.notes.application_added(pb).await;
+        let body = json!({"fromUserID": r.from_user_id, "toUserID": r.to_user_id, "reqMsg": r.req_msg});
+        self.hooks.tell("afterAddFriend", &cfg.after_add_friend, "callbackAfterAddFriendCommand", body, &operation_id);
         Ok(())
     }
 
     pub(crate) async fn respond(&self, req: Request<relation::RespondFriendApplyReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         if op != r.to_user_id && !self.share.is_admin(&op) {
             return Err(ImError::no_permission(format!("only {} may answer this application", r.to_user_id)).into());
@@ -71,6 +81,16 @@ impl FriendService {
         };
         if pending.handle_result != handle_result::PENDING {
             return Err(handled_already());
+        }
+        // OpenIM's body: the accepting user under `blackUserID`, capitalised `HandleResult`.
+        let cfg = self.hooks.config();
+        let agree = json!({"fromUserID": r.from_user_id, "blackUserID": r.to_user_id,
+            "HandleResult": r.handle_result, "HandleMsg": r.handle_msg});
+        if r.handle_result == handle_result::ACCEPTED {
+            let command = "callbackBeforeAddFriendAgreeCommand";
+            self.hooks
+                .check("beforeAddFriendAgree", &cfg.before_add_friend_agree, command, agree.clone(), &operation_id)
+                .await?;
         }
         let now = now_millis();
         let handled = FriendRequest {
@@ -101,6 +121,8 @@ impl FriendService {
         }
         let pb = self.request_pb(handled).await?;
         if r.handle_result == handle_result::ACCEPTED {
+            let command = "callbackAfterAddFriendAgreeCommand";
+            self.hooks.tell("afterAddFriendAgree", &cfg.after_add_friend_agree, command, agree, &operation_id);
             self.notes.application_approved(&r.from_user_id, &r.to_user_id, Some(pb), &r.handle_msg).await;
         } else {
             self.notes.application_rejected(pb, &r.handle_msg).await;

@@ -62,12 +62,19 @@ pub struct FriendService {
     share: Share,
     stores: Stores,
     notes: FriendNotes,
+    hooks: openim_common::webhook::Webhooks,
 }
 
 impl FriendService {
     pub fn new(share: Share, stores: Stores) -> Self {
         let notes = FriendNotes::new(Notifier::new(stores.bus.clone()));
-        Self { share, stores, notes }
+        Self { share, stores, notes, hooks: openim_common::webhook::Webhooks::none() }
+    }
+
+    /// Calls the friend callbacks of `webhooks.yml`.
+    pub fn with_webhooks(mut self, hooks: openim_common::webhook::Webhooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Fails with `UserIDNotFoundError` naming the first ID that is not registered.

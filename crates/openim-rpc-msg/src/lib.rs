@@ -440,7 +440,13 @@ impl Msg for MsgService {
 
     async fn revoke_msg(&self, req: Request<msg::RevokeMsgReq>) -> Result<Response<msg::RevokeMsgResp>, Status> {
         let op = rpc::op_user_id(&req);
-        self.revoke(&op, req.into_inner()).await?;
+        let operation_id = rpc::operation_id(&req);
+        let r = req.into_inner();
+        let body = serde_json::json!({"conversationID": r.conversation_id, "seq": r.seq, "userID": r.user_id});
+        self.revoke(&op, r).await?;
+        // Sic: OpenIM's command for afterRevokeMsg.
+        let command = "callbackBeforeAfterMsgCommand";
+        self.hooks.tell("afterRevokeMsg", &self.hooks.config().after_revoke_msg, command, body, &operation_id);
         Ok(Response::new(msg::RevokeMsgResp {}))
     }
 

@@ -58,12 +58,12 @@ impl Standalone {
             );
         }
         let token_key = openim_common::secrets::token_key(&cfg.share.token_key, &cfg.storage.data_dir)?;
+        let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
         let auth =
             Arc::new(AuthService::new(cfg.share.clone(), &token_key, stores.tokens.clone(), stores.users.clone()));
         let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
-        let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
-        let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks));
-        let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()));
+        let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
+        let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
         let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members));
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
         let object_store = services::object_store(&cfg, &token_key)?;

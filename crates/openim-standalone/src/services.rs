@@ -272,7 +272,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcFriend => {
-            let svc = openim_rpc_friend::FriendService::new(share, stores);
+            let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+            let svc = openim_rpc_friend::FriendService::new(share, stores).with_webhooks(hooks);
             serve_grpc(
                 cfg.rpc_friend.listen,
                 openim_common::sized!(openim_rpc_friend::FriendServer::new(svc)),

@@ -34,6 +34,9 @@ async fn hook_server() -> (String, Calls) {
                         "callbackBeforeSendSingleMsgCommand" if content.contains("forbidden") => {
                             json!({"actionCode": 0, "nextCode": 1, "errCode": 5001, "errMsg": "blocked by policy", "errDlt": "word"})
                         }
+                        "callbackBeforeAddFriendCommand" if body["reqMsg"].as_str().is_some_and(|m| m.contains("forbidden")) => {
+                            json!({"actionCode": 0, "nextCode": 1, "errCode": 5002, "errMsg": "no friends for you"})
+                        }
                         "callbackBeforeMsgModifyCommand" if content.contains("modify me") => {
                             json!({"actionCode": 0, "content": "{\"content\":\"modified by the webhook\"}"})
                         }
@@ -143,5 +146,86 @@ async fn denied_types_are_not_sent_to_the_webhook() {
     let ack = a.send_text("tb", "forbidden, but texts are not checked").await;
     assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
     assert!(calls.lock().iter().all(|(c, _, _)| c != "callbackBeforeSendSingleMsgCommand"));
+    s.stop().await;
+}
+
+fn commands(calls: &Calls) -> Vec<String> {
+    calls.lock().iter().map(|(c, _, _)| c.clone()).collect()
+}
+
+async fn wait_for(calls: &Calls, command: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some((_, _, body)) = calls.lock().iter().find(|(c, _, _)| c == command) {
+            return body.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {command} came; got {:?}", commands(calls));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friend_applications_and_revokes_reach_the_webhook() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let on = || BeforeConfig { enable: true, timeout: 5, ..Default::default() };
+    let told = || AfterConfig { enable: true, timeout: 5, ..Default::default() };
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.webhooks = WebhooksConfig {
+            url: url.clone(),
+            before_add_friend: on(),
+            after_add_friend: told(),
+            before_add_friend_agree: on(),
+            after_add_friend_agree: told(),
+            after_revoke_msg: told(),
+            ..Default::default()
+        }
+    })
+    .await;
+    s.register(&["fa", "fb"]).await;
+    let (fa, fb) = (s.token("fa", 2).await, s.token("fb", 2).await);
+    let apply = |msg: &str| json!({"fromUserID": "fa", "toUserID": "fb", "reqMsg": msg}).to_string();
+    let refused = s.rest.raw("/friend/add_friend", &fa, apply("forbidden")).await;
+    assert_eq!(refused["errCode"], 5002, "{refused}");
+    assert!(
+        s.rest
+            .raw(
+                "/friend/get_friend_apply_list",
+                &fb,
+                json!({"userID": "fb", "pagination": {"pageNumber": 1, "showNumber": 10}}).to_string()
+            )
+            .await["data"]["friendRequests"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "a refused application is not stored"
+    );
+
+    s.rest.ok_as(&fa, "/friend/add_friend", serde_json::from_str(&apply("hi")).unwrap()).await;
+    let added = wait_for(&calls, "callbackAfterAddFriendCommand").await;
+    assert_eq!(
+        (added["fromUserID"].as_str(), added["toUserID"].as_str(), added["reqMsg"].as_str()),
+        (Some("fa"), Some("fb"), Some("hi"))
+    );
+
+    let answer = json!({"fromUserID": "fa", "toUserID": "fb", "handleResult": 1, "handleMsg": "ok"});
+    s.rest.ok_as(&fb, "/friend/add_friend_response", answer).await;
+    let agreed = wait_for(&calls, "callbackAfterAddFriendAgreeCommand").await;
+    assert_eq!(
+        (agreed["fromUserID"].as_str(), agreed["blackUserID"].as_str()),
+        (Some("fa"), Some("fb")),
+        "OpenIM's field names"
+    );
+    assert_eq!(agreed["HandleResult"], 1);
+    assert!(commands(&calls).contains(&"callbackBeforeAddFriendAgreeCommand".to_owned()));
+
+    let mut a = s.connect("fa", 1, Encoding::Json, false).await;
+    assert_eq!(a.send_text("fb", "oops").await.err_code, 0);
+    while a.next_own_push_within(Duration::from_millis(300)).await.is_some() {}
+    s.rest.ok_as(&fa, "/msg/revoke_msg", json!({"conversationID": "si_fa_fb", "seq": 1, "userID": "fa"})).await;
+    let revoked = wait_for(&calls, "callbackBeforeAfterMsgCommand").await;
+    assert_eq!(
+        (revoked["conversationID"].as_str(), revoked["seq"].as_i64(), revoked["userID"].as_str()),
+        (Some("si_fa_fb"), Some(1), Some("fa"))
+    );
     s.stop().await;
 }
