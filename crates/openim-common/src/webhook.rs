@@ -103,6 +103,20 @@ webhooks_config! {
     after_add_friend_agree, "afterAddFriendAgree": AfterConfig;
     /// A message revoked (OpenIM's command for it is `callbackBeforeAfterMsgCommand`).
     after_revoke_msg, "afterRevokeMsg": AfterConfig;
+    /// Refuse a group's creation, or change its name, announcement, introduction, face, ex and
+    /// settings.
+    before_create_group, "beforeCreateGroup": BeforeConfig;
+    after_create_group, "afterCreateGroup": AfterConfig;
+    /// Refuse users joining a group (created with them, or joining one that needs no approval).
+    before_member_join_group, "beforeMemberJoinGroup": BeforeConfig;
+    after_join_group, "afterJoinGroup": AfterConfig;
+    after_quit_group, "afterQuitGroup": AfterConfig;
+    after_kick_group_member, "afterKickGroupMember": AfterConfig;
+    after_dismiss_group, "afterDismissGroup": AfterConfig;
+    after_transfer_group_owner, "afterTransferGroupOwner": AfterConfig;
+    /// Refuse a change of a group's info (`/group/set_group_info`, `set_group_info_ex`).
+    before_set_group_info, "beforeSetGroupInfo": BeforeConfig;
+    after_set_group_info, "afterSetGroupInfo": AfterConfig;
 }
 
 /// The fields every answer has.

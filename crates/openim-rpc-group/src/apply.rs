@@ -11,6 +11,7 @@ use openim_common::{ErrCode, ImError};
 use openim_proto::pb::group;
 use openim_proto::pb::sdkws::{self, GroupInfo, PublicUserInfo};
 use openim_storage::{GroupMember, GroupRequest, GroupRequestAnswer, RequestFilter, StoreError, handle_result, role};
+use serde_json::json;
 use tonic::{Request, Status};
 
 use crate::{GroupService, member_info};
@@ -83,6 +84,7 @@ impl GroupService {
 
     pub(crate) async fn join(&self, req: Request<group::JoinGroupReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         if r.group_id.is_empty() || !JOIN_SOURCES.contains(&r.join_source) {
             return Err(ImError::args("groupID must be set and joinSource be 1 to 4").into());
@@ -102,6 +104,13 @@ impl GroupService {
         }
         if g.need_verification == verification::DIRECTLY {
             self.check_room(&r.group_id, 1).await?;
+            let hooks = self.hooks.config();
+            let body =
+                json!({"groupID": r.group_id, "memberList": [{"userID": applicant, "ex": r.ex}], "groupEx": g.ex});
+            let command = "callbackBeforeMembersJoinGroupCommand";
+            self.hooks
+                .check("beforeMemberJoinGroup", &hooks.before_member_join_group, command, body, &operation_id)
+                .await?;
             let member = GroupMember {
                 group_id: r.group_id.clone(),
                 user_id: applicant.clone(),
@@ -119,6 +128,10 @@ impl GroupService {
             self.ensure_conversations(&r.group_id, &added).await?;
             let change = self.change(&op, &r.group_id, head).await?;
             self.notes.member_enter(&change, member_info(member)).await;
+            let body = json!({"operationID": operation_id, "groupID": r.group_id, "reqMessage": r.req_message,
+                "joinSource": r.join_source, "inviterUserID": r.inviter_user_id});
+            let command = "callbackAfterJoinGroupCommand";
+            self.hooks.tell("afterJoinGroup", &hooks.after_join_group, command, body, &operation_id);
             return Ok(());
         }
         let request = GroupRequest {

@@ -9,6 +9,7 @@ use openim_common::token::now_millis;
 use openim_common::{ErrCode, ImError, ids, rpc};
 use openim_proto::pb::group;
 use openim_storage::{Group, GroupMember, role};
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::{GroupService, JOIN_BY_ADMIN, JOIN_BY_INVITATION, WORKING_GROUP, apply, group_info, member_info, notes};
@@ -20,8 +21,9 @@ impl GroupService {
     ) -> Result<Response<group::CreateGroupResp>, Status> {
         openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let req = req.into_inner();
-        let info = req.group_info.unwrap_or_default();
+        let mut info = req.group_info.unwrap_or_default();
         let owner = if req.owner_user_id.is_empty() { op.clone() } else { req.owner_user_id.clone() };
         if owner != op && !self.share.is_admin(&op) {
             return Err(ImError::no_permission("only the owner or an administrator may create the group").into());
@@ -44,6 +46,32 @@ impl GroupService {
             .into());
         }
         self.check_users_exist(&ids_all).await?;
+        // OpenIM's order: the owner (100), the administrators (60), the members (20).
+        let init_members: Vec<serde_json::Value> = std::iter::once((&owner, role::OWNER))
+            .chain(req.admin_user_i_ds.iter().map(|u| (u, role::ADMIN)))
+            .chain(req.member_user_i_ds.iter().map(|u| (u, role::ORDINARY)))
+            .map(|(u, r)| json!({"userID": u, "roleLevel": r}))
+            .collect();
+        let hooks = self.hooks.config();
+        if self.hooks.on(hooks.before_create_group.enable) {
+            let mut body = group_body(&info);
+            body["operationID"] = operation_id.clone().into();
+            body["initMemberList"] = init_members.clone().into();
+            let command = "callbackBeforeCreateGroupCommand";
+            if let Some(change) = self
+                .hooks
+                .before::<_, CreateGroupChange>(
+                    "beforeCreateGroup",
+                    &hooks.before_create_group,
+                    command,
+                    &with_command(body, command),
+                    &operation_id,
+                )
+                .await?
+            {
+                change.apply(&mut info);
+            }
+        }
 
         let now = now_millis();
         let group_id = if info.group_id.is_empty() {
@@ -52,6 +80,14 @@ impl GroupService {
             ids::check_id("groupID", &info.group_id).map_err(ImError::args)?;
             info.group_id.clone()
         };
+        if self.hooks.on(hooks.before_member_join_group.enable) {
+            let members: Vec<serde_json::Value> = ids_all.iter().map(|u| json!({"userID": u, "ex": ""})).collect();
+            let body = json!({"groupID": group_id, "memberList": members, "groupEx": info.ex});
+            let command = "callbackBeforeMembersJoinGroupCommand";
+            self.hooks
+                .check("beforeMemberJoinGroup", &hooks.before_member_join_group, command, body, &operation_id)
+                .await?;
+        }
         let announced = !info.notification.is_empty();
         let group = Group {
             group_id: group_id.clone(),
@@ -106,6 +142,12 @@ impl GroupService {
         self.notes.created(&change, owner, listed, req.send_message.unwrap_or(true)).await;
         if announced {
             self.notes.announcement_set(&change).await;
+        }
+        if self.hooks.on(hooks.after_create_group.enable) {
+            let mut body = group_body(&info);
+            body["initMemberList"] = init_members.into();
+            let command = "callbackAfterCreateGroupCommand";
+            self.hooks.tell("afterCreateGroup", &hooks.after_create_group, command, body, &operation_id);
         }
         Ok(Response::new(group::CreateGroupResp { group_info: Some(info) }))
     }
@@ -168,5 +210,60 @@ impl GroupService {
         let inviter = change.op_user.clone();
         self.notes.member_invited(&change, invited, inviter, req.send_message.unwrap_or(true)).await;
         Ok(Response::new(group::InviteUserToGroupResp {}))
+    }
+}
+
+/// A group's info as OpenIM's group callbacks flatten it into their body.
+pub(crate) fn group_body(g: &openim_proto::pb::sdkws::GroupInfo) -> serde_json::Value {
+    json!({
+        "groupID": g.group_id, "groupName": g.group_name, "notification": g.notification,
+        "introduction": g.introduction, "faceURL": g.face_url, "ownerUserID": g.owner_user_id,
+        "createTime": g.create_time, "memberCount": g.member_count, "ex": g.ex, "status": g.status,
+        "creatorUserID": g.creator_user_id, "groupType": g.group_type, "needVerification": g.need_verification,
+        "lookMemberInfo": g.look_member_info, "applyMemberFriend": g.apply_member_friend,
+        "notificationUpdateTime": g.notification_update_time, "notificationUserID": g.notification_user_id,
+    })
+}
+
+fn with_command(mut body: serde_json::Value, command: &str) -> serde_json::Value {
+    body["callbackCommand"] = command.into();
+    body
+}
+
+/// What `beforeCreateGroup` may change (its group ID, owner and type stay as checked).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct CreateGroupChange {
+    #[serde(rename = "groupName")]
+    group_name: Option<String>,
+    notification: Option<String>,
+    introduction: Option<String>,
+    #[serde(rename = "faceURL")]
+    face_url: Option<String>,
+    ex: Option<String>,
+    #[serde(rename = "needVerification")]
+    need_verification: Option<i32>,
+    #[serde(rename = "lookMemberInfo")]
+    look_member_info: Option<i32>,
+}
+
+impl CreateGroupChange {
+    fn apply(self, g: &mut openim_proto::pb::sdkws::GroupInfo) {
+        let set = |to: &mut String, v: Option<String>| {
+            if let Some(v) = v {
+                *to = v;
+            }
+        };
+        set(&mut g.group_name, self.group_name);
+        set(&mut g.notification, self.notification);
+        set(&mut g.introduction, self.introduction);
+        set(&mut g.face_url, self.face_url);
+        set(&mut g.ex, self.ex);
+        if let Some(v) = self.need_verification {
+            g.need_verification = v;
+        }
+        if let Some(v) = self.look_member_info {
+            g.look_member_info = v;
+        }
     }
 }

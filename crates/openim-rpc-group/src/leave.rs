@@ -6,6 +6,7 @@ use openim_common::rpc;
 use openim_common::{ErrCode, ImError};
 use openim_proto::pb::group;
 use openim_storage::{GroupPatch, group_status, role};
+use serde_json::json;
 use tonic::{Request, Status};
 
 use crate::{GroupService, member_info};
@@ -13,6 +14,7 @@ use crate::{GroupService, member_info};
 impl GroupService {
     pub(crate) async fn quit(&self, req: Request<group::QuitGroupReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let user_id = if req.get_ref().user_id.is_empty() { op.clone() } else { req.get_ref().user_id.clone() };
         rpc::check_self_or_admin(&req, &self.share, &user_id)?;
         let r = req.into_inner();
@@ -38,12 +40,22 @@ impl GroupService {
         }
         let change = self.change(&op, &r.group_id, head).await?;
         self.notes.member_quit(&change, member_info(me)).await;
+        let hooks = self.hooks.config();
+        let body = json!({"groupID": r.group_id, "userID": user_id});
+        self.hooks.tell(
+            "afterQuitGroup",
+            &hooks.after_quit_group,
+            "callbackAfterQuitGroupCommand",
+            body,
+            &operation_id,
+        );
         Ok(())
     }
 
     pub(crate) async fn kick(&self, req: Request<group::KickGroupMemberReq>) -> Result<(), Status> {
         openim_common::limits::check(req.get_ref())?;
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         self.group(&r.group_id).await?;
         if r.kicked_user_i_ds.is_empty() {
@@ -88,6 +100,10 @@ impl GroupService {
         let change = self.change(&op, &r.group_id, head).await?;
         let kicked = kicked.into_iter().filter(|m| removed.contains(&m.user_id)).map(member_info).collect();
         self.notes.member_kicked(&change, kicked, r.send_message.unwrap_or(true)).await;
+        let hooks = self.hooks.config();
+        let body = json!({"groupID": r.group_id, "kickedUserIDs": removed, "reason": r.reason});
+        let command = "callbackAfterKickGroupCommand";
+        self.hooks.tell("afterKickGroupMember", &hooks.after_kick_group_member, command, body, &operation_id);
         Ok(())
     }
 
@@ -95,6 +111,7 @@ impl GroupService {
     /// `deleteMember` (administrators' clean-up), removes the members at once, silently.
     pub(crate) async fn dismiss(&self, req: Request<group::DismissGroupReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         let g = self.group(&r.group_id).await?;
         if g.owner_user_id != op && !self.share.is_admin(&op) {
@@ -120,6 +137,15 @@ impl GroupService {
         let head = self.patch_group(&r.group_id, &patch).await?;
         let change = self.change(&op, &r.group_id, head).await?;
         self.notes.dismissed(&change, r.send_message.unwrap_or(true)).await;
+        let hooks = self.hooks.config();
+        if self.hooks.on(hooks.after_dismiss_group.enable) {
+            let members = self.stores.groups.member_ids(&r.group_id).await.map_err(store_status)?;
+            // OpenIM sends the group type as a one-character string (Go's `string(int32)`).
+            let group_type = char::from_u32(u32::try_from(g.group_type).unwrap_or(0)).unwrap_or('\0').to_string();
+            let body = json!({"groupID": r.group_id, "ownerID": g.owner_user_id, "groupType": group_type, "membersID": members});
+            let command = "callbackAfterDisMissGroupCommand";
+            self.hooks.tell("afterDismissGroup", &hooks.after_dismiss_group, command, body, &operation_id);
+        }
         Ok(())
     }
 }

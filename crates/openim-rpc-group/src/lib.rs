@@ -42,12 +42,20 @@ pub struct GroupService {
     max_members: u32,
     /// Members hashes by group, with the member-log version they were computed at, and the count.
     hashes: dashmap::DashMap<String, (openim_storage::VersionHead, u32, u64)>,
+    hooks: openim_common::webhook::Webhooks,
 }
 
 impl GroupService {
     pub fn new(share: Share, stores: Stores, max_members: u32) -> Self {
         let notes = notes::GroupNotes::new(openim_common::notify::Notifier::new(stores.bus.clone()));
-        Self { share, stores, notes, max_members, hashes: dashmap::DashMap::new() }
+        let hooks = openim_common::webhook::Webhooks::none();
+        Self { share, stores, notes, max_members, hashes: dashmap::DashMap::new(), hooks }
+    }
+
+    /// Calls the group callbacks of `webhooks.yml`.
+    pub fn with_webhooks(mut self, hooks: openim_common::webhook::Webhooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     async fn group(&self, group_id: &str) -> Result<Group, Status> {

@@ -9,6 +9,7 @@ use openim_proto::constants::session;
 use openim_proto::pb::group;
 use openim_proto::pb::sdkws::ConversationUpdateTips;
 use openim_storage::{Conversation, ConversationPatch, GroupMember, GroupPatch, role};
+use serde_json::json;
 use tonic::{Request, Status};
 
 use crate::{GroupService, member_info};
@@ -21,12 +22,31 @@ const CONVERSATION_CHANGED: i32 = 1300;
 impl GroupService {
     /// Applies `patch` to the group as `op` and tells the members: 1520 for a new name, 1519 for
     /// the announcement, 1502 for anything else.
-    pub(crate) async fn set_info(&self, op: &str, group_id: &str, mut patch: GroupPatch) -> Result<(), Status> {
+    pub(crate) async fn set_info(
+        &self,
+        op: &str,
+        operation_id: &str,
+        group_id: &str,
+        mut patch: GroupPatch,
+    ) -> Result<(), Status> {
         self.live_group(group_id).await?;
         self.check_group_admin(op, group_id).await?;
         if patch.is_empty() {
             return Ok(());
         }
+        // OpenIM's body: every field, "" or null when not being set.
+        let body = json!({"operationID": operation_id, "groupID": group_id,
+            "groupName": patch.group_name.clone().unwrap_or_default(),
+            "notification": patch.notification.clone().unwrap_or_default(),
+            "introduction": patch.introduction.clone().unwrap_or_default(),
+            "faceURL": patch.face_url.clone().unwrap_or_default(), "ex": patch.ex,
+            "needVerification": patch.need_verification, "lookMemberInfo": patch.look_member_info,
+            "applyMemberFriend": patch.apply_member_friend});
+        let hooks = self.hooks.config();
+        let command = "callbackBeforeSetGroupInfoCommand";
+        self.hooks
+            .check("beforeSetGroupInfo", &hooks.before_set_group_info, command, body.clone(), operation_id)
+            .await?;
         if let Some(name) = &patch.group_name
             && name.trim().is_empty()
         {
@@ -57,6 +77,8 @@ impl GroupService {
         if !rest.is_empty() {
             self.notes.info_set(&change).await;
         }
+        let command = "callbackAfterSetGroupInfoCommand";
+        self.hooks.tell("afterSetGroupInfo", &hooks.after_set_group_info, command, body, operation_id);
         Ok(())
     }
 
@@ -99,6 +121,7 @@ impl GroupService {
 
     pub(crate) async fn set_group_info_ex_as(&self, req: Request<group::SetGroupInfoExReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         let patch = GroupPatch {
             group_name: r.group_name.map(|v| v.value),
@@ -111,11 +134,12 @@ impl GroupService {
             apply_member_friend: r.apply_member_friend.map(|v| v.value),
             ..Default::default()
         };
-        self.set_info(&op, &r.group_id, patch).await
+        self.set_info(&op, &operation_id, &r.group_id, patch).await
     }
 
     pub(crate) async fn set_group_info_as(&self, req: Request<group::SetGroupInfoReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let Some(info) = req.into_inner().group_info_for_set else {
             return Err(ImError::args("groupInfoForSet is missing").into());
         };
@@ -131,13 +155,14 @@ impl GroupService {
             apply_member_friend: info.apply_member_friend.map(|v| v.value),
             ..Default::default()
         };
-        self.set_info(&op, &info.group_id, patch).await
+        self.set_info(&op, &operation_id, &info.group_id, patch).await
     }
 
     /// Hands the group from its owner to a member (1507); the old owner takes the new one's
     /// role. A new owner under a mute is unmuted first.
     pub(crate) async fn transfer(&self, req: Request<group::TransferGroupOwnerReq>) -> Result<(), Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let r = req.into_inner();
         self.live_group(&r.group_id).await?;
         if r.old_owner_user_id == r.new_owner_user_id {
@@ -170,6 +195,10 @@ impl GroupService {
         let old_owner = member_info(GroupMember { role_level: old_role, ..old });
         let change = self.change(&op, &r.group_id, head).await?;
         self.notes.owner_transferred(&change, new_owner, old_owner).await;
+        let hooks = self.hooks.config();
+        let body = json!({"groupID": r.group_id, "oldOwnerUserID": r.old_owner_user_id, "newOwnerUserID": r.new_owner_user_id});
+        let command = "callbackAfterTransferGroupOwnerCommand";
+        self.hooks.tell("afterTransferGroupOwner", &hooks.after_transfer_group_owner, command, body, &operation_id);
         Ok(())
     }
 }

@@ -64,7 +64,10 @@ impl Standalone {
         let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
-        let group = Arc::new(GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members));
+        let group = Arc::new(
+            GroupService::new(cfg.share.clone(), stores.clone(), cfg.rpc_group.max_members)
+                .with_webhooks(hooks.clone()),
+        );
         let conversation = Arc::new(ConversationService::new(cfg.share.clone(), stores.clone()));
         let object_store = services::object_store(&cfg, &token_key)?;
         let third = Arc::new(ThirdService::new(

@@ -285,7 +285,9 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcGroup => {
-            let svc = openim_rpc_group::GroupService::new(share, stores, cfg.rpc_group.max_members);
+            let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+            let svc =
+                openim_rpc_group::GroupService::new(share, stores, cfg.rpc_group.max_members).with_webhooks(hooks);
             serve_grpc(
                 cfg.rpc_group.listen,
                 openim_common::sized!(openim_rpc_group::GroupServer::new(svc)),

@@ -37,6 +37,12 @@ async fn hook_server() -> (String, Calls) {
                         "callbackBeforeAddFriendCommand" if body["reqMsg"].as_str().is_some_and(|m| m.contains("forbidden")) => {
                             json!({"actionCode": 0, "nextCode": 1, "errCode": 5002, "errMsg": "no friends for you"})
                         }
+                        "callbackBeforeCreateGroupCommand" if body["groupName"] == "forbidden" => {
+                            json!({"actionCode": 0, "nextCode": 1, "errCode": 5003, "errMsg": "no such groups"})
+                        }
+                        "callbackBeforeCreateGroupCommand" if body["groupName"] == "rename me" => {
+                            json!({"actionCode": 0, "groupName": "renamed by the webhook"})
+                        }
                         "callbackBeforeMsgModifyCommand" if content.contains("modify me") => {
                             json!({"actionCode": 0, "content": "{\"content\":\"modified by the webhook\"}"})
                         }
@@ -227,5 +233,97 @@ async fn friend_applications_and_revokes_reach_the_webhook() {
         (revoked["conversationID"].as_str(), revoked["seq"].as_i64(), revoked["userID"].as_str()),
         (Some("si_fa_fb"), Some(1), Some("fa"))
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_s_life_reaches_the_webhook() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let on = || BeforeConfig { enable: true, timeout: 5, ..Default::default() };
+    let told = || AfterConfig { enable: true, timeout: 5, ..Default::default() };
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.webhooks = WebhooksConfig {
+            url: url.clone(),
+            before_create_group: on(),
+            after_create_group: told(),
+            before_member_join_group: on(),
+            after_join_group: told(),
+            after_quit_group: told(),
+            after_kick_group_member: told(),
+            after_dismiss_group: told(),
+            after_transfer_group_owner: told(),
+            before_set_group_info: on(),
+            after_set_group_info: told(),
+            ..Default::default()
+        }
+    })
+    .await;
+    s.register(&["ga", "gb", "gc", "gd"]).await;
+    let create = |id: &str, name: &str| {
+        json!({"ownerUserID": "ga", "memberUserIDs": ["gb", "gd"], "adminUserIDs": [],
+            "groupInfo": {"groupID": id, "groupName": name, "groupType": 2, "needVerification": 2}})
+        .to_string()
+    };
+    let refused = s.rest.raw("/group/create_group", &s.rest.token, create("g-no", "forbidden")).await;
+    assert_eq!(refused["errCode"], 5003, "{refused}");
+    let created = s.rest.raw("/group/create_group", &s.rest.token, create("g-hook", "rename me")).await;
+    assert_eq!(created["errCode"], 0, "{created}");
+    assert_eq!(created["data"]["groupInfo"]["groupName"], "renamed by the webhook", "the webhook's name is kept");
+    let after = wait_for(&calls, "callbackAfterCreateGroupCommand").await;
+    assert_eq!(
+        (after["groupID"].as_str(), after["groupName"].as_str()),
+        (Some("g-hook"), Some("renamed by the webhook"))
+    );
+    let before = calls
+        .lock()
+        .iter()
+        .find(|(c, _, b)| c == "callbackBeforeCreateGroupCommand" && b["groupName"] == "rename me")
+        .cloned()
+        .unwrap()
+        .2;
+    let listed: Vec<(&str, i64)> = before["initMemberList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["userID"].as_str().unwrap(), m["roleLevel"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(listed, vec![("ga", 100), ("gb", 20), ("gd", 20)], "owner first, then the members");
+
+    let gc = s.token("gc", 2).await;
+    s.rest
+        .ok_as(
+            &gc,
+            "/group/join_group",
+            json!({"groupID": "g-hook", "reqMessage": "hi", "joinSource": 3, "inviterUserID": "gc"}),
+        )
+        .await;
+    let joined = wait_for(&calls, "callbackAfterJoinGroupCommand").await;
+    assert_eq!(joined["groupID"], "g-hook");
+    assert!(commands(&calls).contains(&"callbackBeforeMembersJoinGroupCommand".to_owned()));
+
+    s.rest.ok_as(&gc, "/group/quit_group", json!({"groupID": "g-hook", "userID": "gc"})).await;
+    assert_eq!(wait_for(&calls, "callbackAfterQuitGroupCommand").await["userID"], "gc");
+    let ga = s.token("ga", 2).await;
+    s.rest
+        .ok_as(&ga, "/group/kick_group", json!({"groupID": "g-hook", "kickedUserIDs": ["gd"], "reason": "spam"}))
+        .await;
+    let kicked = wait_for(&calls, "callbackAfterKickGroupCommand").await;
+    assert_eq!((kicked["kickedUserIDs"].clone(), kicked["reason"].clone()), (json!(["gd"]), json!("spam")));
+    s.rest.ok_as(&ga, "/group/set_group_info_ex", json!({"groupID": "g-hook", "introduction": "about"})).await;
+    assert_eq!(wait_for(&calls, "callbackAfterSetGroupInfoCommand").await["introduction"], "about");
+    assert!(commands(&calls).contains(&"callbackBeforeSetGroupInfoCommand".to_owned()));
+    s.rest
+        .ok_as(
+            &ga,
+            "/group/transfer_group",
+            json!({"groupID": "g-hook", "oldOwnerUserID": "ga", "newOwnerUserID": "gb"}),
+        )
+        .await;
+    assert_eq!(wait_for(&calls, "callbackAfterTransferGroupOwnerCommand").await["newOwnerUserID"], "gb");
+    let gb = s.token("gb", 2).await;
+    s.rest.ok_as(&gb, "/group/dismiss_group", json!({"groupID": "g-hook"})).await;
+    let dismissed = wait_for(&calls, "callbackAfterDisMissGroupCommand").await;
+    assert_eq!((dismissed["groupID"].as_str(), dismissed["ownerID"].as_str()), (Some("g-hook"), Some("gb")));
     s.stop().await;
 }
