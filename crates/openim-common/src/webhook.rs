@@ -117,6 +117,10 @@ webhooks_config! {
     /// Refuse a change of a group's info (`/group/set_group_info`, `set_group_info_ex`).
     before_set_group_info, "beforeSetGroupInfo": BeforeConfig;
     after_set_group_info, "afterSetGroupInfo": AfterConfig;
+    /// A profile changed through `/user/update_user_info`.
+    after_update_user_info, "afterUpdateUserInfo": AfterConfig;
+    /// A profile changed through `/user/update_user_info_ex`.
+    after_update_user_info_ex, "afterUpdateUserInfoEx": AfterConfig;
 }
 
 /// The fields every answer has.

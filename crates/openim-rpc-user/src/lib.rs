@@ -28,12 +28,19 @@ pub struct UserService {
     share: Share,
     stores: Stores,
     notifier: Notifier,
+    hooks: openim_common::webhook::Webhooks,
 }
 
 impl UserService {
     pub fn new(share: Share, stores: Stores) -> Self {
         let notifier = Notifier::new(stores.bus.clone());
-        Self { share, stores, notifier }
+        Self { share, stores, notifier, hooks: openim_common::webhook::Webhooks::none() }
+    }
+
+    /// Calls the user callbacks of `webhooks.yml`.
+    pub fn with_webhooks(mut self, hooks: openim_common::webhook::Webhooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Applies a profile change the caller may make, then tells the user's devices (1303) and
@@ -142,6 +149,7 @@ impl UserRpc for UserService {
         req: Request<user::UpdateUserInfoExReq>,
     ) -> Result<Response<user::UpdateUserInfoExResp>, Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
         let patch = UserPatch {
             user_id: info.user_id,
@@ -150,7 +158,12 @@ impl UserRpc for UserService {
             ex: info.ex.map(|v| v.value),
             global_recv_msg_opt: info.global_recv_msg_opt.map(|v| v.value),
         };
+        // OpenIM's body: null for what was not sent, `ex` always null.
+        let body = serde_json::json!({"userID": patch.user_id, "nickName": patch.nickname, "faceURL": patch.face_url, "ex": null});
         self.update(&op, patch).await?;
+        let command = "callbackAfterUpdateUserInfoExCommand";
+        let hook = &self.hooks.config().after_update_user_info_ex;
+        self.hooks.tell("afterUpdateUserInfoEx", hook, command, body, &operation_id);
         Ok(Response::new(user::UpdateUserInfoExResp {}))
     }
 
@@ -216,7 +229,10 @@ impl UserRpc for UserService {
         req: Request<user::UpdateUserInfoReq>,
     ) -> Result<Response<user::UpdateUserInfoResp>, Status> {
         let op = rpc::op_user_id(&req);
+        let operation_id = rpc::operation_id(&req);
         let info = req.into_inner().user_info.ok_or_else(|| ImError::args("userInfo is missing"))?;
+        let body =
+            serde_json::json!({"userID": info.user_id, "nickName": info.nickname, "faceURL": info.face_url, "ex": ""});
         let set = |v: String| (!v.is_empty()).then_some(v);
         let patch = UserPatch {
             user_id: info.user_id,
@@ -226,6 +242,8 @@ impl UserRpc for UserService {
             global_recv_msg_opt: None,
         };
         self.update(&op, patch).await?;
+        let hook = &self.hooks.config().after_update_user_info;
+        self.hooks.tell("afterUpdateUserInfo", hook, "callbackAfterUpdateUserInfoCommand", body, &operation_id);
         Ok(Response::new(user::UpdateUserInfoResp {}))
     }
 

@@ -61,7 +61,7 @@ impl Standalone {
         let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
         let auth =
             Arc::new(AuthService::new(cfg.share.clone(), &token_key, stores.tokens.clone(), stores.users.clone()));
-        let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()));
+        let user = Arc::new(UserService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
         let msg = Arc::new(MsgService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
         let friend = Arc::new(FriendService::new(cfg.share.clone(), stores.clone()).with_webhooks(hooks.clone()));
         let group = Arc::new(

@@ -260,7 +260,8 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             .await
         }
         Service::RpcUser => {
-            let svc = openim_rpc_user::UserService::new(share, stores.clone());
+            let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+            let svc = openim_rpc_user::UserService::new(share, stores.clone()).with_webhooks(hooks);
             serve_grpc(
                 cfg.rpc_user.listen,
                 openim_common::sized!(openim_rpc_user::UserServer::new(svc)),

@@ -327,3 +327,33 @@ async fn a_group_s_life_reaches_the_webhook() {
     assert_eq!((dismissed["groupID"].as_str(), dismissed["ownerID"].as_str()), (Some("g-hook"), Some("gb")));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_change_reaches_the_webhook() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let told = || AfterConfig { enable: true, timeout: 5, ..Default::default() };
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.webhooks = WebhooksConfig {
+            url: url.clone(),
+            after_update_user_info: told(),
+            after_update_user_info_ex: told(),
+            ..Default::default()
+        }
+    })
+    .await;
+    s.register(&["ua"]).await;
+    let ua = s.token("ua", 2).await;
+    s.rest.ok_as(&ua, "/user/update_user_info_ex", json!({"userInfo": {"userID": "ua", "nickname": "Ann"}})).await;
+    let ex = wait_for(&calls, "callbackAfterUpdateUserInfoExCommand").await;
+    assert_eq!(
+        (ex["userID"].clone(), ex["nickName"].clone(), ex["faceURL"].clone()),
+        (json!("ua"), json!("Ann"), Value::Null)
+    );
+    s.rest
+        .ok_as(&ua, "/user/update_user_info", json!({"userInfo": {"userID": "ua", "faceURL": "http://x/f.png"}}))
+        .await;
+    let plain = wait_for(&calls, "callbackAfterUpdateUserInfoCommand").await;
+    assert_eq!((plain["nickName"].clone(), plain["faceURL"].clone()), (json!(""), json!("http://x/f.png")));
+    s.stop().await;
+}
