@@ -78,6 +78,14 @@ pub(crate) async fn access_url(State(api): State<Arc<Api>>, headers: HeaderMap, 
     object_call!(&api, &headers, &body, access_url)
 }
 
+pub(crate) async fn initiate_form(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    object_call!(&api, &headers, &body, initiate_form_data)
+}
+
+pub(crate) async fn complete_form(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes) -> Response {
+    object_call!(&api, &headers, &body, complete_form_data, third::CompleteFormDataReq)
+}
+
 /// Most query parameters passed on to `AccessURL` (width, height, format, type, operationID).
 const MAX_QUERY: usize = 8;
 

@@ -153,7 +153,7 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         "/third/logs/search" => Admin, third.search_logs;
     );
     use crate::object;
-    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 14] = [
+    let own: [(&'static str, axum::routing::MethodRouter<Arc<Api>>); 16] = [
         ("/auth/get_admin_token", post(get_admin_token)),
         ("/msg/send_msg", post(send_msg)),
         ("/msg/send_business_notification", post(business_notification)),
@@ -168,6 +168,8 @@ fn table() -> (Router<Arc<Api>>, Vec<&'static str>) {
         ("/object/auth_sign", post(object::auth_sign)),
         ("/object/complete_multipart_upload", post(object::complete)),
         ("/object/access_url", post(object::access_url)),
+        ("/object/initiate_form_data", post(object::initiate_form)),
+        ("/object/complete_form_data", post(object::complete_form)),
     ];
     let mut router = router;
     for (path, handler) in own {

@@ -121,6 +121,15 @@ webhooks_config! {
     after_update_user_info, "afterUpdateUserInfo": AfterConfig;
     /// A profile changed through `/user/update_user_info_ex`.
     after_update_user_info_ex, "afterUpdateUserInfoEx": AfterConfig;
+    /// A user connected on a platform.
+    after_user_online, "afterUserOnline": AfterConfig;
+    /// A user's last connection on a platform closed.
+    after_user_offline, "afterUserOffline": AfterConfig;
+    /// A connection was closed by a login elsewhere or a forced logout (OpenIM declares this
+    /// callback and never sends it).
+    after_user_kick_off, "afterUserKickOff": AfterConfig;
+    /// Before an offline push: refuse it, or change who gets it and what it says.
+    before_offline_push, "beforeOfflinePush": BeforeConfig;
 }
 
 /// The fields every answer has.

@@ -24,6 +24,7 @@ use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::hooks::Presence;
 use crate::presence::Watching;
 use crate::{ConnHandle, Gateway};
 
@@ -59,6 +60,8 @@ struct ConnectParams {
     encoding: Encoding,
     gzip: bool,
     msg_resp: bool,
+    /// The app connected from the background (`isBackground=true`).
+    background: bool,
 }
 
 impl ConnectParams {
@@ -80,6 +83,7 @@ impl ConnectParams {
             encoding: if get("sdkType") == "js" { Encoding::Json } else { Encoding::Gob },
             gzip: get("compression") == "gzip",
             msg_resp: get("isMsgResp") == "true",
+            background: get("isBackground") == "true",
         })
     }
 }
@@ -157,7 +161,7 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
         kill: kill.clone(),
         state: Arc::new(crate::ConnState {
             token: std::mem::take(&mut p.token).into_boxed_str(),
-            background: false.into(),
+            background: p.background.into(),
             queued: 0.into(),
             max_queued: gw.cfg.max_outbound_bytes,
         }),
@@ -301,6 +305,7 @@ async fn serve(gw: Arc<Gateway>, mut p: ConnectParams, socket: WebSocket) {
 /// Adds a connection, applying the multi-terminal policy to the user's other connections.
 async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
     let platform = handle.platform_id;
+    let background = handle.state.background.load(Ordering::Relaxed);
     let kicked: Vec<ConnHandle> = {
         let mut conns = gw.conns.entry(user_id.to_owned()).or_default();
         let mut kicked: Vec<ConnHandle> =
@@ -316,21 +321,30 @@ async fn register(gw: &Gateway, user_id: &str, handle: ConnHandle) {
     };
     for k in kicked {
         k.kick("logged in elsewhere");
+        gw.presence(user_id, k.platform_id, Presence::KickedOff);
     }
     if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, true).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user online.");
     }
+    gw.presence(user_id, platform, Presence::Online { background });
 }
 
 async fn unregister(gw: &Gateway, user_id: &str, id: u64, platform: i32) {
     // A kicked connection was already taken out of the map; its online entry (counted once per
     // connection at register) goes here either way.
-    if let Some(mut conns) = gw.conns.get_mut(user_id) {
-        conns.retain(|c| c.id != id);
-    }
+    let still_on_platform = match gw.conns.get_mut(user_id) {
+        Some(mut conns) => {
+            conns.retain(|c| c.id != id);
+            conns.iter().any(|c| c.platform_id == platform)
+        }
+        None => false,
+    };
     gw.conns.remove_if(user_id, |_, v| v.is_empty());
     if let Err(e) = gw.online.set_online(user_id, platform, &gw.cfg.advertise, false).await {
         tracing::warn!(error = %e, %user_id, "Could not record a user offline.");
+    }
+    if !still_on_platform {
+        gw.presence(user_id, platform, Presence::Offline);
     }
 }
 
@@ -465,7 +479,10 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
                 .encode_to_vec()
         }
         req::SEND_MSG => {
-            let m: MsgData = decode(&r.data)?;
+            let mut m: MsgData = decode(&r.data)?;
+            // The platform is the connection's, whatever the client says (webhooks and offline
+            // pushes name it).
+            m.sender_platform_id = p.platform_id;
             let resp = c
                 .msg
                 .clone()

@@ -3,6 +3,7 @@
 //! requests go to the RPC services, and online state goes to the online registry.
 
 mod conn;
+mod hooks;
 mod presence;
 mod push;
 
@@ -102,6 +103,8 @@ pub struct Gateway {
     open: AtomicUsize,
     /// Sends per user (`send_rate_per_sec`, `send_burst`); `None`: no limit.
     sends: Option<governor::DefaultKeyedRateLimiter<String>>,
+    /// The presence callbacks (set once at start-up; none until then).
+    hooks: std::sync::OnceLock<openim_common::webhook::Webhooks>,
 }
 
 impl Gateway {
@@ -125,6 +128,7 @@ impl Gateway {
             watchers: DashMap::new(),
             next_id: AtomicU64::new(1),
             open: AtomicUsize::new(0),
+            hooks: std::sync::OnceLock::new(),
         });
         // Forgets the send budgets of users whose budget is full again (they have not sent for
         // a while), every minute, until the gateway is dropped.
@@ -147,6 +151,19 @@ impl Gateway {
     }
 
     /// The WebSocket router (any path, as clients use `/` or `/msg_gateway`).
+    /// Sends OpenIM's presence callbacks (`afterUserOnline`, `afterUserOffline`,
+    /// `afterUserKickOff`) through `hooks`; only the first call counts.
+    pub fn set_webhooks(&self, hooks: openim_common::webhook::Webhooks) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    /// Tells the webhook of a presence change, when one is set.
+    pub(crate) fn presence(&self, user_id: &str, platform_id: i32, event: hooks::Presence) {
+        if let Some(h) = self.hooks.get() {
+            hooks::tell(h, user_id, platform_id, event);
+        }
+    }
+
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new().fallback(upgrade).with_state(self.clone())
     }

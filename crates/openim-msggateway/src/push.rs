@@ -195,6 +195,7 @@ impl MsgGateway for GatewayRpc {
             let conns = self.gw.conns.get(&user).map(|c| c.clone()).unwrap_or_default();
             for c in conns.into_iter().filter(|c| c.platform_id == req.platform_id) {
                 c.kick("logged out");
+                self.gw.presence(&user, c.platform_id, crate::hooks::Presence::KickedOff);
             }
         }
         Ok(Response::new(msggateway::KickUserOfflineResp {}))

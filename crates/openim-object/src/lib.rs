@@ -63,6 +63,24 @@ pub struct SignedRequest {
     pub headers: Vec<(String, Vec<String>)>,
 }
 
+/// A browser form upload (an HTML `POST` of `multipart/form-data`), as OpenIM's
+/// `/object/initiate_form_data` describes it: post `fields` and then the content as field `file`
+/// to `url`; a status in `success_codes` means it is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormUpload {
+    pub url: String,
+    /// The name of the form field that carries the content (it must come last).
+    pub file: String,
+    pub headers: Vec<(String, Vec<String>)>,
+    pub fields: Vec<(String, String)>,
+    /// Unix milliseconds.
+    pub expires: i64,
+    pub success_codes: Vec<i32>,
+}
+
+/// The status a store answers a form upload with (S3's `success_action_status`).
+pub const FORM_SUCCESS: i32 = 200;
+
 /// What the store says of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -115,6 +133,15 @@ pub trait Blobs: Send + Sync {
     /// A PUT of `size` bytes to `key` (a store that can sign the length takes exactly that; the
     /// embedded one takes at most that).
     fn presign_put(&self, base: &str, key: &str, size: i64, expire: Duration) -> BlobResult<SignedRequest>;
+    /// A form upload of at most `size` bytes of `content_type` to `key`.
+    fn presign_form(
+        &self,
+        base: &str,
+        key: &str,
+        size: i64,
+        content_type: &str,
+        expire: Duration,
+    ) -> BlobResult<FormUpload>;
     /// Starts a multipart upload to `key`; its upload ID.
     async fn create_multipart(&self, key: &str) -> BlobResult<String>;
     /// A PUT of part `part` (from 1) of `size` bytes (as for [`Blobs::presign_put`]).
@@ -140,7 +167,14 @@ pub trait Blobs: Send + Sync {
     async fn put(&self, key: &str, data: Bytes, content_type: &str) -> BlobResult<ObjectInfo>;
     /// Reads an object of at most `max` bytes into memory (to make a thumbnail).
     async fn get(&self, key: &str, max: u64) -> BlobResult<Bytes>;
+    /// Removes what uploads abandoned more than `age` ago left behind: single-part uploads never
+    /// completed (under [`TEMP_PREFIX`]) and, where the store keeps them itself, unfinished
+    /// parts. How many were removed.
+    async fn sweep(&self, age: Duration) -> BlobResult<u64>;
 }
+
+/// Where single-part uploads wait to be checked and completed.
+pub const TEMP_PREFIX: &str = "openim/temp/";
 
 /// Checks a store key: relative, `/`-separated, no empty, `.` or `..` segment, no backslash or
 /// control character, at most 1024 bytes.

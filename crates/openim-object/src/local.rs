@@ -12,6 +12,9 @@
 //! signature an HMAC over the method and every parameter. An upload is streamed to disk with
 //! its md5 computed on the way and refused as soon as it is longer than the size signed into
 //! its URL; nothing is in place until it is whole.
+//!
+//! Form uploads (`POST <base>object-store/form`, `multipart/form-data`) carry the same
+//! parameters as form fields, which must come before the `file` field, as S3's do.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,10 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use md5::Digest as _;
@@ -31,7 +34,10 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
 
-use crate::{AccessOptions, BlobError, BlobResult, Blobs, ObjectInfo, PartLimit, SignedRequest, UrlSigner, check_key};
+use crate::{
+    AccessOptions, BlobError, BlobResult, Blobs, FORM_SUCCESS, FormUpload, ObjectInfo, PartLimit, SignedRequest,
+    TEMP_PREFIX, UrlSigner, check_key,
+};
 
 /// The embedded store.
 #[derive(Debug)]
@@ -106,6 +112,9 @@ fn expires_at(expire: Duration) -> String {
     (SystemTime::now() + expire).duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
 }
 
+/// The fields of a form upload, in the order they are signed.
+const FORM_FIELDS: [&str; 4] = ["key", "size", "type", "expires"];
+
 /// md5 of a file's content, as hex.
 async fn md5_file(path: &Path) -> BlobResult<String> {
     use tokio::io::AsyncReadExt as _;
@@ -137,6 +146,32 @@ impl Blobs for LocalBlobs {
         let size = max_size.to_string();
         let url = self.url(base, "put", &[("key", key), ("size", &size), ("expires", &expires_at(expire))]);
         Ok(SignedRequest { url, headers: Vec::new() })
+    }
+
+    fn presign_form(
+        &self,
+        base: &str,
+        key: &str,
+        size: i64,
+        content_type: &str,
+        expire: Duration,
+    ) -> BlobResult<FormUpload> {
+        check_key(key)?;
+        let expires = expires_at(expire);
+        let values = [key.to_owned(), size.to_string(), content_type.to_owned(), expires.clone()];
+        let mut signed = vec!["form"];
+        signed.extend(values.iter().map(String::as_str));
+        let mut fields: Vec<(String, String)> =
+            FORM_FIELDS.iter().map(|f| (*f).to_owned()).zip(values.iter().cloned()).collect();
+        fields.push(("signature".into(), self.signer.sign(&signed)));
+        Ok(FormUpload {
+            url: format!("{base}object-store/form"),
+            file: "file".into(),
+            headers: Vec::new(),
+            fields,
+            expires: expires.parse::<i64>().unwrap_or(0) * 1000,
+            success_codes: vec![FORM_SUCCESS],
+        })
     }
 
     async fn create_multipart(&self, key: &str) -> BlobResult<String> {
@@ -263,6 +298,17 @@ impl Blobs for LocalBlobs {
         Ok(ObjectInfo { key: key.to_owned(), size: i64::try_from(data.len()).unwrap_or(i64::MAX), etag })
     }
 
+    async fn sweep(&self, age: Duration) -> BlobResult<u64> {
+        let cutoff = SystemTime::now() - age;
+        let temp = TEMP_PREFIX.trim_end_matches('/');
+        let mut removed = remove_older(&self.root.join("data").join(temp), cutoff, true).await?;
+        remove_older(&self.root.join("etag").join(temp), cutoff, true).await?;
+        // Unfinished multipart uploads (a directory of parts each) and interrupted writes.
+        removed += remove_older(&self.root.join("uploads"), cutoff, true).await?;
+        removed += remove_older(&self.root.join("tmp"), cutoff, true).await?;
+        Ok(removed)
+    }
+
     async fn get(&self, key: &str, max: u64) -> BlobResult<Bytes> {
         let path = self.data(key)?;
         let len = tokio::fs::metadata(&path).await?.len();
@@ -273,12 +319,43 @@ impl Blobs for LocalBlobs {
     }
 }
 
+/// Removes, under `dir`, the files and directories last changed before `cutoff` (a directory
+/// when everything in it is that old); `top` itself stays. How many files were removed.
+async fn remove_older(dir: &Path, cutoff: SystemTime, top: bool) -> std::io::Result<u64> {
+    let mut removed = 0;
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut kept = false;
+    while let Some(entry) = entries.next_entry().await? {
+        let meta = entry.metadata().await?;
+        let path = entry.path();
+        if meta.is_dir() {
+            removed += Box::pin(remove_older(&path, cutoff, false)).await?;
+            kept |= tokio::fs::try_exists(&path).await?;
+        } else if meta.modified()? < cutoff {
+            tokio::fs::remove_file(&path).await?;
+            removed += 1;
+        } else {
+            kept = true;
+        }
+    }
+    if !top && !kept && tokio::fs::metadata(dir).await?.modified()? < cutoff {
+        tokio::fs::remove_dir(dir).await?;
+    }
+    Ok(removed)
+}
+
 /// The routes that serve the store's presigned URLs, mounted on the API's listener.
 pub fn router<S: Clone + Send + Sync + 'static>(store: Arc<LocalBlobs>) -> Router<S> {
     Router::new()
         .route("/object-store/put", put(put_object))
         .route("/object-store/part", put(put_part))
         .route("/object-store/get", get(get_object))
+        // The signed size bounds the upload, not the API's body limit.
+        .route("/object-store/form", post(post_form).layer(DefaultBodyLimit::disable()))
         .with_state(store)
 }
 
@@ -336,7 +413,7 @@ async fn put_object(State(store): State<Arc<LocalBlobs>>, Query(p): Query<PutPar
     let Ok(max) = p.size.parse::<u64>() else {
         return refuse(StatusCode::BAD_REQUEST, "size is not a number");
     };
-    match receive(&store, req.into_body(), max).await {
+    match receive(&store, req.into_body().into_data_stream(), max).await {
         Ok((tmp, md5)) => match store.install(&tmp, &p.key, &md5).await {
             Ok(()) => stored(&md5),
             Err(e) => failed(e),
@@ -360,12 +437,70 @@ async fn put_part(State(store): State<Arc<LocalBlobs>>, Query(p): Query<PartPara
     if tokio::fs::read_to_string(dir.join("key")).await.ok().as_deref() != Some(p.key.as_str()) {
         return refuse(StatusCode::NOT_FOUND, format!("upload {} is finished, aborted or unknown", p.upload));
     }
-    match receive(&store, req.into_body(), max).await {
+    match receive(&store, req.into_body().into_data_stream(), max).await {
         Ok((tmp, md5)) => match tokio::fs::rename(&tmp, dir.join(part.to_string())).await {
             Ok(()) => stored(&md5),
             Err(e) => failed(e.into()),
         },
         Err(r) => r,
+    }
+}
+
+/// Longest value of a form field other than the file.
+const MAX_FORM_FIELD: usize = 4096;
+
+/// A form upload: the signed fields, then the file, streamed to disk as a PUT is.
+async fn post_form(State(store): State<Arc<LocalBlobs>>, mut form: Multipart) -> Response {
+    let mut values = std::collections::HashMap::new();
+    let bad_form = |e: axum::extract::multipart::MultipartError| {
+        refuse(StatusCode::BAD_REQUEST, format!("reading the form: {}", e.body_text()))
+    };
+    loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return refuse(StatusCode::BAD_REQUEST, "the form has no `file` field"),
+            Err(e) => return bad_form(e),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name != "file" {
+            let mut value = Vec::new();
+            loop {
+                match field.chunk().await {
+                    Ok(Some(chunk)) if value.len() + chunk.len() <= MAX_FORM_FIELD => value.extend_from_slice(&chunk),
+                    Ok(Some(_)) => {
+                        return refuse(StatusCode::BAD_REQUEST, format!("form field {name:?} is too long"));
+                    }
+                    Ok(None) => break,
+                    Err(e) => return bad_form(e),
+                }
+            }
+            values.insert(name, String::from_utf8_lossy(&value).into_owned());
+            continue;
+        }
+        let value = |f: &str| values.get(f).map(String::as_str).unwrap_or_default();
+        let mut signed = vec!["form"];
+        signed.extend(FORM_FIELDS.iter().map(|f| value(f)));
+        if let Err(r) = check_url(&store, &signed, value("expires"), value("signature")) {
+            return r;
+        }
+        let Ok(max) = value("size").parse::<u64>() else {
+            return refuse(StatusCode::BAD_REQUEST, "size is not a number");
+        };
+        let key = value("key").to_owned();
+        let stream = futures::stream::unfold(field, |mut f| async move {
+            match f.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), f)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e.body_text()), f)),
+            }
+        });
+        return match receive(&store, std::pin::pin!(stream), max).await {
+            Ok((tmp, md5)) => match store.install(&tmp, &key, &md5).await {
+                Ok(()) => stored(&md5),
+                Err(e) => failed(e),
+            },
+            Err(r) => r,
+        };
     }
 }
 
@@ -416,13 +551,16 @@ async fn get_object(State(store): State<Arc<LocalBlobs>>, Query(p): Query<GetPar
 
 /// Streams a request body into a temporary file: the file and the content's md5, or the
 /// refusal (413 past `max` bytes). Nothing is left behind on failure.
-async fn receive(store: &LocalBlobs, body: Body, max: u64) -> Result<(PathBuf, String), Response> {
+async fn receive<S, E>(store: &LocalBlobs, mut stream: S, max: u64) -> Result<(PathBuf, String), Response>
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let tmp = store.tmp();
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| failed(e.into()))?;
         let mut h = md5::Md5::new();
         let mut len = 0u64;
-        let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
             len += chunk.len() as u64;

@@ -1,7 +1,8 @@
 //! `openim-push`: consumes stored messages and delivers each to the gateways where its receivers
 //! are online — only those gateways, found in the online registry. Receivers whose phone did not
-//! get a message go to the offline-push topic, whose consumer calls the configured webhook (when
-//! there is one).
+//! get a message go to the offline-push topic. Its consumer asks OpenIM's `beforeOfflinePush`
+//! webhook (`webhooks.yml`), which may refuse the push or change who gets it and what it says,
+//! then hands the push to `push.offline_webhook`, the bridge to a vendor push service.
 //!
 //! A record delivered twice (the bus redelivers after a crash, or msgtransfer hands a replayed
 //! message on again) is pushed once: each (conversation, seq) is marked in the dedup store before
@@ -13,10 +14,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use openim_common::config::PushConfig;
 use openim_common::rpc::{self, Clients};
+use openim_common::webhook::Webhooks;
 use openim_proto::constants::{content, session};
 use openim_proto::pb::msg::PushMsgDataToMq;
 use openim_proto::pb::msggateway::{BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
-use openim_proto::pb::sdkws::MsgData;
+use openim_proto::pb::sdkws::{MsgData, OfflinePushInfo};
 use openim_storage::{StoreResult, Stores, topic};
 use parking_lot::Mutex;
 use prost::Message as _;
@@ -73,7 +75,29 @@ pub struct Pusher {
     cfg: PushConfig,
     members: Mutex<HashMap<String, CachedMembers>>,
     http: reqwest::Client,
+    hooks: Webhooks,
 }
+
+/// What OpenIM's `beforeOfflinePush` may answer besides the common fields.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct OfflinePushAnswer {
+    /// Replaces who is pushed, when not empty.
+    #[serde(rename = "userIDList")]
+    user_id_list: Vec<String>,
+    /// Replaces the whole push text, when given.
+    #[serde(rename = "offlinePushInfo")]
+    offline_push_info: Option<OfflinePushInfo>,
+}
+
+/// `beforeOfflinePush`'s command.
+const BEFORE_OFFLINE_PUSH: &str = "callbackBeforeOfflinePushCommand";
+/// The fields of `offlinePushInfo`, which the hook's request carries at its top level.
+const PUSH_INFO_FIELDS: [&str; 6] = ["title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo"];
+
+/// Typing (113) and signalling (1601) are never offline-pushed.
+const TYPING: i32 = 113;
+const SIGNALING_NOTIFICATION: i32 = 1601;
 
 impl Pusher {
     pub fn new(stores: Stores, clients: Clients, cfg: PushConfig) -> Self {
@@ -81,13 +105,24 @@ impl Pusher {
             .timeout(Duration::from_millis(cfg.offline_webhook_timeout_ms))
             .build()
             .expect("an HTTP client with a timeout");
-        Self { stores, clients, cfg, members: Mutex::new(HashMap::new()), http }
+        Self { stores, clients, cfg, members: Mutex::new(HashMap::new()), http, hooks: Webhooks::none() }
     }
 
-    /// Consumes until `shutdown`, then drains what is queued and returns. With an offline
-    /// webhook configured, also consumes the offline-push topic.
+    /// Asks `hooks`' `beforeOfflinePush` before each offline push.
+    pub fn with_webhooks(mut self, hooks: Webhooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Whether anyone takes offline pushes: the `beforeOfflinePush` webhook or the bridge.
+    fn offline_push(&self) -> bool {
+        !self.cfg.offline_webhook.is_empty() || self.hooks.on(self.hooks.config().before_offline_push.enable)
+    }
+
+    /// Consumes until `shutdown`, then drains what is queued and returns. With offline pushes
+    /// taken, also consumes the offline-push topic.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        if self.cfg.offline_webhook.is_empty() {
+        if !self.offline_push() {
             return self.run_online(shutdown).await;
         }
         let (online, offline) = tokio::join!(self.run_online(shutdown.clone()), self.run_offline(shutdown));
@@ -243,7 +278,7 @@ impl Pusher {
         }
         let everyone: Vec<String> = everyone.into_iter().collect();
         let online = self.stores.online.online(&everyone).await?;
-        let offline_push = !self.cfg.offline_webhook.is_empty();
+        let offline_push = self.offline_push();
         // Gateway → (index of the message, its push) in call order.
         let mut by_gateway: HashMap<&str, Vec<(usize, OnlineBatchPushOneMsgReq)>> = HashMap::new();
         for (m, ((conv, msg), users)) in msgs.iter().zip(&receivers).enumerate() {
@@ -293,7 +328,10 @@ impl Pusher {
         let mut offline_records = Vec::new();
         for (m, ((conv, msg), users)) in msgs.iter().zip(&receivers).enumerate() {
             // Notifications and messages sent with `offlinePush: false` are pushed live only.
-            if msg.options.get("offlinePush") == Some(&false) {
+            if msg.options.get("offlinePush") == Some(&false)
+                || msg.content_type == TYPING
+                || msg.content_type == SIGNALING_NOTIFICATION
+            {
                 continue;
             }
             let got = reached_by_msg.get(&m);
@@ -329,7 +367,7 @@ impl Pusher {
                 // Side by side, and within a deadline: a slow or dead webhook must not hold the
                 // consumer past its poll interval (it would leave its group and the batch would
                 // come back again and again).
-                let calls: Vec<_> = batch.iter().map(|record| self.call_webhook(record)).collect();
+                let calls: Vec<_> = batch.iter().map(|record| self.offline(record)).collect();
                 let calls = futures::stream::iter(calls).buffer_unordered(WEBHOOK_CONCURRENCY).collect::<Vec<()>>();
                 if tokio::time::timeout(WEBHOOK_BATCH_DEADLINE, calls).await.is_err() {
                     metrics::counter!("openim_push_offline_webhook_total", "result" => "deadline").increment(1);
@@ -346,14 +384,83 @@ impl Pusher {
         Ok(())
     }
 
-    async fn call_webhook(&self, record: &openim_storage::BusMessage) {
+    /// One offline push: `beforeOfflinePush` first, then the bridge.
+    async fn offline(&self, record: &openim_storage::BusMessage) {
+        let Ok(mut push) = serde_json::from_slice::<serde_json::Value>(&record.payload) else {
+            tracing::warn!(key = %record.key, "An offline-push record is not JSON; dropped.");
+            return;
+        };
+        if !self.before_offline_push(&mut push).await {
+            return;
+        }
+        if !self.cfg.offline_webhook.is_empty() {
+            self.call_webhook(&record.key, push.to_string()).await;
+        }
+    }
+
+    /// Calls `beforeOfflinePush` (when on and the content type is one it is for) and applies
+    /// its answer to `push`; false when the push is not to happen (refused, or the webhook failed
+    /// and `failed_continue` is off).
+    async fn before_offline_push(&self, push: &mut serde_json::Value) -> bool {
+        let hook = &self.hooks.config().before_offline_push;
+        let content_type = push["contentType"].as_i64().and_then(|t| i32::try_from(t).ok()).unwrap_or(0);
+        if !self.hooks.on(hook.enable)
+            || !openim_common::webhook::types_pass(&hook.allowed_types, &hook.denied_types, content_type)
+        {
+            return true;
+        }
+        let platform_id = push["senderPlatformID"].as_i64().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+        let operation_id = format!("push_{}", push["clientMsgID"].as_str().unwrap_or_default());
+        let mut req = serde_json::json!({
+            "callbackCommand": BEFORE_OFFLINE_PUSH,
+            "operationID": operation_id,
+            "platformID": platform_id,
+            "platform": openim_proto::constants::platform::name(platform_id).unwrap_or_default(),
+            "userIDList": push["userIDList"],
+            "clientMsgID": push["clientMsgID"],
+            "sendID": push["sendID"],
+            "groupID": push["groupID"],
+            "contentType": content_type,
+            "sessionType": push["sessionType"],
+            "atUserIDList": push["atUserIDList"],
+            "content": push_content(content_type, push["content"].as_str().unwrap_or_default()),
+        });
+        if let Some(info) = push.get("offlinePushInfo").filter(|i| i.is_object()) {
+            for field in PUSH_INFO_FIELDS {
+                req[field] = info[field].clone();
+            }
+        }
+        let answer = self
+            .hooks
+            .before::<_, OfflinePushAnswer>("beforeOfflinePush", hook, BEFORE_OFFLINE_PUSH, &req, &operation_id)
+            .await;
+        match answer {
+            Err(e) => {
+                metrics::counter!("openim_push_offline_refused_total").increment(1);
+                tracing::debug!(error = %e, %operation_id, "beforeOfflinePush stopped an offline push.");
+                false
+            }
+            Ok(None) => true,
+            Ok(Some(answer)) => {
+                if !answer.user_id_list.is_empty() {
+                    push["userIDList"] = answer.user_id_list.into();
+                }
+                if let Some(info) = answer.offline_push_info {
+                    push["offlinePushInfo"] = serde_json::to_value(info).unwrap_or_default();
+                }
+                true
+            }
+        }
+    }
+
+    async fn call_webhook(&self, key: &str, body: String) {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=4 {
             let sent = self
                 .http
                 .post(&self.cfg.offline_webhook)
                 .header("content-type", "application/json")
-                .body(record.payload.clone())
+                .body(body.clone())
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status);
@@ -369,7 +476,7 @@ impl Pusher {
                 }
                 Err(e) => {
                     metrics::counter!("openim_push_offline_webhook_total", "result" => "failed").increment(1);
-                    tracing::error!(error = %e, key = %record.key, webhook = %self.cfg.offline_webhook,
+                    tracing::error!(error = %e, %key, webhook = %self.cfg.offline_webhook,
                         "Offline-push webhook failed 4 times; giving up on this notification (the message is stored).");
                 }
             }
@@ -377,7 +484,6 @@ impl Pusher {
     }
 }
 
-/// The offline-push record (and webhook body): OpenIM's `callbackOfflinePushCommand` fields.
 /// Most bytes of pushes in one call to a gateway: well under the gRPC message limit
 /// (`openim_common::rpc::MAX_MESSAGE_BYTES`), however large the messages of a batch are.
 pub const MAX_CALL_BYTES: usize = 4 << 20;
@@ -387,8 +493,22 @@ fn split_by_bytes<T: prost::Message>(pushes: Vec<(usize, T)>, max: usize) -> Vec
     openim_common::limits::runs_within(pushes, max, |p| p.1.encoded_len())
 }
 
+/// The text a push hook is given: a notification's `detail`, else the content as it is.
+fn push_content(content_type: i32, content: &str) -> String {
+    if (content::NOTIFICATION_BEGIN..=content::NOTIFICATION_END).contains(&content_type) {
+        return serde_json::from_str::<serde_json::Value>(content)
+            .ok()
+            .and_then(|c| c.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+            .unwrap_or_default();
+    }
+    content.to_owned()
+}
+
+/// The offline-push record, and the bridge's body: OpenIM's `callbackOfflinePushCommand`
+/// fields, the sender's platform and the message's `offlinePushInfo` (which
+/// `beforeOfflinePush` may have replaced).
 fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMessage {
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "callbackCommand": "callbackOfflinePushCommand",
         "userIDList": user_ids,
         "sendID": msg.send_id,
@@ -401,7 +521,11 @@ fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMe
         "senderNickname": msg.sender_nickname,
         "content": String::from_utf8_lossy(&msg.content),
         "atUserIDList": msg.at_user_id_list,
+        "senderPlatformID": msg.sender_platform_id,
     });
+    if let Some(info) = &msg.offline_push_info {
+        body["offlinePushInfo"] = serde_json::to_value(info).unwrap_or_default();
+    }
     let key = if msg.group_id.is_empty() { &msg.recv_id } else { &msg.group_id };
     openim_storage::BusMessage { key: key.clone(), payload: body.to_string().into_bytes().into() }
 }

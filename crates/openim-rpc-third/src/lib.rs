@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 pub use openim_proto::pb::third::third_server::ThirdServer;
 
 mod devices;
+mod forms;
 mod objects;
 
 pub struct ThirdService {
@@ -67,6 +68,28 @@ pub fn open_store(cfg: &ObjectConfig, data_dir: &Path, secret: &[u8]) -> std::io
         std::io::Error::new(e.kind(), format!("open the object store {} (object.local.dir): {e}", dir.display()))
     })?);
     Ok(ObjectStore { blobs: local.clone(), local: Some(local) })
+}
+
+/// How often [`housekeep`] sweeps the store.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes what abandoned uploads leave in the store, every hour until `shutdown`: whatever is
+/// older than an upload ID lives (`url_expire_secs`) and an hour more, so that no upload still
+/// under way loses a part.
+pub async fn housekeep(blobs: Arc<dyn Blobs>, cfg: ObjectConfig, shutdown: tokio_util::sync::CancellationToken) {
+    let age = std::time::Duration::from_secs(cfg.url_expire_secs.saturating_add(3600));
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        match blobs.sweep(age).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "Removed what abandoned uploads left in the object store."),
+            Err(e) => tracing::warn!(error = %e, "Sweeping abandoned uploads failed; retrying in an hour."),
+        }
+    }
 }
 
 /// The caller, who must be a user.
@@ -129,23 +152,27 @@ impl Third for ThirdService {
 
     async fn initiate_form_data(
         &self,
-        _req: Request<third::InitiateFormDataReq>,
+        req: Request<third::InitiateFormDataReq>,
     ) -> Result<Response<third::InitiateFormDataResp>, Status> {
-        Err(Status::unimplemented("form uploads are not served yet; use the multipart upload"))
+        let op = caller(&req)?;
+        let base = rpc::api_base(&req);
+        Ok(Response::new(self.initiate_form(&op, &base, req.get_ref())?))
     }
 
     async fn complete_form_data(
         &self,
-        _req: Request<third::CompleteFormDataReq>,
+        req: Request<third::CompleteFormDataReq>,
     ) -> Result<Response<third::CompleteFormDataResp>, Status> {
-        Err(Status::unimplemented("form uploads are not served yet; use the multipart upload"))
+        let op = caller(&req)?;
+        Ok(Response::new(self.complete_form(&op, req.get_ref()).await?))
     }
 
     async fn delete_outdated_data(
         &self,
-        _req: Request<third::DeleteOutdatedDataReq>,
+        req: Request<third::DeleteOutdatedDataReq>,
     ) -> Result<Response<third::DeleteOutdatedDataResp>, Status> {
-        Err(Status::unimplemented("not served yet"))
+        let op = caller(&req)?;
+        Ok(Response::new(self.delete_outdated(&op, req.get_ref()).await?))
     }
 
     async fn fcm_update_token(

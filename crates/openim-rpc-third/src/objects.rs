@@ -71,11 +71,11 @@ impl UploadId {
     }
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
@@ -90,11 +90,11 @@ pub(crate) fn blob_err(e: BlobError) -> Status {
     }
 }
 
-fn store_err(e: openim_storage::StoreError) -> Status {
+pub(crate) fn store_err(e: openim_storage::StoreError) -> Status {
     openim_common::error::store_status(e)
 }
 
-fn key_values(headers: Vec<(String, Vec<String>)>) -> Vec<third::KeyValues> {
+pub(crate) fn key_values(headers: Vec<(String, Vec<String>)>) -> Vec<third::KeyValues> {
     headers.into_iter().map(|(key, values)| third::KeyValues { key, values }).collect()
 }
 
@@ -122,7 +122,7 @@ fn image_options(query: &std::collections::HashMap<String, String>) -> Result<(u
 }
 
 /// The record of a name, before its content is known.
-fn named(op: &str, name: &str, content_type: &str, group: &str) -> ObjectRecord {
+pub(crate) fn named(op: &str, name: &str, content_type: &str, group: &str) -> ObjectRecord {
     ObjectRecord {
         name: name.to_owned(),
         user_id: op.to_owned(),
@@ -157,7 +157,7 @@ impl ThirdService {
 
     /// OpenIM's rules for a name (non-empty, no leading `/`, valid length), plus ours: no empty,
     /// `.` or `..` segment and no control character; and a user's names start with `<userID>/`.
-    fn check_name(&self, op: &str, name: &str) -> Result<(), Status> {
+    pub(crate) fn check_name(&self, op: &str, name: &str) -> Result<(), Status> {
         check_name_form(name)?;
         if !self.share.is_admin(op) && !name.starts_with(&format!("{op}/")) {
             return Err(ImError::no_permission(format!("name must start with `{op}/`")).into());
@@ -196,7 +196,7 @@ impl ThirdService {
         self.check_content_type(content_type)
     }
 
-    fn check_content_type(&self, content_type: &str) -> Result<(), Status> {
+    pub(crate) fn check_content_type(&self, content_type: &str) -> Result<(), Status> {
         if content_type.len() > 255 {
             return Err(ImError::args("contentType is longer than 255 characters").into());
         }

@@ -82,6 +82,10 @@ on_every_store!(
     bad_input_is_refused_with_nothing_written,
     image_options_serve_a_stored_thumbnail,
     expired_and_tampered_signatures_are_refused,
+    a_form_upload_is_stored_named_and_read_back,
+    a_form_upload_is_bounded_signed_and_its_owners,
+    outdated_objects_go_and_shared_content_stays_while_named,
+    abandoned_uploads_are_swept_and_recent_ones_kept,
 );
 
 fn md5_hex(data: &[u8]) -> String {
@@ -142,6 +146,45 @@ impl Harness {
             )
             .await?;
         Ok(done.url)
+    }
+
+    /// A browser's form upload: initiate, post the fields and the file, as the answer says.
+    async fn post_form(
+        &self,
+        op: &str,
+        name: &str,
+        declared: i64,
+        data: &[u8],
+        tamper: Option<(&str, &str)>,
+    ) -> (third::InitiateFormDataResp, reqwest::StatusCode) {
+        let req = third::InitiateFormDataReq {
+            name: name.into(),
+            size: declared,
+            content_type: "text/plain".into(),
+            group: "msg-file".into(),
+            ..Default::default()
+        };
+        let init = self.svc.initiate_form(op, &self.base, &req).unwrap();
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in &init.form_data {
+            let v = match tamper {
+                Some((field, value)) if field == k => value.to_owned(),
+                _ => v.clone(),
+            };
+            form = form.text(k.clone(), v);
+        }
+        form = form.part(init.file.clone(), reqwest::multipart::Part::bytes(data.to_vec()).file_name("notes.txt"));
+        let resp = reqwest::Client::new().post(&init.url).multipart(form).send().await.unwrap();
+        let status = resp.status();
+        if !init.success_codes.contains(&i32::from(status.as_u16())) {
+            eprintln!("form upload refused: {status} {}", resp.text().await.unwrap_or_default());
+        }
+        (init, status)
+    }
+
+    async fn complete_form(&self, op: &str, id: &str) -> Result<String, tonic::Status> {
+        let req = third::CompleteFormDataReq { id: id.into(), url_prefix: PREFIX.into() };
+        Ok(self.svc.complete_form(op, &req).await?.url)
     }
 
     async fn download(&self, op: &str, name: &str) -> Result<Vec<u8>, tonic::Status> {
@@ -424,4 +467,133 @@ async fn tokens_and_badges_are_the_callers_and_logs_are_read_by_administrators()
     assert_eq!(code(h.svc.delete_logs("imAdmin", &with_unknown).await.unwrap_err()).0, ErrCode::RECORD_NOT_FOUND.0);
     h.svc.delete_logs("imAdmin", &delete).await.unwrap();
     assert_eq!(h.svc.search_logs("imAdmin", &search).await.unwrap().total, 0);
+}
+
+async fn a_form_upload_is_stored_named_and_read_back(store: Store) {
+    let h = harness(store, ObjectConfig::default()).await;
+    let data = b"meeting notes, posted as a form".to_vec();
+    let (init, status) = h.post_form("alice", "alice/notes.txt", data.len() as i64, &data, None).await;
+    assert!(init.success_codes.contains(&i32::from(status.as_u16())), "the store took the form: {status}");
+    assert_eq!(init.file, "file");
+    assert!(init.expires > 0);
+    let url = h.complete_form("alice", &init.id).await.unwrap();
+    assert_eq!(url, format!("{PREFIX}alice/notes.txt"));
+    assert_eq!(h.download("bob", "alice/notes.txt").await.unwrap(), data);
+}
+
+async fn a_form_upload_is_bounded_signed_and_its_owners(store: Store) {
+    let h = harness(store, ObjectConfig { max_size: 1 << 20, ..Default::default() }).await;
+    // More than declared: the store refuses it and nothing is there to complete.
+    let (init, status) = h.post_form("alice", "alice/big.txt", 10, b"eleven bytes", None).await;
+    assert!(!status.is_success(), "a body past the declared size is refused, got {status}");
+    let (c, msg) = code(h.complete_form("alice", &init.id).await.unwrap_err());
+    assert_eq!(c, ErrCode::ARGS.0, "{msg}");
+    assert!(msg.contains("not uploaded"), "{msg}");
+
+    // Less than declared: stored, but completing names the mismatch.
+    let (init, status) = h.post_form("alice", "alice/short.txt", 10, b"five!", None).await;
+    assert!(status.is_success(), "{status}");
+    let (c, msg) = code(h.complete_form("alice", &init.id).await.unwrap_err());
+    assert_eq!(c, 90007, "{msg}");
+
+    // A field changed after signing: refused by the store, nothing written at that key.
+    let (_, status) = h.post_form("alice", "alice/evil.txt", 4, b"evil", Some(("key", "openim/data/hash/x"))).await;
+    // 403 from the embedded store and AWS, 400 InvalidPolicyDocument from s3s.
+    assert!(status.is_client_error(), "a tampered form is refused, got {status}");
+    assert!(h.blobs.stat("openim/data/hash/x").await.unwrap().is_none());
+
+    // Someone else's form ID, and a forged one.
+    let (init, _) = h.post_form("alice", "alice/mine.txt", 4, b"mine", None).await;
+    assert_eq!(code(h.complete_form("mallory", &init.id).await.unwrap_err()).0, ErrCode::NO_PERMISSION.0);
+    let (body, sig) = init.id.split_once('.').unwrap();
+    let forged = format!("{}A.{sig}", &body[..body.len() - 1]);
+    assert_eq!(code(h.complete_form("alice", &forged).await.unwrap_err()).0, ErrCode::ARGS.0);
+
+    // Bad requests.
+    for (name, size) in [("bob/x.txt", 4), ("alice/../x", 4), ("alice/x.txt", 0), ("alice/x.txt", 2 << 20)] {
+        let req = third::InitiateFormDataReq { name: name.into(), size, ..Default::default() };
+        assert!(h.svc.initiate_form("alice", &h.base, &req).is_err(), "{name} {size} is refused");
+    }
+    let absolute =
+        third::InitiateFormDataReq { name: "openim/data/hash/x".into(), size: 4, absolute: true, ..Default::default() };
+    assert!(h.svc.initiate_form("imAdmin", &h.base, &absolute).is_err(), "our own keys are not an admin's to write");
+}
+
+async fn outdated_objects_go_and_shared_content_stays_while_named(store: Store) {
+    let h = harness(store, ObjectConfig::default()).await;
+    let shared = b"the same picture twice".to_vec();
+    h.upload("alice", "alice/a.png", &shared).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    h.upload("bob", "bob/b.png", &shared).await.unwrap();
+    let (init, _) = h.post_form("alice", "alice/notes.txt", 5, b"notes", None).await;
+    h.complete_form("alice", &init.id).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let key = |name: &'static str| {
+        let stores = &h.svc.stores;
+        async move { stores.objects.object(name).await.unwrap().map(|o| o.object_key) }
+    };
+    let shared_key = key("alice/a.png").await.unwrap();
+    let form_key = key("alice/notes.txt").await.unwrap();
+    let req = |groups: &[&str], limit| third::DeleteOutdatedDataReq {
+        expire_time: crate::objects::now_millis(),
+        object_group: groups.iter().map(|g| (*g).to_owned()).collect(),
+        limit,
+    };
+
+    assert_eq!(code(h.svc.delete_outdated("alice", &req(&[], 10)).await.unwrap_err()).0, ErrCode::NO_PERMISSION.0);
+    for bad in [0, 1001] {
+        assert_eq!(code(h.svc.delete_outdated("imAdmin", &req(&[], bad)).await.unwrap_err()).0, ErrCode::ARGS.0);
+    }
+
+    // The oldest picture name goes; its content stays, as bob's name still points at it.
+    let done = h.svc.delete_outdated("imAdmin", &req(&["msg-picture"], 1)).await.unwrap();
+    assert_eq!(done.count, 1);
+    assert!(key("alice/a.png").await.is_none());
+    assert!(h.blobs.stat(&shared_key).await.unwrap().is_some(), "still named by bob/b.png");
+    assert_eq!(h.download("bob", "bob/b.png").await.unwrap(), shared);
+
+    // Then the last name, and the content with it; the file of another group stays.
+    let done = h.svc.delete_outdated("imAdmin", &req(&["msg-picture"], 10)).await.unwrap();
+    assert_eq!(done.count, 1);
+    assert!(h.blobs.stat(&shared_key).await.unwrap().is_none(), "no name points at it any more");
+    assert!(h.blobs.stat(&form_key).await.unwrap().is_some());
+
+    // No group given: every group.
+    assert_eq!(h.svc.delete_outdated("imAdmin", &req(&[], 10)).await.unwrap().count, 1);
+    assert!(h.blobs.stat(&form_key).await.unwrap().is_none());
+}
+
+async fn abandoned_uploads_are_swept_and_recent_ones_kept(store: Store) {
+    let h = harness(store, ObjectConfig::default()).await;
+    // A single-part upload put but never completed.
+    let data = b"left behind".to_vec();
+    let init = h.svc.initiate("alice", &h.base, h.initiate_req("alice/left.png", &data)).await.unwrap();
+    let upload = init.upload.unwrap();
+    let url = &upload.sign.as_ref().unwrap().parts[0].url;
+    assert_eq!(reqwest::Client::new().put(url).body(data.clone()).send().await.unwrap().status(), 200);
+    // A multipart upload with one part of three.
+    let big: Vec<u8> = (0..11u32 << 20).map(|i| (i % 13) as u8).collect();
+    let started = h.svc.initiate("alice", &h.base, h.initiate_req("alice/big.mp4", &big)).await.unwrap();
+    let part = &started.upload.unwrap().sign.unwrap().parts[0];
+    let resp = reqwest::Client::new().put(&part.url).body(big[..5 << 20].to_vec()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    assert_eq!(h.blobs.sweep(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "recent uploads are kept");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let removed = h.blobs.sweep(std::time::Duration::ZERO).await.unwrap();
+    // The embedded store keeps multipart parts itself; S3 leaves them to the bucket's lifecycle.
+    let expected = if h.store == Store::Local { 1 + 2 } else { 1 };
+    assert_eq!(removed, expected, "the temporary upload (and on the embedded store the upload's key and part)");
+
+    let (parts, _) = sdk_hash(&data, 5 << 20);
+    let req = third::CompleteMultipartUploadReq {
+        upload_id: upload.upload_id,
+        parts,
+        name: "alice/left.png".into(),
+        content_type: "image/png".into(),
+        cause: "msg-picture".into(),
+        url_prefix: PREFIX.into(),
+    };
+    let (c, msg) = code(h.svc.complete("alice", req).await.unwrap_err());
+    assert_eq!(c, ErrCode::ARGS.0, "{msg}");
 }

@@ -98,6 +98,7 @@ impl Standalone {
             Clients::new(channels(Vec::new())),
             stores.online.clone(),
         );
+        gateway.set_webhooks(hooks.clone());
         let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]));
         auth.set_clients(clients.clone());
 
@@ -107,14 +108,28 @@ impl Standalone {
         let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { transfer.run(t).await });
-        let pusher = openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone());
+        let pusher =
+            openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone()).with_webhooks(hooks.clone());
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { pusher.run(t).await });
 
+        let (blobs, t) = (object_store.blobs.clone(), pipeline_stop.clone());
+        let object_cfg = cfg.rpc_third.object.clone();
+        pipeline.spawn(async move {
+            openim_rpc_third::housekeep(blobs, object_cfg, t).await;
+            Ok(())
+        });
         let messages = stores.messages.clone();
         let cron_cfg = cfg.crontask.clone();
-        let t = pipeline_stop.clone();
-        pipeline.spawn(async move { openim_crontask::Crontask::new(cron_cfg, &*messages).run(t).await });
+        let cron_admin = cfg.share.admin_user_ids.first().cloned();
+        let (cron_clients, t) = (clients.clone(), pipeline_stop.clone());
+        pipeline.spawn(async move {
+            let mut cron = openim_crontask::Crontask::new(cron_cfg, &*messages);
+            if let Some(admin) = cron_admin {
+                cron = cron.with_objects(cron_clients, admin);
+            }
+            cron.run(t).await
+        });
 
         let listener = tokio::net::TcpListener::bind(gw_cfg.listen)
             .await

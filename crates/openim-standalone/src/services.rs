@@ -206,6 +206,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
                 clients,
                 stores.online.clone(),
             );
+            gw.set_webhooks(openim_common::webhook::Webhooks::new(cfg.webhooks.clone()));
             let rpc = tokio::spawn(serve_grpc(
                 cfg.msggateway.rpc_listen,
                 gw.rpc(),
@@ -235,11 +236,16 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         }
         Service::Push => {
             spawn_admin(cfg.push.admin_listen, health, shutdown.clone()).await?;
-            openim_push::Pusher::new(stores, clients, cfg.push.clone()).run(shutdown).await
+            let hooks = openim_common::webhook::Webhooks::new(cfg.webhooks.clone());
+            openim_push::Pusher::new(stores, clients, cfg.push.clone()).with_webhooks(hooks).run(shutdown).await
         }
         Service::Crontask => {
             spawn_admin(cfg.crontask.admin_listen, health, shutdown.clone()).await?;
-            openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages).run(shutdown).await
+            let mut cron = openim_crontask::Crontask::new(cfg.crontask.clone(), &*stores.messages);
+            if let Some(admin) = share.admin_user_ids.first() {
+                cron = cron.with_objects(clients, admin.clone());
+            }
+            cron.run(shutdown).await
         }
         Service::RpcAuth => {
             let svc = Arc::new(openim_rpc_auth::AuthService::new(
@@ -308,6 +314,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         Service::RpcThird => {
             let store = object_store(&cfg, &token_key)?;
             let object = cfg.rpc_third.object.clone();
+            tokio::spawn(openim_rpc_third::housekeep(store.blobs.clone(), object.clone(), shutdown.clone()));
             let svc = openim_rpc_third::ThirdService::new(share, stores, store.blobs, object, token_key.as_bytes());
             serve_grpc(
                 cfg.rpc_third.listen,

@@ -137,7 +137,8 @@ impl Default for TransferConfig {
 pub struct PushConfig {
     pub admin_listen: SocketAddr,
     pub batch_size: usize,
-    /// Called (HTTP POST, JSON) for each message with receivers online nowhere; empty: off.
+    /// The bridge to a vendor push service: each offline push is POSTed here (JSON), after
+    /// `beforeOfflinePush` (`webhooks.yml`) let it go; empty: none.
     pub offline_webhook: String,
     pub offline_webhook_timeout_ms: u64,
 }
@@ -305,13 +306,28 @@ pub struct CrontaskConfig {
     pub admin_listen: SocketAddr,
     /// Messages older than this are deleted; 0 keeps them forever.
     pub retain_msg_days: u32,
+    /// Uploaded objects of `delete_object_groups` older than this are deleted (OpenIM's
+    /// `fileExpireTime`, 180 there); 0 keeps them forever.
+    #[serde(alias = "fileExpireTime")]
+    pub file_expire_days: u32,
+    /// The groups (OpenIM's `cause`: what an upload is for) that expire.
+    #[serde(alias = "deleteObjectType")]
+    pub delete_object_groups: Vec<String>,
     /// How often the clean-up runs.
     pub interval_secs: u64,
 }
 
 impl Default for CrontaskConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12240).into(), retain_msg_days: 0, interval_secs: 3600 }
+        Self {
+            admin_listen: ([0, 0, 0, 0], 12240).into(),
+            retain_msg_days: 0,
+            file_expire_days: 0,
+            delete_object_groups: ["msg-picture", "msg-file", "msg-voice", "msg-video", "msg-video-snapshot", "sdklog"]
+                .map(String::from)
+                .to_vec(),
+            interval_secs: 3600,
+        }
     }
 }
 

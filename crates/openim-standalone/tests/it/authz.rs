@@ -36,8 +36,8 @@ const GROUP: &str = "g-authz";
 const CHAT: &str = "si_alice_bob";
 
 /// (route, body sent with the attacker's token, what the attacker gets); `upload` is an upload
-/// ID of the victim's.
-fn rows(upload: &str) -> Vec<(&'static str, Value, Expect)> {
+/// ID of the victim's, `form` a form upload ID.
+fn rows(upload: &str, form: &str) -> Vec<(&'static str, Value, Expect)> {
     let page = json!({"pageNumber": 1, "showNumber": 100});
     let seqs = json!([{"conversationID": CHAT, "begin": 1, "end": 10, "num": 10}]);
     let sync = json!({"IsSyncSelf": true, "IsSyncOther": true});
@@ -257,6 +257,8 @@ fn rows(upload: &str) -> Vec<(&'static str, Value, Expect)> {
             Refused(1002),
         ),
         ("/object/access_url", json!({"name": "alice/app.log"}), Refused(1002)),
+        ("/object/initiate_form_data", json!({"name": "alice/evil.txt", "size": 4}), Refused(1002)),
+        ("/object/complete_form_data", json!({"id": form}), Refused(1002)),
         // A GET that needs no token; the victim's private object is refused (403) without one
         // and with another user's (checked by GET in the test below).
         ("/object/*name", json!({}), Anyone),
@@ -286,7 +288,7 @@ fn non_member_rows() -> Vec<(&'static str, Value, i32)> {
 #[test]
 fn every_route_has_a_row() {
     let served: BTreeSet<&str> = openim_api::paths().into_iter().collect();
-    let rows: BTreeSet<&str> = rows("").into_iter().map(|(p, _, _)| p).collect();
+    let rows: BTreeSet<&str> = rows("", "").into_iter().map(|(p, _, _)| p).collect();
     let missing: Vec<_> = served.difference(&rows).collect();
     let stale: Vec<_> = rows.difference(&served).collect();
     assert!(missing.is_empty(), "routes without an authorization row: {missing:?}");
@@ -347,11 +349,14 @@ async fn another_user_s_token_no_token_and_a_non_member_change_nothing() {
         )
         .await;
     let upload = started["upload"]["uploadID"].as_str().unwrap().to_owned();
+    let form =
+        s.rest.ok_as(&alice_token, "/object/initiate_form_data", json!({"name": "alice/c.txt", "size": 4})).await;
+    let form = form["id"].as_str().unwrap().to_owned();
     let before = victim_state(&s).await;
 
     let mal = s.token("mal", 1).await;
     let mut failures = Vec::new();
-    for (path, body, expect) in rows(&upload) {
+    for (path, body, expect) in rows(&upload, &form) {
         if path == "/object/*name" {
             let url = format!("http://{}/object/alice/app.log", s.server.api_addr);
             let none = reqwest::get(&url).await.unwrap().status();

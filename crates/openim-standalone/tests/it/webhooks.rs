@@ -43,6 +43,12 @@ async fn hook_server() -> (String, Calls) {
                         "callbackBeforeCreateGroupCommand" if body["groupName"] == "rename me" => {
                             json!({"actionCode": 0, "groupName": "renamed by the webhook"})
                         }
+                        "callbackBeforeOfflinePushCommand" if content.contains("secret") => {
+                            json!({"actionCode": 0, "nextCode": 1, "errCode": 5004, "errMsg": "not pushed"})
+                        }
+                        "callbackBeforeOfflinePushCommand" if content.contains("redirect") => {
+                            json!({"actionCode": 0, "userIDList": ["pc"], "offlinePushInfo": {"title": "changed by the webhook"}})
+                        }
                         "callbackBeforeMsgModifyCommand" if content.contains("modify me") => {
                             json!({"actionCode": 0, "content": "{\"content\":\"modified by the webhook\"}"})
                         }
@@ -355,5 +361,108 @@ async fn a_profile_change_reaches_the_webhook() {
         .await;
     let plain = wait_for(&calls, "callbackAfterUpdateUserInfoCommand").await;
     assert_eq!((plain["nickName"].clone(), plain["faceURL"].clone()), (json!(""), json!("http://x/f.png")));
+    s.stop().await;
+}
+
+/// Waits for `n` calls of `command` and answers them, in order.
+async fn wait_for_n(calls: &Calls, command: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got: Vec<Value> = calls.lock().iter().filter(|(c, _, _)| c == command).map(|(_, _, b)| b.clone()).collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} {command} came; got {:?}",
+            got.len(),
+            commands(calls)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_coming_going_and_kicked_reach_the_webhook() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let told = || AfterConfig { enable: true, timeout: 5, ..Default::default() };
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.webhooks = WebhooksConfig {
+            url: url.clone(),
+            after_user_online: told(),
+            after_user_offline: told(),
+            after_user_kick_off: told(),
+            ..Default::default()
+        }
+    })
+    .await;
+    s.register(&["pa"]).await;
+    let first = s.connect("pa", 1, Encoding::Json, false).await;
+    let online = wait_for(&calls, "callbackAfterUserOnlineCommand").await;
+    assert_eq!((online["userID"].as_str(), online["platformID"].as_i64()), (Some("pa"), Some(1)), "{online}");
+    assert_eq!(online["platform"], "IOS");
+    assert_eq!(online["isAppBackground"], false);
+    assert!(online["seq"].as_i64().unwrap() > 1_700_000_000_000, "seq is the time in ms: {online}");
+
+    // A second login on the same platform closes the first: kicked off, online again, and the
+    // user never went offline on that platform.
+    let _second = s.connect("pa", 1, Encoding::Json, false).await;
+    let kicked = wait_for(&calls, "callbackAfterUserKickOffCommand").await;
+    assert_eq!((kicked["userID"].as_str(), kicked["platformID"].as_i64()), (Some("pa"), Some(1)), "{kicked}");
+    wait_for_n(&calls, "callbackAfterUserOnlineCommand", 2).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!commands(&calls).iter().any(|c| c == "callbackAfterUserOfflineCommand"), "still online on IOS");
+
+    // The last connection on the platform goes: offline, once.
+    drop(_second);
+    let offline = wait_for(&calls, "callbackAfterUserOfflineCommand").await;
+    assert_eq!((offline["userID"].as_str(), offline["platformID"].as_i64()), (Some("pa"), Some(1)), "{offline}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(wait_for_n(&calls, "callbackAfterUserOfflineCommand", 1).await.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_offline_push_refuses_or_changes_the_push() {
+    let (url, calls) = hook_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = format!("{url}/bridge");
+    let s = Stack::start_with(dir.path(), |cfg| {
+        cfg.webhooks = WebhooksConfig { url: url.clone(), before_offline_push: before(false), ..Default::default() };
+        cfg.push.offline_webhook = bridge.clone();
+    })
+    .await;
+    s.register(&["oa", "ob", "pc"]).await;
+    let mut a = s.connect("oa", 2, Encoding::Json, false).await;
+
+    // Accepted as it is: the bridge gets the push the hook saw, with the message's push text.
+    let mut msg = a.text("ob", false, "c-plain", "hello");
+    msg.offline_push_info =
+        Some(openim_proto::pb::sdkws::OfflinePushInfo { title: "A says".into(), ..Default::default() });
+    let ack = a.call(openim_proto::constants::req::SEND_MSG, prost::Message::encode_to_vec(&msg)).await;
+    assert_eq!(ack.err_code, 0, "{}", ack.err_msg);
+    let pushed = wait_for(&calls, "bridge").await;
+    assert_eq!(pushed["userIDList"], json!(["ob"]), "{pushed}");
+    assert_eq!(pushed["offlinePushInfo"]["title"], "A says");
+    let hook = wait_for(&calls, "callbackBeforeOfflinePushCommand").await;
+    assert_eq!(hook["callbackCommand"], "callbackBeforeOfflinePushCommand");
+    assert_eq!((hook["platformID"].as_i64(), hook["platform"].as_str()), (Some(2), Some("Android")), "{hook}");
+    assert_eq!(hook["userIDList"], json!(["ob"]));
+    assert_eq!(hook["title"], "A says", "offlinePushInfo's fields are at the top level, as OpenIM's: {hook}");
+    assert_eq!((hook["sendID"].as_str(), hook["clientMsgID"].as_str()), (Some("oa"), Some("c-plain")));
+
+    // Refused: nothing reaches the bridge.
+    assert_eq!(a.send_text("ob", "a secret").await.err_code, 0, "the message itself is sent");
+    wait_for_n(&calls, "callbackBeforeOfflinePushCommand", 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(wait_for_n(&calls, "bridge", 1).await.len(), 1, "a refused push is not bridged");
+
+    // Changed: who is pushed and what they see.
+    assert_eq!(a.send_text("ob", "redirect this").await.err_code, 0);
+    let pushed = wait_for_n(&calls, "bridge", 2).await.pop().unwrap();
+    assert_eq!(pushed["userIDList"], json!(["pc"]), "the webhook's user list: {pushed}");
+    assert_eq!(pushed["offlinePushInfo"]["title"], "changed by the webhook");
     s.stop().await;
 }
