@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openim_common::{ErrCode, ImError};
 use openim_proto::pb::third;
 use openim_storage::ObjectRecord;
@@ -18,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Status;
 
 use crate::ThirdService;
-use crate::objects::{blob_err, key_values, named, now_millis, now_secs, store_err};
+use crate::objects::{blob_err, key_values, named, now_millis, store_err};
 
 /// Where form uploads land.
 const DIRECT_PATH: &str = "openim/direct";
@@ -50,6 +48,19 @@ struct FormId {
     expires: u64,
 }
 
+impl crate::ids::Sealed for FormId {
+    const LABEL: &'static str = "form";
+    const FIELD: &'static str = "id";
+    /// The store refuses the post after `expires`; completing is allowed an hour longer.
+    const GRACE: u64 = 3600;
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn expires(&self) -> u64 {
+        self.expires
+    }
+}
+
 /// The extension of `name` (`.png`), kept when it is short and plain.
 fn extension(name: &str) -> &str {
     let last = name.rsplit('/').next().unwrap_or_default();
@@ -62,31 +73,6 @@ fn extension(name: &str) -> &str {
 }
 
 impl ThirdService {
-    fn seal_form(&self, id: &FormId) -> String {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(id).unwrap_or_default());
-        // Signed under its own label, so an upload ID is not a form ID.
-        let sig = self.ids.sign(&["form", &body]);
-        format!("{body}.{sig}")
-    }
-
-    fn open_form(&self, op: &str, id: &str) -> Result<FormId, Status> {
-        let bad = || Status::from(ImError::args("id is not a valid form upload ID"));
-        let (body, sig) = id.split_once('.').ok_or_else(bad)?;
-        if !self.ids.verify(&["form", body], sig) {
-            return Err(bad());
-        }
-        let form: FormId =
-            URL_SAFE_NO_PAD.decode(body).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
-        if form.user != op {
-            return Err(ImError::no_permission("the upload is another user's").into());
-        }
-        // The store refuses the post after this; completing is allowed a little longer.
-        if form.expires + 3600 < now_secs() {
-            return Err(ImError::args("the upload has expired; start it again").into());
-        }
-        Ok(form)
-    }
-
     pub(crate) fn initiate_form(
         &self,
         op: &str,
@@ -125,7 +111,7 @@ impl ThirdService {
             expires: u64::try_from(form.expires / 1000).unwrap_or(0),
         };
         Ok(third::InitiateFormDataResp {
-            id: self.seal_form(&id),
+            id: self.seal(&id),
             url: form.url,
             file: form.file,
             header: key_values(form.headers),
@@ -143,7 +129,7 @@ impl ThirdService {
         if req.id.is_empty() {
             return Err(ImError::args("id is empty").into());
         }
-        let form = self.open_form(op, &req.id)?;
+        let form = self.unseal::<FormId>(op, &req.id)?;
         self.check_name(op, &form.name)?;
         let info = self
             .blobs

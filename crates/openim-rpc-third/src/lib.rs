@@ -20,6 +20,7 @@ pub use openim_proto::pb::third::third_server::ThirdServer;
 
 mod devices;
 mod forms;
+mod ids;
 mod objects;
 
 pub struct ThirdService {

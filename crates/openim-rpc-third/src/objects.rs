@@ -13,8 +13,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use md5::Digest as _;
 use openim_common::{ErrCode, ImError};
 use openim_object::{AccessOptions, BlobError, SignedRequest, thumbnail};
@@ -59,6 +57,18 @@ pub(crate) struct UploadId {
     /// Unix seconds.
     #[serde(rename = "x")]
     expires: u64,
+}
+
+impl crate::ids::Sealed for UploadId {
+    const LABEL: &'static str = "";
+    const FIELD: &'static str = "uploadID";
+    const GRACE: u64 = 0;
+    fn user(&self) -> &str {
+        &self.user
+    }
+    fn expires(&self) -> u64 {
+        self.expires
+    }
 }
 
 const MULTIPART: u8 = 1;
@@ -212,30 +222,6 @@ impl ThirdService {
         if ok { Ok(()) } else { Err(ImError::args(format!("contentType {content_type:?} is not accepted")).into()) }
     }
 
-    fn encode_id(&self, id: &UploadId) -> String {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(id).unwrap_or_default());
-        let sig = self.ids.sign(&[&body]);
-        format!("{body}.{sig}")
-    }
-
-    /// The upload an ID names, if it is ours, unexpired and the caller's.
-    fn decode_id(&self, op: &str, id: &str) -> Result<UploadId, Status> {
-        let bad = || Status::from(ImError::args("uploadID is not a valid upload ID"));
-        let (body, sig) = id.split_once('.').ok_or_else(bad)?;
-        if !self.ids.verify(&[body], sig) {
-            return Err(bad());
-        }
-        let upload: UploadId =
-            URL_SAFE_NO_PAD.decode(body).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(bad)?;
-        if upload.user != op {
-            return Err(ImError::no_permission("the upload is another user's").into());
-        }
-        if upload.expires < now_secs() {
-            return Err(ImError::args("the upload has expired; start it again").into());
-        }
-        Ok(upload)
-    }
-
     fn sign_range(&self, base: &str, upload: &UploadId, numbers: &[u32]) -> Result<Vec<third::SignPart>, Status> {
         let parts = upload.parts();
         numbers
@@ -309,7 +295,7 @@ impl ThirdService {
         Ok(third::InitiateMultipartUploadResp {
             url: String::new(),
             upload: Some(third::UploadInfo {
-                upload_id: self.encode_id(&upload),
+                upload_id: self.seal(&upload),
                 part_size,
                 sign: Some(third::AuthSignParts { url: String::new(), query: Vec::new(), header: Vec::new(), parts }),
                 expire_time: i64::try_from(expires).unwrap_or(i64::MAX) * 1000,
@@ -323,7 +309,7 @@ impl ThirdService {
         base: &str,
         req: &third::AuthSignReq,
     ) -> Result<third::AuthSignResp, Status> {
-        let upload = self.decode_id(op, &req.upload_id)?;
+        let upload = self.unseal::<UploadId>(op, &req.upload_id)?;
         if upload.kind != MULTIPART {
             return Err(ImError::args("a single-part upload has no more parts to sign").into());
         }
@@ -342,7 +328,7 @@ impl ThirdService {
     ) -> Result<third::CompleteMultipartUploadResp, Status> {
         self.check_name(op, &req.name)?;
         self.check_kind(&req.content_type, &req.cause)?;
-        let upload = self.decode_id(op, &req.upload_id)?;
+        let upload = self.unseal::<UploadId>(op, &req.upload_id)?;
         let expected = upload.parts();
         if i64::try_from(req.parts.len()).unwrap_or(i64::MAX) != expected {
             return Err(

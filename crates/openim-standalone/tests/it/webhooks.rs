@@ -165,15 +165,9 @@ fn commands(calls: &Calls) -> Vec<String> {
     calls.lock().iter().map(|(c, _, _)| c.clone()).collect()
 }
 
+/// The first call of `command`, waited for.
 async fn wait_for(calls: &Calls, command: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some((_, _, body)) = calls.lock().iter().find(|(c, _, _)| c == command) {
-            return body.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no {command} came; got {:?}", commands(calls));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_n(calls, command, 1).await.swap_remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +358,7 @@ async fn a_profile_change_reaches_the_webhook() {
     s.stop().await;
 }
 
-/// Waits for `n` calls of `command` and answers them, in order.
+/// The calls of `command` (bodies, in order) once there are at least `n`.
 async fn wait_for_n(calls: &Calls, command: &str, n: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
