@@ -448,6 +448,8 @@ async fn put_part(State(store): State<Arc<LocalBlobs>>, Query(p): Query<PartPara
 
 /// Longest value of a form field other than the file.
 const MAX_FORM_FIELD: usize = 4096;
+/// Most form fields before the file.
+const MAX_FORM_FIELDS: usize = 32;
 
 /// A form upload: the signed fields, then the file, streamed to disk as a PUT is.
 async fn post_form(State(store): State<Arc<LocalBlobs>>, mut form: Multipart) -> Response {
@@ -463,6 +465,9 @@ async fn post_form(State(store): State<Arc<LocalBlobs>>, mut form: Multipart) ->
         };
         let name = field.name().unwrap_or_default().to_owned();
         if name != "file" {
+            if values.len() >= MAX_FORM_FIELDS {
+                return refuse(StatusCode::BAD_REQUEST, format!("more than {MAX_FORM_FIELDS} form fields"));
+            }
             let mut value = Vec::new();
             loop {
                 match field.chunk().await {

@@ -140,3 +140,38 @@ async fn copy_delete_and_keys_outside_the_store() {
     let get = store.presign_get(&base, "openim/none", HOUR, &AccessOptions::default()).unwrap();
     assert_eq!(reqwest::get(&get).await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn a_form_post_is_bounded_in_fields_and_size_and_needs_its_signature() {
+    let (store, base, dir) = serve().await;
+    let signed = store.presign_form(&base, "a/form.txt", 5, "text/plain", HOUR).unwrap();
+    assert_eq!((signed.file.as_str(), signed.success_codes.as_slice()), ("file", &[FORM_SUCCESS][..]));
+    let post = |fields: Vec<(String, String)>, file: Option<&'static [u8]>| {
+        let url = signed.url.clone();
+        async move {
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in fields {
+                form = form.text(k, v);
+            }
+            if let Some(body) = file {
+                form = form.part("file", reqwest::multipart::Part::bytes(body));
+            }
+            reqwest::Client::new().post(url).multipart(form).send().await.unwrap().status()
+        }
+    };
+    let data = |d: &tempfile::TempDir| files_under(&d.path().join("data"));
+
+    let mut many = signed.fields.clone();
+    many.extend((0..40).map(|i| (format!("x{i}"), "y".to_owned())));
+    assert_eq!(post(many, Some(b"hello")).await, StatusCode::BAD_REQUEST, "too many fields");
+    assert_eq!(post(signed.fields.clone(), None).await, StatusCode::BAD_REQUEST, "no file");
+    let mut forged = signed.fields.clone();
+    forged.iter_mut().find(|(k, _)| k == "size").unwrap().1 = "500".into();
+    assert_eq!(post(forged, Some(b"hello")).await, StatusCode::FORBIDDEN, "a field changed after signing");
+    assert_eq!(post(signed.fields.clone(), Some(b"hello!")).await, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(data(&dir).is_empty(), "nothing refused was written");
+
+    assert_eq!(post(signed.fields.clone(), Some(b"hello")).await, StatusCode::OK);
+    let url = store.presign_get(&base, "a/form.txt", HOUR, &AccessOptions::default()).unwrap();
+    assert_eq!(reqwest::get(url).await.unwrap().bytes().await.unwrap().as_ref(), b"hello");
+}
