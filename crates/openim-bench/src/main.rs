@@ -50,11 +50,14 @@ struct Args {
     /// created, caches filled).
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Unacknowledged messages each client may have in flight.
+    /// Unacknowledged messages each client may have in flight (closed loop only: an open loop
+    /// sends on schedule whatever the acknowledgements do).
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
-    /// Total messages per second to offer, spread evenly over the clients (open loop); 0 sends
-    /// as fast as acknowledgements allow (closed loop, for maximum throughput).
+    /// Total messages per second to offer, spread evenly over the clients (open loop: sends keep
+    /// their schedule, and latency counts from the scheduled time, so a server that falls behind
+    /// shows as latency, not as a slower sender); 0 sends as fast as acknowledgements allow
+    /// (closed loop, for maximum throughput).
     #[arg(long, default_value_t = 0)]
     rate: u64,
     /// Gzip frames (`compression=gzip`), as the Go and Python SDKs do.
@@ -95,6 +98,9 @@ struct Args {
 
 struct Stats {
     sent: AtomicU64,
+    /// Open loop: sends that left more than [`BEHIND`] after their scheduled time (the load
+    /// generator itself could not keep up).
+    behind: AtomicU64,
     acked: AtomicU64,
     errors: AtomicU64,
     received: AtomicU64,
@@ -174,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let stats = Arc::new(Stats {
         sent: AtomicU64::new(0),
+        behind: AtomicU64::new(0),
         acked: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         received: AtomicU64::new(0),
@@ -222,10 +229,11 @@ async fn main() -> anyhow::Result<()> {
         measured,
         args.warmup
     );
+    let (acked, errors) = (stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
     println!(
-        "sent={sent} acked={} errors={} delivered={received}",
-        stats.acked.load(Ordering::Relaxed),
-        stats.errors.load(Ordering::Relaxed)
+        "sent={sent} acked={acked} errors={errors} unacked={} delivered={received} sent_behind_schedule={}",
+        sent.saturating_sub(acked + errors),
+        stats.behind.load(Ordering::Relaxed)
     );
     println!(
         "throughput={:.0} deliveries/s end to end ({:.0} msg/s sent and acknowledged)",
@@ -242,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
     let fanout = if args.group { args.clients as u64 - 1 } else { 1 };
     let expected = (sent - stats.errors.load(Ordering::Relaxed)) * fanout;
     if received < expected {
-        println!("lost={} deliveries (not delivered within 2 s after the run)", expected - received);
+        println!("late={} deliveries (not delivered within 2 s after the run)", expected - received);
     }
     if args.check {
         let (acked, errors) = (stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
@@ -345,11 +353,21 @@ async fn client(
         t
     });
     while Instant::now() < deadline {
-        if let Some(t) = ticker.as_mut() {
-            t.tick().await;
-        }
-        let Ok(permit) = window.acquire().await else { break };
-        permit.forget();
+        // The time the message counts from: its slot in the schedule (open loop), else now.
+        let sent_at = match ticker.as_mut() {
+            Some(t) => {
+                let slot = t.tick().await.into_std();
+                if slot.elapsed() > BEHIND {
+                    stats.behind.fetch_add(1, Ordering::Relaxed);
+                }
+                slot
+            }
+            None => {
+                let Ok(permit) = window.acquire().await else { break };
+                permit.forget();
+                Instant::now()
+            }
+        };
         n += 1;
         let msg = MsgData {
             send_id: me.clone(),
@@ -361,7 +379,7 @@ async fn client(
             content_type: content::TEXT,
             content: body.clone(),
             sender_platform_id: 1,
-            ex: epoch.elapsed().as_micros().to_string(),
+            ex: sent_at.saturating_duration_since(epoch).as_micros().to_string(),
             ..Default::default()
         };
         let frame = WsRequest {
@@ -381,6 +399,9 @@ async fn client(
     }
     let _ = tokio::time::timeout(Duration::from_secs(3), reader).await;
 }
+
+/// How late after its slot an open-loop send may leave before it counts as behind schedule.
+const BEHIND: Duration = Duration::from_millis(10);
 
 /// A number in [0, 1) derived from a name, to spread the clients' send phases.
 fn rand_fraction(name: &str) -> f64 {
