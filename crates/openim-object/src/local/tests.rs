@@ -1,4 +1,6 @@
 use super::*;
+use axum::Router;
+use axum::http::StatusCode;
 
 /// A store served on a loopback port: (store, base URL, its directory).
 async fn serve() -> (Arc<LocalBlobs>, String, tempfile::TempDir) {
