@@ -17,7 +17,6 @@
 //! parameters as form fields, which must come before the `file` field, as S3's do.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;

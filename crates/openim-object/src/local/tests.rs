@@ -1,4 +1,6 @@
 use super::*;
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::StatusCode;
 
