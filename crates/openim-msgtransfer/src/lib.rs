@@ -318,7 +318,9 @@ impl Transfer {
             .iter()
             .flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone())))
             .collect();
+        let t = std::time::Instant::now();
         let stored_keys = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
+        metrics::histogram!("openim_transfer_step_seconds", "step" => "dedupe").record(t.elapsed().as_secs_f64());
         let mut stored_before = Vec::new();
         if !stored_keys.is_empty() {
             // Rare (a replay or a resend): fetch them to push again under their stored seqs.
@@ -347,7 +349,9 @@ impl Transfer {
         }
         self.ensure_conversations(&fresh_by_conv).await?;
         let requests: Vec<(String, i64)> = fresh_by_conv.iter().map(|(c, m)| (c.clone(), m.len() as i64)).collect();
+        let t = std::time::Instant::now();
         let firsts = self.stores.seqs.allocate_seqs_many(&requests).await?;
+        metrics::histogram!("openim_transfer_step_seconds", "step" => "seqs").record(t.elapsed().as_secs_f64());
         let mut fresh = Vec::with_capacity(batch.len());
         for ((conv, msgs), first) in fresh_by_conv.into_iter().zip(firsts) {
             for (i, mut m) in msgs.into_iter().enumerate() {

@@ -132,7 +132,10 @@ impl Pusher {
     async fn run_online(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = self.stores.bus.clone();
         openim_common::bus::consume(&*bus, topic::TO_PUSH, "push", self.cfg.batch_size, shutdown, |batch| async move {
+            let started = Instant::now();
             self.push_batch(&batch).await;
+            metrics::histogram!("openim_push_batch_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("openim_push_batch_records").record(batch.len() as f64);
             true
         })
         .await;

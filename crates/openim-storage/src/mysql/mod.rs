@@ -176,6 +176,7 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 impl Dialect for MySqlStore {
     type Db = MySql;
     const INSERT_IGNORE: &'static str = "INSERT IGNORE";
+    const BATCH_ROWS: usize = 250;
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))";
 

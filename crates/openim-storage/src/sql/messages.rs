@@ -27,7 +27,7 @@ for_sql_stores! {
             );
             let mut tx = self.writer.begin().await?;
             let mut inserted = 0;
-            for chunk in msgs.chunks(CHUNK / 5) {
+            for chunk in msgs.chunks(Store::BATCH_ROWS) {
                 let mut qb = QueryBuilder::new(&head);
                 qb.push_values(chunk, |mut row, m| {
                     row.push_bind(m.conversation_id.as_str())
@@ -115,7 +115,7 @@ for_sql_stores! {
 
         async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
             let mut out = HashSet::new();
-            for chunk in keys.chunks(CHUNK / 2) {
+            for chunk in keys.chunks(Store::BATCH_ROWS) {
                 out.extend(self.stored_pairs(chunk).await?);
             }
             Ok(out)

@@ -51,10 +51,15 @@ pub(crate) trait Dialect {
     const BUMP_VERSION_HEAD: &'static str;
     /// Deletes at most `?2` messages sent before `?1`.
     const DELETE_MESSAGES_BEFORE: &'static str;
+    /// Messages per insert statement and (conversation, clientMsgID) pairs per lookup on the
+    /// transfer's path: one statement per batch where the server takes it. Every statement is a
+    /// round trip (to SQLite's worker thread, or over the network), and on a busy machine each
+    /// hand-over between threads can wait for a time slice.
+    const BATCH_ROWS: usize;
 
     /// Adds `total` to each conversation's max seq (creating it at 0) and returns the new maxima.
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>>;
-    /// Which (conversation, clientMsgID) pairs are stored, for at most `CHUNK / 2` pairs.
+    /// Which (conversation, clientMsgID) pairs are stored, for at most `BATCH_ROWS` pairs.
     async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>>;
 }
 
