@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
+mod ceiling;
 mod churn;
 
 /// The gateway client `i` connects to: round-robin over `--ws`, so with two gateways every
@@ -77,6 +78,15 @@ struct Args {
     /// The server's process ID, to read its resident memory from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// First run the same scenario against a relay server (`openim standalone --bench-relay`,
+    /// started here on free loopback ports and stopped after): the same gateway, clients and
+    /// envelope with no pipeline behind them (no send RPC, bus, seq, store or push). Its figures
+    /// are this machine's ceiling; the server's are then reported as fractions of it.
+    #[arg(long)]
+    ceiling: bool,
+    /// The `openim` binary `--ceiling` starts (default: the one beside this program).
+    #[arg(long)]
+    openim: Option<std::path::PathBuf>,
     /// Administrator secret.
     #[arg(long, default_value = "openIM123")]
     secret: String,
@@ -111,33 +121,80 @@ struct Stats {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let http = reqwest::Client::new();
-    let run = format!("b{}", std::process::id());
-    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}-{i}")).collect();
-
-    let admin =
-        post(&http, &args.api, "", "/auth/get_admin_token", json!({"secret": args.secret, "userID": "imAdmin"}))
-            .await?;
-    let admin = admin["token"].as_str().context("admin token")?.to_owned();
     if args.churn {
+        let admin = admin_token(&http, &args.api, &args.secret).await?;
         return churn::run(&args, &http, &admin).await;
     }
+    if args.idle {
+        return idle(&args, &http).await;
+    }
+    let ceiling = if args.ceiling {
+        let relay = ceiling::RelayServer::start(args.openim.as_deref()).await?;
+        eprintln!("bench: the ceiling first: the same run against a relay server ({})", relay.ws);
+        let report = scenario(&args, &http, &relay.api, std::slice::from_ref(&relay.ws), "relay").await;
+        relay.stop().await;
+        let report = report.context("the run against the relay server")?;
+        println!("ceiling (relay: gateway only, no pipeline):");
+        report.print();
+        Some(report)
+    } else {
+        None
+    };
+    let report = scenario(&args, &http, &args.api, &args.ws, "server").await?;
+    if ceiling.is_some() {
+        println!("server:");
+    }
+    report.print();
+    if let Some(c) = &ceiling {
+        println!(
+            "of the ceiling: throughput {:.0}% ({:.0} of {:.0} deliveries/s); p50 {:.1} ms against {:.1} ms, p99 {:.1} ms against {:.1} ms",
+            100.0 * report.throughput / c.throughput.max(1.0),
+            report.throughput,
+            c.throughput,
+            report.p50_ms,
+            c.p50_ms,
+            report.p99_ms,
+            c.p99_ms
+        );
+    }
+    if args.check {
+        let Report { acked, errors, delivered, expected, .. } = report;
+        if acked == 0 || errors > 0 || delivered < expected {
+            bail!("check failed: {acked} acknowledged, {errors} refused, {delivered} of {expected} delivered");
+        }
+        println!("check passed: {acked} acknowledged, all {delivered} delivered");
+    }
+    Ok(())
+}
+
+async fn admin_token(http: &reqwest::Client, api: &str, secret: &str) -> anyhow::Result<String> {
+    let admin = post(http, api, "", "/auth/get_admin_token", json!({"secret": secret, "userID": "imAdmin"})).await?;
+    Ok(admin["token"].as_str().context("admin token")?.to_owned())
+}
+
+/// Registers `users` and answers their tokens.
+async fn register(http: &reqwest::Client, api: &str, admin: &str, users: &[String]) -> anyhow::Result<Vec<String>> {
     eprintln!("bench: registering {} users", users.len());
     for chunk in users.chunks(500) {
         let list: Vec<_> = chunk.iter().map(|u| json!({"userID": u, "nickname": u})).collect();
-        post(&http, &args.api, &admin, "/user/user_register", json!({ "users": list })).await?;
+        post(http, api, admin, "/user/user_register", json!({ "users": list })).await?;
     }
     let mut tokens = Vec::with_capacity(users.len());
-    for u in &users {
-        let t = post(&http, &args.api, &admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
+    for u in users {
+        let t = post(http, api, admin, "/auth/get_user_token", json!({"userID": u, "platformID": 1})).await?;
         tokens.push(t["token"].as_str().context("user token")?.to_owned());
     }
-    let rss_before = args.server_pid.map(rss_kib).transpose()?;
+    Ok(tokens)
+}
+
+/// Connects a client for each user, round-robin over the gateways `ws`.
+async fn connect(args: &Args, ws: &[String], users: &[String], tokens: &[String]) -> anyhow::Result<Vec<Socket>> {
     eprintln!("bench: connecting {} clients", users.len());
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(users.len());
     for (i, u) in users.iter().enumerate() {
         let token = &tokens[i];
-        let mut url = format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", gateway(&args.ws, i));
+        let mut url = format!("{}/?sendID={u}&token={token}&platformID=1&operationID=bench", gateway(ws, i));
         if args.json {
             url.push_str("&sdkType=js");
         }
@@ -151,27 +208,96 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     eprintln!("bench: {} clients connected in {:.1?}", sockets.len(), started.elapsed());
-    if args.idle {
-        let (Some(pid), Some(before)) = (args.server_pid, rss_before) else { bail!("--idle needs --server-pid") };
-        // Let the server settle (connection tasks parked, buffers at rest).
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let after = rss_kib(pid)?;
-        let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / sockets.len() as f64;
-        println!(
-            "idle: clients={} server_rss_before={before}KiB after={after}KiB per_connection={:.0}B ({:.1} KiB)",
-            sockets.len(),
-            per_conn,
-            per_conn / 1024.0
-        );
-        return Ok(());
-    }
+    Ok(sockets)
+}
 
+/// `--idle`: the server's memory per held connection.
+async fn idle(args: &Args, http: &reqwest::Client) -> anyhow::Result<()> {
+    let Some(pid) = args.server_pid else { bail!("--idle needs --server-pid") };
+    let admin = admin_token(http, &args.api, &args.secret).await?;
+    let run = format!("b{}", std::process::id());
+    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}-{i}")).collect();
+    let tokens = register(http, &args.api, &admin, &users).await?;
+    let before = rss_kib(pid)?;
+    let sockets = connect(args, &args.ws, &users, &tokens).await?;
+    // Let the server settle (connection tasks parked, buffers at rest).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(pid)?;
+    let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / sockets.len() as f64;
+    println!(
+        "idle: clients={} server_rss_before={before}KiB after={after}KiB per_connection={:.0}B ({:.1} KiB)",
+        sockets.len(),
+        per_conn,
+        per_conn / 1024.0
+    );
+    Ok(())
+}
+
+/// What one run measured.
+struct Report {
+    header: String,
+    sent: u64,
+    acked: u64,
+    errors: u64,
+    behind: u64,
+    delivered: u64,
+    /// Deliveries the acknowledged sends call for.
+    expected: u64,
+    /// Deliveries per second in the measured window.
+    throughput: f64,
+    /// Acknowledged sends per second in the measured window.
+    acked_rate: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Report {
+    fn print(&self) {
+        println!("{}", self.header);
+        println!(
+            "sent={} acked={} errors={} unacked={} delivered={} sent_behind_schedule={}",
+            self.sent,
+            self.acked,
+            self.errors,
+            self.sent.saturating_sub(self.acked + self.errors),
+            self.delivered,
+            self.behind
+        );
+        println!(
+            "throughput={:.0} deliveries/s end to end ({:.0} msg/s sent and acknowledged)",
+            self.throughput, self.acked_rate
+        );
+        println!(
+            "latency send->receive: p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
+            self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms
+        );
+        if self.delivered < self.expected {
+            println!("late={} deliveries (not delivered within 2 s after the run)", self.expected - self.delivered);
+        }
+    }
+}
+
+/// One run: register and connect the clients on `api`/`ws`, send for `--duration`, measure.
+async fn scenario(
+    args: &Args,
+    http: &reqwest::Client,
+    api: &str,
+    ws: &[String],
+    label: &str,
+) -> anyhow::Result<Report> {
+    let admin = admin_token(http, api, &args.secret).await?;
+    let run = format!("b{}", std::process::id());
+    let users: Vec<String> = (0..args.clients).map(|i| format!("{run}-{i}")).collect();
+    let tokens = register(http, api, &admin, &users).await?;
+    let sockets = connect(args, ws, &users, &tokens).await?;
     let group_id = format!("{run}-group");
     if args.group {
         eprintln!("bench: creating group {group_id} with {} members", users.len());
         post(
-            &http,
-            &args.api,
+            http,
+            api,
             &admin,
             "/group/create_group",
             json!({"ownerUserID": users[0], "memberUserIDs": users[1..], "adminUserIDs": [], "groupInfo": {"groupID": group_id, "groupName": "bench", "groupType": 2}}),
@@ -202,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
     while Instant::now() < deadline {
         t.tick().await;
         let r = stats.received.load(Ordering::Relaxed);
-        eprintln!("bench: {:>3.0}s  {:>8} deliveries/s", epoch.elapsed().as_secs_f64(), r - last);
+        eprintln!("bench: {label} {:>3.0}s  {:>8} deliveries/s", epoch.elapsed().as_secs_f64(), r - last);
         last = r;
         if epoch.elapsed().as_secs() == args.warmup.min(args.duration.saturating_sub(1)) {
             at_warmup = (r, stats.acked.load(Ordering::Relaxed));
@@ -217,49 +343,35 @@ async fn main() -> anyhow::Result<()> {
         t.abort();
     }
     let h = stats.latency_us.lock().await;
-    let sent = stats.sent.load(Ordering::Relaxed);
-    let received = stats.received.load(Ordering::Relaxed);
-    println!(
+    let header = format!(
         "clients={} rate={} envelope={} gzip={} in_flight={} measured={:.1}s after {}s warm-up",
         args.clients,
         if args.rate == 0 { "max".to_owned() } else { format!("{}/s", args.rate) },
         if args.json { "json" } else { "gob" },
         args.gzip,
-        args.in_flight,
+        if args.rate == 0 { args.in_flight.to_string() } else { "unbounded (open loop)".to_owned() },
         measured,
         args.warmup
     );
-    let (acked, errors) = (stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
-    println!(
-        "sent={sent} acked={acked} errors={errors} unacked={} delivered={received} sent_behind_schedule={}",
-        sent.saturating_sub(acked + errors),
-        stats.behind.load(Ordering::Relaxed)
-    );
-    println!(
-        "throughput={:.0} deliveries/s end to end ({:.0} msg/s sent and acknowledged)",
-        received_in_window as f64 / measured,
-        acked_in_window as f64 / measured
-    );
-    println!(
-        "latency send->receive: p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
-        h.value_at_quantile(0.50) as f64 / 1000.0,
-        h.value_at_quantile(0.90) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-        h.max() as f64 / 1000.0
-    );
+    let (sent, acked, errors) =
+        (stats.sent.load(Ordering::Relaxed), stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
     let fanout = if args.group { args.clients as u64 - 1 } else { 1 };
-    let expected = (sent - stats.errors.load(Ordering::Relaxed)) * fanout;
-    if received < expected {
-        println!("late={} deliveries (not delivered within 2 s after the run)", expected - received);
-    }
-    if args.check {
-        let (acked, errors) = (stats.acked.load(Ordering::Relaxed), stats.errors.load(Ordering::Relaxed));
-        if acked == 0 || errors > 0 || received < expected {
-            bail!("check failed: {acked} acknowledged, {errors} refused, {received} of {expected} delivered");
-        }
-        println!("check passed: {acked} acknowledged, all {received} delivered");
-    }
-    Ok(())
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Report {
+        header,
+        sent,
+        acked,
+        errors,
+        behind: stats.behind.load(Ordering::Relaxed),
+        delivered: stats.received.load(Ordering::Relaxed),
+        expected: sent.saturating_sub(errors) * fanout,
+        throughput: received_in_window as f64 / measured,
+        acked_rate: acked_in_window as f64 / measured,
+        p50_ms: ms(0.50),
+        p90_ms: ms(0.90),
+        p99_ms: ms(0.99),
+        max_ms: h.max() as f64 / 1000.0,
+    })
 }
 
 async fn post(

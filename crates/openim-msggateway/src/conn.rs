@@ -483,6 +483,9 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
             // The platform is the connection's, whatever the client says (webhooks and offline
             // pushes name it).
             m.sender_platform_id = p.platform_id;
+            if let Some(relay) = gw.relay.get() {
+                return relay.forward(gw, m, &r.operation_id).await.map(Into::into);
+            }
             let resp = c
                 .msg
                 .clone()

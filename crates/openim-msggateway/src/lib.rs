@@ -6,6 +6,7 @@ mod conn;
 mod hooks;
 mod presence;
 mod push;
+mod relay;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -105,6 +106,8 @@ pub struct Gateway {
     sends: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// The presence callbacks (set once at start-up; none until then).
     hooks: std::sync::OnceLock<openim_common::webhook::Webhooks>,
+    /// Relay mode (benchmarks only, see `relay.rs`): sends skip the pipeline.
+    relay: std::sync::OnceLock<relay::Relay>,
 }
 
 impl Gateway {
@@ -129,6 +132,7 @@ impl Gateway {
             next_id: AtomicU64::new(1),
             open: AtomicUsize::new(0),
             hooks: std::sync::OnceLock::new(),
+            relay: std::sync::OnceLock::new(),
         });
         // Forgets the send budgets of users whose budget is full again (they have not sent for
         // a while), every minute, until the gateway is dropped.
@@ -150,11 +154,17 @@ impl Gateway {
         gw
     }
 
-    /// The WebSocket router (any path, as clients use `/` or `/msg_gateway`).
     /// Sends OpenIM's presence callbacks (`afterUserOnline`, `afterUserOffline`,
     /// `afterUserKickOff`) through `hooks`; only the first call counts.
     pub fn set_webhooks(&self, hooks: openim_common::webhook::Webhooks) {
         let _ = self.hooks.set(hooks);
+    }
+
+    /// Puts the gateway in relay mode, the benchmark's yardstick: every message sent is
+    /// forwarded straight to its receivers' connections here, unchecked and not stored (see
+    /// `relay.rs`). Never for real traffic.
+    pub fn set_bench_relay(&self) {
+        let _ = self.relay.set(relay::Relay::default());
     }
 
     /// Tells the webhook of a presence change, when one is set.
@@ -164,6 +174,7 @@ impl Gateway {
         }
     }
 
+    /// The WebSocket router (any path, as clients use `/` or `/msg_gateway`).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new().fallback(upgrade).with_state(self.clone())
     }

@@ -28,95 +28,6 @@ impl GatewayRpc {
         Self { gw }
     }
 
-    /// Queues a batch of messages with one frame per connection: each connection gets a single
-    /// 2001 push holding every message of the batch meant for it (one write and one wake-up
-    /// instead of one per message; a 1,000-member group otherwise costs 1,000 frames a message).
-    /// Connections that get the same messages share one encoded frame. Returns how many
-    /// connections got a frame and, when `want_reached`, which users' phones got each push.
-    fn push_many(
-        &self,
-        pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>,
-        want_reached: bool,
-    ) -> (u64, Vec<msggateway::PushReached>) {
-        let msgs: Vec<Option<(String, MsgData)>> =
-            pushes.iter().map(|p| p.msg_data.clone().map(|m| (filed_under(&p.conversation_id, &m), m))).collect();
-        // Connection id → (connection, indexes of its messages in batch order, and with
-        // `want_reached` its user's index in each of those pushes).
-        let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>, Vec<usize>)> = HashMap::new();
-        for (i, push) in pushes.iter().enumerate() {
-            if msgs[i].is_none() {
-                continue;
-            }
-            for (u, user) in push.push_to_user_i_ds.iter().enumerate() {
-                let Some(conns) = self.gw.conns.get(user) else { continue };
-                // The sender's own connections too: that push is where the sending device
-                // learns the seq of what it sent (OpenIM pushes to every connection).
-                for c in conns.iter().filter(|c| c.takes_pushes()) {
-                    let entry = per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new(), Vec::new()));
-                    entry.1.push(i);
-                    if want_reached {
-                        entry.2.push(u);
-                    }
-                }
-            }
-        }
-        let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
-        let sizes: Vec<usize> = msgs.iter().map(|m| m.as_ref().map_or(0, |(_, m)| m.encoded_len())).collect();
-        let is_note: Vec<bool> =
-            msgs.iter().map(|m| m.as_ref().is_some_and(|(c, _)| ids::is_notification(c))).collect();
-        let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
-        let mut delivered = 0u64;
-        for (_, (conn, indexes, users)) in per_conn {
-            // The (push, user) pairs a phone got: they decide who is spared an offline push.
-            let phone_got: Vec<(usize, usize)> = if want_reached && conn.is_reachable_phone() {
-                indexes.iter().copied().zip(users).collect()
-            } else {
-                Vec::new()
-            };
-            let mut sent = true;
-            for run in frame_runs(indexes, &sizes, &is_note) {
-                let key = (conn.encoding, conn.gzip, run);
-                let frame = match frames.get(&key) {
-                    Some(f) => f.clone(),
-                    None => {
-                        let f = encode(
-                            conn.encoding,
-                            conn.gzip,
-                            &push_response(key.2.iter().filter_map(|i| msgs[*i].clone())),
-                        );
-                        frames.insert(key, f.clone());
-                        f
-                    }
-                };
-                if !conn.offer(Message::Binary(frame)) {
-                    sent = false;
-                    break;
-                }
-            }
-            if sent {
-                delivered += 1;
-                for (i, u) in phone_got {
-                    reached[i].push(u);
-                }
-            }
-        }
-        metrics::counter!("openim_gateway_pushed_total").increment(delivered);
-        let reached = reached
-            .into_iter()
-            .enumerate()
-            .filter(|(_, users)| !users.is_empty())
-            .map(|(i, mut users)| {
-                users.sort_unstable();
-                users.dedup();
-                msggateway::PushReached {
-                    push: i as i32,
-                    user_i_ds: users.into_iter().map(|u| pushes[i].push_to_user_i_ds[u].clone()).collect(),
-                }
-            })
-            .collect();
-        (delivered, reached)
-    }
-
     /// Queues one message to the local connections of the listed users; returns the per-user
     /// results and how many connections got it.
     fn push_one(
@@ -182,7 +93,7 @@ impl MsgGateway for GatewayRpc {
         req: Request<msggateway::BatchPushMsgsReq>,
     ) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
         let req = req.into_inner();
-        let (delivered, reached) = self.push_many(req.pushes, req.want_reached);
+        let (delivered, reached) = push_many(&self.gw, req.pushes, req.want_reached);
         Ok(Response::new(msggateway::BatchPushMsgsResp { delivered: delivered as i64, reached }))
     }
 
@@ -239,6 +150,91 @@ impl MsgGateway for GatewayRpc {
         }
         Ok(Response::new(msggateway::GetUsersOnlineStatusResp { success_result, failed_result: Vec::new() }))
     }
+}
+
+/// Queues a batch of messages with one frame per connection: each connection gets a single
+/// 2001 push holding every message of the batch meant for it (one write and one wake-up
+/// instead of one per message; a 1,000-member group otherwise costs 1,000 frames a message).
+/// Connections that get the same messages share one encoded frame. Returns how many
+/// connections got a frame and, when `want_reached`, which users' phones got each push.
+pub(crate) fn push_many(
+    gw: &Gateway,
+    pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>,
+    want_reached: bool,
+) -> (u64, Vec<msggateway::PushReached>) {
+    let msgs: Vec<Option<(String, MsgData)>> =
+        pushes.iter().map(|p| p.msg_data.clone().map(|m| (filed_under(&p.conversation_id, &m), m))).collect();
+    // Connection id → (connection, indexes of its messages in batch order, and with
+    // `want_reached` its user's index in each of those pushes).
+    let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>, Vec<usize>)> = HashMap::new();
+    for (i, push) in pushes.iter().enumerate() {
+        if msgs[i].is_none() {
+            continue;
+        }
+        for (u, user) in push.push_to_user_i_ds.iter().enumerate() {
+            let Some(conns) = gw.conns.get(user) else { continue };
+            // The sender's own connections too: that push is where the sending device
+            // learns the seq of what it sent (OpenIM pushes to every connection).
+            for c in conns.iter().filter(|c| c.takes_pushes()) {
+                let entry = per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new(), Vec::new()));
+                entry.1.push(i);
+                if want_reached {
+                    entry.2.push(u);
+                }
+            }
+        }
+    }
+    let mut reached: Vec<Vec<usize>> = if want_reached { vec![Vec::new(); pushes.len()] } else { Vec::new() };
+    let sizes: Vec<usize> = msgs.iter().map(|m| m.as_ref().map_or(0, |(_, m)| m.encoded_len())).collect();
+    let is_note: Vec<bool> = msgs.iter().map(|m| m.as_ref().is_some_and(|(c, _)| ids::is_notification(c))).collect();
+    let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
+    let mut delivered = 0u64;
+    for (_, (conn, indexes, users)) in per_conn {
+        // The (push, user) pairs a phone got: they decide who is spared an offline push.
+        let phone_got: Vec<(usize, usize)> = if want_reached && conn.is_reachable_phone() {
+            indexes.iter().copied().zip(users).collect()
+        } else {
+            Vec::new()
+        };
+        let mut sent = true;
+        for run in frame_runs(indexes, &sizes, &is_note) {
+            let key = (conn.encoding, conn.gzip, run);
+            let frame = match frames.get(&key) {
+                Some(f) => f.clone(),
+                None => {
+                    let f =
+                        encode(conn.encoding, conn.gzip, &push_response(key.2.iter().filter_map(|i| msgs[*i].clone())));
+                    frames.insert(key, f.clone());
+                    f
+                }
+            };
+            if !conn.offer(Message::Binary(frame)) {
+                sent = false;
+                break;
+            }
+        }
+        if sent {
+            delivered += 1;
+            for (i, u) in phone_got {
+                reached[i].push(u);
+            }
+        }
+    }
+    metrics::counter!("openim_gateway_pushed_total").increment(delivered);
+    let reached = reached
+        .into_iter()
+        .enumerate()
+        .filter(|(_, users)| !users.is_empty())
+        .map(|(i, mut users)| {
+            users.sort_unstable();
+            users.dedup();
+            msggateway::PushReached {
+                push: i as i32,
+                user_i_ds: users.into_iter().map(|u| pushes[i].push_to_user_i_ds[u].clone()).collect(),
+            }
+        })
+        .collect();
+    (delivered, reached)
 }
 
 /// Most message bytes in one push frame. The official SDK's native clients refuse frames above

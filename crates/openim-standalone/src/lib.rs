@@ -46,6 +46,28 @@ pub struct Standalone {
 impl Standalone {
     /// Opens the stores in `cfg.storage.data_dir`, starts every service and binds the listeners.
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
+        Self::start_with(cfg, false).await
+    }
+
+    /// [`Standalone::start`] with the gateway in relay mode, the benchmark's yardstick: messages
+    /// go straight from sender to receivers, unchecked and not stored (`openim-bench
+    /// --ceiling`). Refused unless every listener is on loopback.
+    pub async fn start_bench_relay(cfg: Config) -> anyhow::Result<Self> {
+        for (key, addr) in [
+            ("msggateway.listen", cfg.msggateway.listen),
+            ("api.listen", cfg.api.listen),
+            ("api.admin_listen", cfg.api.admin_listen),
+        ] {
+            anyhow::ensure!(
+                addr.ip().is_loopback(),
+                "relay mode stores and checks nothing: {key} must be a loopback address, not {addr}"
+            );
+        }
+        tracing::warn!("Relay mode: messages are forwarded unchecked and not stored. For benchmarks only.");
+        Self::start_with(cfg, true).await
+    }
+
+    async fn start_with(cfg: Config, relay: bool) -> anyhow::Result<Self> {
         // Install the metrics recorder before anything records.
         observe::prometheus();
         let stores = Stores::embedded(&cfg.storage.data_dir).await?;
@@ -99,6 +121,9 @@ impl Standalone {
             stores.online.clone(),
         );
         gateway.set_webhooks(hooks.clone());
+        if relay {
+            gateway.set_bench_relay();
+        }
         let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]));
         auth.set_clients(clients.clone());
 
@@ -106,10 +131,10 @@ impl Standalone {
         let mut pipeline = JoinSet::new();
         let mut servers = JoinSet::new();
         let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
-        let t = pipeline_stop.clone();
-        pipeline.spawn(async move { transfer.run(t).await });
         let pusher =
             openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone()).with_webhooks(hooks.clone());
+        let t = pipeline_stop.clone();
+        pipeline.spawn(async move { transfer.run(t).await });
         let t = pipeline_stop.clone();
         pipeline.spawn(async move { pusher.run(t).await });
 

@@ -24,7 +24,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Every service in one process with embedded storage (SQLite, in-memory bus and cache).
-    Standalone,
+    Standalone {
+        /// Benchmarks only: the gateway forwards each message straight to its receivers'
+        /// connections, unchecked and not stored (the yardstick of `openim-bench --ceiling`).
+        /// Every listener must be on loopback.
+        #[arg(long, hide = true)]
+        bench_relay: bool,
+    },
     /// One service as its own process (see ARCHITECTURE.md).
     #[command(flatten)]
     Service(Service),
@@ -115,7 +121,12 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async move {
         let signal = openim_common::shutdown::on_signals();
         match cli.command {
-            Command::Standalone => openim_standalone::Standalone::start(cfg).await?.run_until(signal).await,
+            Command::Standalone { bench_relay: false } => {
+                openim_standalone::Standalone::start(cfg).await?.run_until(signal).await
+            }
+            Command::Standalone { bench_relay: true } => {
+                openim_standalone::Standalone::start_bench_relay(cfg).await?.run_until(signal).await
+            }
             Command::Service(s) => openim_standalone::services::run(s, cfg, signal).await,
             Command::Healthcheck { .. } => unreachable!("answered above"),
         }

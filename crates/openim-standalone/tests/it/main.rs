@@ -14,6 +14,7 @@ mod groups;
 mod marks;
 mod objects;
 mod read;
+mod relay;
 mod security;
 mod stack;
 mod users;
