@@ -158,6 +158,11 @@ impl Standalone {
             cron.run(t).await
         });
 
+        // The admin port first: whoever finds the public ports answering finds `/readyz` too.
+        let admin_listener = tokio::net::TcpListener::bind(cfg.api.admin_listen)
+            .await
+            .with_context(|| format!("bind the admin port (api.admin_listen) {}", cfg.api.admin_listen))?;
+        let admin_addr = admin_listener.local_addr()?;
         let listener = tokio::net::TcpListener::bind(gw_cfg.listen)
             .await
             .with_context(|| format!("bind the WebSocket port (msggateway.listen) {}", gw_cfg.listen))?;
@@ -194,10 +199,6 @@ impl Standalone {
             openim_common::serve::serve(api_listener, api_router, api_limits, "api", t).await?;
             Ok(())
         });
-        let admin_listener = tokio::net::TcpListener::bind(cfg.api.admin_listen)
-            .await
-            .with_context(|| format!("bind the admin port (api.admin_listen) {}", cfg.api.admin_listen))?;
-        let admin_addr = admin_listener.local_addr()?;
         let t = shutdown.clone();
         servers.spawn(async move {
             let router = observe::admin_router(Health::default());
