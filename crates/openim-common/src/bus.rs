@@ -21,8 +21,28 @@ pub async fn consume<F, Fut>(
     group: &str,
     batch_size: usize,
     shutdown: CancellationToken,
+    handle: F,
+) where
+    F: FnMut(Vec<BusMessage>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    consume_lingering(bus, topic, group, batch_size, |_| Duration::ZERO, shutdown, handle).await;
+}
+
+/// [`consume`], waiting up to `linger(batch)` after a batch's first records for more to join
+/// them (until `batch_size`), as a Kafka producer's `linger.ms` does: fewer, larger batches,
+/// at the price of that wait. The wait may cut a `next_batch` short, so subscriptions take
+/// records only once a poll completes (all of them do).
+pub async fn consume_lingering<L, F, Fut>(
+    bus: &dyn Bus,
+    topic: &str,
+    group: &str,
+    batch_size: usize,
+    linger: L,
+    shutdown: CancellationToken,
     mut handle: F,
 ) where
+    L: Fn(&[BusMessage]) -> Duration,
     F: FnMut(Vec<BusMessage>) -> Fut,
     Fut: Future<Output = bool>,
 {
@@ -47,8 +67,19 @@ pub async fn consume<F, Fut>(
             () = shutdown.cancelled() => break,
         };
         match batch {
-            Ok(Some(batch)) => {
+            Ok(Some(mut batch)) => {
                 backoff = Backoff::capped(Duration::from_secs(1));
+                let wait = linger(&batch);
+                if !wait.is_zero() && batch.len() < batch_size {
+                    let until = tokio::time::Instant::now() + wait;
+                    // A failure or the end of the topic shows again on the next poll.
+                    while batch.len() < batch_size
+                        && let Ok(Ok(Some(more))) =
+                            tokio::time::timeout_at(until, sub.next_batch(batch_size - batch.len())).await
+                    {
+                        batch.extend(more);
+                    }
+                }
                 if !handle(batch).await {
                     tracing::warn!(topic, group, "Stopping with a batch unfinished; it will be delivered again.");
                     return;
@@ -120,6 +151,42 @@ mod tests {
 
     fn rec(v: &str) -> BusMessage {
         BusMessage { key: "k".into(), payload: Bytes::from(v.to_owned()) }
+    }
+
+    /// A lingering consumer hands on what arrives within the wait with the first records, and
+    /// what comes later in the next batch.
+    #[tokio::test]
+    async fn a_lingering_batch_takes_what_arrives_within_the_wait() {
+        let bus = Arc::new(openim_storage::memory::MemoryBus::default());
+        bus.publish("t", vec![rec("a")]).await.unwrap();
+        let later = bus.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            later.publish("t", vec![rec("b")]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            later.publish("t", vec![rec("c")]).await.unwrap();
+        });
+        let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (seen, stop) = (batches.clone(), CancellationToken::new());
+        let done = stop.clone();
+        consume_lingering(
+            &*bus,
+            "t",
+            "g",
+            10,
+            |_| Duration::from_millis(400),
+            stop,
+            move |batch| {
+                let mut seen = seen.lock().unwrap();
+                seen.push(batch.into_iter().map(|r| r.payload).collect::<Vec<_>>());
+                if seen.len() == 2 {
+                    done.cancel();
+                }
+                async { true }
+            },
+        )
+        .await;
+        assert_eq!(*batches.lock().unwrap(), [vec![Bytes::from("a"), Bytes::from("b")], vec![Bytes::from("c")]]);
     }
 
     #[tokio::test]

@@ -92,8 +92,7 @@ impl MsgGateway for GatewayRpc {
         &self,
         req: Request<msggateway::BatchPushMsgsReq>,
     ) -> Result<Response<msggateway::BatchPushMsgsResp>, Status> {
-        let req = req.into_inner();
-        let (delivered, reached) = push_many(&self.gw, req.pushes, req.want_reached);
+        let (delivered, reached) = push_many(&self.gw, req.into_inner());
         Ok(Response::new(msggateway::BatchPushMsgsResp { delivered: delivered as i64, reached }))
     }
 
@@ -155,32 +154,45 @@ impl MsgGateway for GatewayRpc {
 /// Queues a batch of messages with one frame per connection: each connection gets a single
 /// 2001 push holding every message of the batch meant for it (one write and one wake-up
 /// instead of one per message; a 1,000-member group otherwise costs 1,000 frames a message).
-/// Connections that get the same messages share one encoded frame. Returns how many
-/// connections got a frame and, when `want_reached`, which users' phones got each push.
-pub(crate) fn push_many(
-    gw: &Gateway,
-    pushes: Vec<msggateway::OnlineBatchPushOneMsgReq>,
-    want_reached: bool,
-) -> (u64, Vec<msggateway::PushReached>) {
+/// Connections that get the same messages share one encoded frame. A receiver list the call
+/// shares between pushes (`audiences`) is looked up once for all of them. Returns how many
+/// connections got a frame and, when `wantReached`, which users' phones got each push.
+pub(crate) fn push_many(gw: &Gateway, req: msggateway::BatchPushMsgsReq) -> (u64, Vec<msggateway::PushReached>) {
+    let msggateway::BatchPushMsgsReq { pushes, want_reached, audiences, audience_of } = req;
+    // The shared list push i goes to, if any (an index out of range names none: its own list).
+    let audience = |i: usize| {
+        let a = usize::try_from(*audience_of.get(i)?).ok()?;
+        (1..=audiences.len()).contains(&a).then(|| a - 1)
+    };
+    let receivers =
+        |i: usize| -> &[String] { audience(i).map_or(&pushes[i].push_to_user_i_ds, |a| &audiences[a].user_i_ds) };
     let msgs: Vec<Option<(String, MsgData)>> =
         pushes.iter().map(|p| p.msg_data.clone().map(|m| (filed_under(&p.conversation_id, &m), m))).collect();
-    // Connection id → (connection, indexes of its messages in batch order, and with
-    // `want_reached` its user's index in each of those pushes).
-    let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<usize>, Vec<usize>)> = HashMap::new();
-    for (i, push) in pushes.iter().enumerate() {
-        if msgs[i].is_none() {
-            continue;
+    // Each receiver list with the pushes that go to it, in batch order.
+    let mut lists: Vec<(&[String], Vec<usize>)> = Vec::new();
+    let mut list_of_audience: Vec<Option<usize>> = vec![None; audiences.len()];
+    for i in (0..pushes.len()).filter(|i| msgs[*i].is_some()) {
+        match audience(i) {
+            Some(a) => match list_of_audience[a] {
+                Some(l) => lists[l].1.push(i),
+                None => {
+                    list_of_audience[a] = Some(lists.len());
+                    lists.push((&audiences[a].user_i_ds, vec![i]));
+                }
+            },
+            None => lists.push((&pushes[i].push_to_user_i_ds, vec![i])),
         }
-        for (u, user) in push.push_to_user_i_ds.iter().enumerate() {
+    }
+    // Connection id → (connection, (push index, its user's index in the push's list)).
+    let mut per_conn: HashMap<u64, (crate::ConnHandle, Vec<(usize, usize)>)> = HashMap::new();
+    for (users, indexes) in &lists {
+        for (u, user) in users.iter().enumerate() {
             let Some(conns) = gw.conns.get(user) else { continue };
             // The sender's own connections too: that push is where the sending device
             // learns the seq of what it sent (OpenIM pushes to every connection).
             for c in conns.iter().filter(|c| c.takes_pushes()) {
-                let entry = per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new(), Vec::new()));
-                entry.1.push(i);
-                if want_reached {
-                    entry.2.push(u);
-                }
+                let entry = per_conn.entry(c.id).or_insert_with(|| (c.clone(), Vec::new()));
+                entry.1.extend(indexes.iter().map(|i| (*i, u)));
             }
         }
     }
@@ -189,13 +201,13 @@ pub(crate) fn push_many(
     let is_note: Vec<bool> = msgs.iter().map(|m| m.as_ref().is_some_and(|(c, _)| ids::is_notification(c))).collect();
     let mut frames: HashMap<(Encoding, bool, Vec<usize>), bytes::Bytes> = HashMap::new();
     let mut delivered = 0u64;
-    for (_, (conn, indexes, users)) in per_conn {
-        // The (push, user) pairs a phone got: they decide who is spared an offline push.
-        let phone_got: Vec<(usize, usize)> = if want_reached && conn.is_reachable_phone() {
-            indexes.iter().copied().zip(users).collect()
-        } else {
-            Vec::new()
-        };
+    for (_, (conn, mut pairs)) in per_conn {
+        // Batch order, each push once (a connection can be on several lists, or on one twice).
+        if !pairs.is_sorted_by_key(|p| p.0) {
+            pairs.sort_by_key(|p| p.0);
+        }
+        pairs.dedup_by_key(|p| p.0);
+        let indexes: Vec<usize> = pairs.iter().map(|p| p.0).collect();
         let mut sent = true;
         for run in frame_runs(indexes, &sizes, &is_note) {
             let key = (conn.encoding, conn.gzip, run);
@@ -215,8 +227,11 @@ pub(crate) fn push_many(
         }
         if sent {
             delivered += 1;
-            for (i, u) in phone_got {
-                reached[i].push(u);
+            // The (push, user) pairs a phone got: they decide who is spared an offline push.
+            if want_reached && conn.is_reachable_phone() {
+                for (i, u) in pairs {
+                    reached[i].push(u);
+                }
             }
         }
     }
@@ -228,10 +243,8 @@ pub(crate) fn push_many(
         .map(|(i, mut users)| {
             users.sort_unstable();
             users.dedup();
-            msggateway::PushReached {
-                push: i as i32,
-                user_i_ds: users.into_iter().map(|u| pushes[i].push_to_user_i_ds[u].clone()).collect(),
-            }
+            let list = receivers(i);
+            msggateway::PushReached { push: i as i32, user_i_ds: users.into_iter().map(|u| list[u].clone()).collect() }
         })
         .collect();
     (delivered, reached)
@@ -325,6 +338,85 @@ mod tests {
         assert_eq!(frame_runs((0..6).collect(), &sizes, &is_note), [vec![0], vec![1, 2, 3, 4], vec![5]]);
         let big = [MAX_FRAME_MSG_BYTES; 6];
         assert_eq!(frame_runs(vec![1, 3, 5], &big, &is_note), [vec![1], vec![3], vec![5]], "size splits stay");
+    }
+
+    /// A gateway with no services behind it (nothing here calls them).
+    fn bare_gateway() -> Arc<Gateway> {
+        let nowhere = || openim_common::rpc::remote("http://127.0.0.1:9").unwrap();
+        let clients = openim_common::rpc::Clients::new(openim_common::rpc::Channels {
+            auth: nowhere(),
+            user: nowhere(),
+            msg: nowhere(),
+            friend: nowhere(),
+            group: nowhere(),
+            conversation: nowhere(),
+            third: nowhere(),
+            gateways: Vec::new(),
+        });
+        let online = Arc::new(openim_storage::memory::MemoryOnline::default());
+        Gateway::new(Default::default(), Default::default(), clients, online)
+    }
+
+    /// Connects `user` on `platform_id` with a queue the test reads.
+    fn fake_conn(gw: &Gateway, user: &str, platform_id: i32) -> tokio::sync::mpsc::Receiver<crate::conn::Outbound> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let id = gw.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let state =
+            crate::ConnState { token: "".into(), background: false.into(), queued: 0.into(), max_queued: 1 << 20 };
+        let conn = crate::ConnHandle {
+            id,
+            platform_id,
+            encoding: Encoding::Gob,
+            gzip: false,
+            tx,
+            kill: Default::default(),
+            state: Arc::new(state),
+        };
+        gw.conns.entry(user.to_owned()).or_default().push(conn);
+        rx
+    }
+
+    /// The client messages of each frame queued to `rx`, by clientMsgID.
+    fn frames(rx: &mut tokio::sync::mpsc::Receiver<crate::conn::Outbound>) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        while let Ok(crate::conn::Outbound::Frame(Message::Binary(b))) = rx.try_recv() {
+            let resp = WsResponse::decode(Encoding::Gob, &b).unwrap();
+            let push = PushMessages::decode(resp.data.as_ref()).unwrap();
+            let mut msgs: Vec<&MsgData> = push.msgs.values().flat_map(|p| &p.msgs).collect();
+            msgs.sort_by_key(|m| m.seq);
+            out.push(msgs.iter().map(|m| m.client_msg_id.clone()).collect());
+        }
+        out
+    }
+
+    /// Pushes that share a receiver list (a group's messages) reach each member once per
+    /// batch, in batch order among the member's other pushes, and `reached` names users from
+    /// the shared list.
+    #[tokio::test]
+    async fn shared_receiver_lists_keep_batch_order_and_reached() {
+        let gw = bare_gateway();
+        let mut phone = fake_conn(&gw, "a", openim_proto::constants::platform::ANDROID);
+        let mut desktop = fake_conn(&gw, "b", 3);
+        let msg = |id: &str, seq: i64, conv: &str| msggateway::OnlineBatchPushOneMsgReq {
+            msg_data: Some(MsgData { client_msg_id: id.into(), seq, ..Default::default() }),
+            push_to_user_i_ds: Vec::new(),
+            conversation_id: conv.into(),
+        };
+        let mut single = msg("m1", 2, "si_b_x");
+        single.push_to_user_i_ds = vec!["b".into()];
+        let req = msggateway::BatchPushMsgsReq {
+            pushes: vec![msg("m0", 1, "sg_g"), single, msg("m2", 3, "sg_g"), msg("lost", 4, "sg_h")],
+            want_reached: true,
+            audiences: vec![msggateway::Audience { user_i_ds: vec!["a".into(), "b".into(), "c".into(), "a".into()] }],
+            // The last names an audience that is not there: it goes to its own list (nobody).
+            audience_of: vec![1, 0, 1, 9],
+        };
+        let (delivered, reached) = push_many(&gw, req);
+        assert_eq!(delivered, 2, "one frame per connection");
+        assert_eq!(frames(&mut desktop), [vec!["m0", "m1", "m2"]]);
+        assert_eq!(frames(&mut phone), [vec!["m0", "m2"]], "each push once, though listed twice");
+        let reached: Vec<(i32, Vec<String>)> = reached.into_iter().map(|r| (r.push, r.user_i_ds)).collect();
+        assert_eq!(reached, [(0, vec!["a".to_owned()]), (2, vec!["a".to_owned()])], "only the phone counts");
     }
 
     /// A push lands in the conversation the message was stored in, even when the message's own

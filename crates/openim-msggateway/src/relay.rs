@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use openim_common::{ImError, ids, rpc};
 use openim_proto::constants::session;
 use openim_proto::pb::group::GetGroupMemberUserIDsReq;
-use openim_proto::pb::msggateway::OnlineBatchPushOneMsgReq;
+use openim_proto::pb::msggateway::{BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
 use openim_proto::pb::sdkws::{MsgData, UserSendMsgResp};
 use prost::Message as _;
 
@@ -59,7 +59,7 @@ impl Relay {
         .encode_to_vec();
         let push =
             OnlineBatchPushOneMsgReq { msg_data: Some(m), push_to_user_i_ds: (*receivers).clone(), conversation_id };
-        crate::push::push_many(gw, vec![push], false);
+        crate::push::push_many(gw, BatchPushMsgsReq { pushes: vec![push], ..Default::default() });
         Ok(ack)
     }
 

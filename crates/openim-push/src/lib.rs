@@ -17,7 +17,7 @@ use openim_common::rpc::{self, Clients};
 use openim_common::webhook::Webhooks;
 use openim_proto::constants::{content, session};
 use openim_proto::pb::msg::PushMsgDataToMq;
-use openim_proto::pb::msggateway::{BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
+use openim_proto::pb::msggateway::{Audience, BatchPushMsgsReq, OnlineBatchPushOneMsgReq};
 use openim_proto::pb::sdkws::{MsgData, OfflinePushInfo};
 use openim_storage::{StoreResult, Stores, topic};
 use parking_lot::Mutex;
@@ -34,6 +34,9 @@ const WEBHOOK_BATCH_DEADLINE: Duration = Duration::from_secs(60);
 const DEDUP_TTL: Duration = Duration::from_secs(600);
 /// How long a group's member list is reused before it is read again.
 const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// A group chat's conversation ID begins with this.
+const GROUP_CHAT_PREFIX: &str = "sg_";
 
 /// Group notifications (OpenIM's 1501–1520).
 const MEMBER_QUIT: i32 = 1504;
@@ -131,13 +134,28 @@ impl Pusher {
 
     async fn run_online(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = self.stores.bus.clone();
-        openim_common::bus::consume(&*bus, topic::TO_PUSH, "push", self.cfg.batch_size, shutdown, |batch| async move {
+        // A batch holding a group's message (its record is keyed by the conversation) waits a
+        // little for more: each round over a large group's connections then carries more.
+        let group_linger = Duration::from_millis(self.cfg.group_linger_ms.min(1000));
+        let linger = |batch: &[openim_storage::BusMessage]| {
+            if batch.iter().any(|r| r.key.starts_with(GROUP_CHAT_PREFIX)) { group_linger } else { Duration::ZERO }
+        };
+        let handle = |batch: Vec<openim_storage::BusMessage>| async move {
             let started = Instant::now();
             self.push_batch(&batch).await;
             metrics::histogram!("openim_push_batch_seconds").record(started.elapsed().as_secs_f64());
             metrics::histogram!("openim_push_batch_records").record(batch.len() as f64);
             true
-        })
+        };
+        openim_common::bus::consume_lingering(
+            &*bus,
+            topic::TO_PUSH,
+            "push",
+            self.cfg.batch_size,
+            linger,
+            shutdown,
+            handle,
+        )
         .await;
         Ok(())
     }
@@ -237,16 +255,16 @@ impl Pusher {
         Ok(std::sync::Arc::new(ids))
     }
 
-    /// One `BatchPushMsgs` call; answers (message index, users whose phone got it).
+    /// One `BatchPushMsgs` call; `index` holds each push's message index in the batch. Answers
+    /// (message index, users whose phone got it).
     async fn call_gateway(
         &self,
         mut client: openim_common::rpc::GatewayClient,
         gw: &str,
-        pushes: Vec<(usize, OnlineBatchPushOneMsgReq)>,
-        want_reached: bool,
+        index: Vec<usize>,
+        req: BatchPushMsgsReq,
     ) -> Vec<(usize, Vec<String>)> {
-        let (index, pushes): (Vec<usize>, Vec<_>) = pushes.into_iter().unzip();
-        let call = client.batch_push_msgs(rpc::request(BatchPushMsgsReq { pushes, want_reached }, "", ""));
+        let call = client.batch_push_msgs(rpc::request(req, "", ""));
         match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
             Ok(Ok(resp)) => resp
                 .into_inner()
@@ -273,40 +291,65 @@ impl Pusher {
     /// Each message comes with the conversation it was stored in.
     pub async fn push(&self, msgs: Vec<(String, MsgData)>) -> anyhow::Result<()> {
         let mut receivers = Vec::with_capacity(msgs.len());
-        let mut everyone = std::collections::HashSet::new();
         for (_, m) in &msgs {
-            let r = self.receivers(m).await?;
-            everyone.extend(r.iter().cloned());
-            receivers.push(r);
+            receivers.push(self.receivers(m).await?);
         }
-        let everyone: Vec<String> = everyone.into_iter().collect();
+        // The messages of one group share its member list (one `Arc`): each distinct list is
+        // looked up and split by gateway once, and goes to a gateway once per call.
+        let mut lists: Vec<&[String]> = Vec::new();
+        let mut list_of: Vec<usize> = Vec::with_capacity(msgs.len());
+        let mut by_address: HashMap<usize, usize> = HashMap::new();
+        for r in &receivers {
+            let l = *by_address.entry(std::sync::Arc::as_ptr(r).addr()).or_insert_with(|| {
+                lists.push(r.as_slice());
+                lists.len() - 1
+            });
+            list_of.push(l);
+        }
+        let mut uses = vec![0usize; lists.len()];
+        for l in &list_of {
+            uses[*l] += 1;
+        }
+        let everyone: std::collections::HashSet<&String> = lists.iter().flat_map(|l| l.iter()).collect();
+        let everyone: Vec<String> = everyone.into_iter().cloned().collect();
         let online = self.stores.online.online(&everyone).await?;
         let offline_push = self.offline_push();
-        // Gateway → (index of the message, its push) in call order.
-        let mut by_gateway: HashMap<&str, Vec<(usize, OnlineBatchPushOneMsgReq)>> = HashMap::new();
-        for (m, ((conv, msg), users)) in msgs.iter().zip(&receivers).enumerate() {
-            let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
-            for user in users.iter() {
-                for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
-                    let list = per_gateway.entry(gw.as_str()).or_default();
-                    if list.last() != Some(user) {
-                        list.push(user.clone());
+        // Each list's users by the gateway they are online at, in list order.
+        let split: Vec<HashMap<&str, Vec<String>>> = lists
+            .iter()
+            .map(|users| {
+                let mut per_gateway: HashMap<&str, Vec<String>> = HashMap::new();
+                for user in users.iter() {
+                    for (_, gw) in online.get(user).map(Vec::as_slice).unwrap_or_default() {
+                        let list = per_gateway.entry(gw.as_str()).or_default();
+                        if list.last() != Some(user) {
+                            list.push(user.clone());
+                        }
                     }
                 }
-            }
-            for (gw, users) in per_gateway {
+                per_gateway
+            })
+            .collect();
+        // Gateway → (index of the message, its push, the shared list it goes to) in call order.
+        let mut by_gateway: HashMap<&str, Vec<GatewayPush>> = HashMap::new();
+        for (m, (conv, msg)) in msgs.iter().enumerate() {
+            let l = list_of[m];
+            for (gw, users) in &split[l] {
+                let shared = uses[l] > 1;
                 by_gateway.entry(gw).or_default().push((
                     m,
                     OnlineBatchPushOneMsgReq {
                         msg_data: Some(msg.clone()),
-                        push_to_user_i_ds: users,
+                        push_to_user_i_ds: if shared { Vec::new() } else { users.clone() },
                         conversation_id: conv.clone(),
                     },
+                    shared.then_some(l),
                 ));
             }
         }
         // Gateways are called side by side: one failing or hanging holds back no other. A
         // gateway's pushes go in calls of at most MAX_CALL_BYTES, one after the other (in order).
+        let split = &split;
         let calls = by_gateway.into_iter().map(|(gw, pushes)| async move {
             let Some(client) = self.clients.gateway(gw) else {
                 tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
@@ -316,7 +359,8 @@ impl Pusher {
             let mut reached = Vec::new();
             for chunk in split_by_bytes(pushes, MAX_CALL_BYTES) {
                 metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
-                reached.extend(self.call_gateway(client.clone(), gw, chunk, offline_push).await);
+                let (index, req) = gateway_call(chunk, |l| split[l].get(gw).cloned().unwrap_or_default(), offline_push);
+                reached.extend(self.call_gateway(client.clone(), gw, index, req).await);
             }
             reached
         });
@@ -488,12 +532,45 @@ impl Pusher {
 }
 
 /// Most bytes of pushes in one call to a gateway: well under the gRPC message limit
-/// (`openim_common::rpc::MAX_MESSAGE_BYTES`), however large the messages of a batch are.
+/// (`openim_common::rpc::MAX_MESSAGE_BYTES`), however large the messages of a batch are. The
+/// shared receiver lists come on top (at most a group's members each).
 pub const MAX_CALL_BYTES: usize = 4 << 20;
 
+/// A push to a gateway: the message's index in the batch, the push, and the shared receiver
+/// list it goes to (`None`: its own `pushToUserIDs`).
+type GatewayPush = (usize, OnlineBatchPushOneMsgReq, Option<usize>);
+
 /// `pushes` in order, in runs of at most `max` encoded bytes.
-fn split_by_bytes<T: prost::Message>(pushes: Vec<(usize, T)>, max: usize) -> Vec<Vec<(usize, T)>> {
+fn split_by_bytes<T: prost::Message, U>(pushes: Vec<(usize, T, U)>, max: usize) -> Vec<Vec<(usize, T, U)>> {
     openim_common::limits::runs_within(pushes, max, |p| p.1.encoded_len())
+}
+
+/// One call's request from its pushes (message index, push, shared list), with each shared list
+/// (its users at this gateway from `users_of`) sent once; also answers the message index of
+/// each push in the request.
+fn gateway_call(
+    pushes: Vec<GatewayPush>,
+    users_of: impl Fn(usize) -> Vec<String>,
+    want_reached: bool,
+) -> (Vec<usize>, BatchPushMsgsReq) {
+    let mut req = BatchPushMsgsReq { want_reached, ..Default::default() };
+    let mut index = Vec::with_capacity(pushes.len());
+    let mut audience_of_list: HashMap<usize, i32> = HashMap::new();
+    let shared = pushes.iter().any(|p| p.2.is_some());
+    for (m, push, list) in pushes {
+        index.push(m);
+        req.pushes.push(push);
+        if !shared {
+            continue;
+        }
+        req.audience_of.push(list.map_or(0, |l| {
+            *audience_of_list.entry(l).or_insert_with(|| {
+                req.audiences.push(Audience { user_i_ds: users_of(l) });
+                req.audiences.len() as i32
+            })
+        }));
+    }
+    (index, req)
 }
 
 /// The text a push hook is given: a notification's `detail`, else the content as it is.
@@ -537,18 +614,40 @@ fn offline_record(msg: &MsgData, user_ids: Vec<String>) -> openim_storage::BusMe
 mod tests {
     use super::*;
 
+    /// A list several pushes share goes in the call once; a push's own list stays in it.
+    #[test]
+    fn shared_lists_go_once_per_call() {
+        let push = |users: &[&str]| OnlineBatchPushOneMsgReq {
+            push_to_user_i_ds: users.iter().map(|u| (*u).to_owned()).collect(),
+            ..Default::default()
+        };
+        let users_of = |l: usize| vec![format!("member-of-{l}")];
+        let pushes =
+            vec![(4, push(&[]), Some(7)), (5, push(&["x"]), None), (6, push(&[]), Some(7)), (8, push(&[]), Some(2))];
+        let (index, req) = gateway_call(pushes, users_of, true);
+        assert_eq!(index, [4, 5, 6, 8]);
+        assert!(req.want_reached);
+        assert_eq!(req.audience_of, [1, 0, 1, 2]);
+        let audiences: Vec<&[String]> = req.audiences.iter().map(|a| a.user_i_ds.as_slice()).collect();
+        assert_eq!(audiences, [["member-of-7"], ["member-of-2"]]);
+        assert_eq!(req.pushes[1].push_to_user_i_ds, ["x"]);
+        // Nothing shared: the request is as before audiences existed.
+        let (_, req) = gateway_call(vec![(0, push(&["x"]), None)], users_of, false);
+        assert!(req.audiences.is_empty() && req.audience_of.is_empty());
+    }
+
     #[test]
     fn pushes_are_split_in_order_by_bytes() {
         let push = |n: usize| OnlineBatchPushOneMsgReq {
             msg_data: Some(MsgData { content: vec![b'x'; n], ..Default::default() }),
             ..Default::default()
         };
-        let pushes: Vec<_> = (0..10).map(|i| (i, push(1000))).collect();
+        let pushes: Vec<_> = (0..10).map(|i| (i, push(1000), ())).collect();
         let runs = split_by_bytes(pushes, 3500);
         assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3, 1]);
         assert_eq!(runs.concat().iter().map(|p| p.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
         // One push bigger than the limit still goes, alone.
-        let runs = split_by_bytes(vec![(0, push(10)), (1, push(9000)), (2, push(10))], 3500);
+        let runs = split_by_bytes(vec![(0, push(10), ()), (1, push(9000), ()), (2, push(10), ())], 3500);
         assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
     }
 }

@@ -141,6 +141,10 @@ pub struct PushConfig {
     /// `beforeOfflinePush` (`webhooks.yml`) let it go; empty: none.
     pub offline_webhook: String,
     pub offline_webhook_timeout_ms: u64,
+    /// How long a batch holding a group's message waits for more (at most 1,000 ms): the
+    /// members then get several messages in one frame, and each round over a large group's
+    /// connections carries more of them. 0: no wait.
+    pub group_linger_ms: u64,
 }
 
 impl Default for PushConfig {
@@ -150,6 +154,7 @@ impl Default for PushConfig {
             batch_size: 1000,
             offline_webhook: String::new(),
             offline_webhook_timeout_ms: 5000,
+            group_linger_ms: 10,
         }
     }
 }
