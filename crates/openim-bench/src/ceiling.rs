@@ -41,6 +41,9 @@ impl RelayServer {
             .env("OPENIM_MSGGATEWAY__LISTEN", format!("127.0.0.1:{ws_port}"))
             .env("OPENIM_API__LISTEN", format!("127.0.0.1:{api_port}"))
             .env("OPENIM_API__ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            // The machine's ceiling, not the per-user send limit's (50 a second by default: a
+            // thousand clients would meet it at 50,000 msg/s).
+            .env("OPENIM_MSGGATEWAY__SEND_RATE_PER_SEC", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
