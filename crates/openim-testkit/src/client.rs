@@ -21,6 +21,9 @@ pub struct Client {
     pub encoding: Encoding,
     pub gzip: bool,
     incr: u64,
+    /// Notifications of a push already read that `next_notification` has not returned yet (a
+    /// push may carry several).
+    notes: std::collections::VecDeque<(String, MsgData)>,
 }
 
 impl Client {
@@ -47,7 +50,7 @@ impl Client {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v, serde_json::json!({"errCode": 0, "errMsg": "", "errDlt": ""}), "{text}");
         }
-        Self { user: user.into(), socket, encoding, gzip, incr: 0 }
+        Self { user: user.into(), socket, encoding, gzip, incr: 0, notes: Default::default() }
     }
 
     pub async fn send_req(&mut self, id: i32, data: Vec<u8>) -> String {
@@ -247,11 +250,18 @@ impl Client {
     pub async fn next_notification(&mut self) -> (String, MsgData) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
+            if let Some(note) = self.notes.pop_front() {
+                return note;
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let p = self.next_push_messages_within(left).await.expect("a notification within 10 s");
-            if let Some((conv, mut msgs)) = p.notification_msgs.into_iter().next() {
-                return (conv, msgs.msgs.remove(0));
-            }
+            let mut notes: Vec<(String, MsgData)> = p
+                .notification_msgs
+                .into_iter()
+                .flat_map(|(conv, msgs)| msgs.msgs.into_iter().map(move |m| (conv.clone(), m)))
+                .collect();
+            notes.sort_by_key(|(_, m)| m.send_time);
+            self.notes.extend(notes);
         }
     }
 }
