@@ -5,6 +5,7 @@
 # OPENIM_TEST_MONGO_URL names a MongoDB. Stops everything on Ctrl-C.
 #
 #   cargo build --release -p openim -p openim-bench
+#   export OPENIM_SHARE__SECRET=$(openssl rand -hex 32)   # production refuses the default
 #   crates/openim-bench/run-distributed.sh &
 #   target/release/openim-bench --ws ws://127.0.0.1:10001,ws://127.0.0.1:10003 -n 1000 --rate 10000
 set -euo pipefail
@@ -13,6 +14,13 @@ bin="${CARGO_TARGET_DIR:-target}/release/openim"
 tansu="${OPENIM_TANSU:-$HOME/.cache/tools/tansu/bin/tansu}"
 [ -x "$bin" ] || { echo "build first: cargo build --release -p openim ($bin missing)" >&2; exit 1; }
 [ -x "$tansu" ] || { echo "tansu not found at $tansu (bash .ci/run installs it)" >&2; exit 1; }
+[ -n "${OPENIM_SHARE__SECRET:-}" ] || {
+  echo "set OPENIM_SHARE__SECRET first (a production deployment refuses the default), e.g." >&2
+  echo "  export OPENIM_SHARE__SECRET=\$(openssl rand -hex 32)   # openim-bench reads it too" >&2
+  exit 1
+}
+# The services' token-signing key: theirs alone, so a fresh one each run.
+export OPENIM_SHARE__TOKEN_KEY="${OPENIM_SHARE__TOKEN_KEY:-$(openssl rand -hex 32)}"
 bash xtask/setup/services.sh
 
 run=$(date +%s)
@@ -31,7 +39,7 @@ if [ -n "${OPENIM_TEST_MONGO_URL:-}" ]; then
 else
   export OPENIM_STORAGE__MESSAGE_STORE=mysql
 fi
-export OPENIM_MYSQL__ADDRESS='[127.0.0.1:3306]' OPENIM_MYSQL__PASSWORD='' OPENIM_MYSQL__DATABASE="openim_bench_$run"
+export OPENIM_MYSQL__ADDRESS='[127.0.0.1:3306]' OPENIM_MYSQL__USERNAME="${OPENIM_MYSQL__USERNAME:-root}" OPENIM_MYSQL__PASSWORD='' OPENIM_MYSQL__DATABASE="openim_bench_$run"
 export OPENIM_MONGODB__DATABASE="openim_bench_$run"
 export OPENIM_REDIS__ADDRESS='[127.0.0.1:6379]' OPENIM_REDIS__PASSWORD='' OPENIM_REDIS__KEY_PREFIX="bench-$run:"
 export OPENIM_KAFKA__ADDRESS='[127.0.0.1:19092]' OPENIM_KAFKA__PARTITIONS="${OPENIM_KAFKA__PARTITIONS:-2}" OPENIM_KAFKA__LINGER_MS="${OPENIM_KAFKA__LINGER_MS:-10}"

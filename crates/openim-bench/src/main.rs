@@ -88,8 +88,8 @@ struct Args {
     /// The `openim` binary `--ceiling` starts (default: the one beside this program).
     #[arg(long)]
     openim: Option<std::path::PathBuf>,
-    /// Administrator secret.
-    #[arg(long, default_value = "openIM123")]
+    /// Administrator secret (a production deployment refuses the published default).
+    #[arg(long, env = "OPENIM_SHARE__SECRET", default_value = "openIM123")]
     secret: String,
     /// A smoke test of a deployment: fail (exit 1) unless messages were acknowledged without
     /// errors and every one was delivered.
