@@ -114,6 +114,8 @@ struct Stats {
     behind: AtomicU64,
     acked: AtomicU64,
     errors: AtomicU64,
+    /// Refused sends by error code, and the first message of each code.
+    refusals: Mutex<std::collections::BTreeMap<i32, (u64, String)>>,
     received: AtomicU64,
     latency_us: Mutex<Histogram<u64>>,
 }
@@ -249,6 +251,8 @@ struct Report {
     sent: u64,
     acked: u64,
     errors: u64,
+    /// Refused sends by error code, with the first message of each.
+    refusals: std::collections::BTreeMap<i32, (u64, String)>,
     behind: u64,
     delivered: u64,
     /// Deliveries the acknowledged sends call for.
@@ -275,6 +279,9 @@ impl Report {
             self.delivered,
             self.behind
         );
+        for (code, (n, msg)) in &self.refusals {
+            println!("refused: {n} with errCode {code} (the first said: {msg})");
+        }
         println!(
             "throughput={:.0} deliveries/s end to end ({:.0} msg/s sent and acknowledged)",
             self.throughput, self.acked_rate
@@ -319,6 +326,7 @@ async fn scenario(
         behind: AtomicU64::new(0),
         acked: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        refusals: Mutex::default(),
         received: AtomicU64::new(0),
         latency_us: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
     });
@@ -372,6 +380,7 @@ async fn scenario(
         sent,
         acked,
         errors,
+        refusals: std::mem::take(&mut *stats.refusals.lock().expect("no reader panics holding it")),
         behind: stats.behind.load(Ordering::Relaxed),
         delivered: stats.received.load(Ordering::Relaxed),
         expected: sent.saturating_sub(errors) * fanout,
@@ -439,6 +448,8 @@ async fn client(
                         reader_stats.acked.fetch_add(1, Ordering::Relaxed);
                     } else {
                         reader_stats.errors.fetch_add(1, Ordering::Relaxed);
+                        let mut refusals = reader_stats.refusals.lock().expect("no reader panics holding it");
+                        refusals.entry(resp.err_code).or_insert_with(|| (0, resp.err_msg.clone())).0 += 1;
                     }
                     reader_window.add_permits(1);
                 }
