@@ -166,6 +166,9 @@ where
     });
     tracing::info!(%addr, service = S::NAME, "Serving gRPC.");
     tonic::transport::Server::builder()
+        // Requests read late count against h2's small-frame budget too (see `rpc::remote`).
+        .initial_connection_window_size(openim_common::rpc::CONNECTION_WINDOW)
+        .initial_stream_window_size(openim_common::rpc::STREAM_WINDOW)
         .layer(RequireCredential::new(key))
         .add_service(health_service)
         .add_service(svc)
