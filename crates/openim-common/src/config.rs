@@ -354,6 +354,9 @@ impl Config {
         if self.msgtransfer.batch_size == 0 {
             return bad("openim-msgtransfer", "batch_size", "must be at least 1".into());
         }
+        if !(1..=64).contains(&self.msgtransfer.shards) {
+            return bad("openim-msgtransfer", "shards", format!("{} is not within 1 to 64", self.msgtransfer.shards));
+        }
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
         }

@@ -52,13 +52,24 @@ fn is_online_only(m: &MsgData) -> bool {
 pub struct Transfer {
     stores: Stores,
     batch_size: usize,
+    /// Parts a batch is split into by conversation, handled at the same time.
+    shards: usize,
     /// (owner, conversation) pairs known to exist, to skip the upsert on the hot path.
     known_conversations: DashSet<(String, String)>,
 }
 
 impl Transfer {
     pub fn new(stores: Stores, batch_size: usize) -> Self {
-        Self { stores, batch_size, known_conversations: DashSet::new() }
+        Self { stores, batch_size, shards: 1, known_conversations: DashSet::new() }
+    }
+
+    /// Splits each batch into `shards` parts by conversation (at least 1), handled at the same
+    /// time: a conversation's messages stay in one part, in order, so its seqs are still
+    /// allocated by one consumer. Each step of a batch mostly waits (on the store's round
+    /// trips), so the parts' waits overlap instead of adding up.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
     }
 
     /// Consumes until `shutdown`, then drains what the bus already holds and returns.
@@ -67,10 +78,24 @@ impl Transfer {
         let stop = shutdown.clone();
         openim_common::bus::consume(&*bus, topic::TO_TRANSFER, "msgtransfer", self.batch_size, shutdown, |batch| {
             let stop = stop.clone();
-            async move { self.handle(batch, &stop).await }
+            async move { self.handle_sharded(batch, &stop).await }
         })
         .await;
         Ok(())
+    }
+
+    /// [`Transfer::handle`] on each shard of `batch` at once; `false` if any gave up (the batch
+    /// then comes again, and what the others stored is found by `clientMsgID`).
+    pub async fn handle_sharded(&self, batch: Vec<BusMessage>, stop: &CancellationToken) -> bool {
+        if self.shards == 1 {
+            return self.handle(batch, stop).await;
+        }
+        let mut parts: Vec<Vec<BusMessage>> = (0..self.shards).map(|_| Vec::new()).collect();
+        for record in batch {
+            parts[shard_of(&record.key, self.shards)].push(record);
+        }
+        let handled = parts.into_iter().filter(|p| !p.is_empty()).map(|p| self.handle(p, stop));
+        futures::future::join_all(handled).await.into_iter().all(|done| done)
     }
 
     /// Handles one batch in three steps, each retried with backoff until it succeeds, so an
@@ -423,6 +448,13 @@ impl Transfer {
         }
         Ok(())
     }
+}
+
+/// The shard of a conversation: the same for its every record, spread evenly over conversations.
+fn shard_of(key: &str, shards: usize) -> usize {
+    use std::hash::{BuildHasher as _, BuildHasherDefault};
+    let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key);
+    (h % shards as u64) as usize
 }
 
 /// Runs `op` until it succeeds, backing off from 50 ms to 5 s between attempts; `None` if

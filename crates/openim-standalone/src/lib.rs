@@ -130,7 +130,8 @@ impl Standalone {
         let pipeline_stop = CancellationToken::new();
         let mut pipeline = JoinSet::new();
         let mut servers = JoinSet::new();
-        let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size);
+        let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size)
+            .with_shards(cfg.msgtransfer.shards);
         let pusher =
             openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone()).with_webhooks(hooks.clone());
         let t = pipeline_stop.clone();

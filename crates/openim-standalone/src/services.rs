@@ -235,7 +235,10 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
         }
         Service::Msgtransfer => {
             spawn_admin(cfg.msgtransfer.admin_listen, health, shutdown.clone()).await?;
-            openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size).run(shutdown).await
+            openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size)
+                .with_shards(cfg.msgtransfer.shards)
+                .run(shutdown)
+                .await
         }
         Service::Push => {
             spawn_admin(cfg.push.admin_listen, health, shutdown.clone()).await?;

@@ -123,11 +123,13 @@ pub struct TransferConfig {
     pub admin_listen: SocketAddr,
     /// Most messages taken from the bus and stored in one batch.
     pub batch_size: usize,
+    /// Parts (by conversation) a batch is split into and stored at the same time, 1 to 64.
+    pub shards: usize,
 }
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000 }
+        Self { admin_listen: ([0, 0, 0, 0], 12020).into(), batch_size: 1000, shards: 4 }
     }
 }
 

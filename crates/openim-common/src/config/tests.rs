@@ -51,6 +51,8 @@ fn errors_name_the_file_and_key() {
     check("share.yml", "multi_login:\n  policy: 9\n", &["share.yml", "multi_login.policy", "9"]);
     check("openim-msggateway.yml", "max_message_bytes: -1\n", &["openim-msggateway.yml", "max_message_bytes"]);
     check("opnim-api.yml", "listen: 1.2.3.4:5\n", &["opnim-api.yml", "unknown file"]);
+    check("openim-msgtransfer.yml", "shards: 0\n", &["openim-msgtransfer", "shards", "0"]);
+    check("openim-msgtransfer.yml", "shards: 65\n", &["openim-msgtransfer", "shards", "65"]);
 }
 
 #[test]
