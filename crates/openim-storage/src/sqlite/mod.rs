@@ -45,14 +45,17 @@ impl SqliteStore {
             // A statement's rows come back through a channel of this many: a batch's answer
             // (seqs RETURNING, stored pairs) in one hand-over rather than one per 50 rows.
             .row_buffer_size(1024);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        // An in-process connection cannot go stale: no ping (a round trip to its worker thread)
+        // before every statement or transaction takes it from the pool.
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(opts.clone()).await?;
         crate::sql::migrations::SQLITE
             .migrator()
             .await?
             .run(&writer)
             .await
             .map_err(|e| StoreError::Backend(format!("migrate {}: {e}", path.display())))?;
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(opts).await?;
         Ok(Self { pool, writer })
     }
 
