@@ -65,8 +65,10 @@ impl Transfer {
 
     /// Splits each batch into `shards` parts by conversation (at least 1), handled at the same
     /// time: a conversation's messages stay in one part, in order, so its seqs are still
-    /// allocated by one consumer. Each step of a batch mostly waits (on the store's round
-    /// trips), so the parts' waits overlap instead of adding up.
+    /// allocated by one consumer. A chat and its notification conversation share a part (their
+    /// [`BusMessage::order_key`]): a group notification must reach apps before its chat copy.
+    /// Each step of a batch mostly waits (on the store's round trips), so the parts' waits
+    /// overlap instead of adding up.
     pub fn with_shards(mut self, shards: usize) -> Self {
         self.shards = shards.max(1);
         self
@@ -92,7 +94,7 @@ impl Transfer {
         }
         let mut parts: Vec<Vec<BusMessage>> = (0..self.shards).map(|_| Vec::new()).collect();
         for record in batch {
-            parts[shard_of(&record.key, self.shards)].push(record);
+            parts[shard_of(record.order_key(), self.shards)].push(record);
         }
         let handled = parts.into_iter().filter(|p| !p.is_empty()).map(|p| self.handle(p, stop));
         futures::future::join_all(handled).await.into_iter().all(|done| done)
@@ -450,7 +452,7 @@ impl Transfer {
     }
 }
 
-/// The shard of a conversation: the same for its every record, spread evenly over conversations.
+/// The shard of an order key: the same for its every record, spread evenly over conversations.
 fn shard_of(key: &str, shards: usize) -> usize {
     use std::hash::{BuildHasher as _, BuildHasherDefault};
     let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key);

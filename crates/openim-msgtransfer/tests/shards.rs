@@ -78,3 +78,48 @@ async fn sharded_batches_keep_each_conversations_order_and_seqs() {
         assert_eq!(s, &want, "{conv}: pushed in order, the resend under its stored seq");
     }
 }
+
+/// A shown group notification is published as itself (`n_<group>`) and then as its copy in the
+/// chat (`sg_<group>`). Apps must get them in that order: one that meets the group first in the
+/// chat fetches and stores its card, and its sync on the notification then finds the group
+/// already there and never reports `OnJoinedGroupAdded` (the official SDK's flows 19, 20, 23
+/// failed so). Both go to one shard, so sharding cannot push the copy first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_notification_is_pushed_before_its_copy_in_the_chat() {
+    const GROUPS: usize = 32;
+    let dir = tempfile::tempdir().unwrap();
+    let stores = Stores::embedded(dir.path()).await.unwrap();
+    let mut published = stores.bus.subscribe(topic::TO_TRANSFER, "test").await.unwrap();
+    let mut pushed = stores.bus.subscribe(topic::TO_PUSH, "test").await.unwrap();
+    let notifier = openim_common::notify::Notifier::new(stores.bus.clone());
+    for g in 0..GROUPS {
+        let note = openim_common::notify::Note {
+            show: true,
+            ..openim_common::notify::Note::group(1501, "owner", &format!("g{g}"))
+        };
+        notifier.send(note, &serde_json::json!({ "group": { "groupID": format!("g{g}") } })).await;
+    }
+    let mut batch = Vec::new();
+    while batch.len() < 2 * GROUPS {
+        batch.extend(published.next_batch(1000).await.unwrap().unwrap());
+    }
+    let transfer = openim_msgtransfer::Transfer::new(stores.clone(), 1000).with_shards(4);
+    assert!(transfer.handle_sharded(batch, &tokio_util::sync::CancellationToken::new()).await);
+
+    let mut order = Vec::new();
+    while order.len() < 2 * GROUPS {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(5), pushed.next_batch(1000))
+            .await
+            .expect("the push topic gets both records of every group")
+            .unwrap()
+            .unwrap();
+        order.extend(batch.into_iter().map(|r| r.key));
+    }
+    for g in 0..GROUPS {
+        let at = |key: String| order.iter().position(|k| *k == key).unwrap_or_else(|| panic!("{key} pushed"));
+        assert!(
+            at(format!("n_g{g}")) < at(format!("sg_g{g}")),
+            "g{g}: the notification before its chat copy: {order:?}"
+        );
+    }
+}

@@ -18,12 +18,16 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use tokio::sync::OnceCell;
 
 use crate::config::KafkaConfig;
 use crate::*;
+
+/// The header that carries a record's key when its Kafka key is the coarser order key
+/// ([`BusMessage::order_key`]).
+const KEY_HEADER: &str = "openim-key";
 
 /// librdkafka reports the same errors (a refused connection per broker thread, "all brokers
 /// down") on every reconnect attempt, many times a second during an outage: this context logs
@@ -243,7 +247,14 @@ impl Bus for KafkaBus {
         // Queue them all, then wait for every acknowledgement: one batch on the wire.
         let mut acks = Vec::with_capacity(records.len());
         for r in &records {
-            let record = FutureRecord::to(name).key(r.key.as_bytes()).payload(r.payload.as_ref());
+            // Kafka keeps the records of one partition in order, and picks it by the record's
+            // key: that is the order key, so a chat and its notifications share a partition.
+            // The key itself rides in a header.
+            let order_key = r.order_key();
+            let mut record = FutureRecord::to(name).key(order_key.as_bytes()).payload(r.payload.as_ref());
+            if order_key != r.key {
+                record = record.headers(OwnedHeaders::new().insert(Header { key: KEY_HEADER, value: Some(&r.key) }));
+            }
             acks.push(self.producer.send(record, Duration::from_secs(self.cfg.publish_timeout_secs)));
         }
         for ack in futures::future::join_all(acks).await {
@@ -288,8 +299,9 @@ struct KafkaSubscription {
 impl KafkaSubscription {
     fn take(&mut self, m: &rdkafka::message::BorrowedMessage<'_>) -> BusMessage {
         self.taken.insert(m.partition(), m.offset());
+        let header = m.headers().and_then(|h| h.iter().find(|h| h.key == KEY_HEADER).and_then(|h| h.value));
         BusMessage {
-            key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            key: String::from_utf8_lossy(header.or(m.key()).unwrap_or_default()).into_owned(),
             payload: Bytes::copy_from_slice(m.payload().unwrap_or_default()),
         }
     }

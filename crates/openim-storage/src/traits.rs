@@ -389,8 +389,24 @@ pub struct BusMessage {
     pub payload: Bytes,
 }
 
-/// A message bus with Kafka's shape: keyed records (one key stays in order), consumer groups,
-/// batches, and commits after the work is durable.
+impl BusMessage {
+    /// What keeps records in order: [`order_key`] of the key.
+    pub fn order_key(&self) -> &str {
+        order_key(&self.key)
+    }
+}
+
+/// The part of a conversation ID that a chat (`si_<a>_<b>`, `sg_<group>`) shares with its
+/// notification conversation (`n_<a>_<b>`, `n_<group>`); any other key is its own. A shown group
+/// notification is published as itself and then as its copy in the chat, and apps rely on
+/// getting them in that order, so a bus keeps the records of one order key in order, not just
+/// those of one key.
+pub fn order_key(key: &str) -> &str {
+    ["n_", "sg_", "si_"].iter().find_map(|p| key.strip_prefix(p)).unwrap_or(key)
+}
+
+/// A message bus with Kafka's shape: keyed records (those of one [`order_key`] stay in order),
+/// consumer groups, batches, and commits after the work is durable.
 #[async_trait]
 pub trait Bus: Send + Sync {
     /// Publishes records; returns when the bus has accepted them.

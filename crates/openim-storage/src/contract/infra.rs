@@ -134,6 +134,28 @@ pub async fn bus(bus: &dyn Bus) {
         assert!(order.windows(2).all(|w| w[0] < w[1]), "key {key} keeps publish order: {order:?}");
     }
     assert_eq!(seen.len(), 100);
+
+    // A chat and its notification conversation keep their records' order between them (one
+    // order key), and each record comes back under its own key.
+    let chats: Vec<(String, String)> = (0..16)
+        .map(|i| (format!("n_{p}g{i}"), format!("sg_{p}g{i}")))
+        .chain([("n_x_y".into(), "si_x_y".into())])
+        .collect();
+    bus.publish(&topic, chats.iter().flat_map(|(n, chat)| [rec(n, 1), rec(chat, 2)]).collect()).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 * chats.len() {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next_batch(30))
+            .await
+            .expect("records arrive")
+            .unwrap()
+            .expect("bus open");
+        seen.extend(batch.into_iter().map(|r| r.key));
+        sub.commit().await.unwrap();
+    }
+    for (n, chat) in &chats {
+        let at = |key: &String| seen.iter().position(|k| k == key).unwrap_or_else(|| panic!("{key} came back"));
+        assert!(at(n) < at(chat), "{n} before {chat}, as published: {seen:?}");
+    }
 }
 
 pub async fn dedup(store: &dyn DedupStore) {
