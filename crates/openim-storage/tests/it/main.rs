@@ -196,6 +196,48 @@ async fn sqlite_subscriptions() {
     contract::subscriptions(&*s).await;
 }
 
+/// The writer never checkpoints (its automatic checkpoint is off, so that it never waits for a
+/// checkpoint's fsyncs); the store's own checkpointer must still start the WAL over while a
+/// writer commits without a pause, or the WAL would grow without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_starts_over_under_a_writer_that_never_pauses() {
+    use openim_proto::pb::sdkws::MsgData;
+    use openim_storage::{MessageStore as _, StoredMsg};
+    let (dir, s) = sqlite().await;
+    let wal = dir.path().join("openim.db-wal");
+    // The WAL header's checkpoint sequence number: one more at every restart of the WAL.
+    let restarts = || std::fs::read(&wal).ok().filter(|h| h.len() >= 16).map(|h| u32::from_be_bytes([h[12], h[13], h[14], h[15]]));
+    let first = restarts().expect("a WAL header after the migrations");
+    let mut largest = 0;
+    let mut seq = std::collections::HashMap::<usize, i64>::new();
+    // ~13,000 messages over 500 conversations with scattered clientMsgIDs: ~100 MB of WAL.
+    for batch in 0..260u64 {
+        let msgs: Vec<StoredMsg> = (0..50u64)
+            .map(|i| {
+                let n = batch * 50 + i;
+                let conv = (n.wrapping_mul(7919) % 500) as usize;
+                let s = seq.entry(conv).or_default();
+                *s += 1;
+                StoredMsg {
+                    conversation_id: format!("si_user{conv:05}_peer{conv:05}"),
+                    msg: MsgData {
+                        seq: *s,
+                        client_msg_id: format!("{:016x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                        send_time: 1_700_000_000_000 + n as i64,
+                        content: vec![b'x'; 300],
+                        ..Default::default()
+                    },
+                }
+            })
+            .collect();
+        assert_eq!(s.insert_messages(&msgs).await.unwrap(), 50);
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    let last = restarts().expect("a WAL header");
+    assert!(last >= first + 2, "the WAL started over {} times while ~100 MB went through it", last - first);
+    assert!(largest < 80 << 20, "the WAL reached {} MB", largest >> 20);
+}
+
 #[tokio::test]
 async fn sqlite_message_scan() {
     let (_d, s) = sqlite().await;
