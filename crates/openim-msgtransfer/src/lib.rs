@@ -1,9 +1,13 @@
 //! `openim-msgtransfer`: consumes accepted messages from the bus, allocates per-conversation seqs,
 //! stores the messages, then hands them to the push topic. The bus offset is committed only after
 //! all of that, so a crash replays the batch (at-least-once), and the replay is harmless:
-//! - a message already stored (the crash came after the store, or the client resent it) is
-//!   recognised by its `clientMsgID`, keeps its seq and is handed to push again, where the push
-//!   dedup drops it if it went out before;
+//! - a message already stored (the crash came after the store) is recognised by its
+//!   `clientMsgID` and send time, which the replayed record carries unchanged, keeps its seq and
+//!   is handed to push again, where the push dedup drops it if it went out before. A client's
+//!   resend, which rpc-msg gave a new send time, is recognised the same way: MySQL and MongoDB
+//!   by their unique `clientMsgID` index, the embedded store under the send time this transfer
+//!   remembers for its last 100,000 messages (beyond that, or after a restart, the resend is
+//!   stored again, as OpenIM stores every resend, and the SDK files the copy away);
 //! - a message not stored yet gets a new seq; the seqs allocated before the crash stay unused
 //!   (a gap in the conversation, never a duplicate).
 //!
@@ -56,11 +60,63 @@ pub struct Transfer {
     shards: usize,
     /// (owner, conversation) pairs known to exist, to skip the upsert on the hot path.
     known_conversations: DashSet<(String, String)>,
+    /// The send times of the messages this transfer stored last (see [`RecentSendTimes`]).
+    recent: std::sync::Mutex<RecentSendTimes>,
+}
+
+/// Messages remembered by [`RecentSendTimes`]: at 10,000 msg/s, the last 10 s; at 100 msg/s,
+/// the last 16 minutes. ~3 MB.
+const RECENT_MESSAGES: usize = 100_000;
+
+/// The send time each recently stored (conversation, clientMsgID) was stored with, by a hash of
+/// the pair, oldest first out.
+///
+/// The store finds a message by clientMsgID *and* send time (the embedded store has no index on
+/// the clientMsgID alone: ARCHITECTURE.md). A replayed record carries its send time; a client's
+/// resend does not (rpc-msg gives it a new one), so a resend of a message stored lately is
+/// looked up under the send time it was stored with. A hash collision costs nothing: the store
+/// still matches the clientMsgID itself.
+#[derive(Default)]
+struct RecentSendTimes {
+    times: HashMap<u64, i64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl RecentSendTimes {
+    fn key(conversation_id: &str, client_msg_id: &str) -> u64 {
+        use std::hash::{BuildHasher as _, BuildHasherDefault};
+        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one((conversation_id, client_msg_id))
+    }
+
+    fn get(&self, conversation_id: &str, client_msg_id: &str) -> Option<i64> {
+        self.times.get(&Self::key(conversation_id, client_msg_id)).copied()
+    }
+
+    fn remember(&mut self, stored: &[StoredMsg]) {
+        for m in stored {
+            let key = Self::key(&m.conversation_id, &m.msg.client_msg_id);
+            if self.times.insert(key, m.msg.send_time).is_none() {
+                self.order.push_back(key);
+            }
+        }
+        while self.order.len() > RECENT_MESSAGES {
+            if let Some(old) = self.order.pop_front() {
+                self.times.remove(&old);
+            }
+        }
+    }
 }
 
 impl Transfer {
     pub fn new(stores: Stores, batch_size: usize) -> Self {
-        Self { stores, batch_size, shards: 1, known_conversations: DashSet::new() }
+        Self {
+            stores,
+            batch_size,
+            shards: 1,
+            known_conversations: DashSet::new(),
+            recent: std::sync::Mutex::new(RecentSendTimes::default()),
+        }
     }
 
     /// Splits each batch into `shards` parts by conversation (at least 1), handled at the same
@@ -201,6 +257,7 @@ impl Transfer {
             }
             metrics::histogram!("openim_transfer_step_seconds", "step" => "publish").record(t.elapsed().as_secs_f64());
         }
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).remember(&fresh);
         metrics::counter!("openim_transfer_stored_total").increment(fresh.len() as u64);
         metrics::histogram!("openim_transfer_batch_seconds").record(started.elapsed().as_secs_f64());
         true
@@ -340,20 +397,32 @@ impl Transfer {
             by_conv[i].1.push(msg);
         }
 
-        // One round trip for the whole batch at each step.
-        let keys: Vec<(String, String)> = by_conv
-            .iter()
-            .flat_map(|(conv, msgs)| msgs.iter().map(|m| (conv.clone(), m.client_msg_id.clone())))
-            .collect();
+        // One round trip for the whole batch at each step. A message stored lately is looked up
+        // under the send time it was stored with: a resend comes with a new one.
+        let keys: Vec<(String, String, i64)> = {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            by_conv
+                .iter()
+                .flat_map(|(conv, msgs)| {
+                    let recent = &recent;
+                    msgs.iter().map(move |m| {
+                        let send_time = recent.get(conv, &m.client_msg_id).unwrap_or(m.send_time);
+                        (conv.clone(), m.client_msg_id.clone(), send_time)
+                    })
+                })
+                .collect()
+        };
         let t = std::time::Instant::now();
         let stored_keys = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
         metrics::histogram!("openim_transfer_step_seconds", "step" => "dedupe").record(t.elapsed().as_secs_f64());
         let mut stored_before = Vec::new();
         if !stored_keys.is_empty() {
             // Rare (a replay or a resend): fetch them to push again under their stored seqs.
-            let mut ids_by_conv: HashMap<&str, Vec<String>> = HashMap::new();
-            for (conv, id) in &stored_keys {
-                ids_by_conv.entry(conv.as_str()).or_default().push(id.clone());
+            let mut ids_by_conv: HashMap<&str, Vec<(String, i64)>> = HashMap::new();
+            for (conv, id, send_time) in &keys {
+                if stored_keys.contains(&(conv.clone(), id.clone())) {
+                    ids_by_conv.entry(conv.as_str()).or_default().push((id.clone(), *send_time));
+                }
             }
             for (conv, ids) in ids_by_conv {
                 let found = self.stores.messages.existing_client_msg_ids(conv, &ids).await?;
@@ -479,5 +548,32 @@ where
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(conv: &str, id: &str, send_time: i64) -> StoredMsg {
+        StoredMsg {
+            conversation_id: conv.into(),
+            msg: MsgData { client_msg_id: id.into(), send_time, ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn recent_send_times_keep_the_first_time_and_forget_the_oldest() {
+        let mut recent = RecentSendTimes::default();
+        recent.remember(&[stored("si_a_b", "m1", 10), stored("si_a_c", "m1", 11)]);
+        assert_eq!(recent.get("si_a_b", "m1"), Some(10));
+        assert_eq!(recent.get("si_a_c", "m1"), Some(11), "by conversation and clientMsgID");
+        assert_eq!(recent.get("si_a_b", "m2"), None);
+        let later: Vec<StoredMsg> = (0..RECENT_MESSAGES).map(|i| stored("si_x_y", &format!("n{i}"), 20)).collect();
+        recent.remember(&later);
+        assert_eq!(recent.get("si_a_b", "m1"), None, "the oldest go first");
+        assert_eq!(recent.get("si_x_y", "n0"), Some(20));
+        assert_eq!(recent.times.len(), RECENT_MESSAGES);
+        assert_eq!(recent.order.len(), RECENT_MESSAGES);
     }
 }

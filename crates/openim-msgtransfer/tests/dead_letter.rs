@@ -42,10 +42,13 @@ impl MessageStore for Poisoned {
     async fn latest_messages(&self, c: &[String]) -> StoreResult<HashMap<String, MsgData>> {
         self.inner.latest_messages(c).await
     }
-    async fn existing_client_msg_ids(&self, c: &str, ids: &[String]) -> StoreResult<HashMap<String, MsgData>> {
-        self.inner.existing_client_msg_ids(c, ids).await
+    async fn existing_client_msg_ids(&self, c: &str, keys: &[(String, i64)]) -> StoreResult<HashMap<String, MsgData>> {
+        self.inner.existing_client_msg_ids(c, keys).await
     }
-    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+    async fn existing_client_msg_ids_many(
+        &self,
+        keys: &[(String, String, i64)],
+    ) -> StoreResult<HashSet<(String, String)>> {
         self.inner.existing_client_msg_ids_many(keys).await
     }
     async fn scan_chat_messages(

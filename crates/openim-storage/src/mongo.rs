@@ -191,9 +191,11 @@ impl MessageStore for MongoMessages {
     async fn existing_client_msg_ids(
         &self,
         conversation_id: &str,
-        client_msg_ids: &[String],
+        keys: &[(String, i64)],
     ) -> StoreResult<HashMap<String, MsgData>> {
-        let filter = doc! { "conversation_id": conversation_id, "client_msg_id": { "$in": client_msg_ids } };
+        // The unique (conversation, clientMsgID) index finds resends too: no need of the time.
+        let ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
+        let filter = doc! { "conversation_id": conversation_id, "client_msg_id": { "$in": ids } };
         let mut out = HashMap::new();
         for d in self.find(filter, FindOptions::default()).await? {
             let m = decode(&d)?;
@@ -202,12 +204,15 @@ impl MessageStore for MongoMessages {
         Ok(out)
     }
 
-    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+    async fn existing_client_msg_ids_many(
+        &self,
+        keys: &[(String, String, i64)],
+    ) -> StoreResult<HashSet<(String, String)>> {
         if keys.is_empty() {
             return Ok(HashSet::new());
         }
         let mut by_conv: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (conv, id) in keys {
+        for (conv, id, _) in keys {
             by_conv.entry(conv).or_default().push(id);
         }
         let clauses: Vec<Document> = by_conv

@@ -267,18 +267,25 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Vec<MsgData>>;
     /// The newest message of each conversation that has one.
     async fn latest_messages(&self, conversation_ids: &[String]) -> StoreResult<HashMap<String, MsgData>>;
-    /// Which of `client_msg_ids` are already stored in the conversation (for deduplication).
+    /// The stored messages of the conversation among `keys` (clientMsgID, send time), by
+    /// clientMsgID, for deduplication. A message is found by both parts: a replayed bus record
+    /// carries the send time it was stored with. Stores with an index on the clientMsgID alone
+    /// (MySQL, MongoDB) match on it alone, and so also find a client's resend, which rpc-msg
+    /// gave a new send time; the embedded store keeps no such index (see ARCHITECTURE.md).
     async fn existing_client_msg_ids(
         &self,
         conversation_id: &str,
-        client_msg_ids: &[String],
+        keys: &[(String, i64)],
     ) -> StoreResult<HashMap<String, MsgData>>;
-    /// Which of the (conversation, clientMsgID) pairs are already stored; one round trip for a
-    /// whole batch where the backend allows.
-    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
-        let mut by_conv: HashMap<&str, Vec<String>> = HashMap::new();
-        for (conv, id) in keys {
-            by_conv.entry(conv).or_default().push(id.clone());
+    /// Which of the (conversation, clientMsgID, send time) keys are already stored, as
+    /// (conversation, clientMsgID); one round trip for a whole batch where the backend allows.
+    async fn existing_client_msg_ids_many(
+        &self,
+        keys: &[(String, String, i64)],
+    ) -> StoreResult<HashSet<(String, String)>> {
+        let mut by_conv: HashMap<&str, Vec<(String, i64)>> = HashMap::new();
+        for (conv, id, send_time) in keys {
+            by_conv.entry(conv).or_default().push((id.clone(), *send_time));
         }
         let mut out = HashSet::new();
         for (conv, ids) in by_conv {

@@ -27,11 +27,9 @@ pub async fn messages(store: &dyn MessageStore) {
     assert_eq!(store.insert_messages(&stored[..6]).await.unwrap(), 6);
     let new = store.insert_messages(&stored[4..]).await.expect("a retried overlapping batch is accepted");
     assert_eq!(new, 4, "only seqs 7..=10 are new");
-    // A seq already taken by another message, and a clientMsgID already stored under another
-    // seq: neither is stored, and the count says so.
+    // A seq already taken by another message is not stored, and the count says so.
     let taken_seq = StoredMsg { conversation_id: conv.clone(), msg: msg(3, &format!("{p}other"), 1_003) };
-    let taken_id = StoredMsg { conversation_id: conv.clone(), msg: msg(11, &format!("{p}c1"), 1_011) };
-    assert_eq!(store.insert_messages(&[taken_seq, taken_id]).await.unwrap(), 0);
+    assert_eq!(store.insert_messages(&[taken_seq]).await.unwrap(), 0);
 
     let by_seq = store.messages_by_seqs(&conv, &[3, 1, 42]).await.unwrap();
     assert_eq!(by_seq.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 3]);
@@ -46,23 +44,48 @@ pub async fn messages(store: &dyn MessageStore) {
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[&conv].seq, 10);
 
-    let existing = store.existing_client_msg_ids(&conv, &[format!("{p}c2"), format!("{p}nope")]).await.unwrap();
+    // Found by clientMsgID and send time, as a replayed record carries them.
+    let existing =
+        store.existing_client_msg_ids(&conv, &[(format!("{p}c2"), 1_002), (format!("{p}nope"), 1_002)]).await.unwrap();
     assert_eq!(existing.keys().cloned().collect::<Vec<_>>(), vec![format!("{p}c2")]);
     assert_eq!(existing[&format!("{p}c2")].seq, 2);
+    assert!(store.existing_client_msg_ids(&conv, &[]).await.unwrap().is_empty());
 
     let keys = vec![
-        (conv.clone(), format!("{p}c3")),
-        (conv.clone(), format!("{p}zz")),
-        (format!("{p}-other"), format!("{p}c3")),
+        (conv.clone(), format!("{p}c3"), 1_003),
+        (conv.clone(), format!("{p}zz"), 1_003),
+        (format!("{p}-other"), format!("{p}c3"), 1_003),
+        (conv.clone(), format!("{p}c4"), 1_003),
     ];
     let found = store.existing_client_msg_ids_many(&keys).await.unwrap();
-    assert_eq!(found, HashSet::from([(conv.clone(), format!("{p}c3"))]), "pairs match on both parts");
+    // c4 under another message's send time: not the message stored (SQLite, which finds by
+    // time), or the same clientMsgID resent (MySQL and MongoDB, which find by clientMsgID).
+    assert!(found.contains(&(conv.clone(), format!("{p}c3"))), "a stored key is found: {found:?}");
+    assert!(
+        found.iter().all(|k| *k == (conv.clone(), format!("{p}c3")) || *k == (conv.clone(), format!("{p}c4"))),
+        "keys match on conversation and clientMsgID: {found:?}"
+    );
     assert!(store.existing_client_msg_ids_many(&[]).await.unwrap().is_empty());
 
     let deleted = store.delete_messages_before(1_004).await.unwrap();
     assert!(deleted >= 3, "deleted {deleted}");
     let left = store.messages_in_range(&conv, 1, 100, 100).await.unwrap();
     assert_eq!(left.first().map(|m| m.seq), Some(4));
+}
+
+/// Stores with a unique (conversation, clientMsgID) index (MySQL, MongoDB): a client's resend,
+/// which rpc-msg gave a new send time, is not stored twice and is found by its clientMsgID.
+pub async fn resends_found_by_client_msg_id(store: &dyn MessageStore) {
+    let p = prefix();
+    let conv = format!("si_{p}_resend");
+    let first = StoredMsg { conversation_id: conv.clone(), msg: msg(1, &format!("{p}r1"), 5_000) };
+    assert_eq!(store.insert_messages(&[first]).await.unwrap(), 1);
+    let resent = StoredMsg { conversation_id: conv.clone(), msg: msg(2, &format!("{p}r1"), 9_000) };
+    assert_eq!(store.insert_messages(&[resent]).await.unwrap(), 0, "the same clientMsgID under another seq");
+    let found = store.existing_client_msg_ids_many(&[(conv.clone(), format!("{p}r1"), 9_000)]).await.unwrap();
+    assert_eq!(found, HashSet::from([(conv.clone(), format!("{p}r1"))]));
+    let stored = store.existing_client_msg_ids(&conv, &[(format!("{p}r1"), 9_000)]).await.unwrap();
+    assert_eq!(stored[&format!("{p}r1")].send_time, 5_000, "the first copy, as stored");
 }
 
 pub async fn message_marks(store: &dyn MessageStore) {

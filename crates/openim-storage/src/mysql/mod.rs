@@ -176,6 +176,7 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 impl Dialect for MySqlStore {
     type Db = MySql;
     const INSERT_IGNORE: &'static str = "INSERT IGNORE";
+    const UNIQUE_CLIENT_MSG_ID: bool = true;
     const BATCH_ROWS: usize = 250;
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
          ON DUPLICATE KEY UPDATE seq = GREATEST(seq, VALUES(seq))";
@@ -199,16 +200,17 @@ impl Dialect for MySqlStore {
         }
     }
 
-    async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+    async fn stored_pairs(&self, keys: &[(String, String, i64)]) -> StoreResult<HashSet<(String, String)>> {
         // A row-constructor IN list is a range lookup on the unique index — when the optimizer
         // picks it: MariaDB prefers the primary key's (conversation_id) prefix and then reads
-        // every message of each conversation, which grows with the conversation.
+        // every message of each conversation, which grows with the conversation. The unique
+        // index matches on the clientMsgID alone, so resends are found too.
         let mut qb = QueryBuilder::new(
             "SELECT conversation_id, client_msg_id FROM messages FORCE INDEX (messages_by_client_id) \
              WHERE (conversation_id, client_msg_id) IN (",
         );
         let mut sep = qb.separated(", ");
-        for (conv, id) in keys {
+        for (conv, id, _) in keys {
             sep.push("(").push_bind_unseparated(conv.as_str()).push_unseparated(", ");
             sep.push_bind_unseparated(id.as_str()).push_unseparated(")");
         }

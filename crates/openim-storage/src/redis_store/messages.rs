@@ -130,12 +130,15 @@ impl MessageStore for CachedMessages {
     async fn existing_client_msg_ids(
         &self,
         conversation_id: &str,
-        client_msg_ids: &[String],
+        keys: &[(String, i64)],
     ) -> StoreResult<HashMap<String, MsgData>> {
-        self.inner.existing_client_msg_ids(conversation_id, client_msg_ids).await
+        self.inner.existing_client_msg_ids(conversation_id, keys).await
     }
 
-    async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+    async fn existing_client_msg_ids_many(
+        &self,
+        keys: &[(String, String, i64)],
+    ) -> StoreResult<HashSet<(String, String)>> {
         self.inner.existing_client_msg_ids_many(keys).await
     }
 

@@ -98,22 +98,37 @@ for_sql_stores! {
         async fn existing_client_msg_ids(
             &self,
             conversation_id: &str,
-            ids: &[String],
+            keys: &[(String, i64)],
         ) -> StoreResult<HashMap<String, MsgData>> {
+            let wanted: HashSet<(&str, i64)> = keys.iter().map(|(id, t)| (id.as_str(), *t)).collect();
             let mut out = HashMap::new();
-            for chunk in ids.chunks(CHUNK) {
-                let mut qb = QueryBuilder::new("SELECT client_msg_id, data FROM messages WHERE conversation_id = ");
+            for chunk in keys.chunks(CHUNK) {
+                let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+                let times: Vec<i64> = chunk.iter().map(|(_, t)| *t).collect();
+                let mut qb = QueryBuilder::new(if Store::UNIQUE_CLIENT_MSG_ID {
+                    "SELECT client_msg_id, send_time, data FROM messages WHERE conversation_id = "
+                } else {
+                    "SELECT client_msg_id, send_time, data FROM messages INDEXED BY messages_by_time \
+                     WHERE conversation_id = "
+                });
                 qb.push_bind(conversation_id);
+                if !Store::UNIQUE_CLIENT_MSG_ID {
+                    qb.push(" AND send_time");
+                    push_in_i64(&mut qb, &times);
+                }
                 qb.push(" AND client_msg_id");
-                push_in(&mut qb, chunk);
+                push_in(&mut qb, &ids);
                 for row in qb.build().fetch_all(&self.pool).await? {
-                    out.insert(row.get::<String, _>(0), decode_msg(row.get::<&[u8], _>(1))?);
+                    let id = row.get::<String, _>(0);
+                    if Store::UNIQUE_CLIENT_MSG_ID || wanted.contains(&(id.as_str(), row.get::<i64, _>(1))) {
+                        out.insert(id, decode_msg(row.get::<&[u8], _>(2))?);
+                    }
                 }
             }
             Ok(out)
         }
 
-        async fn existing_client_msg_ids_many(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+        async fn existing_client_msg_ids_many(&self, keys: &[(String, String, i64)]) -> StoreResult<HashSet<(String, String)>> {
             let mut out = HashSet::new();
             for chunk in keys.chunks(Store::BATCH_ROWS) {
                 out.extend(self.stored_pairs(chunk).await?);

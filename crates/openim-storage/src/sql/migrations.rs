@@ -47,6 +47,7 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
     ("0006_group_lifecycle.sql", include_str!("../../migrations/sqlite/0006_group_lifecycle.sql")),
     ("0007_objects.sql", include_str!("../../migrations/sqlite/0007_objects.sql")),
     ("0008_third.sql", include_str!("../../migrations/sqlite/0008_third.sql")),
+    ("0009_no_client_msg_id_index.sql", include_str!("../../migrations/sqlite/0009_no_client_msg_id_index.sql")),
 ]);
 
 impl Embedded {

@@ -59,8 +59,11 @@ pub(crate) trait Dialect {
 
     /// Adds `total` to each conversation's max seq (creating it at 0) and returns the new maxima.
     async fn add_to_max_seqs(&self, totals: &[(&str, i64)]) -> StoreResult<HashMap<String, i64>>;
-    /// Which (conversation, clientMsgID) pairs are stored, for at most `BATCH_ROWS` pairs.
-    async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>>;
+    /// Whether the store keeps a unique (conversation, clientMsgID) index (MySQL). Without one
+    /// (SQLite) a stored message is found by its send time, which its replays carry too.
+    const UNIQUE_CLIENT_MSG_ID: bool;
+    /// Which (conversation, clientMsgID, send time) keys are stored, for at most `BATCH_ROWS`.
+    async fn stored_pairs(&self, keys: &[(String, String, i64)]) -> StoreResult<HashSet<(String, String)>>;
 }
 
 /// Appends ` IN (?, ?, …)` with `values` bound.

@@ -109,10 +109,8 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(4).test_before_acquire(false).connect_with(opts.clone()).await?;
         // A RESTART holds new writers back while it waits for readers of the old WAL: it gives
         // up after a second and tries again at the next round rather than stall the writer.
-        let checkpointer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.busy_timeout(Duration::from_secs(1)))
-            .await?;
+        let checkpointer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(opts.busy_timeout(Duration::from_secs(1))).await?;
         let checkpointer = tokio::spawn(checkpoints(checkpointer)).abort_handle();
         Ok(Self { pool, writer, checkpointer })
     }
@@ -140,6 +138,7 @@ impl Drop for SqliteStore {
 impl Dialect for SqliteStore {
     type Db = Sqlite;
     const INSERT_IGNORE: &'static str = "INSERT OR IGNORE";
+    const UNIQUE_CLIENT_MSG_ID: bool = false;
     // 5 bound values a message: 5,000 of SQLite's 32,766.
     const BATCH_ROWS: usize = 1000;
     const UPSERT_READ_SEQ: &'static str = "INSERT INTO read_seqs (user_id, conversation_id, seq) VALUES (?, ?, ?) \
@@ -171,16 +170,21 @@ impl Dialect for SqliteStore {
         Ok(maxima)
     }
 
-    async fn stored_pairs(&self, keys: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
-        // A join on a VALUES list searches the unique index once per pair; the equivalent
-        // `(a, b) IN (VALUES …)` scans the whole index.
+    async fn stored_pairs(&self, keys: &[(String, String, i64)]) -> StoreResult<HashSet<(String, String)>> {
+        // A join on a VALUES list searches the time index once per key, by send time and
+        // conversation, and finds the clientMsgID in the index itself; the equivalent
+        // `(a, b, c) IN (VALUES …)` scans it all.
         let mut qb = QueryBuilder::new("SELECT m.conversation_id, m.client_msg_id FROM (VALUES ");
         let mut sep = qb.separated(", ");
-        for (conv, id) in keys {
+        for (conv, id, send_time) in keys {
             sep.push("(").push_bind_unseparated(conv.as_str()).push_unseparated(", ");
-            sep.push_bind_unseparated(id.as_str()).push_unseparated(")");
+            sep.push_bind_unseparated(id.as_str()).push_unseparated(", ");
+            sep.push_bind_unseparated(*send_time).push_unseparated(")");
         }
-        qb.push(") AS v JOIN messages m ON m.conversation_id = v.column1 AND m.client_msg_id = v.column2");
+        qb.push(
+            ") AS v JOIN messages m INDEXED BY messages_by_time ON m.send_time = v.column3 \
+             AND m.conversation_id = v.column1 AND m.client_msg_id = v.column2",
+        );
         let rows = qb.build().fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
     }

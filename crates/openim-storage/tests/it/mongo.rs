@@ -27,6 +27,13 @@ async fn mongo_messages() {
 }
 
 #[tokio::test]
+async fn mongo_resends_found_by_client_msg_id() {
+    if let Some(store) = store().await {
+        contract::resends_found_by_client_msg_id(&store).await;
+    }
+}
+
+#[tokio::test]
 async fn mongo_message_marks() {
     if let Some(store) = store().await {
         contract::message_marks(&store).await;

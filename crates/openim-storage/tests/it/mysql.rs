@@ -69,6 +69,11 @@ async fn mysql_messages() {
 }
 
 #[tokio::test]
+async fn mysql_resends_found_by_client_msg_id() {
+    contract::resends_found_by_client_msg_id(&*store().await).await;
+}
+
+#[tokio::test]
 async fn mysql_message_marks() {
     contract::message_marks(&*store().await).await;
 }
