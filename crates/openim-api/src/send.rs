@@ -110,10 +110,10 @@ pub async fn send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Response 
         let caller = api.authenticate(headers, Access::Admin).await?;
         let msg = to_msg_data(parse_json(body)?)?;
         let req = rpc::request(SendMsgReq { msg_data: Some(msg) }, &caller.user_id, &caller.operation_id);
-        let sent = api.clients.msg.clone().send_msg(req).await.map_err(ImError::from);
+        let sent = api.clients.send_msg(req).await.map_err(ImError::from);
         // Kept by operationID for /msg/check_msg_is_send_success.
         record_status(api, &caller, if sent.is_ok() { SENT } else { FAILED }).await;
-        let resp = sent?.into_inner();
+        let resp = sent?;
         Ok::<_, ImError>(serde_json::json!({
             "serverMsgID": resp.server_msg_id,
             "clientMsgID": resp.client_msg_id,
@@ -194,7 +194,7 @@ pub async fn send_business_notification(api: &Api, headers: &HeaderMap, body: &B
             ..Default::default()
         };
         let req = rpc::request(SendMsgReq { msg_data: Some(msg) }, &caller.user_id, &caller.operation_id);
-        let resp = api.clients.msg.clone().send_msg(req).await.map_err(ImError::from)?.into_inner();
+        let resp = api.clients.send_msg(req).await.map_err(ImError::from)?;
         Ok(serde_json::json!({
             "serverMsgID": resp.server_msg_id,
             "clientMsgID": resp.client_msg_id,
@@ -246,8 +246,7 @@ pub async fn batch_send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Res
         let sends = receivers.into_iter().map(|recv_id| {
             let msg = MsgData { recv_id: recv_id.clone(), ..template.clone() };
             let req = rpc::request(SendMsgReq { msg_data: Some(msg) }, &caller.user_id, &caller.operation_id);
-            let mut client = api.clients.msg.clone();
-            async move { (recv_id, client.send_msg(req).await) }
+            async move { (recv_id, api.clients.send_msg(req).await) }
         });
         let outcomes: Vec<_> = futures::stream::iter(sends).buffered(BATCH_CONCURRENCY).collect().await;
         let mut results = Vec::new();
@@ -255,7 +254,6 @@ pub async fn batch_send_msg(api: &Api, headers: &HeaderMap, body: &Bytes) -> Res
         for (recv_id, outcome) in outcomes {
             match outcome {
                 Ok(resp) => {
-                    let resp = resp.into_inner();
                     results.push(serde_json::json!({
                         "serverMsgID": resp.server_msg_id,
                         "clientMsgID": resp.client_msg_id,

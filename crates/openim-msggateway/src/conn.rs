@@ -486,12 +486,7 @@ async fn dispatch(gw: &Gateway, p: &ConnectParams, r: &WsRequest) -> Result<Byte
             if let Some(relay) = gw.relay.get() {
                 return relay.forward(gw, m, &r.operation_id).await.map(Into::into);
             }
-            let resp = c
-                .msg
-                .clone()
-                .send_msg(rpc::request(SendMsgReq { msg_data: Some(m) }, &p.send_id, &r.operation_id))
-                .await?
-                .into_inner();
+            let resp = c.send_msg(rpc::request(SendMsgReq { msg_data: Some(m) }, &p.send_id, &r.operation_id)).await?;
             UserSendMsgResp {
                 server_msg_id: resp.server_msg_id,
                 client_msg_id: resp.client_msg_id,

@@ -184,6 +184,11 @@ impl Gateway {
         openim_common::sized!(MsgGatewayServer::new(GatewayRpc::new(self.clone())))
     }
 
+    /// The gRPC service's implementation, for callers in this process to call directly.
+    pub fn local_rpc(self: &Arc<Self>) -> Arc<GatewayRpc> {
+        Arc::new(GatewayRpc::new(self.clone()))
+    }
+
     /// Forgets the online entries a previous run of this instance left behind. Call it before
     /// accepting connections, so it cannot erase entries of this run.
     pub async fn forget_previous_run(&self) {

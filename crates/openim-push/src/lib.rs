@@ -237,22 +237,19 @@ impl Pusher {
 
     /// One `BatchPushMsgs` call; `index` holds each push's message index in the batch. Answers
     /// (message index, users whose phone got it).
-    async fn call_gateway(
-        &self,
-        mut client: openim_common::rpc::GatewayClient,
-        gw: &str,
-        index: Vec<usize>,
-        req: BatchPushMsgsReq,
-    ) -> Vec<(usize, Vec<String>)> {
-        let call = client.batch_push_msgs(rpc::request(req, "", ""));
+    async fn call_gateway(&self, gw: &str, index: Vec<usize>, req: BatchPushMsgsReq) -> Vec<(usize, Vec<String>)> {
+        let call = self.clients.batch_push_msgs(gw, rpc::request(req, "", ""));
         match tokio::time::timeout(GATEWAY_TIMEOUT, call).await {
-            Ok(Ok(resp)) => resp
-                .into_inner()
+            Ok(None) => {
+                tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
+                Vec::new()
+            }
+            Ok(Some(Ok(resp))) => resp
                 .reached
                 .into_iter()
                 .filter_map(|r| Some((*index.get(usize::try_from(r.push).ok()?)?, r.user_i_ds)))
                 .collect(),
-            Ok(Err(e)) => {
+            Ok(Some(Err(e))) => {
                 tracing::warn!(gateway = %gw, error = %e, "Push to a gateway failed; its users will sync by seq.");
                 Vec::new()
             }
@@ -331,16 +328,12 @@ impl Pusher {
         // gateway's pushes go in calls of at most MAX_CALL_BYTES, one after the other (in order).
         let split = &split;
         let calls = by_gateway.into_iter().map(|(gw, pushes)| async move {
-            let Some(client) = self.clients.gateway(gw) else {
-                tracing::warn!(gateway = %gw, "Receivers are online at a gateway this push service does not know.");
-                return Vec::new();
-            };
             metrics::counter!("openim_push_messages_total").increment(pushes.len() as u64);
             let mut reached = Vec::new();
             for chunk in split_by_bytes(pushes, MAX_CALL_BYTES) {
                 metrics::counter!("openim_push_gateway_calls_total", "gateway" => gw.to_owned()).increment(1);
                 let (index, req) = gateway_call(chunk, |l| split[l].get(gw).cloned().unwrap_or_default(), offline_push);
-                reached.extend(self.call_gateway(client.clone(), gw, index, req).await);
+                reached.extend(self.call_gateway(gw, index, req).await);
             }
             reached
         });

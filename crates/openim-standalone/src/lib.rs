@@ -117,14 +117,16 @@ impl Standalone {
         let gateway = Gateway::new(
             gw_cfg.clone(),
             cfg.share.multi_login.clone(),
-            Clients::new(channels(Vec::new())),
+            Clients::new(channels(Vec::new())).with_local_msg(msg.clone()),
             stores.online.clone(),
         );
         gateway.set_webhooks(hooks.clone());
         if relay {
             gateway.set_bench_relay();
         }
-        let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]));
+        let clients = Clients::new(channels(vec![(gw_cfg.advertise.clone(), rpc::local(gateway.rpc()))]))
+            .with_local_msg(msg.clone())
+            .with_local_gateway(&gw_cfg.advertise, gateway.local_rpc());
         auth.set_clients(clients.clone());
 
         let pipeline_stop = CancellationToken::new();
