@@ -357,6 +357,13 @@ impl Config {
         if !(1..=64).contains(&self.msgtransfer.shards) {
             return bad("openim-msgtransfer", "shards", format!("{} is not within 1 to 64", self.msgtransfer.shards));
         }
+        if self.msgtransfer.linger_ms > 1000 {
+            return bad(
+                "openim-msgtransfer",
+                "linger_ms",
+                format!("{} is not within 0 to 1000", self.msgtransfer.linger_ms),
+            );
+        }
         if self.push.batch_size == 0 {
             return bad("openim-push", "batch_size", "must be at least 1".into());
         }

@@ -58,6 +58,8 @@ pub struct Transfer {
     batch_size: usize,
     /// Parts a batch is split into by conversation, handled at the same time.
     shards: usize,
+    /// How long a batch smaller than `batch_size` waits for more.
+    linger: std::time::Duration,
     /// (owner, conversation) pairs known to exist, to skip the upsert on the hot path.
     known_conversations: DashSet<(String, String)>,
     /// The send times of the messages this transfer stored last (see [`RecentSendTimes`]).
@@ -84,9 +86,7 @@ struct RecentSendTimes {
 
 impl RecentSendTimes {
     fn key(conversation_id: &str, client_msg_id: &str) -> u64 {
-        use std::hash::{BuildHasher as _, BuildHasherDefault};
-        BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .hash_one((conversation_id, client_msg_id))
+        stable_hash((conversation_id, client_msg_id))
     }
 
     fn get(&self, conversation_id: &str, client_msg_id: &str) -> Option<i64> {
@@ -114,6 +114,7 @@ impl Transfer {
             stores,
             batch_size,
             shards: 1,
+            linger: std::time::Duration::ZERO,
             known_conversations: DashSet::new(),
             recent: std::sync::Mutex::new(RecentSendTimes::default()),
         }
@@ -130,14 +131,31 @@ impl Transfer {
         self
     }
 
+    /// Lets a batch smaller than the batch size wait up to `linger` for more records, so that
+    /// under load the store takes fewer, larger batches (each costs a commit and a few
+    /// statements, whatever its size).
+    pub fn with_linger(mut self, linger: std::time::Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
     /// Consumes until `shutdown`, then drains what the bus already holds and returns.
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let bus = self.stores.bus.clone();
         let stop = shutdown.clone();
-        openim_common::bus::consume(&*bus, topic::TO_TRANSFER, "msgtransfer", self.batch_size, shutdown, |batch| {
-            let stop = stop.clone();
-            async move { self.handle_sharded(batch, &stop).await }
-        })
+        let linger = self.linger;
+        openim_common::bus::consume_lingering(
+            &*bus,
+            topic::TO_TRANSFER,
+            "msgtransfer",
+            self.batch_size,
+            |_| linger,
+            shutdown,
+            |batch| {
+                let stop = stop.clone();
+                async move { self.handle_sharded(batch, &stop).await }
+            },
+        )
         .await;
         Ok(())
     }
@@ -399,19 +417,16 @@ impl Transfer {
 
         // One round trip for the whole batch at each step. A message stored lately is looked up
         // under the send time it was stored with: a resend comes with a new one.
-        let keys: Vec<(String, String, i64)> = {
+        let mut keys: Vec<(String, String, i64)> = Vec::with_capacity(batch.len());
+        {
             let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            by_conv
-                .iter()
-                .flat_map(|(conv, msgs)| {
-                    let recent = &recent;
-                    msgs.iter().map(move |m| {
-                        let send_time = recent.get(conv, &m.client_msg_id).unwrap_or(m.send_time);
-                        (conv.clone(), m.client_msg_id.clone(), send_time)
-                    })
-                })
-                .collect()
-        };
+            for (conv, msgs) in &by_conv {
+                for m in msgs {
+                    let send_time = recent.get(conv, &m.client_msg_id).unwrap_or(m.send_time);
+                    keys.push((conv.clone(), m.client_msg_id.clone(), send_time));
+                }
+            }
+        }
         let t = std::time::Instant::now();
         let stored_keys = self.stores.messages.existing_client_msg_ids_many(&keys).await?;
         metrics::histogram!("openim_transfer_step_seconds", "step" => "dedupe").record(t.elapsed().as_secs_f64());
@@ -523,9 +538,13 @@ impl Transfer {
 
 /// The shard of an order key: the same for its every record, spread evenly over conversations.
 fn shard_of(key: &str, shards: usize) -> usize {
+    (stable_hash(key) % shards as u64) as usize
+}
+
+/// A hash with fixed keys: the same value for the same input in every run of this process.
+fn stable_hash(value: impl std::hash::Hash) -> u64 {
     use std::hash::{BuildHasher as _, BuildHasherDefault};
-    let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(key);
-    (h % shards as u64) as usize
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(value)
 }
 
 /// Runs `op` until it succeeds, backing off from 50 ms to 5 s between attempts; `None` if
@@ -563,12 +582,15 @@ mod tests {
     }
 
     #[test]
-    fn recent_send_times_keep_the_first_time_and_forget_the_oldest() {
+    fn recent_send_times_keep_the_latest_time_and_forget_the_oldest() {
         let mut recent = RecentSendTimes::default();
         recent.remember(&[stored("si_a_b", "m1", 10), stored("si_a_c", "m1", 11)]);
         assert_eq!(recent.get("si_a_b", "m1"), Some(10));
         assert_eq!(recent.get("si_a_c", "m1"), Some(11), "by conversation and clientMsgID");
         assert_eq!(recent.get("si_a_b", "m2"), None);
+        recent.remember(&[stored("si_a_b", "m1", 12)]);
+        assert_eq!(recent.get("si_a_b", "m1"), Some(12), "a pair stored again keeps its latest time");
+        assert_eq!(recent.order.len(), 2, "and its one place in the order");
         let later: Vec<StoredMsg> = (0..RECENT_MESSAGES).map(|i| stored("si_x_y", &format!("n{i}"), 20)).collect();
         recent.remember(&later);
         assert_eq!(recent.get("si_a_b", "m1"), None, "the oldest go first");

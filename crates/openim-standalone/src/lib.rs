@@ -133,7 +133,8 @@ impl Standalone {
         let mut pipeline = JoinSet::new();
         let mut servers = JoinSet::new();
         let transfer = openim_msgtransfer::Transfer::new(stores.clone(), cfg.msgtransfer.batch_size)
-            .with_shards(cfg.msgtransfer.shards);
+            .with_shards(cfg.msgtransfer.shards)
+            .with_linger(std::time::Duration::from_millis(cfg.msgtransfer.linger_ms));
         let pusher =
             openim_push::Pusher::new(stores.clone(), clients.clone(), cfg.push.clone()).with_webhooks(hooks.clone());
         let t = pipeline_stop.clone();

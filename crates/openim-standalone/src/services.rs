@@ -237,6 +237,7 @@ pub async fn run(service: Service, cfg: Config, shutdown: CancellationToken) -> 
             spawn_admin(cfg.msgtransfer.admin_listen, health, shutdown.clone()).await?;
             openim_msgtransfer::Transfer::new(stores, cfg.msgtransfer.batch_size)
                 .with_shards(cfg.msgtransfer.shards)
+                .with_linger(std::time::Duration::from_millis(cfg.msgtransfer.linger_ms))
                 .run(shutdown)
                 .await
         }

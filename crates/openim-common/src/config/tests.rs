@@ -53,6 +53,7 @@ fn errors_name_the_file_and_key() {
     check("opnim-api.yml", "listen: 1.2.3.4:5\n", &["opnim-api.yml", "unknown file"]);
     check("openim-msgtransfer.yml", "shards: 0\n", &["openim-msgtransfer", "shards", "0"]);
     check("openim-msgtransfer.yml", "shards: 65\n", &["openim-msgtransfer", "shards", "65"]);
+    check("openim-msgtransfer.yml", "linger_ms: 1001\n", &["openim-msgtransfer", "linger_ms", "1001"]);
 }
 
 #[test]
