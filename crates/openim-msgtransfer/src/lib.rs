@@ -25,6 +25,9 @@ use openim_storage::{BusMessage, Conversation, StoreResult, StoredMsg, Stores, t
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
+mod recent;
+use recent::RecentSendTimes;
+
 /// Tries of a batch (then of each message alone) before it is split to find a bad record.
 const STORE_ATTEMPTS: usize = 3;
 
@@ -64,48 +67,6 @@ pub struct Transfer {
     known_conversations: DashSet<(String, String)>,
     /// The send times of the messages this transfer stored last (see [`RecentSendTimes`]).
     recent: std::sync::Mutex<RecentSendTimes>,
-}
-
-/// Messages remembered by [`RecentSendTimes`]: at 10,000 msg/s, the last 10 s; at 100 msg/s,
-/// the last 16 minutes. ~3 MB.
-const RECENT_MESSAGES: usize = 100_000;
-
-/// The send time each recently stored (conversation, clientMsgID) was stored with, by a hash of
-/// the pair, oldest first out.
-///
-/// The store finds a message by clientMsgID *and* send time (the embedded store has no index on
-/// the clientMsgID alone: ARCHITECTURE.md). A replayed record carries its send time; a client's
-/// resend does not (rpc-msg gives it a new one), so a resend of a message stored lately is
-/// looked up under the send time it was stored with. A hash collision costs nothing: the store
-/// still matches the clientMsgID itself.
-#[derive(Default)]
-struct RecentSendTimes {
-    times: HashMap<u64, i64>,
-    order: std::collections::VecDeque<u64>,
-}
-
-impl RecentSendTimes {
-    fn key(conversation_id: &str, client_msg_id: &str) -> u64 {
-        stable_hash((conversation_id, client_msg_id))
-    }
-
-    fn get(&self, conversation_id: &str, client_msg_id: &str) -> Option<i64> {
-        self.times.get(&Self::key(conversation_id, client_msg_id)).copied()
-    }
-
-    fn remember(&mut self, stored: &[StoredMsg]) {
-        for m in stored {
-            let key = Self::key(&m.conversation_id, &m.msg.client_msg_id);
-            if self.times.insert(key, m.msg.send_time).is_none() {
-                self.order.push_back(key);
-            }
-        }
-        while self.order.len() > RECENT_MESSAGES {
-            if let Some(old) = self.order.pop_front() {
-                self.times.remove(&old);
-            }
-        }
-    }
 }
 
 impl Transfer {
@@ -542,7 +503,7 @@ fn shard_of(key: &str, shards: usize) -> usize {
 }
 
 /// A hash with fixed keys: the same value for the same input in every run of this process.
-fn stable_hash(value: impl std::hash::Hash) -> u64 {
+pub(crate) fn stable_hash(value: impl std::hash::Hash) -> u64 {
     use std::hash::{BuildHasher as _, BuildHasherDefault};
     BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(value)
 }
@@ -567,35 +528,5 @@ where
                 delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stored(conv: &str, id: &str, send_time: i64) -> StoredMsg {
-        StoredMsg {
-            conversation_id: conv.into(),
-            msg: MsgData { client_msg_id: id.into(), send_time, ..Default::default() },
-        }
-    }
-
-    #[test]
-    fn recent_send_times_keep_the_latest_time_and_forget_the_oldest() {
-        let mut recent = RecentSendTimes::default();
-        recent.remember(&[stored("si_a_b", "m1", 10), stored("si_a_c", "m1", 11)]);
-        assert_eq!(recent.get("si_a_b", "m1"), Some(10));
-        assert_eq!(recent.get("si_a_c", "m1"), Some(11), "by conversation and clientMsgID");
-        assert_eq!(recent.get("si_a_b", "m2"), None);
-        recent.remember(&[stored("si_a_b", "m1", 12)]);
-        assert_eq!(recent.get("si_a_b", "m1"), Some(12), "a pair stored again keeps its latest time");
-        assert_eq!(recent.order.len(), 2, "and its one place in the order");
-        let later: Vec<StoredMsg> = (0..RECENT_MESSAGES).map(|i| stored("si_x_y", &format!("n{i}"), 20)).collect();
-        recent.remember(&later);
-        assert_eq!(recent.get("si_a_b", "m1"), None, "the oldest go first");
-        assert_eq!(recent.get("si_x_y", "n0"), Some(20));
-        assert_eq!(recent.times.len(), RECENT_MESSAGES);
-        assert_eq!(recent.order.len(), RECENT_MESSAGES);
     }
 }
